@@ -1,0 +1,5 @@
+pub mod config {
+    pub mod yaml;
+}
+pub mod image;
+pub mod policy;

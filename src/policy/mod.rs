@@ -1,0 +1,258 @@
+//! Update policies: which tags a rule allows and which of them is newest. Pure functions.
+//!
+//! A policy never moves a reference backwards: the chosen tag must be strictly greater than the
+//! current one under the policy's own ordering.
+
+mod pattern;
+mod version;
+
+use std::cmp::Ordering;
+use std::fmt;
+use std::str::FromStr;
+use std::time::SystemTime;
+
+use globset::{GlobSet, GlobSetBuilder};
+use regex::Regex;
+
+pub use pattern::{Pattern, PatternError, compile_glob};
+pub(crate) use pattern::one_line;
+pub use version::{Number, parse_version};
+
+/// What the registry layer knows of one tag.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TagInfo {
+    pub tag: String,
+    /// Push or build time; `None` when unknown (sorts oldest).
+    pub pushed: Option<SystemTime>,
+    /// Manifest digest, when known; needed to rewrite `name:tag@digest` references.
+    pub digest: Option<String>,
+}
+
+impl TagInfo {
+    pub fn named(tag: impl Into<String>) -> TagInfo {
+        TagInfo {
+            tag: tag.into(),
+            pushed: None,
+            digest: None,
+        }
+    }
+}
+
+/// How tags are ranked to find the newest.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Order {
+    /// By push time, as reported by the registry.
+    Time,
+    /// By semantic version.
+    Semver,
+    /// By byte-wise string comparison.
+    Alphabetical,
+    /// By numeric value; tags (or extracted parts) that are not numbers are not candidates.
+    Numerical,
+}
+
+impl FromStr for Order {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Order, String> {
+        match s {
+            "time" => Ok(Order::Time),
+            "semver" => Ok(Order::Semver),
+            "alphabetical" => Ok(Order::Alphabetical),
+            "numerical" => Ok(Order::Numerical),
+            _ => Err(format!(
+                "unknown sort {s:?}: expected time, semver, alphabetical or numerical"
+            )),
+        }
+    }
+}
+
+impl fmt::Display for Order {
+    fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str(match self {
+            Order::Time => "push time",
+            Order::Semver => "version",
+            Order::Alphabetical => "alphabetical order",
+            Order::Numerical => "numeric value",
+        })
+    }
+}
+
+/// A compiled update rule's tag logic: pattern, exclusions and ordering.
+#[derive(Clone, Debug)]
+pub struct Policy {
+    pub pattern: Pattern,
+    /// Tags matching any of these globs are never chosen.
+    exclude: GlobSet,
+    pub order: Order,
+    /// Sort on this capture group instead of the whole tag.
+    extract: Option<Regex>,
+}
+
+/// Why a policy leaves a reference as it is.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Keep {
+    /// No tag in the registry is newer than the current one.
+    UpToDate,
+    /// No tag in the registry matches the pattern (after exclusions) and can be ordered.
+    NoCandidates,
+    /// The current tag cannot be placed in the ordering (e.g. `extract` does not match it).
+    CurrentUnordered,
+}
+
+impl fmt::Display for Keep {
+    fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str(match self {
+            Keep::UpToDate => "already the newest allowed tag",
+            Keep::NoCandidates => "no tag in the registry is allowed by the rule",
+            Keep::CurrentUnordered => "the current tag cannot be ordered under the rule",
+        })
+    }
+}
+
+/// The outcome of asking a policy about one reference.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Selection<'t> {
+    Update { to: &'t TagInfo, reason: String },
+    Keep(Keep),
+}
+
+/// What a tag is ranked by. Keys of one policy are always of one variant.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum SortKey {
+    Time(Option<SystemTime>),
+    Version(semver::Version),
+    Text(String),
+    Number(Number),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PolicyError {
+    #[error("invalid exclude glob {0:?}: {1}")]
+    Exclude(String, String),
+    #[error("invalid extract regex {0:?}: {1}")]
+    Extract(String, String),
+    #[error("extract regex {0:?} has no capture group to sort on")]
+    ExtractWithoutGroup(String),
+    #[error("extract cannot be used with sort: time (push times are not in the tag)")]
+    ExtractWithTime,
+}
+
+impl Policy {
+    /// `order` defaults to version order for semver patterns, to numeric order when `extract`
+    /// is given, and to push time otherwise.
+    pub fn new(
+        pattern: Pattern,
+        exclude: &[String],
+        order: Option<Order>,
+        extract: Option<&str>,
+    ) -> Result<Policy, PolicyError> {
+        let mut set = GlobSetBuilder::new();
+        for glob in exclude {
+            let compiled = globset::Glob::new(glob)
+                .map_err(|e| PolicyError::Exclude(glob.clone(), e.kind().to_string()))?;
+            set.add(compiled);
+        }
+        let exclude = set
+            .build()
+            .map_err(|e| PolicyError::Exclude(exclude.join(", "), e.to_string()))?;
+        let extract = extract
+            .map(|source| {
+                let regex = Regex::new(source)
+                    .map_err(|e| PolicyError::Extract(source.into(), one_line(&e)))?;
+                if regex.captures_len() < 2 {
+                    return Err(PolicyError::ExtractWithoutGroup(source.into()));
+                }
+                Ok(regex)
+            })
+            .transpose()?;
+        let order = match (order, &extract) {
+            (Some(Order::Time), Some(_)) => return Err(PolicyError::ExtractWithTime),
+            (Some(order), _) => order,
+            (None, _) if pattern.is_semver() => Order::Semver,
+            (None, Some(_)) => Order::Numerical,
+            (None, None) => Order::Time,
+        };
+        Ok(Policy {
+            pattern,
+            exclude,
+            order,
+            extract,
+        })
+    }
+
+    /// Is a reference whose current tag is `tag` in this rule's channel?
+    pub fn manages(&self, tag: &str) -> bool {
+        self.pattern.matches(tag)
+    }
+
+    /// Is `tag` one this policy may move a reference to?
+    pub fn allows(&self, tag: &str) -> bool {
+        self.pattern.matches(tag) && !self.exclude.is_match(tag)
+    }
+
+    /// Picks the newest allowed tag, if it is strictly newer than `current`.
+    ///
+    /// Ties in the ordering are broken by the tag string, so the choice is deterministic; a
+    /// candidate that only ties with the current tag is not an update.
+    pub fn select<'t>(&self, current: &str, tags: &'t [TagInfo]) -> Selection<'t> {
+        let best = tags
+            .iter()
+            .filter(|info| self.allows(&info.tag))
+            .filter_map(|info| Some((self.key(info)?, info)))
+            .max_by(|(ka, a), (kb, b)| ka.cmp(kb).then_with(|| a.tag.cmp(&b.tag)));
+        let Some((best_key, best)) = best else {
+            return Selection::Keep(Keep::NoCandidates);
+        };
+        let known_current = match self.order {
+            Order::Time => tags.iter().find(|info| info.tag == current).cloned(),
+            _ => Some(TagInfo::named(current)),
+        };
+        let Some(current_info) = known_current else {
+            return Selection::Update {
+                to: best,
+                reason: format!(
+                    "current tag {current} is unknown to the registry; {} is the newest allowed tag by {}",
+                    best.tag, self.order
+                ),
+            };
+        };
+        let Some(current_key) = self.key(&current_info) else {
+            return Selection::Keep(Keep::CurrentUnordered);
+        };
+        match best_key.cmp(&current_key) {
+            Ordering::Greater => Selection::Update {
+                to: best,
+                reason: format!(
+                    "{} is the newest tag allowed by {} (by {})",
+                    best.tag, self.pattern, self.order
+                ),
+            },
+            _ => Selection::Keep(Keep::UpToDate),
+        }
+    }
+
+    /// The part of the tag that is ranked: the first named capture of `extract`, else its
+    /// first group, else the whole tag.
+    fn ranked_text<'a>(&self, tag: &'a str) -> Option<&'a str> {
+        let Some(regex) = &self.extract else {
+            return Some(tag);
+        };
+        let captures = regex.captures(tag)?;
+        let named = regex.capture_names().flatten().find_map(|n| captures.name(n));
+        named.or_else(|| captures.get(1)).map(|m| m.as_str())
+    }
+
+    fn key(&self, info: &TagInfo) -> Option<SortKey> {
+        let ranked = || self.ranked_text(&info.tag);
+        match self.order {
+            Order::Time => Some(SortKey::Time(info.pushed)),
+            Order::Semver => ranked().and_then(parse_version).map(SortKey::Version),
+            Order::Alphabetical => ranked().map(|text| SortKey::Text(text.to_string())),
+            Order::Numerical => ranked().and_then(Number::parse).map(SortKey::Number),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;
