@@ -1,4 +1,6 @@
 //! Image references in text: the grammar, the scanner, the file walker and the rewriter.
 
 pub mod reference;
+pub mod rewrite;
 pub mod scanner;
+pub mod walk;

@@ -151,7 +151,10 @@ fn match_tag(text: &[u8], start: usize) -> Option<Range<usize>> {
     if !(first.is_ascii_alphanumeric() || first == b'_') {
         return None;
     }
-    let len = text[start..].iter().take_while(|&&b| is_tag_byte(b)).count();
+    let len = text[start..]
+        .iter()
+        .take_while(|&&b| is_tag_byte(b))
+        .count();
     (len <= MAX_TAG_LEN).then_some(start..start + len)
 }
 
@@ -209,7 +212,10 @@ pub fn match_domain(text: &[u8], start: usize) -> Option<usize> {
         }
     }
     if text.get(pos) == Some(&b':') {
-        let digits = text[pos + 1..].iter().take_while(|b| b.is_ascii_digit()).count();
+        let digits = text[pos + 1..]
+            .iter()
+            .take_while(|b| b.is_ascii_digit())
+            .count();
         if digits == 0 {
             return None;
         }
@@ -279,7 +285,10 @@ mod tests {
     fn uppercase_path_components_are_not_references() {
         assert!(parse("reg.io/App:1").is_none());
         assert!(parse("reg.io/aPp:1").is_none());
-        assert!(parse("Reg.io/app:1").is_some(), "hosts may have uppercase letters");
+        assert!(
+            parse("Reg.io/app:1").is_some(),
+            "hosts may have uppercase letters"
+        );
     }
 
     #[test]

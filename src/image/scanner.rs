@@ -139,7 +139,10 @@ mod tests {
              - {ECR}/app:develop-9\r\n"
         );
         let found = texts(&[ECR], &text);
-        let tags: Vec<&str> = found.iter().map(|r| r.rsplit(':').next().unwrap()).collect();
+        let tags: Vec<&str> = found
+            .iter()
+            .map(|r| r.rsplit(':').next().unwrap())
+            .collect();
         assert_eq!(
             tags,
             [
@@ -181,7 +184,10 @@ mod tests {
             "reg.io/app\nreg.io/app@{digest}\nreg.io/App:1\nreg.io/app:{}\nreg.io/app:1@{digest}\n",
             "x".repeat(129)
         );
-        assert_eq!(texts(&["reg.io"], &text), [format!("reg.io/app:1@{digest}")]);
+        assert_eq!(
+            texts(&["reg.io"], &text),
+            [format!("reg.io/app:1@{digest}")]
+        );
     }
 
     #[test]
@@ -189,7 +195,11 @@ mod tests {
         let text = "reg.io/app:develop-1\",reg.io/app:develop-12 reg.io/a/b:v1}";
         assert_eq!(
             texts(&["reg.io"], text),
-            ["reg.io/app:develop-1", "reg.io/app:develop-12", "reg.io/a/b:v1"]
+            [
+                "reg.io/app:develop-1",
+                "reg.io/app:develop-12",
+                "reg.io/a/b:v1"
+            ]
         );
     }
 

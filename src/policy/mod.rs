@@ -14,8 +14,8 @@ use std::time::SystemTime;
 use globset::{GlobSet, GlobSetBuilder};
 use regex::Regex;
 
-pub use pattern::{Pattern, PatternError, compile_glob};
 pub(crate) use pattern::one_line;
+pub use pattern::{Pattern, PatternError, compile_glob};
 pub use version::{Number, parse_version};
 
 /// What the registry layer knows of one tag.
@@ -239,7 +239,10 @@ impl Policy {
             return Some(tag);
         };
         let captures = regex.captures(tag)?;
-        let named = regex.capture_names().flatten().find_map(|n| captures.name(n));
+        let named = regex
+            .capture_names()
+            .flatten()
+            .find_map(|n| captures.name(n));
         named.or_else(|| captures.get(1)).map(|m| m.as_str())
     }
 

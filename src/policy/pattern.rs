@@ -43,7 +43,9 @@ impl Pattern {
             return Err(PatternError::NoType(source.to_string()));
         };
         let kind = match kind {
-            "glob" => Kind::Glob(compile_glob(body).map_err(|e| PatternError::Glob(body.into(), e))?),
+            "glob" => {
+                Kind::Glob(compile_glob(body).map_err(|e| PatternError::Glob(body.into(), e))?)
+            }
             "regex" => Kind::Regex(
                 Regex::new(body).map_err(|e| PatternError::Regex(body.into(), one_line(&e)))?,
             ),
@@ -99,7 +101,12 @@ pub(crate) fn one_line(err: &regex::Error) -> String {
     text.lines()
         .rev()
         .find(|l| l.trim_start().starts_with("error:"))
-        .map(|l| l.trim_start().trim_start_matches("error:").trim().to_string())
+        .map(|l| {
+            l.trim_start()
+                .trim_start_matches("error:")
+                .trim()
+                .to_string()
+        })
         .unwrap_or(text)
 }
 
@@ -134,7 +141,10 @@ mod tests {
         assert!(!range.matches("2.0.0"));
         assert!(!range.matches("1.1.9"));
         assert!(!range.matches("latest"));
-        assert!(!range.matches("1.3.0-rc.1"), "no prereleases unless the range names one");
+        assert!(
+            !range.matches("1.3.0-rc.1"),
+            "no prereleases unless the range names one"
+        );
         assert!(p("semver:>=1.3.0-rc.0").matches("1.3.0-rc.1"));
     }
 
@@ -148,11 +158,17 @@ mod tests {
             Pattern::parse("wild:x").unwrap_err(),
             PatternError::UnknownType(t) if t == "wild"
         ));
-        assert!(matches!(Pattern::parse("glob:a[").unwrap_err(), PatternError::Glob(..)));
+        assert!(matches!(
+            Pattern::parse("glob:a[").unwrap_err(),
+            PatternError::Glob(..)
+        ));
         let PatternError::Regex(_, msg) = Pattern::parse("regex:(").unwrap_err() else {
             panic!("expected a regex error")
         };
         assert!(!msg.contains('\n'), "{msg}");
-        assert!(matches!(Pattern::parse("semver:^^1").unwrap_err(), PatternError::Semver(..)));
+        assert!(matches!(
+            Pattern::parse("semver:^^1").unwrap_err(),
+            PatternError::Semver(..)
+        ));
     }
 }

@@ -27,10 +27,18 @@ fn chosen<'t>(selection: &Selection<'t>) -> Option<&'t str> {
 #[test]
 fn glob_rules_follow_push_time_by_default() {
     let p = policy("glob:develop-*", &[], None, None);
-    let tags = [at("develop-1", 100), at("develop-2", 300), at("develop-10", 200), at("main-9", 900)];
+    let tags = [
+        at("develop-1", 100),
+        at("develop-2", 300),
+        at("develop-10", 200),
+        at("main-9", 900),
+    ];
     assert_eq!(p.order, Order::Time);
     assert_eq!(chosen(&p.select("develop-1", &tags)), Some("develop-2"));
-    assert_eq!(p.select("develop-2", &tags), Selection::Keep(Keep::UpToDate));
+    assert_eq!(
+        p.select("develop-2", &tags),
+        Selection::Keep(Keep::UpToDate)
+    );
 }
 
 #[test]
@@ -38,16 +46,26 @@ fn never_downgrades_under_time_order() {
     let p = policy("glob:develop-*", &[], None, None);
     // The current tag was pushed after every other one: nothing to do.
     let tags = [at("develop-1", 500), at("develop-2", 300)];
-    assert_eq!(p.select("develop-1", &tags), Selection::Keep(Keep::UpToDate));
+    assert_eq!(
+        p.select("develop-1", &tags),
+        Selection::Keep(Keep::UpToDate)
+    );
 }
 
 #[test]
 fn a_tie_with_the_current_tag_is_not_an_update() {
     let p = policy("glob:develop-*", &[], None, None);
     let tags = [at("develop-1", 100), at("develop-2", 100)];
-    assert_eq!(p.select("develop-1", &tags), Selection::Keep(Keep::UpToDate));
+    assert_eq!(
+        p.select("develop-1", &tags),
+        Selection::Keep(Keep::UpToDate)
+    );
     // Among candidates, ties break by tag string so the choice is stable.
-    let tags = [at("develop-1", 50), at("develop-b", 100), at("develop-a", 100)];
+    let tags = [
+        at("develop-1", 50),
+        at("develop-b", 100),
+        at("develop-a", 100),
+    ];
     assert_eq!(chosen(&p.select("develop-1", &tags)), Some("develop-b"));
 }
 
@@ -86,14 +104,23 @@ fn semver_rules_take_the_highest_version_and_keep_the_registry_spelling() {
 #[test]
 fn exclude_globs_remove_candidates() {
     let p = policy("glob:develop-*", &["*-canary", "develop-3"], None, None);
-    let tags = [at("develop-1", 1), at("develop-2", 2), at("develop-3", 3), at("develop-4-canary", 4)];
+    let tags = [
+        at("develop-1", 1),
+        at("develop-2", 2),
+        at("develop-3", 3),
+        at("develop-4-canary", 4),
+    ];
     assert_eq!(chosen(&p.select("develop-1", &tags)), Some("develop-2"));
 }
 
 #[test]
 fn numerical_and_alphabetical_orders() {
     let numeric = policy("regex:^[0-9]+$", &[], Some(Order::Numerical), None);
-    let tags = [TagInfo::named("9"), TagInfo::named("10"), TagInfo::named("100")];
+    let tags = [
+        TagInfo::named("9"),
+        TagInfo::named("10"),
+        TagInfo::named("100"),
+    ];
     assert_eq!(chosen(&numeric.select("9", &tags)), Some("100"));
     let alpha = policy("regex:^[0-9]+$", &[], Some(Order::Alphabetical), None);
     assert_eq!(chosen(&alpha.select("10", &tags)), Some("9"));
@@ -109,21 +136,33 @@ fn extract_sorts_on_a_capture_and_defaults_to_numeric() {
         TagInfo::named("develop-x"),
     ];
     assert_eq!(chosen(&p.select("develop-9", &tags)), Some("develop-12"));
-    assert_eq!(p.select("develop-x", &tags), Selection::Keep(Keep::CurrentUnordered));
+    assert_eq!(
+        p.select("develop-x", &tags),
+        Selection::Keep(Keep::CurrentUnordered)
+    );
     let dated = policy(
         "glob:main-*",
         &[],
         Some(Order::Alphabetical),
         Some(r"^main-[0-9a-f]+-(\d{8})$"),
     );
-    let tags = [TagInfo::named("main-ffff-20240101"), TagInfo::named("main-0000-20250101")];
-    assert_eq!(chosen(&dated.select("main-ffff-20240101", &tags)), Some("main-0000-20250101"));
+    let tags = [
+        TagInfo::named("main-ffff-20240101"),
+        TagInfo::named("main-0000-20250101"),
+    ];
+    assert_eq!(
+        chosen(&dated.select("main-ffff-20240101", &tags)),
+        Some("main-0000-20250101")
+    );
 }
 
 #[test]
 fn no_allowed_tag_keeps_the_reference() {
     let p = policy("glob:develop-*", &[], None, None);
-    assert_eq!(p.select("develop-1", &[at("main-1", 1)]), Selection::Keep(Keep::NoCandidates));
+    assert_eq!(
+        p.select("develop-1", &[at("main-1", 1)]),
+        Selection::Keep(Keep::NoCandidates)
+    );
 }
 
 #[test]
@@ -180,11 +219,16 @@ fn arb_policy() -> impl Strategy<Value = Policy> {
         Just(Some(Order::Alphabetical)),
         Just(Some(Order::Numerical)),
     ];
-    let excludes = prop_oneof![Just(vec![]), Just(vec!["*-canary".to_string()]), Just(vec!["*1*".to_string()])];
+    let excludes = prop_oneof![
+        Just(vec![]),
+        Just(vec!["*-canary".to_string()]),
+        Just(vec!["*1*".to_string()])
+    ];
     let extracts = prop_oneof![Just(None), Just(Some(r"(\d+)$"))];
-    (patterns, excludes, orders, extracts).prop_filter_map("time with extract", |(p, ex, order, extract)| {
-        Policy::new(Pattern::parse(p).unwrap(), &ex, order, extract).ok()
-    })
+    (patterns, excludes, orders, extracts)
+        .prop_filter_map("time with extract", |(p, ex, order, extract)| {
+            Policy::new(Pattern::parse(p).unwrap(), &ex, order, extract).ok()
+        })
 }
 
 proptest! {
