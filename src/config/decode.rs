@@ -1,0 +1,372 @@
+//! The schema: decodes the located YAML tree into a [`Config`], collecting every problem.
+//!
+//! Keys are camelCase; the Go laminar's spellings are accepted as aliases.
+
+use std::collections::HashSet;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use super::fields::Decoder;
+use super::yaml::{Node, Pos, Value};
+use super::{Config, Environment, Global, Registry, Repo, UpdateRule, repo_relative};
+use crate::image::reference::{match_domain, match_remainder};
+use crate::policy::{Order, Pattern, Policy, PolicyError, compile_glob};
+
+const DEFAULT_POLL: Duration = Duration::from_secs(60);
+const DEFAULT_REGISTRY_TIMEOUT: Duration = Duration::from_secs(30);
+const DEFAULT_LISTEN: &str = "0.0.0.0:8080";
+
+/// Decodes a whole config file. The config is only meaningful if the decoder holds no errors.
+pub(super) fn config(doc: &Node, env: &Environment) -> (Config, Decoder) {
+    let mut d = Decoder::default();
+    let mut config = Config {
+        global: default_global(env),
+        registries: Vec::new(),
+        repos: Vec::new(),
+    };
+    let Some(mut top) = d.fields(doc) else {
+        return (config, d);
+    };
+    if let Some(node) = top.get(&mut d, "global", &[]) {
+        config.global = global(&mut d, node, env);
+    }
+    if let Some(node) = top.require(&mut d, "dockerRegistries", &[]) {
+        config.registries = registries(&mut d, node);
+    }
+    if let Some(node) = top.require(&mut d, "git", &[]) {
+        config.repos = repos(&mut d, node, env);
+    }
+    top.finish(&mut d);
+    (config, d)
+}
+
+fn default_global(env: &Environment) -> Global {
+    Global {
+        git_user: "laminar".into(),
+        git_email: "laminar@localhost".into(),
+        commit_message: None,
+        data_dir: env.default_data_dir(),
+        listen: DEFAULT_LISTEN
+            .parse()
+            .expect("the default listen address is valid"),
+        allow_remote_exec: false,
+    }
+}
+
+fn global(d: &mut Decoder, node: &Node, env: &Environment) -> Global {
+    let mut global = default_global(env);
+    let Some(mut f) = d.fields(node) else {
+        return global;
+    };
+    if let Some(v) = f.get(d, "gitUser", &[]).and_then(|n| d.text(n)) {
+        global.git_user = v;
+    }
+    if let Some(v) = f.get(d, "gitEmail", &[]).and_then(|n| d.text(n)) {
+        global.git_email = v;
+    }
+    global.commit_message = f
+        .get(d, "commitMessage", &["gitMessage"])
+        .and_then(|n| d.text(n));
+    if let Some(v) = f.get(d, "dataDir", &[]).and_then(|n| d.text(n)) {
+        global.data_dir = env.expand_home(&v);
+    }
+    if let Some(node) = f.get(d, "listen", &[]) {
+        if let Some(addr) = listen(d, node) {
+            global.listen = addr;
+        }
+    }
+    if let Some(v) = f.get(d, "allowRemoteExec", &[]).and_then(|n| d.bool(n)) {
+        global.allow_remote_exec = v;
+    }
+    if let Some(node) = f.get(d, "gitHubToken", &[]) {
+        d.warn(
+            node.pos,
+            "gitHubToken is not used by laminar and is ignored",
+        );
+    }
+    f.finish(d);
+    global
+}
+
+/// `host:port`, or `:port` for every interface as Go programs write it.
+fn listen(d: &mut Decoder, node: &Node) -> Option<SocketAddr> {
+    let text = d.text(node)?;
+    let full = match text.strip_prefix(':') {
+        Some(port) => format!("0.0.0.0:{port}"),
+        None => text.clone(),
+    };
+    match full.parse() {
+        Ok(addr) => Some(addr),
+        Err(_) => {
+            d.error(
+                node.pos,
+                format!("invalid listen address {text:?}: expected host:port"),
+            );
+            None
+        }
+    }
+}
+
+fn registries(d: &mut Decoder, node: &Node) -> Vec<Registry> {
+    let mut names = HashSet::new();
+    let mut out = Vec::new();
+    for item in d.list(node) {
+        let Some(registry) = registry(d, item) else {
+            continue;
+        };
+        if !names.insert(registry.name.clone()) {
+            d.error(
+                item.pos,
+                format!("duplicate registry name \"{}\"", registry.name),
+            );
+        }
+        out.push(registry);
+    }
+    out
+}
+
+fn registry(d: &mut Decoder, node: &Node) -> Option<Registry> {
+    let mut f = d.fields(node)?;
+    let prefix_node = f.require(d, "reg", &[]);
+    let prefix = prefix_node.and_then(|n| registry_prefix(d, n));
+    let name = f.get(d, "name", &[]).and_then(|n| d.text(n));
+    let insecure = f.get(d, "insecure", &[]).and_then(|n| d.bool(n));
+    let timeout = f
+        .get(d, "timeout", &["timeOut"])
+        .and_then(|n| seconds(d, n));
+    f.finish(d);
+    let prefix = prefix?;
+    Some(Registry {
+        name: name.unwrap_or_else(|| prefix.clone()),
+        prefix,
+        insecure: insecure.unwrap_or(false),
+        timeout: timeout.unwrap_or(DEFAULT_REGISTRY_TIMEOUT),
+    })
+}
+
+/// `host[:port][/path…]` with the path in the reference grammar; a trailing `/` is dropped.
+fn registry_prefix(d: &mut Decoder, node: &Node) -> Option<String> {
+    let text = d.text(node)?;
+    let prefix = text.trim_end_matches('/');
+    let bytes = prefix.as_bytes();
+    let valid = match match_domain(bytes, 0) {
+        Some(end) if end == bytes.len() => true,
+        Some(end) if bytes[end] == b'/' => match_remainder(bytes, 0, end + 1)
+            .is_some_and(|spans| spans.full().end == bytes.len() && spans.tag.is_none()),
+        _ => false,
+    };
+    if !valid {
+        d.error(
+            node.pos,
+            format!("invalid registry prefix {text:?}: expected host[:port][/lowercase/path], without a tag"),
+        );
+        return None;
+    }
+    Some(prefix.to_string())
+}
+
+fn repos(d: &mut Decoder, node: &Node, env: &Environment) -> Vec<Repo> {
+    let mut names = HashSet::new();
+    let mut out = Vec::new();
+    for item in d.list(node) {
+        let Some(repo) = repo(d, item, env) else {
+            continue;
+        };
+        if !names.insert(repo.name.clone()) {
+            d.error(item.pos, format!("duplicate repo name \"{}\"", repo.name));
+        }
+        out.push(repo);
+    }
+    out
+}
+
+fn repo(d: &mut Decoder, node: &Node, env: &Environment) -> Option<Repo> {
+    let mut f = d.fields(node)?;
+    let name = f.require(d, "name", &[]).and_then(|n| repo_name(d, n));
+    let url = f.require(d, "url", &[]).and_then(|n| d.text(n));
+    let branch = f.require(d, "branch", &[]).and_then(|n| d.text(n));
+    let key = f
+        .get(d, "key", &[])
+        .and_then(|n| existing_file(d, n, env, "SSH key"));
+    let known_hosts = f
+        .get(d, "knownHosts", &[])
+        .and_then(|n| existing_file(d, n, env, "known_hosts file"));
+    let poll_freq = f.get(d, "pollFreq", &[]).and_then(|n| seconds(d, n));
+    let remote_config = f.get(d, "remoteConfig", &[]).and_then(|n| d.bool(n));
+    let exec = f
+        .get(d, "exec", &["preCommitCommands"])
+        .map(|n| d.strings(n))
+        .unwrap_or_default();
+    let updates = f.require(d, "updates", &[]).map(|n| {
+        if is_empty_list(n) {
+            d.error(n.pos, "updates must list at least one rule");
+        }
+        updates(d, n)
+    });
+    f.finish(d);
+    Some(Repo {
+        name: name?,
+        url: url?,
+        branch: branch?,
+        key,
+        known_hosts,
+        poll_freq: poll_freq.unwrap_or(DEFAULT_POLL),
+        remote_config: remote_config.unwrap_or(false),
+        exec,
+        updates: updates?,
+    })
+}
+
+/// Repo names appear in metrics labels, URLs and paths: keep them plain.
+fn repo_name(d: &mut Decoder, node: &Node) -> Option<String> {
+    let name = d.text(node)?;
+    let plain = name
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b));
+    if !plain {
+        d.error(
+            node.pos,
+            format!("invalid repo name {name:?}: use letters, digits, '.', '_' and '-'"),
+        );
+        return None;
+    }
+    Some(name)
+}
+
+/// A path the config points at on this machine. A missing file is only a warning: configs
+/// are often checked away from where they run.
+fn existing_file(d: &mut Decoder, node: &Node, env: &Environment, what: &str) -> Option<PathBuf> {
+    let path = env.expand_home(&d.text(node)?);
+    if !path.exists() {
+        d.warn(
+            node.pos,
+            format!("{what} {} does not exist on this machine", path.display()),
+        );
+    }
+    Some(path)
+}
+
+/// Whole seconds, or a number with an `s`, `m` or `h` suffix. Must be at least one second.
+fn seconds(d: &mut Decoder, node: &Node) -> Option<Duration> {
+    let parsed = match &node.value {
+        Value::Int(n) => u64::try_from(*n).ok(),
+        Value::Str(text) => {
+            let (digits, unit) = text.trim().split_at(text.trim().len().saturating_sub(1));
+            let factor = match unit {
+                "s" => Some(1),
+                "m" => Some(60),
+                "h" => Some(3600),
+                _ => None,
+            };
+            factor.and_then(|f| digits.parse::<u64>().ok()?.checked_mul(f))
+        }
+        _ => None,
+    };
+    match parsed {
+        Some(secs) if secs > 0 => Some(Duration::from_secs(secs)),
+        _ => {
+            d.error(
+                node.pos,
+                "expected a positive number of seconds (or e.g. \"90s\", \"5m\", \"1h\")",
+            );
+            None
+        }
+    }
+}
+
+/// The `updates:` list of a repo (also the schema of a repo's own `.laminar.yaml`).
+pub(super) fn updates(d: &mut Decoder, node: &Node) -> Vec<UpdateRule> {
+    d.list(node)
+        .iter()
+        .filter_map(|item| update_rule(d, item))
+        .collect()
+}
+
+fn update_rule(d: &mut Decoder, node: &Node) -> Option<UpdateRule> {
+    let mut f = d.fields(node)?;
+    let pattern = f.require(d, "pattern", &[]).and_then(|n| {
+        let text = d.text(n)?;
+        Pattern::parse(&text)
+            .map_err(|e| d.error(n.pos, e.to_string()))
+            .ok()
+    });
+    let files = f.require(d, "files", &[]).and_then(|n| {
+        if is_empty_list(n) {
+            d.error(n.pos, "files must list at least one file or directory");
+        }
+        let files = paths(d, n);
+        (!files.is_empty()).then_some(files)
+    });
+    let exclude = f
+        .get(d, "exclude", &["blacklist"])
+        .map(|n| excludes(d, n))
+        .unwrap_or_default();
+    let sort = f.get(d, "sort", &[]).and_then(|n| {
+        let text = d.text(n)?;
+        text.parse::<Order>().map_err(|e| d.error(n.pos, e)).ok()
+    });
+    let extract_node = f.get(d, "extract", &[]);
+    let extract = extract_node.and_then(|n| d.text(n));
+    f.finish(d);
+    let policy = Policy::new(pattern?, &exclude, sort, extract.as_deref());
+    let policy = policy
+        .map_err(|e| {
+            let pos = match e {
+                PolicyError::Exclude(..) => node.pos,
+                _ => extract_node.map_or(node.pos, |n| n.pos),
+            };
+            d.error(pos, e.to_string())
+        })
+        .ok()?;
+    Some(UpdateRule {
+        policy,
+        files: files?,
+    })
+}
+
+fn is_empty_list(node: &Node) -> bool {
+    matches!(&node.value, Value::Seq(items) if items.is_empty())
+}
+
+/// `["dev/", …]` or the Go laminar's `[{path: dev/}, …]`.
+fn paths(d: &mut Decoder, node: &Node) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for item in d.list(node) {
+        let Some((text, pos)) = string_or_field(d, item, "path") else {
+            continue;
+        };
+        match repo_relative(&text) {
+            Ok(path) => out.push(path),
+            Err(why) => d.error(pos, format!("invalid path {text:?}: {why}")),
+        }
+    }
+    out
+}
+
+/// `["*-canary", …]` or the Go laminar's `[{pattern: "*-canary"}, …]`; globs on the tag.
+fn excludes(d: &mut Decoder, node: &Node) -> Vec<String> {
+    let mut out = Vec::new();
+    for item in d.list(node) {
+        let Some((glob, pos)) = string_or_field(d, item, "pattern") else {
+            continue;
+        };
+        match compile_glob(&glob) {
+            Ok(_) => out.push(glob),
+            Err(why) => d.error(pos, format!("invalid exclude glob {glob:?}: {why}")),
+        }
+    }
+    out
+}
+
+/// A plain string, or a one-key mapping holding it under `field`.
+fn string_or_field(d: &mut Decoder, item: &Node, field: &'static str) -> Option<(String, Pos)> {
+    if let Value::Map(_) = item.value {
+        let mut f = d.fields(item)?;
+        let node = f.require(d, field, &[]);
+        f.finish(d);
+        let node = node?;
+        return Some((d.text(node)?, node.pos));
+    }
+    Some((d.text(item)?, item.pos))
+}

@@ -1,0 +1,274 @@
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use super::*;
+
+fn env() -> Environment {
+    Environment {
+        home: Some(PathBuf::from("/home/op")),
+        xdg_state_home: None,
+    }
+}
+
+fn ok(text: &str) -> Loaded {
+    match parse(Path::new("laminar.yaml"), text, &env()) {
+        Ok(loaded) => loaded,
+        Err(e) => panic!("expected a valid config, got:\n{e}"),
+    }
+}
+
+fn errors(text: &str) -> String {
+    match parse(Path::new("laminar.yaml"), text, &env()) {
+        Ok(_) => panic!("expected errors"),
+        Err(e) => e.to_string(),
+    }
+}
+
+const MINIMAL: &str = "\
+dockerRegistries:
+- reg: reg.io/acme
+git:
+- name: manifests
+  url: file:///srv/manifests.git
+  branch: main
+  updates:
+  - pattern: glob:develop-*
+    files: [dev/]
+";
+
+#[test]
+fn a_minimal_config_gets_defaults() {
+    let config = ok(MINIMAL).config;
+    assert_eq!(config.global.git_user, "laminar");
+    assert_eq!(config.global.data_dir, PathBuf::from(".laminar"));
+    assert_eq!(config.global.listen.to_string(), "0.0.0.0:8080");
+    assert!(!config.global.allow_remote_exec);
+    assert_eq!(config.registries[0].name, "reg.io/acme");
+    let repo = &config.repos[0];
+    assert_eq!(repo.poll_freq, Duration::from_secs(60));
+    assert_eq!(repo.updates[0].files, [PathBuf::from("dev")]);
+    assert_eq!(repo.updates[0].policy.order, crate::policy::Order::Time);
+}
+
+#[test]
+fn the_example_config_is_valid_and_uses_every_alias() {
+    let loaded = ok(include_str!("../../laminar.example.yaml"));
+    let config = &loaded.config;
+    assert_eq!(config.repos.len(), 1);
+    assert_eq!(config.update_rule_count(), 3);
+    assert_eq!(config.registries.len(), 2);
+    let repo = &config.repos[0];
+    assert_eq!(repo.key, Some(PathBuf::from("/home/op/example_ssh_id_rsa")));
+    assert_eq!(repo.poll_freq, Duration::from_secs(120));
+    assert_eq!(repo.exec, ["kapitan compile"]);
+    assert_eq!(
+        repo.updates[1].files,
+        [PathBuf::from("staging/values.yaml")]
+    );
+    assert!(!repo.updates[1].policy.allows("release-2-rc1"));
+    // The key and known_hosts files do not exist here: warnings, not errors.
+    let warnings = loaded
+        .warnings
+        .expect("missing files are warned about")
+        .to_string();
+    assert!(
+        warnings.contains("example_ssh_id_rsa does not exist"),
+        "{warnings}"
+    );
+}
+
+#[test]
+fn go_laminar_configs_are_accepted() {
+    let text = "\
+global:
+  gitUser: Laminar
+  gitEmail: laminar@myorg.com
+  gitMessage: automated promotion
+  gitHubToken: abc
+dockerRegistries:
+- reg: gcr.io/myorg
+  name: gcr
+  timeOut: 60
+git:
+- name: myrepo
+  url: git@github.com:digtux/laminar-example.git
+  branch: master
+  pollFreq: 120
+  remoteConfig: true
+  preCommitCommands: [make]
+  updates:
+  - pattern: glob:develop-*
+    files:
+    - path: inventory/classes/images-dev.yml
+    - path: compiled/
+    blacklist:
+    - pattern: develop-bad
+";
+    let loaded = ok(text);
+    let config = loaded.config;
+    assert_eq!(
+        config.global.commit_message.as_deref(),
+        Some("automated promotion")
+    );
+    assert_eq!(config.registries[0].timeout, Duration::from_secs(60));
+    assert_eq!(config.repos[0].exec, ["make"]);
+    assert!(config.repos[0].remote_config);
+    assert!(!config.repos[0].updates[0].policy.allows("develop-bad"));
+    let warnings = loaded.warnings.unwrap().to_string();
+    assert!(
+        warnings.contains("laminar.yaml:5:16: gitHubToken is not used"),
+        "{warnings}"
+    );
+}
+
+#[test]
+fn every_error_is_reported_with_its_location() {
+    let text = "\
+global:
+  listen: nowhere
+dockerRegistries:
+- reg: reg.io/Acme
+- reg: reg.io/a
+  name: dup
+- reg: reg.io/b
+  name: dup
+git:
+- name: manifests
+  url: file:///srv/m.git
+  branch: main
+  pollfreq: 10
+  updates:
+  - pattern: develop-*
+    files: [/etc]
+  - pattern: regex:(
+    files: [../x]
+    exclude: ['a[']
+  - pattern: semver:^^1
+    files: [a]
+  - pattern: glob:x
+    files: [a]
+    extract: '^x$'
+  - pattern: glob:y
+    files: []
+    sort: newest
+- name: manifests
+  url: u
+  branch: b
+  updates: []
+";
+    let report = errors(text);
+    let expected = [
+        "laminar.yaml:2:11: invalid listen address \"nowhere\": expected host:port",
+        "laminar.yaml:4:8: invalid registry prefix \"reg.io/Acme\"",
+        "laminar.yaml:7:3: duplicate registry name \"dup\"",
+        "laminar.yaml:15:14: pattern \"develop-*\" has no type",
+        "laminar.yaml:16:13: invalid path \"/etc\": must be relative to the repository root",
+        "laminar.yaml:17:14: invalid regex \"(\"",
+        "laminar.yaml:18:13: invalid path \"../x\": must not contain \"..\"",
+        "laminar.yaml:19:15: invalid exclude glob \"a[\"",
+        "laminar.yaml:20:14: invalid semver range \"^^1\"",
+        "laminar.yaml:24:14: extract regex \"^x$\" has no capture group to sort on",
+        "laminar.yaml:26:12: files must list at least one file or directory",
+        "laminar.yaml:27:11: unknown sort \"newest\"",
+        "laminar.yaml:13:3: unknown key \"pollfreq\" (did you mean \"pollFreq\"?)",
+        "laminar.yaml:31:12: updates must list at least one rule",
+        "laminar.yaml:28:3: duplicate repo name \"manifests\"",
+    ];
+    for line in expected {
+        assert!(report.contains(line), "missing {line:?} in:\n{report}");
+    }
+    assert_eq!(report.lines().count(), expected.len(), "{report}");
+}
+
+#[test]
+fn missing_required_keys_and_wrong_types() {
+    let report = errors("dockerRegistries: {}\ngit:\n- url: x\n  pollFreq: -5\n  exec: make\n");
+    for line in [
+        "laminar.yaml:1:19: expected a list, found a mapping",
+        "laminar.yaml:3:3: missing key \"name\"",
+        "laminar.yaml:3:3: missing key \"branch\"",
+        "laminar.yaml:4:13: expected a positive number of seconds",
+        "laminar.yaml:5:9: expected a list, found a string",
+        "laminar.yaml:3:3: missing key \"updates\"",
+    ] {
+        assert!(report.contains(line), "missing {line:?} in:\n{report}");
+    }
+}
+
+#[test]
+fn yaml_syntax_errors_are_located() {
+    let report = errors("git: [\n");
+    assert!(report.starts_with("laminar.yaml:"), "{report}");
+    let report = errors("git: 1\ngit: 2\n");
+    assert!(
+        report.starts_with("laminar.yaml:2:1: duplicate"),
+        "{report}"
+    );
+}
+
+#[test]
+fn durations_listen_and_paths_are_normalised() {
+    let text = MINIMAL
+        .replace("  branch: main\n", "  branch: main\n  pollFreq: 5m\n")
+        .replace("files: [dev/]", "files: [./dev/, ., a/./b/]")
+        .replace(
+            "dockerRegistries:",
+            "global:\n  listen: ':9090'\n  dataDir: ~/state\ndockerRegistries:",
+        );
+    let config = ok(&text).config;
+    assert_eq!(config.repos[0].poll_freq, Duration::from_secs(300));
+    assert_eq!(config.global.listen.to_string(), "0.0.0.0:9090");
+    assert_eq!(config.global.data_dir, PathBuf::from("/home/op/state"));
+    let files: Vec<_> = config.repos[0].updates[0]
+        .files
+        .iter()
+        .map(|p| p.display().to_string())
+        .collect();
+    assert_eq!(files, ["dev", ".", "a/b"]);
+}
+
+#[test]
+fn the_data_dir_defaults_to_the_xdg_state_home() {
+    let env = Environment {
+        home: None,
+        xdg_state_home: Some(PathBuf::from("/state")),
+    };
+    let config = parse(Path::new("c.yaml"), MINIMAL, &env).unwrap().config;
+    assert_eq!(config.global.data_dir, PathBuf::from("/state/laminar"));
+}
+
+#[test]
+fn rules_are_chosen_by_file_and_by_the_current_tag() {
+    let text = MINIMAL.replace(
+        "    files: [dev/]\n",
+        "    files: [dev/]\n  - pattern: glob:release-*\n    files: [dev/app.yaml, prod]\n",
+    );
+    let repo = &ok(&text).config.repos[0];
+    let pattern = |path: &str, tag: &str| {
+        repo.rule_for(Path::new(path), tag)
+            .map(|r| r.policy.pattern.to_string())
+    };
+    assert_eq!(
+        pattern("dev/app.yaml", "develop-1").as_deref(),
+        Some("glob:develop-*")
+    );
+    assert_eq!(
+        pattern("dev/app.yaml", "release-1").as_deref(),
+        Some("glob:release-*")
+    );
+    assert_eq!(pattern("dev/other.yaml", "release-1"), None);
+    assert_eq!(pattern("prod/x.yaml", "develop-1"), None);
+    assert_eq!(
+        pattern("devx/app.yaml", "develop-1"),
+        None,
+        "dev/ covers dev/…, not devx/"
+    );
+    assert_eq!(
+        repo.scan_paths(),
+        [
+            PathBuf::from("dev"),
+            PathBuf::from("dev/app.yaml"),
+            PathBuf::from("prod")
+        ]
+    );
+}
