@@ -1,1 +1,178 @@
+//! Planning: from the references found in a checkout, the repo's rules and the tags each
+//! registry offers, to a plain list of changes. Pure, apart from [`apply`], which writes a
+//! plan to disk.
 
+use std::collections::{BTreeMap, HashMap};
+use std::fmt;
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+
+use crate::config::Repo;
+use crate::image::rewrite::{Edit, RewriteError, rewrite_file};
+use crate::image::scanner::ImageRef;
+use crate::image::walk::FileRefs;
+use crate::policy::{Selection, TagInfo};
+
+/// Tags known per image name (as written in files).
+pub type TagTable = HashMap<String, Vec<TagInfo>>;
+
+/// Where a reference is: file (relative to the repo root), line and byte column.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Site {
+    pub path: PathBuf,
+    pub line: usize,
+    pub column: usize,
+}
+
+impl fmt::Display for Site {
+    fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        write!(f, "{}:{}:{}", self.path.display(), self.line, self.column)
+    }
+}
+
+/// One reference to move to a newer tag.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Change {
+    pub site: Site,
+    pub image: String,
+    pub old_tag: String,
+    pub new_tag: String,
+    /// Set when the reference pins a digest: the old and the new one.
+    pub digest: Option<(String, String)>,
+    /// The pattern of the rule that manages the reference.
+    pub rule: String,
+    pub reason: String,
+    tag_span: Range<usize>,
+    digest_span: Option<Range<usize>>,
+}
+
+impl Change {
+    /// The byte edits that carry out this change.
+    pub fn edits(&self) -> Vec<Edit> {
+        let mut edits = vec![Edit {
+            span: self.tag_span.clone(),
+            expected: self.old_tag.clone(),
+            replacement: self.new_tag.clone(),
+        }];
+        if let (Some(span), Some((old, new))) = (&self.digest_span, &self.digest) {
+            edits.push(Edit {
+                span: span.clone(),
+                expected: old.clone(),
+                replacement: new.clone(),
+            });
+        }
+        edits
+    }
+}
+
+/// A managed reference that stays as it is, and why.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Kept {
+    pub site: Site,
+    pub image: String,
+    pub tag: String,
+    pub reason: String,
+}
+
+/// Everything one cycle would do to one repo.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Plan {
+    pub changes: Vec<Change>,
+    pub kept: Vec<Kept>,
+}
+
+impl Plan {
+    pub fn is_empty(&self) -> bool {
+        self.changes.is_empty()
+    }
+
+    /// The edits to make, grouped by file.
+    pub fn edits_by_file(&self) -> BTreeMap<&Path, Vec<Edit>> {
+        let mut by_file: BTreeMap<&Path, Vec<Edit>> = BTreeMap::new();
+        for change in &self.changes {
+            by_file
+                .entry(change.site.path.as_path())
+                .or_default()
+                .extend(change.edits());
+        }
+        by_file
+    }
+}
+
+/// Decides, for every reference a rule manages, whether to move it and to which tag.
+pub fn plan(repo: &Repo, files: &[FileRefs], tags: &TagTable) -> Plan {
+    let mut plan = Plan::default();
+    for file in files {
+        for reference in &file.refs {
+            let Some(rule) = repo.rule_for(&file.path, &reference.tag) else {
+                continue;
+            };
+            let site = Site {
+                path: file.path.clone(),
+                line: reference.line,
+                column: reference.column,
+            };
+            let keep = |reason: String| Kept {
+                site: site.clone(),
+                image: reference.image.clone(),
+                tag: reference.tag.clone(),
+                reason,
+            };
+            let Some(known) = tags.get(&reference.image) else {
+                plan.kept
+                    .push(keep("no tags are known for this image".into()));
+                continue;
+            };
+            match rule.policy.select(&reference.tag, known) {
+                Selection::Keep(why) => plan.kept.push(keep(why.to_string())),
+                Selection::Update { to, reason } => match change(reference, to, site.clone()) {
+                    Some(change) => plan.changes.push(Change {
+                        rule: rule.policy.pattern.to_string(),
+                        reason,
+                        ..change
+                    }),
+                    None => plan.kept.push(keep(format!(
+                        "{} is newer, but its digest is unknown and the reference pins one",
+                        to.tag
+                    ))),
+                },
+            }
+        }
+    }
+    plan
+}
+
+/// The change moving `reference` to `to`; `None` if the reference pins a digest that cannot
+/// be replaced because the new tag's digest is unknown.
+fn change(reference: &ImageRef, to: &TagInfo, site: Site) -> Option<Change> {
+    let digest = match (&reference.digest, &to.digest) {
+        (None, _) => None,
+        (Some(old), Some(new)) => Some((old.clone(), new.clone())),
+        (Some(_), None) => return None,
+    };
+    Some(Change {
+        site,
+        image: reference.image.clone(),
+        old_tag: reference.tag.clone(),
+        new_tag: to.tag.clone(),
+        digest,
+        rule: String::new(),
+        reason: String::new(),
+        tag_span: reference.spans.tag.clone()?,
+        digest_span: reference.spans.digest.clone(),
+    })
+}
+
+/// Writes the plan into the checkout at `root`; returns the files that changed.
+pub fn apply(root: &Path, plan: &Plan) -> Result<Vec<PathBuf>, RewriteError> {
+    let mut changed = Vec::new();
+    for (path, edits) in plan.edits_by_file() {
+        if rewrite_file(&root.join(path), &edits)? {
+            changed.push(path.to_path_buf());
+        }
+    }
+    Ok(changed)
+}
+
+#[cfg(test)]
+mod tests;

@@ -9,14 +9,20 @@ use super::reference::{RefSpans, match_remainder};
 
 /// A tagged reference found in some text.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Found {
-    /// Index of the prefix (in the order given to [`Scanner::new`]) that the name starts with.
-    pub prefix: usize,
-    pub spans: RefSpans,
+pub struct ImageRef {
+    /// Index of the registry prefix (in the order given to [`Scanner::new`]) the name starts
+    /// with.
+    pub registry: usize,
+    /// The name as written, without tag and digest.
+    pub image: String,
+    pub tag: String,
+    pub digest: Option<String>,
     /// 1-based line of the reference's first byte.
     pub line: usize,
     /// 1-based column, counted in bytes like ripgrep's `--column`.
     pub column: usize,
+    /// Byte spans in the text, for the rewriter.
+    pub spans: RefSpans,
 }
 
 /// Searches text for references below a set of registry prefixes.
@@ -50,7 +56,7 @@ impl Scanner {
     }
 
     /// Every tagged reference in `text`, in order. Digest-only and untagged names are skipped.
-    pub fn scan(&self, text: &[u8]) -> Vec<Found> {
+    pub fn scan(&self, text: &[u8]) -> Vec<ImageRef> {
         let mut found = Vec::new();
         let mut lines = LineCounter::default();
         let mut pos = 0;
@@ -63,16 +69,23 @@ impl Scanner {
             let Some(spans) = match_remainder(text, start, hit.end()) else {
                 continue;
             };
-            if spans.tag.is_none() {
+            let Some(tag) = &spans.tag else {
                 continue;
-            }
+            };
             pos = spans.full().end;
             let (line, column) = lines.locate(text, start);
-            found.push(Found {
-                prefix: hit.pattern().as_usize(),
-                spans,
+            // The grammar admits only ASCII, so these conversions never replace anything.
+            let string = |range: &std::ops::Range<usize>| {
+                String::from_utf8_lossy(&text[range.clone()]).into_owned()
+            };
+            found.push(ImageRef {
+                registry: hit.pattern().as_usize(),
+                image: string(&spans.name),
+                tag: string(tag),
+                digest: spans.digest.as_ref().map(string),
                 line,
                 column,
+                spans,
             });
         }
         found
@@ -116,7 +129,7 @@ mod tests {
             .unwrap()
             .scan(text.as_bytes())
             .into_iter()
-            .map(|f| (text[f.spans.full()].to_string(), f.line, f.column))
+            .map(|r| (text[r.spans.full()].to_string(), r.line, r.column))
             .collect()
     }
 
@@ -207,7 +220,7 @@ mod tests {
     fn the_longest_prefix_names_the_registry_and_ports_work() {
         let scanner = Scanner::new(["reg.io", "reg.io/team", "localhost:5000"]).unwrap();
         let found = scanner.scan(b"reg.io/team/app:1 reg.io/other:2 localhost:5000/x:3");
-        let prefixes: Vec<usize> = found.iter().map(|f| f.prefix).collect();
+        let prefixes: Vec<usize> = found.iter().map(|r| r.registry).collect();
         assert_eq!(prefixes, [1, 0, 2]);
     }
 }

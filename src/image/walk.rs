@@ -10,29 +10,13 @@ use std::sync::Mutex;
 
 use ignore::{DirEntry, ParallelVisitor, ParallelVisitorBuilder, WalkBuilder, WalkState};
 
-use super::reference::RefSpans;
-use super::scanner::Scanner;
+use super::scanner::{ImageRef, Scanner};
 
 /// Files larger than this are skipped unless the caller says otherwise.
 pub const DEFAULT_MAX_FILE_SIZE: u64 = 8 * 1024 * 1024;
 
 /// A NUL byte within this many leading bytes marks a file as binary, as in git and ripgrep.
 const BINARY_PROBE_LEN: usize = 8 * 1024;
-
-/// One reference found in a file.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ImageRef {
-    /// Index of the registry prefix the name starts with.
-    pub registry: usize,
-    /// The name as written, without tag and digest.
-    pub image: String,
-    pub tag: String,
-    pub digest: Option<String>,
-    pub line: usize,
-    pub column: usize,
-    /// Byte spans in the file, for the rewriter.
-    pub spans: RefSpans,
-}
 
 /// The references in one file.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -185,26 +169,10 @@ impl Visitor<'_> {
                 return;
             }
         }
-        let found = self.scanner.scan(&self.buffer);
-        if found.is_empty() {
+        let refs = self.scanner.scan(&self.buffer);
+        if refs.is_empty() {
             return;
         }
-        let text = &self.buffer;
-        let string = |range: &std::ops::Range<usize>| {
-            String::from_utf8_lossy(&text[range.clone()]).into_owned()
-        };
-        let refs = found
-            .into_iter()
-            .map(|f| ImageRef {
-                registry: f.prefix,
-                image: string(&f.spans.name),
-                tag: f.spans.tag.as_ref().map(string).unwrap_or_default(),
-                digest: f.spans.digest.as_ref().map(string),
-                line: f.line,
-                column: f.column,
-                spans: f.spans,
-            })
-            .collect();
         let rel = path.strip_prefix(self.root).unwrap_or(path).to_path_buf();
         self.local.push(FileRefs { path: rel, refs });
     }

@@ -1,0 +1,286 @@
+use std::path::Path;
+use std::time::{Duration, UNIX_EPOCH};
+
+use proptest::prelude::*;
+
+use super::*;
+use crate::config::{Environment, parse};
+use crate::image::rewrite::splice;
+use crate::image::scanner::Scanner;
+
+const CONFIG: &str = "\
+dockerRegistries:
+- reg: reg.io/acme
+git:
+- name: manifests
+  url: file:///srv/manifests.git
+  branch: main
+  updates:
+  - pattern: glob:develop-*
+    files: [dev/]
+  - pattern: semver:^1
+    files: [.]
+";
+
+fn repo() -> Repo {
+    let loaded = parse(Path::new("laminar.yaml"), CONFIG, &Environment::default()).unwrap();
+    loaded.config.repos.into_iter().next().unwrap()
+}
+
+fn digest(n: u64) -> String {
+    format!("sha256:{n:064x}")
+}
+
+fn develop(n: u64) -> TagInfo {
+    TagInfo {
+        tag: format!("develop-{n}"),
+        pushed: Some(UNIX_EPOCH + Duration::from_secs(1000 + n)),
+        digest: Some(digest(n)),
+    }
+}
+
+fn table(images: &[&str], tags: Vec<TagInfo>) -> TagTable {
+    images
+        .iter()
+        .map(|i| (i.to_string(), tags.clone()))
+        .collect()
+}
+
+fn scan(path: &str, text: &str) -> Vec<FileRefs> {
+    let refs = Scanner::new(["reg.io/acme"]).unwrap().scan(text.as_bytes());
+    vec![FileRefs {
+        path: PathBuf::from(path),
+        refs,
+    }]
+}
+
+/// Applies a plan to in-memory text.
+fn apply_text(text: &str, plan: &Plan) -> String {
+    let edits: Vec<Edit> = plan.changes.iter().flat_map(Change::edits).collect();
+    String::from_utf8(splice(Path::new("f"), text.as_bytes(), &edits).unwrap()).unwrap()
+}
+
+#[test]
+fn moves_each_reference_by_its_own_rule() {
+    let text =
+        "a: reg.io/acme/app:develop-1\nb: reg.io/acme/app:develop-12\nc: reg.io/acme/app:1.0.0\n";
+    let mut tags = vec![develop(1), develop(12), develop(13)];
+    tags.push(TagInfo::named("1.4.2"));
+    tags.push(TagInfo::named("2.0.0"));
+    let plan = plan(
+        &repo(),
+        &scan("dev/app.yaml", text),
+        &table(&["reg.io/acme/app"], tags),
+    );
+    let moves: Vec<_> = plan
+        .changes
+        .iter()
+        .map(|c| {
+            (
+                c.site.line,
+                c.old_tag.as_str(),
+                c.new_tag.as_str(),
+                c.rule.as_str(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        moves,
+        [
+            (1, "develop-1", "develop-13", "glob:develop-*"),
+            (2, "develop-12", "develop-13", "glob:develop-*"),
+            (3, "1.0.0", "1.4.2", "semver:^1"),
+        ]
+    );
+    assert_eq!(
+        apply_text(text, &plan),
+        "a: reg.io/acme/app:develop-13\nb: reg.io/acme/app:develop-13\nc: reg.io/acme/app:1.4.2\n"
+    );
+}
+
+#[test]
+fn rules_only_cover_their_files() {
+    let text = "reg.io/acme/app:develop-1\n";
+    let tags = table(&["reg.io/acme/app"], vec![develop(1), develop(2)]);
+    assert_eq!(
+        plan(&repo(), &scan("dev/x.yaml", text), &tags)
+            .changes
+            .len(),
+        1
+    );
+    assert!(plan(&repo(), &scan("prod/x.yaml", text), &tags).is_empty());
+}
+
+#[test]
+fn pinned_digests_move_with_the_tag_or_not_at_all() {
+    let text = format!("reg.io/acme/app:develop-1@{}\n", digest(1));
+    let tags = table(&["reg.io/acme/app"], vec![develop(1), develop(2)]);
+    let plan = plan(&repo(), &scan("dev/app.yaml", &text), &tags);
+    assert_eq!(
+        apply_text(&text, &plan),
+        format!("reg.io/acme/app:develop-2@{}\n", digest(2))
+    );
+
+    let mut no_digest = develop(2);
+    no_digest.digest = None;
+    let tags = table(&["reg.io/acme/app"], vec![develop(1), no_digest]);
+    let plan = super::plan(&repo(), &scan("dev/app.yaml", &text), &tags);
+    assert!(plan.is_empty());
+    assert!(
+        plan.kept[0].reason.contains("digest is unknown"),
+        "{:?}",
+        plan.kept
+    );
+}
+
+#[test]
+fn unknown_images_and_up_to_date_references_are_kept_with_a_reason() {
+    let text = "reg.io/acme/app:develop-2 reg.io/acme/other:develop-1";
+    let tags = table(&["reg.io/acme/app"], vec![develop(1), develop(2)]);
+    let plan = plan(&repo(), &scan("dev/app.yaml", text), &tags);
+    let reasons: Vec<_> = plan
+        .kept
+        .iter()
+        .map(|k| (k.image.as_str(), k.reason.as_str()))
+        .collect();
+    assert_eq!(
+        reasons,
+        [
+            ("reg.io/acme/app", "already the newest allowed tag"),
+            ("reg.io/acme/other", "no tags are known for this image"),
+        ]
+    );
+}
+
+#[test]
+fn apply_rewrites_files_in_place() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("dev")).unwrap();
+    let file = dir.path().join("dev/app.yaml");
+    std::fs::write(&file, "image: reg.io/acme/app:develop-1 # pinned by CI\n").unwrap();
+    let tags = table(&["reg.io/acme/app"], vec![develop(1), develop(7)]);
+    let files = crate::image::walk::scan_paths(
+        dir.path(),
+        &[PathBuf::from("dev")],
+        &Scanner::new(["reg.io/acme"]).unwrap(),
+        1 << 20,
+    )
+    .unwrap();
+    let plan = plan(&repo(), &files, &tags);
+    assert_eq!(
+        apply(dir.path(), &plan).unwrap(),
+        [PathBuf::from("dev/app.yaml")]
+    );
+    assert_eq!(
+        std::fs::read_to_string(&file).unwrap(),
+        "image: reg.io/acme/app:develop-7 # pinned by CI\n"
+    );
+}
+
+/// A piece of a generated manifest: filler text or a reference.
+#[derive(Clone, Debug)]
+enum Piece {
+    Filler(String),
+    Ref {
+        app: u8,
+        tag: u64,
+        release: bool,
+        pinned: bool,
+        quote: &'static str,
+    },
+}
+
+fn arb_piece() -> impl Strategy<Value = Piece> {
+    prop_oneof![
+        "[a-z :#=\\-]{0,12}(\n|\r\n)?".prop_map(Piece::Filler),
+        (
+            0u8..3,
+            0u64..20,
+            any::<bool>(),
+            any::<bool>(),
+            prop_oneof![Just(""), Just("\""), Just("'")]
+        )
+            .prop_map(|(app, tag, release, pinned, quote)| Piece::Ref {
+                app,
+                tag,
+                release,
+                pinned,
+                quote
+            }),
+    ]
+}
+
+fn render(pieces: &[Piece]) -> String {
+    let mut text = String::new();
+    for piece in pieces {
+        match piece {
+            Piece::Filler(s) => text.push_str(s),
+            Piece::Ref {
+                app,
+                tag,
+                release,
+                pinned,
+                quote,
+            } => {
+                let channel = if *release { "release" } else { "develop" };
+                text.push_str(&format!(" {quote}reg.io/acme/app{app}:{channel}-{tag}"));
+                if *pinned {
+                    text.push_str(&format!("@{}", digest(*tag)));
+                }
+                text.push_str(&format!("{quote} "));
+            }
+        }
+    }
+    text
+}
+
+proptest! {
+    #[test]
+    fn applying_a_plan_twice_changes_nothing_the_second_time(
+        pieces in prop::collection::vec(arb_piece(), 0..30),
+        newest in 0u64..25,
+    ) {
+        let text = render(&pieces);
+        let tags = table(&["reg.io/acme/app0", "reg.io/acme/app1"], (0..=newest).map(develop).collect());
+        let first = plan(&repo(), &scan("dev/app.yaml", &text), &tags);
+        let once = apply_text(&text, &first);
+        let second = plan(&repo(), &scan("dev/app.yaml", &once), &tags);
+        prop_assert!(second.is_empty(), "second plan: {:?}", second.changes);
+        prop_assert_eq!(apply_text(&once, &second), once);
+    }
+
+    #[test]
+    fn rewritten_references_are_found_again_at_the_same_places(
+        pieces in prop::collection::vec(arb_piece(), 0..30),
+        newest in 0u64..25,
+    ) {
+        let text = render(&pieces);
+        let tags = table(&["reg.io/acme/app0", "reg.io/acme/app1", "reg.io/acme/app2"], (0..=newest).map(develop).collect());
+        let before = scan("dev/app.yaml", &text);
+        let plan = plan(&repo(), &before, &tags);
+        let after_text = apply_text(&text, &plan);
+        let after = scan("dev/app.yaml", &after_text);
+        prop_assert_eq!(before[0].refs.len(), after[0].refs.len());
+        let mut shift: isize = 0;
+        for (old, new) in before[0].refs.iter().zip(&after[0].refs) {
+            let change = plan.changes.iter().find(|c| c.site.line == old.line && c.site.column == old.column);
+            prop_assert_eq!(new.line, old.line);
+            prop_assert_eq!(new.spans.name.start as isize, old.spans.name.start as isize + shift);
+            prop_assert_eq!(&new.image, &old.image);
+            match change {
+                Some(c) => {
+                    prop_assert_eq!(&new.tag, &c.new_tag);
+                    shift += c.new_tag.len() as isize - c.old_tag.len() as isize;
+                    if let Some((old_digest, new_digest)) = &c.digest {
+                        prop_assert_eq!(new.digest.as_ref(), Some(new_digest));
+                        shift += new_digest.len() as isize - old_digest.len() as isize;
+                    }
+                }
+                None => {
+                    prop_assert_eq!(&new.tag, &old.tag);
+                    prop_assert_eq!(&new.digest, &old.digest);
+                }
+            }
+        }
+    }
+}
