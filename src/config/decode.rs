@@ -71,10 +71,8 @@ fn global(d: &mut Decoder, node: &Node, env: &Environment) -> Global {
     if let Some(v) = f.get(d, "dataDir", &[]).and_then(|n| d.text(n)) {
         global.data_dir = env.expand_home(&v);
     }
-    if let Some(node) = f.get(d, "listen", &[]) {
-        if let Some(addr) = listen(d, node) {
-            global.listen = addr;
-        }
+    if let Some(addr) = f.get(d, "listen", &[]).and_then(|n| listen(d, n)) {
+        global.listen = addr;
     }
     if let Some(v) = f.get(d, "allowRemoteExec", &[]).and_then(|n| d.bool(n)) {
         global.allow_remote_exec = v;

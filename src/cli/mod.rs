@@ -1,0 +1,126 @@
+//! The command line: clap definitions and the commands behind them.
+//!
+//! Commands print their results to stdout and diagnostics to stderr, and return an
+//! [`ExitCode`]-worthy error instead of exiting, so `main` stays a thin shell.
+
+mod check;
+mod scan;
+
+use std::io;
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::config::{self, ConfigError, Loaded};
+use crate::image::walk::WalkError;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "laminar",
+    version,
+    about = "Keeps container image tags in git repositories current"
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Options accepted before or after the command.
+#[derive(Debug, Args)]
+pub struct GlobalArgs {
+    /// Config file [default: laminar.yaml]
+    #[arg(
+        long,
+        short = 'c',
+        global = true,
+        env = "LAMINAR_CONFIG",
+        value_name = "PATH"
+    )]
+    pub config: Option<PathBuf>,
+    /// Log format on stderr
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text, env = "LAMINAR_LOG_FORMAT")]
+    pub log_format: LogFormat,
+    /// More log output (-v debug, -vv trace)
+    #[arg(short, long, global = true, action = clap::ArgAction::Count, conflicts_with = "quiet")]
+    pub verbose: u8,
+    /// Only log errors
+    #[arg(short, long, global = true)]
+    pub quiet: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Validate the config file and print a summary
+    Check,
+    /// List the image references laminar would manage under a directory
+    Scan(scan::ScanArgs),
+    /// Print the version
+    Version,
+}
+
+/// Why a command failed, and so which exit code it gets.
+#[derive(Debug, thiserror::Error)]
+pub enum CliError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error("{0}")]
+    Usage(String),
+    #[error(transparent)]
+    Walk(#[from] WalkError),
+    #[error("cannot write output: {0}")]
+    Output(#[from] io::Error),
+}
+
+impl CliError {
+    /// 2 for bad usage or an invalid config, 1 for failures while running.
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            CliError::Config(ConfigError::Invalid(_)) | CliError::Usage(_) => 2,
+            CliError::Config(ConfigError::Read { .. }) => 2,
+            CliError::Walk(_) | CliError::Output(_) => 1,
+        }
+    }
+}
+
+/// Runs the parsed command.
+pub fn run(cli: Cli) -> Result<(), CliError> {
+    let result = match cli.command {
+        Command::Check => check::run(&config_path(&cli.global)),
+        Command::Scan(args) => scan::run(&args, cli.global.config.as_deref()),
+        Command::Version => {
+            println!("laminar {}", env!("CARGO_PKG_VERSION"));
+            Ok(())
+        }
+    };
+    match result {
+        // A closed pipe (`laminar scan … | head`) is the reader's choice, not a failure.
+        Err(CliError::Output(e)) if e.kind() == io::ErrorKind::BrokenPipe => Ok(()),
+        other => other,
+    }
+}
+
+fn config_path(global: &GlobalArgs) -> PathBuf {
+    global
+        .config
+        .clone()
+        .unwrap_or_else(|| PathBuf::from(config::DEFAULT_PATH))
+}
+
+/// Loads the config and prints its warnings to stderr.
+fn load_config(path: &std::path::Path) -> Result<Loaded, CliError> {
+    let loaded = config::load(path)?;
+    if let Some(warnings) = &loaded.warnings {
+        for line in warnings.to_string().lines() {
+            eprintln!("warning: {line}");
+        }
+    }
+    Ok(loaded)
+}

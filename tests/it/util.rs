@@ -1,0 +1,49 @@
+//! Small helpers: a temporary directory to write files into, and the binary under test.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use assert_cmd::Command;
+
+/// A temporary directory that tests fill with files.
+pub struct Dir {
+    temp: tempfile::TempDir,
+}
+
+impl Dir {
+    pub fn new() -> Dir {
+        Dir {
+            temp: tempfile::tempdir().expect("temporary directory"),
+        }
+    }
+
+    pub fn path(&self) -> &Path {
+        self.temp.path()
+    }
+
+    /// Writes `contents` to `rel`, creating parent directories.
+    pub fn write(&self, rel: &str, contents: impl AsRef<[u8]>) -> PathBuf {
+        let path = self.path().join(rel);
+        if let Some(parent) = path.parent() {
+            fs::create_dir_all(parent).expect("create parent directories");
+        }
+        fs::write(&path, contents).expect("write file");
+        path
+    }
+
+    /// The laminar binary, run in this directory with a clean environment.
+    pub fn laminar(&self) -> Command {
+        let mut cmd = Command::cargo_bin("laminar").expect("laminar binary");
+        cmd.current_dir(self.path())
+            .env_remove("LAMINAR_CONFIG")
+            .env_remove("LAMINAR_LOG_FORMAT")
+            .env_remove("RUST_LOG")
+            .env("HOME", self.path());
+        cmd
+    }
+}
+
+/// The repository's own top-level directory.
+pub fn project_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
