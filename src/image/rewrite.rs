@@ -157,7 +157,7 @@ mod tests {
         fs::write(&path, "IMAGE=reg.io/app:1\n").unwrap();
         fs::set_permissions(&path, fs::Permissions::from_mode(0o750)).unwrap();
         let e = edit("IMAGE=reg.io/app:1\n", "1\n", "2\n");
-        assert!(rewrite_file(&path, &[e.clone()]).unwrap());
+        assert!(rewrite_file(&path, std::slice::from_ref(&e)).unwrap());
         assert_eq!(fs::read_to_string(&path).unwrap(), "IMAGE=reg.io/app:2\n");
         assert_eq!(
             fs::metadata(&path).unwrap().permissions().mode() & 0o777,
