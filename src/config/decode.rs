@@ -329,29 +329,35 @@ fn is_empty_list(node: &Node) -> bool {
 
 /// `["dev/", …]` or the Go laminar's `[{path: dev/}, …]`.
 fn paths(d: &mut Decoder, node: &Node) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    for item in d.list(node) {
-        let Some((text, pos)) = string_or_field(d, item, "path") else {
-            continue;
-        };
-        match repo_relative(&text) {
-            Ok(path) => out.push(path),
-            Err(why) => d.error(pos, format!("invalid path {text:?}: {why}")),
-        }
-    }
-    out
+    checked_list(d, node, "path", |text| {
+        repo_relative(text).map_err(|why| format!("invalid path {text:?}: {why}"))
+    })
 }
 
 /// `["*-canary", …]` or the Go laminar's `[{pattern: "*-canary"}, …]`; globs on the tag.
 fn excludes(d: &mut Decoder, node: &Node) -> Vec<String> {
+    checked_list(d, node, "pattern", |glob| match compile_glob(glob) {
+        Ok(_) => Ok(glob.to_string()),
+        Err(why) => Err(format!("invalid exclude glob {glob:?}: {why}")),
+    })
+}
+
+/// A list of strings, each written plainly or as a one-key mapping `{field: …}`, each checked
+/// by `check`; the items that fail are reported where they stand.
+fn checked_list<T>(
+    d: &mut Decoder,
+    node: &Node,
+    field: &'static str,
+    check: impl Fn(&str) -> Result<T, String>,
+) -> Vec<T> {
     let mut out = Vec::new();
     for item in d.list(node) {
-        let Some((glob, pos)) = string_or_field(d, item, "pattern") else {
+        let Some((text, pos)) = string_or_field(d, item, field) else {
             continue;
         };
-        match compile_glob(&glob) {
-            Ok(_) => out.push(glob),
-            Err(why) => d.error(pos, format!("invalid exclude glob {glob:?}: {why}")),
+        match check(&text) {
+            Ok(value) => out.push(value),
+            Err(message) => d.error(pos, message),
         }
     }
     out

@@ -63,9 +63,13 @@ impl Decoder {
     pub fn string(&mut self, node: &Node) -> Option<String> {
         match &node.value {
             Value::Str(s) => Some(s.clone()),
-            // Unquoted numbers are fine where text is expected (`branch: 2024`).
+            // Unquoted integers are fine where text is expected (`branch: 2024`); a float would
+            // not read back as written (`1.10` is 1.1), so it must be quoted.
             Value::Int(i) => Some(i.to_string()),
-            Value::Float(f) => Some(f.to_string()),
+            Value::Float(_) => {
+                self.error(node.pos, "expected a string, found a number: quote it");
+                None
+            }
             _ => {
                 self.expected(node, "a string");
                 None

@@ -272,3 +272,14 @@ fn rules_are_chosen_by_file_and_by_the_current_tag() {
         ]
     );
 }
+
+#[test]
+fn numbers_where_text_is_expected() {
+    let config = ok(&MINIMAL.replace("branch: main", "branch: 2024")).config;
+    assert_eq!(config.repos[0].branch, "2024");
+    let report = errors(&MINIMAL.replace("branch: main", "branch: 1.10"));
+    assert_eq!(
+        report,
+        "laminar.yaml:6:11: expected a string, found a number: quote it"
+    );
+}
