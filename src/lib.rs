@@ -14,3 +14,4 @@ pub mod config;
 pub mod image;
 pub mod plan;
 pub mod policy;
+pub mod registry;

@@ -5,6 +5,7 @@
 
 mod check;
 mod scan;
+mod tags;
 
 use std::io;
 use std::path::PathBuf;
@@ -13,6 +14,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::config::{self, ConfigError, Loaded};
 use crate::image::walk::WalkError;
+use crate::registry::RegistryError;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -62,6 +64,8 @@ pub enum Command {
     Check,
     /// List the image references laminar would manage under a directory
     Scan(scan::ScanArgs),
+    /// List an image's tags as a rule orders them, and the tag it would select
+    Tags(tags::TagsArgs),
     /// Print the version
     Version,
 }
@@ -75,8 +79,12 @@ pub enum CliError {
     Usage(String),
     #[error(transparent)]
     Walk(#[from] WalkError),
+    #[error(transparent)]
+    Registry(#[from] RegistryError),
     #[error("cannot write output: {0}")]
     Output(#[from] io::Error),
+    #[error("cannot start the async runtime: {0}")]
+    Runtime(io::Error),
 }
 
 impl CliError {
@@ -85,7 +93,10 @@ impl CliError {
         match self {
             CliError::Config(ConfigError::Invalid(_)) | CliError::Usage(_) => 2,
             CliError::Config(ConfigError::Read { .. }) => 2,
-            CliError::Walk(_) | CliError::Output(_) => 1,
+            CliError::Walk(_)
+            | CliError::Registry(_)
+            | CliError::Output(_)
+            | CliError::Runtime(_) => 1,
         }
     }
 }
@@ -95,6 +106,7 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
     let result = match cli.command {
         Command::Check => check::run(&config_path(&cli.global)),
         Command::Scan(args) => scan::run(&args, cli.global.config.as_deref()),
+        Command::Tags(args) => tags::run(&args, cli.global.config.as_deref()),
         Command::Version => {
             println!("laminar {}", env!("CARGO_PKG_VERSION"));
             Ok(())
@@ -112,6 +124,14 @@ fn config_path(global: &GlobalArgs) -> PathBuf {
         .config
         .clone()
         .unwrap_or_else(|| PathBuf::from(config::DEFAULT_PATH))
+}
+
+/// A runtime for the commands that talk to the network.
+fn runtime() -> Result<tokio::runtime::Runtime, CliError> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(CliError::Runtime)
 }
 
 /// Loads the config and prints its warnings to stderr.

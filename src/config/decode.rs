@@ -9,12 +9,14 @@ use std::time::Duration;
 
 use super::fields::Decoder;
 use super::yaml::{Node, Pos, Value};
-use super::{Config, Environment, Global, Registry, Repo, UpdateRule, repo_relative};
+use super::{
+    Config, Environment, Global, Registry, RegistryAuth, RegistryKind, Repo, SecretSource,
+    UpdateRule, ecr_host, repo_relative,
+};
 use crate::image::reference::{match_domain, match_remainder};
 use crate::policy::{Order, Pattern, Policy, PolicyError, compile_glob};
 
 const DEFAULT_POLL: Duration = Duration::from_secs(60);
-const DEFAULT_REGISTRY_TIMEOUT: Duration = Duration::from_secs(30);
 const DEFAULT_LISTEN: &str = "0.0.0.0:8080";
 
 /// Decodes a whole config file. The config is only meaningful if the decoder holds no errors.
@@ -32,7 +34,7 @@ pub(super) fn config(doc: &Node, env: &Environment) -> (Config, Decoder) {
         config.global = global(&mut d, node, env);
     }
     if let Some(node) = top.require(&mut d, "dockerRegistries", &[]) {
-        config.registries = registries(&mut d, node);
+        config.registries = registries(&mut d, node, env);
     }
     if let Some(node) = top.require(&mut d, "git", &[]) {
         config.repos = repos(&mut d, node, env);
@@ -106,11 +108,11 @@ fn listen(d: &mut Decoder, node: &Node) -> Option<SocketAddr> {
     }
 }
 
-fn registries(d: &mut Decoder, node: &Node) -> Vec<Registry> {
+fn registries(d: &mut Decoder, node: &Node, env: &Environment) -> Vec<Registry> {
     let mut names = HashSet::new();
     let mut out = Vec::new();
     for item in d.list(node) {
-        let Some(registry) = registry(d, item) else {
+        let Some(registry) = registry(d, item, env) else {
             continue;
         };
         if !names.insert(registry.name.clone()) {
@@ -124,23 +126,124 @@ fn registries(d: &mut Decoder, node: &Node) -> Vec<Registry> {
     out
 }
 
-fn registry(d: &mut Decoder, node: &Node) -> Option<Registry> {
+fn registry(d: &mut Decoder, node: &Node, env: &Environment) -> Option<Registry> {
     let mut f = d.fields(node)?;
-    let prefix_node = f.require(d, "reg", &[]);
-    let prefix = prefix_node.and_then(|n| registry_prefix(d, n));
-    let name = f.get(d, "name", &[]).and_then(|n| d.text(n));
-    let insecure = f.get(d, "insecure", &[]).and_then(|n| d.bool(n));
-    let timeout = f
+    let prefix = f.require(d, "reg", &[]).and_then(|n| registry_prefix(d, n));
+    let mut registry = Registry::new(prefix.as_deref().unwrap_or_default());
+    if let Some(name) = f.get(d, "name", &[]).and_then(|n| d.text(n)) {
+        registry.name = name;
+    }
+    if let Some(node) = f.get(d, "type", &[]) {
+        match d.text(node).as_deref() {
+            Some("oci") => registry.kind = RegistryKind::Oci,
+            Some("ecr") => registry.kind = RegistryKind::Ecr,
+            Some(other) => d.error(
+                node.pos,
+                format!("unknown registry type {other:?}: expected oci or ecr"),
+            ),
+            None => {}
+        }
+    }
+    if let Some(v) = f.get(d, "insecure", &[]).and_then(|n| d.bool(n)) {
+        registry.insecure = v;
+    }
+    if let Some(v) = f
         .get(d, "timeout", &["timeOut"])
-        .and_then(|n| seconds(d, n));
+        .and_then(|n| seconds(d, n))
+    {
+        registry.timeout = v;
+    }
+    registry.ca_file = f
+        .get(d, "caFile", &[])
+        .and_then(|n| existing_file(d, n, env, "CA file"));
+    if let Some(node) = f.get(d, "platform", &[]) {
+        match d.text(node).map(|text| text.parse()) {
+            Some(Ok(platform)) => registry.platform = platform,
+            Some(Err(e)) => d.error(node.pos, e),
+            None => {}
+        }
+    }
+    if let Some(node) = f.get(d, "rateLimit", &[]) {
+        match node.value {
+            Value::Int(n) if n > 0 => registry.rate_limit = n as f64,
+            Value::Float(x) if x > 0.0 && x.is_finite() => registry.rate_limit = x,
+            _ => d.error(
+                node.pos,
+                "expected a positive number of requests per second",
+            ),
+        }
+    }
+    if let Some(node) = f.get(d, "maxConcurrency", &[]) {
+        match node.value {
+            Value::Int(n) if (1..=1024).contains(&n) => registry.max_concurrency = n as usize,
+            _ => d.error(node.pos, "expected a whole number from 1 to 1024"),
+        }
+    }
+    if let Some(v) = f.get(d, "mutableTags", &[]).and_then(|n| d.bool(n)) {
+        registry.mutable_tags = v;
+    }
+    registry.auth = f.get(d, "auth", &[]).and_then(|n| registry_auth(d, n, env));
+    registry.ecr.region = f.get(d, "region", &[]).and_then(|n| d.text(n));
+    registry.ecr.registry_id = f.get(d, "registryId", &[]).and_then(|n| d.text(n));
+    registry.ecr.role_arn = f.get(d, "roleArn", &[]).and_then(|n| d.text(n));
+    let host = registry.host().to_string();
+    if let (RegistryKind::Ecr, Some((account, region))) = (registry.kind, ecr_host(&host)) {
+        registry
+            .ecr
+            .registry_id
+            .get_or_insert_with(|| account.to_string());
+        registry
+            .ecr
+            .region
+            .get_or_insert_with(|| region.to_string());
+    }
     f.finish(d);
-    let prefix = prefix?;
-    Some(Registry {
-        name: name.unwrap_or_else(|| prefix.clone()),
-        prefix,
-        insecure: insecure.unwrap_or(false),
-        timeout: timeout.unwrap_or(DEFAULT_REGISTRY_TIMEOUT),
-    })
+    prefix.map(|_| registry)
+}
+
+/// Exactly one of: `username` with `passwordEnv` or `passwordFile`; `dockerConfig`;
+/// `anonymous: true`.
+fn registry_auth(d: &mut Decoder, node: &Node, env: &Environment) -> Option<RegistryAuth> {
+    let mut f = d.fields(node)?;
+    let username = f.get(d, "username", &[]).and_then(|n| d.text(n));
+    let password_env = f.get(d, "passwordEnv", &[]).and_then(|n| d.text(n));
+    let password_file = f
+        .get(d, "passwordFile", &[])
+        .and_then(|n| existing_file(d, n, env, "password file"));
+    let docker_config = f.get(d, "dockerConfig", &[]).and_then(|n| d.text(n));
+    let anonymous = f.get(d, "anonymous", &[]).and_then(|n| d.bool(n));
+    f.finish(d);
+    let basic = username.is_some() || password_env.is_some() || password_file.is_some();
+    let chosen = [basic, docker_config.is_some(), anonymous == Some(true)];
+    if chosen.iter().filter(|c| **c).count() != 1 {
+        d.error(
+            node.pos,
+            "auth needs exactly one of: username with passwordEnv or passwordFile; dockerConfig; anonymous: true",
+        );
+        return None;
+    }
+    if let Some(path) = docker_config {
+        return Some(RegistryAuth::DockerConfig(env.expand_home(&path)));
+    }
+    if anonymous == Some(true) {
+        return Some(RegistryAuth::Anonymous);
+    }
+    let password = match (password_env, password_file) {
+        (Some(var), None) => SecretSource::Env(var),
+        (None, Some(path)) => SecretSource::File(path),
+        _ => {
+            d.error(
+                node.pos,
+                "basic auth needs exactly one of passwordEnv and passwordFile",
+            );
+            return None;
+        }
+    };
+    let Some(username) = username else {
+        d.error(node.pos, "basic auth needs a username");
+        return None;
+    };
+    Some(RegistryAuth::Basic { username, password })
 }
 
 /// `host[:port][/path…]` with the path in the reference grammar; a trailing `/` is dropped.

@@ -48,10 +48,161 @@ pub struct Registry {
     pub prefix: String,
     /// Unique name, for logs and metrics.
     pub name: String,
+    pub kind: RegistryKind,
     /// Speak plain HTTP (local registries).
     pub insecure: bool,
     /// Per-request timeout.
     pub timeout: Duration,
+    /// Extra CA certificate (PEM) to trust.
+    pub ca_file: Option<PathBuf>,
+    /// Which image of a multi-platform index to read creation times from.
+    pub platform: Platform,
+    /// Requests per second (token bucket).
+    pub rate_limit: f64,
+    /// Requests in flight at once.
+    pub max_concurrency: usize,
+    /// Tags may be moved to other images: re-resolve tag→digest every cycle.
+    pub mutable_tags: bool,
+    /// Credentials; `None` means the default for the kind (AWS chain, or docker config if it
+    /// has an entry for the host, else anonymous).
+    pub auth: Option<RegistryAuth>,
+    pub ecr: EcrOptions,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RegistryKind {
+    /// An OCI distribution registry (Docker Hub, GHCR, Quay, Harbor, …).
+    Oci,
+    /// AWS ECR, through its own API.
+    Ecr,
+}
+
+/// ECR specifics; region and account default to those in the registry host.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct EcrOptions {
+    pub region: Option<String>,
+    /// The AWS account id owning the repositories.
+    pub registry_id: Option<String>,
+    /// A role to assume for the ECR calls.
+    pub role_arn: Option<String>,
+}
+
+/// `os/architecture[/variant]`, e.g. `linux/arm64/v8`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Platform {
+    pub os: String,
+    pub architecture: String,
+    pub variant: Option<String>,
+}
+
+impl Default for Platform {
+    fn default() -> Platform {
+        Platform {
+            os: "linux".into(),
+            architecture: "amd64".into(),
+            variant: None,
+        }
+    }
+}
+
+impl std::str::FromStr for Platform {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Platform, String> {
+        let parts: Vec<&str> = s.split('/').collect();
+        match parts.as_slice() {
+            [os, arch] | [os, arch, _] if !os.is_empty() && !arch.is_empty() => Ok(Platform {
+                os: os.to_string(),
+                architecture: arch.to_string(),
+                variant: parts
+                    .get(2)
+                    .filter(|v| !v.is_empty())
+                    .map(|v| v.to_string()),
+            }),
+            _ => Err(format!(
+                "invalid platform {s:?}: expected os/architecture[/variant]"
+            )),
+        }
+    }
+}
+
+impl std::fmt::Display for Platform {
+    fn fmt(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        write!(f, "{}/{}", self.os, self.architecture)?;
+        if let Some(variant) = &self.variant {
+            write!(f, "/{variant}")?;
+        }
+        Ok(())
+    }
+}
+
+/// How to authenticate to a registry.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RegistryAuth {
+    /// Username and a secret read when needed, never stored in the config.
+    Basic {
+        username: String,
+        password: SecretSource,
+    },
+    /// A docker `config.json`: `auths`, `credHelpers`, `credsStore`.
+    DockerConfig(PathBuf),
+    Anonymous,
+}
+
+/// Where a secret is read from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SecretSource {
+    Env(String),
+    File(PathBuf),
+}
+
+/// `<account>.dkr.ecr.<region>.amazonaws.com[.cn]` → (account, region).
+pub fn ecr_host(host: &str) -> Option<(&str, &str)> {
+    let host = host
+        .strip_suffix(".amazonaws.com")
+        .or_else(|| host.strip_suffix(".amazonaws.com.cn"))?;
+    let (account, region) = host.split_once(".dkr.ecr.")?;
+    let account_ok = !account.is_empty() && account.bytes().all(|b| b.is_ascii_digit());
+    (account_ok && !region.is_empty() && !region.contains('.')).then_some((account, region))
+}
+
+impl Registry {
+    /// Default requests per second.
+    pub const DEFAULT_RATE_LIMIT: f64 = 10.0;
+    pub const DEFAULT_MAX_CONCURRENCY: usize = 4;
+    pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
+
+    /// A registry with every option at its default; the kind is inferred from the host.
+    pub fn new(prefix: &str) -> Registry {
+        let kind = if ecr_host(prefix_host(prefix)).is_some() {
+            RegistryKind::Ecr
+        } else {
+            RegistryKind::Oci
+        };
+        Registry {
+            prefix: prefix.to_string(),
+            name: prefix.to_string(),
+            kind,
+            insecure: false,
+            timeout: Registry::DEFAULT_TIMEOUT,
+            ca_file: None,
+            platform: Platform::default(),
+            rate_limit: Registry::DEFAULT_RATE_LIMIT,
+            max_concurrency: Registry::DEFAULT_MAX_CONCURRENCY,
+            mutable_tags: false,
+            auth: None,
+            ecr: EcrOptions::default(),
+        }
+    }
+
+    /// The host (and port) part of the prefix.
+    pub fn host(&self) -> &str {
+        prefix_host(&self.prefix)
+    }
+}
+
+fn prefix_host(prefix: &str) -> &str {
+    prefix.split('/').next().unwrap_or(prefix)
 }
 
 /// A git repository and the rules that keep its image tags current.
@@ -112,6 +263,18 @@ impl Config {
     /// Registry prefixes in config order, for the scanner.
     pub fn prefixes(&self) -> impl Iterator<Item = &str> {
         self.registries.iter().map(|r| r.prefix.as_str())
+    }
+
+    /// The registry whose prefix starts `image` (at a `/` boundary), the longest if several.
+    pub fn registry_for(&self, image: &str) -> Option<&Registry> {
+        self.registries
+            .iter()
+            .filter(|r| {
+                image
+                    .strip_prefix(&r.prefix)
+                    .is_some_and(|rest| rest.starts_with('/'))
+            })
+            .max_by_key(|r| r.prefix.len())
     }
 
     pub fn update_rule_count(&self) -> usize {
@@ -189,7 +352,7 @@ impl Environment {
         }
     }
 
-    fn default_data_dir(&self) -> PathBuf {
+    pub fn default_data_dir(&self) -> PathBuf {
         match &self.xdg_state_home {
             Some(state) => state.join("laminar"),
             None => PathBuf::from(".laminar"),

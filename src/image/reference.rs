@@ -145,6 +145,11 @@ fn match_path_component(text: &[u8], start: usize) -> Option<usize> {
     }
 }
 
+/// Is `tag` a whole, valid tag? (Registries are outside input: check before use.)
+pub fn is_valid_tag(tag: &str) -> bool {
+    match_tag(tag.as_bytes(), 0).is_some_and(|span| span.end == tag.len())
+}
+
 /// `[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}`; a longer run is not a tag at all.
 fn match_tag(text: &[u8], start: usize) -> Option<Range<usize>> {
     let first = *text.get(start)?;
@@ -299,6 +304,16 @@ mod tests {
         assert!(parse(&too_long).is_none());
         assert!(parse("reg.io/app:.x").is_none());
         assert!(parse("reg.io/app:_x").is_some());
+    }
+
+    #[test]
+    fn whole_tags_are_checked() {
+        assert!(is_valid_tag("v1.2.3-rc_1"));
+        assert!(!is_valid_tag(""));
+        assert!(!is_valid_tag("-x"));
+        assert!(!is_valid_tag("a/b"));
+        assert!(!is_valid_tag("a b"));
+        assert!(!is_valid_tag(&"a".repeat(129)));
     }
 
     #[test]

@@ -221,7 +221,7 @@ impl Policy {
             return Selection::Keep(Keep::CurrentUnordered);
         };
         match best_key.cmp(&current_key) {
-            Ordering::Greater => Selection::Update {
+            Ordering::Greater if best.tag != current => Selection::Update {
                 to: best,
                 reason: format!(
                     "{} is the newest tag allowed by {} (by {})",
@@ -230,6 +230,23 @@ impl Policy {
             },
             _ => Selection::Keep(Keep::UpToDate),
         }
+    }
+
+    /// The allowed tags, newest first; tags that cannot be ordered (not a version under semver
+    /// order, say) come last, by name.
+    pub fn rank<'t>(&self, tags: &'t [TagInfo]) -> Vec<&'t TagInfo> {
+        let mut keyed: Vec<(Option<SortKey>, &TagInfo)> = tags
+            .iter()
+            .filter(|info| self.allows(&info.tag))
+            .map(|info| (self.key(info), info))
+            .collect();
+        keyed.sort_by(|(ka, a), (kb, b)| match (ka, kb) {
+            (Some(ka), Some(kb)) => kb.cmp(ka).then_with(|| b.tag.cmp(&a.tag)),
+            (Some(_), None) => Ordering::Less,
+            (None, Some(_)) => Ordering::Greater,
+            (None, None) => a.tag.cmp(&b.tag),
+        });
+        keyed.into_iter().map(|(_, info)| info).collect()
     }
 
     /// The part of the tag that is ranked: the first named capture of `extract`, else its

@@ -157,6 +157,20 @@ fn extract_sorts_on_a_capture_and_defaults_to_numeric() {
 }
 
 #[test]
+fn ranking_lists_allowed_tags_newest_first_and_unorderable_ones_last() {
+    let p = policy("glob:*", &["*-rc"], Some(Order::Semver), None);
+    let tags = [
+        TagInfo::named("latest"),
+        TagInfo::named("1.9.0"),
+        TagInfo::named("v1.10"),
+        TagInfo::named("2.0-rc"),
+        TagInfo::named("edge"),
+    ];
+    let ranked: Vec<&str> = p.rank(&tags).iter().map(|t| t.tag.as_str()).collect();
+    assert_eq!(ranked, ["v1.10", "1.9.0", "edge", "latest"]);
+}
+
+#[test]
 fn no_allowed_tag_keeps_the_reference() {
     let p = policy("glob:develop-*", &[], None, None);
     assert_eq!(
@@ -191,7 +205,8 @@ fn arb_tag() -> impl Strategy<Value = String> {
 }
 
 fn arb_tags() -> impl Strategy<Value = Vec<TagInfo>> {
-    prop::collection::vec((arb_tag(), prop::option::of(0u64..50)), 0..30).prop_map(|tags| {
+    // A registry lists each tag once.
+    prop::collection::btree_map(arb_tag(), prop::option::of(0u64..50), 0..30).prop_map(|tags| {
         tags.into_iter()
             .map(|(tag, secs)| TagInfo {
                 tag,

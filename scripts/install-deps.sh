@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Installs the real components the tests run against, when they are missing:
+# Debian's docker-registry (OCI registry), apache2-utils (htpasswd), skopeo (an independent
+# registry client), ripgrep (scan benchmark), and moto's server (the ECR API) from PyPI.
+set -euo pipefail
+
+need=()
+command -v docker-registry >/dev/null || need+=(docker-registry)
+command -v htpasswd >/dev/null || need+=(apache2-utils)
+command -v skopeo >/dev/null || need+=(skopeo)
+command -v rg >/dev/null || need+=(ripgrep)
+if [ ${#need[@]} -gt 0 ]; then
+  echo "installing ${need[*]}…" >&2
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq >/dev/null
+  apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+fi
+if ! command -v moto_server >/dev/null; then
+  echo "installing moto[server]…" >&2
+  python3 -m pip install --quiet --disable-pip-version-check 'moto[server]==5.2.5'
+fi

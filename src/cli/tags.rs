@@ -1,0 +1,156 @@
+//! `laminar tags IMAGE`: the tags a registry has, ordered as a rule would order them, and the
+//! tag the rule would select. Writes nothing but the registry cache.
+
+use std::io::{self, Write};
+use std::path::Path;
+use std::time::SystemTime;
+
+use clap::Args;
+use serde::Serialize;
+
+use super::{CliError, load_config};
+use crate::config::{Environment, Registry};
+use crate::image::reference::Reference;
+use crate::policy::{Order, Pattern, Policy, Selection, TagInfo};
+use crate::registry::{Options, Registries};
+
+#[derive(Debug, Args)]
+pub struct TagsArgs {
+    /// Image name without tag, e.g. 127.0.0.1:5000/acme/app
+    pub image: String,
+    /// Only tags matching this pattern (glob:…, regex:…, semver:…) [default: every tag]
+    #[arg(long)]
+    pub pattern: Option<String>,
+    /// Ordering: time, semver, alphabetical or numerical [default: as for the pattern]
+    #[arg(long, value_parser = clap::value_parser!(Order))]
+    pub sort: Option<Order>,
+    /// Sort on this regex's capture group instead of the whole tag
+    #[arg(long, value_name = "RE")]
+    pub extract: Option<String>,
+    /// The tag in use now: select only a strictly newer one
+    #[arg(long, value_name = "TAG")]
+    pub current: Option<String>,
+    /// Plain HTTP
+    #[arg(long)]
+    pub insecure: bool,
+    /// One JSON object
+    #[arg(long)]
+    pub json: bool,
+}
+
+impl clap::builder::ValueParserFactory for Order {
+    type Parser = clap::builder::ValueParser;
+
+    fn value_parser() -> Self::Parser {
+        clap::builder::ValueParser::new(|s: &str| s.parse::<Order>())
+    }
+}
+
+#[derive(Serialize)]
+struct Listing<'a> {
+    image: &'a str,
+    tags: Vec<Row<'a>>,
+    selected: Option<&'a str>,
+}
+
+#[derive(Serialize)]
+struct Row<'a> {
+    tag: &'a str,
+    digest: Option<&'a str>,
+    created: Option<String>,
+}
+
+pub fn run(args: &TagsArgs, config: Option<&Path>) -> Result<(), CliError> {
+    let usage = |e: String| CliError::Usage(e);
+    let pattern = Pattern::parse(args.pattern.as_deref().unwrap_or("glob:*"))
+        .map_err(|e| usage(e.to_string()))?;
+    let policy = Policy::new(pattern, &[], args.sort, args.extract.as_deref())
+        .map_err(|e| usage(e.to_string()))?;
+    let (mut registry, data_dir) = match config {
+        Some(path) => {
+            let config = load_config(path)?.config;
+            let registry = config.registry_for(&args.image).cloned().ok_or_else(|| {
+                usage(format!(
+                    "no registry in {} has a prefix of {}",
+                    path.display(),
+                    args.image
+                ))
+            })?;
+            (registry, config.global.data_dir)
+        }
+        None => (
+            Registry::new(&registry_prefix(&args.image)?),
+            Environment::from_process().default_data_dir(),
+        ),
+    };
+    registry.insecure |= args.insecure;
+    let runtime = super::runtime()?;
+    let tags = runtime.block_on(async {
+        let registries = Registries::new(
+            std::slice::from_ref(&registry),
+            &data_dir,
+            Options::default(),
+        )
+        .await;
+        let tags = registries
+            .tags(0, &args.image, policy.order == Order::Time)
+            .await;
+        registries.save_cache();
+        tags
+    })?;
+    let ranked = policy.rank(&tags);
+    let selected = match &args.current {
+        Some(current) => match policy.select(current, &tags) {
+            Selection::Update { to, .. } => Some(to.tag.as_str()),
+            Selection::Keep(_) => None,
+        },
+        None => ranked.first().map(|t| t.tag.as_str()),
+    };
+    let stdout = io::stdout();
+    let mut out = stdout.lock();
+    if args.json {
+        let listing = Listing {
+            image: &args.image,
+            tags: ranked.iter().map(|t| row(t)).collect(),
+            selected,
+        };
+        serde_json::to_writer(&mut out, &listing).map_err(io::Error::other)?;
+        writeln!(out)?;
+    } else {
+        for t in &ranked {
+            let r = row(t);
+            writeln!(
+                out,
+                "{}\t{}\t{}",
+                r.tag,
+                r.digest.unwrap_or("-"),
+                r.created.as_deref().unwrap_or("-")
+            )?;
+        }
+        match selected {
+            Some(tag) => writeln!(out, "selected: {tag}")?,
+            None => writeln!(out, "selected: none")?,
+        }
+    }
+    Ok(())
+}
+
+fn row(t: &TagInfo) -> Row<'_> {
+    Row {
+        tag: &t.tag,
+        digest: t.digest.as_deref(),
+        created: t.pushed.map(rfc3339),
+    }
+}
+
+fn rfc3339(time: SystemTime) -> String {
+    jiff::Timestamp::try_from(time).map_or_else(|_| "-".to_string(), |t| t.to_string())
+}
+
+/// The registry part of an image name, as a prefix (`docker.io` for bare names).
+fn registry_prefix(image: &str) -> Result<String, CliError> {
+    let reference = Reference::parse(image)
+        .filter(|r| r.tag.is_none() && r.digest.is_none())
+        .ok_or_else(|| CliError::Usage(format!("{image:?} is not an image name without tag")))?;
+    Ok(reference.domain.unwrap_or_else(|| "docker.io".into()))
+}

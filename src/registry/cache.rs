@@ -1,0 +1,168 @@
+//! What registries told us that does not change: `digest → created` (a digest names immutable
+//! content) and `tag → digest` (stable unless the registry is configured with mutable tags).
+//!
+//! Kept in one JSON file under `dataDir`, written atomically; a corrupt file is discarded with
+//! a warning. Later cycles pay only for tags never seen before.
+
+use std::collections::{BTreeMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use serde::{Deserialize, Serialize};
+
+const FORMAT_VERSION: u32 = 1;
+
+#[derive(Debug)]
+pub struct DiskCache {
+    path: PathBuf,
+    state: Mutex<State>,
+}
+
+#[derive(Debug, Default, Serialize, Deserialize)]
+struct State {
+    version: u32,
+    /// Creation time (Unix seconds) by digest; `null` when the image does not say (or says
+    /// something implausible), so it is not asked again.
+    created: BTreeMap<String, Option<i64>>,
+    /// Tag → digest, by image name as written.
+    tags: BTreeMap<String, BTreeMap<String, String>>,
+    #[serde(skip)]
+    dirty: bool,
+}
+
+impl DiskCache {
+    /// Opens the cache at `path`; a missing file is an empty cache, a corrupt one is discarded.
+    pub fn open(path: &Path) -> DiskCache {
+        let state = match std::fs::read(path) {
+            Ok(bytes) => match serde_json::from_slice::<State>(&bytes) {
+                Ok(state) if state.version == FORMAT_VERSION => state,
+                Ok(_) => {
+                    tracing::warn!(path = %path.display(), "registry cache has another format; starting afresh");
+                    State::default()
+                }
+                Err(err) => {
+                    tracing::warn!(path = %path.display(), error = %err, "registry cache is corrupt; discarded");
+                    State::default()
+                }
+            },
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => State::default(),
+            Err(err) => {
+                tracing::warn!(path = %path.display(), error = %err, "cannot read registry cache; starting afresh");
+                State::default()
+            }
+        };
+        DiskCache {
+            path: path.to_path_buf(),
+            state: Mutex::new(State {
+                version: FORMAT_VERSION,
+                ..state
+            }),
+        }
+    }
+
+    fn state(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub fn digest(&self, image: &str, tag: &str) -> Option<String> {
+        self.state().tags.get(image)?.get(tag).cloned()
+    }
+
+    pub fn set_digest(&self, image: &str, tag: &str, digest: &str) {
+        let mut state = self.state();
+        let tags = state.tags.entry(image.to_string()).or_default();
+        if tags.get(tag).map(String::as_str) != Some(digest) {
+            tags.insert(tag.to_string(), digest.to_string());
+            state.dirty = true;
+        }
+    }
+
+    /// Forgets tags the registry no longer lists, so the file does not grow forever.
+    pub fn retain_tags(&self, image: &str, listed: &HashSet<&str>) {
+        let mut state = self.state();
+        let Some(tags) = state.tags.get_mut(image) else {
+            return;
+        };
+        let before = tags.len();
+        tags.retain(|tag, _| listed.contains(tag.as_str()));
+        if tags.len() != before {
+            state.dirty = true;
+        }
+    }
+
+    /// `None` when never asked; `Some(None)` when the image's creation time is unknown.
+    pub fn created(&self, digest: &str) -> Option<Option<SystemTime>> {
+        let seconds = *self.state().created.get(digest)?;
+        Some(seconds.map(|s| UNIX_EPOCH + Duration::from_secs(s.max(0) as u64)))
+    }
+
+    pub fn set_created(&self, digest: &str, created: Option<SystemTime>) {
+        let seconds = created
+            .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+            .map(|d| d.as_secs() as i64);
+        let mut state = self.state();
+        state.created.insert(digest.to_string(), seconds);
+        state.dirty = true;
+    }
+
+    /// Writes the cache if it changed (temporary file, then rename).
+    pub fn save(&self) -> std::io::Result<()> {
+        let bytes = {
+            let mut state = self.state();
+            if !state.dirty {
+                return Ok(());
+            }
+            state.dirty = false;
+            serde_json::to_vec(&*state).map_err(std::io::Error::other)?
+        };
+        let dir = self.path.parent().unwrap_or(Path::new("."));
+        std::fs::create_dir_all(dir)?;
+        let mut temp = tempfile::Builder::new()
+            .prefix(".registry-cache")
+            .tempfile_in(dir)?;
+        std::io::Write::write_all(&mut temp, &bytes)?;
+        temp.as_file().sync_all()?;
+        temp.persist(&self.path).map_err(|e| e.error)?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn survives_a_restart_and_forgets_deleted_tags() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("cache/registry.json");
+        let at = UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+        let cache = DiskCache::open(&path);
+        cache.set_digest("reg/app", "v1", "sha256:a");
+        cache.set_digest("reg/app", "v2", "sha256:b");
+        cache.set_created("sha256:a", Some(at));
+        cache.set_created("sha256:b", None);
+        cache.save().unwrap();
+
+        let cache = DiskCache::open(&path);
+        assert_eq!(cache.digest("reg/app", "v1").as_deref(), Some("sha256:a"));
+        assert_eq!(cache.created("sha256:a"), Some(Some(at)));
+        assert_eq!(cache.created("sha256:b"), Some(None));
+        assert_eq!(cache.created("sha256:c"), None);
+        cache.retain_tags("reg/app", &HashSet::from(["v2"]));
+        assert_eq!(cache.digest("reg/app", "v1"), None);
+        assert_eq!(cache.digest("reg/app", "v2").as_deref(), Some("sha256:b"));
+    }
+
+    #[test]
+    fn a_corrupt_file_is_discarded_not_fatal() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("registry.json");
+        std::fs::write(&path, b"{\"version\":1,\"created\":{\"sha256:a\":").unwrap();
+        let cache = DiskCache::open(&path);
+        assert_eq!(cache.created("sha256:a"), None);
+        cache.set_created("sha256:a", None);
+        cache.save().unwrap();
+        assert_eq!(DiskCache::open(&path).created("sha256:a"), Some(None));
+    }
+}

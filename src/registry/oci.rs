@@ -1,0 +1,497 @@
+//! OCI distribution registries (Docker Hub, GHCR, GAR, Quay, Harbor, the CNCF registry, …).
+//!
+//! A small client of its own rather than a general OCI library: every request — token, tag
+//! page, manifest, blob — must pass the registry's rate limiter and counters, tag listings must
+//! follow `Link` cursors, and only three reads are ever needed (tags, a manifest, a config).
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use futures::stream::{self, StreamExt, TryStreamExt};
+use reqwest::Url;
+use reqwest::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE, HeaderValue, LINK, WWW_AUTHENTICATE};
+use serde::Deserialize;
+use sha2::{Digest, Sha256};
+use tokio::sync::Mutex;
+
+use super::auth::{self, Authorizer};
+use super::cache::DiskCache;
+use super::counters::RequestKind;
+use super::error::Failure;
+use super::http::{Fetched, Http};
+use super::image::ImageName;
+use crate::config::{Platform, Registry, RegistryAuth};
+use crate::image::reference::is_valid_tag;
+use crate::policy::TagInfo;
+
+const INDEX_TYPES: [&str; 2] = [
+    "application/vnd.oci.image.index.v1+json",
+    "application/vnd.docker.distribution.manifest.list.v2+json",
+];
+const MANIFEST_ACCEPT: &str = "application/vnd.oci.image.index.v1+json, \
+     application/vnd.docker.distribution.manifest.list.v2+json, \
+     application/vnd.oci.image.manifest.v1+json, \
+     application/vnd.docker.distribution.manifest.v2+json";
+/// Tags per page asked for; registries may return fewer and page with `Link`.
+const PAGE_SIZE: usize = 100;
+/// Images created before this are taken to have no real creation time (reproducible builds
+/// write the epoch or other fixed dates).
+const PLAUSIBLE_SINCE: u64 = 946_684_800; // 2000-01-01T00:00:00Z
+
+/// Caps on one tag listing.
+#[derive(Clone, Copy, Debug)]
+pub struct ListLimits {
+    pub max_pages: usize,
+    pub max_tags: usize,
+}
+
+impl Default for ListLimits {
+    fn default() -> ListLimits {
+        ListLimits {
+            max_pages: 200,
+            max_tags: 20_000,
+        }
+    }
+}
+
+#[derive(Debug)]
+pub struct OciSource {
+    http: Http,
+    /// `http` for insecure registries, else `https`.
+    scheme: &'static str,
+    auth_config: Option<RegistryAuth>,
+    /// Resolved on first use, and again after a failure (a fixed secret is picked up).
+    authorizer: Mutex<Option<Arc<Authorizer>>>,
+    platform: Platform,
+    mutable_tags: bool,
+    cache: Arc<DiskCache>,
+    limits: ListLimits,
+    /// Tags resolved at once when creation times are needed.
+    parallel: usize,
+}
+
+impl OciSource {
+    pub fn new(
+        registry: &Registry,
+        http: Http,
+        cache: Arc<DiskCache>,
+        limits: ListLimits,
+    ) -> OciSource {
+        OciSource {
+            http,
+            scheme: if registry.insecure { "http" } else { "https" },
+            auth_config: registry.auth.clone(),
+            authorizer: Mutex::new(None),
+            platform: registry.platform.clone(),
+            mutable_tags: registry.mutable_tags,
+            cache,
+            limits,
+            parallel: registry.max_concurrency.max(1) * 2,
+        }
+    }
+
+    /// Tags of `image`; with `with_times`, each with its digest and creation time (from the
+    /// cache where known, else one manifest HEAD and a manifest + config read).
+    pub async fn tags(&self, image: &ImageName, with_times: bool) -> Result<Vec<TagInfo>, Failure> {
+        let names = self.list_tags(image).await?;
+        let listed: HashSet<&str> = names.iter().map(String::as_str).collect();
+        self.cache.retain_tags(&image.written, &listed);
+        if !with_times {
+            return Ok(names
+                .into_iter()
+                .map(|tag| TagInfo {
+                    digest: self.cache.digest(&image.written, &tag),
+                    tag,
+                    pushed: None,
+                })
+                .collect());
+        }
+        let infos: Vec<Option<TagInfo>> = stream::iter(names)
+            .map(|tag| self.tag_info(image, tag))
+            .buffered(self.parallel)
+            .try_collect()
+            .await?;
+        let infos: Vec<TagInfo> = infos.into_iter().flatten().collect();
+        let unknown = infos.iter().filter(|t| t.pushed.is_none()).count();
+        if unknown > 0 {
+            tracing::warn!(
+                image = %image.written,
+                unknown,
+                "images without a plausible creation time sort oldest: time ordering is unreliable for this image"
+            );
+        }
+        Ok(infos)
+    }
+
+    /// The digest the registry gives `tag` now (one manifest HEAD), recorded in the cache.
+    pub async fn digest(&self, image: &ImageName, tag: &str) -> Result<String, Failure> {
+        let url = self.url(image, &format!("manifests/{tag}"))?;
+        let fetched = self
+            .request(RequestKind::Manifest, image, &url, true)
+            .await?;
+        let fetched = expect_ok(fetched, "manifest")?;
+        let digest = match header(&fetched, "docker-content-digest") {
+            Some(digest) => digest.to_string(),
+            // Some registries omit the header on HEAD: read the manifest and hash it.
+            None => {
+                let fetched = expect_ok(
+                    self.request(RequestKind::Manifest, image, &url, false)
+                        .await?,
+                    "manifest",
+                )?;
+                format!("sha256:{:x}", Sha256::digest(&fetched.body))
+            }
+        };
+        if !is_digest(&digest) {
+            return Err(Failure::Malformed(format!("manifest digest {digest:?}")));
+        }
+        self.cache.set_digest(&image.written, tag, &digest);
+        Ok(digest)
+    }
+
+    /// `None` when the tag vanished between listing and lookup.
+    async fn tag_info(&self, image: &ImageName, tag: String) -> Result<Option<TagInfo>, Failure> {
+        let cached = (!self.mutable_tags)
+            .then(|| self.cache.digest(&image.written, &tag))
+            .flatten();
+        let digest = match cached {
+            Some(digest) => digest,
+            None => match self.digest(image, &tag).await {
+                Ok(digest) => digest,
+                Err(Failure::NotFound) => return Ok(None),
+                Err(failure) => return Err(failure),
+            },
+        };
+        let pushed = match self.cache.created(&digest) {
+            Some(created) => created,
+            None => {
+                let created = self.created(image, &digest).await?;
+                self.cache.set_created(&digest, created);
+                created
+            }
+        };
+        Ok(Some(TagInfo {
+            tag,
+            pushed,
+            digest: Some(digest),
+        }))
+    }
+
+    /// The creation time in the config of the image `digest` names (for an index, of the
+    /// configured platform's image).
+    async fn created(
+        &self,
+        image: &ImageName,
+        digest: &str,
+    ) -> Result<Option<SystemTime>, Failure> {
+        let mut manifest = self.manifest(image, digest).await?;
+        if manifest.is_index() {
+            let Some(entry) = manifest.pick(&self.platform) else {
+                tracing::warn!(image = %image.written, %digest, platform = %self.platform, "no image for the platform in the index");
+                return Ok(None);
+            };
+            manifest = self.manifest(image, &entry).await?;
+        }
+        let Some(config) = manifest.config.map(|c| c.digest) else {
+            return Err(Failure::Malformed("image manifest without config".into()));
+        };
+        let url = self.url(image, &format!("blobs/{config}"))?;
+        let fetched = expect_ok(
+            self.request(RequestKind::Blob, image, &url, false).await?,
+            "config blob",
+        )?;
+        let config: ImageConfig = serde_json::from_slice(&fetched.body)
+            .map_err(|e| Failure::Malformed(format!("image config: {e}")))?;
+        Ok(config.created.as_deref().and_then(plausible_time))
+    }
+
+    async fn manifest(&self, image: &ImageName, reference: &str) -> Result<Manifest, Failure> {
+        let url = self.url(image, &format!("manifests/{reference}"))?;
+        let fetched = expect_ok(
+            self.request(RequestKind::Manifest, image, &url, false)
+                .await?,
+            "manifest",
+        )?;
+        let mut manifest: Manifest = serde_json::from_slice(&fetched.body)
+            .map_err(|e| Failure::Malformed(format!("manifest: {e}")))?;
+        if manifest.media_type.is_none() {
+            manifest.media_type = header(&fetched, CONTENT_TYPE.as_str()).map(str::to_string);
+        }
+        Ok(manifest)
+    }
+
+    /// Every tag, following `Link: <…>; rel="next"` cursors, refusing partial lists.
+    async fn list_tags(&self, image: &ImageName) -> Result<Vec<String>, Failure> {
+        let mut url = self.url(image, &format!("tags/list?n={PAGE_SIZE}"))?;
+        let mut tags = Vec::new();
+        for _ in 0..self.limits.max_pages {
+            let fetched = expect_ok(
+                self.request(RequestKind::Tags, image, &url, false).await?,
+                "tag list",
+            )?;
+            let page: TagPage = serde_json::from_slice(&fetched.body)
+                .map_err(|e| Failure::Malformed(format!("tag list: {e}")))?;
+            for tag in page.tags.unwrap_or_default() {
+                if is_valid_tag(&tag) {
+                    tags.push(tag);
+                } else {
+                    tracing::warn!(image = %image.written, tag = %tag.escape_debug(), "registry listed an invalid tag; dropped");
+                }
+            }
+            if tags.len() > self.limits.max_tags {
+                return Err(Failure::TooManyTags(self.limits.max_tags));
+            }
+            match next_link(&fetched, &url)? {
+                Some(next) => url = next,
+                None => return Ok(tags),
+            }
+        }
+        Err(Failure::TooManyTags(tags.len()))
+    }
+
+    fn url(&self, image: &ImageName, rest: &str) -> Result<Url, Failure> {
+        let text = format!(
+            "{}://{}/v2/{}/{rest}",
+            self.scheme, image.host, image.repository
+        );
+        Url::parse(&text).map_err(|e| Failure::InvalidImage(format!("{text}: {e}")))
+    }
+
+    async fn authorizer(&self, image: &ImageName) -> Result<Arc<Authorizer>, Failure> {
+        let mut slot = self.authorizer.lock().await;
+        if let Some(authorizer) = &*slot {
+            return Ok(authorizer.clone());
+        }
+        let home = std::env::var_os("HOME").map(std::path::PathBuf::from);
+        let credentials =
+            auth::resolve(self.auth_config.as_ref(), &image.host, home.as_deref()).await?;
+        let authorizer = Arc::new(Authorizer::new(credentials));
+        *slot = Some(authorizer.clone());
+        Ok(authorizer)
+    }
+
+    /// One authorised request: sent with what the authorizer knows, and once more after
+    /// answering a 401 challenge.
+    async fn request(
+        &self,
+        kind: RequestKind,
+        image: &ImageName,
+        url: &Url,
+        head: bool,
+    ) -> Result<Fetched, Failure> {
+        let authorizer = self.authorizer(image).await?;
+        let scope = image.pull_scope();
+        let mut auth = authorizer.header(&scope).await;
+        let mut answered = false;
+        loop {
+            let fetched = self
+                .http
+                .send(kind, || {
+                    let client = self.http.client();
+                    let request = if head {
+                        client.head(url.clone())
+                    } else {
+                        client.get(url.clone())
+                    };
+                    let request = request.header(ACCEPT, MANIFEST_ACCEPT);
+                    match &auth {
+                        Some(value) => request.header(AUTHORIZATION, value.clone()),
+                        None => request,
+                    }
+                })
+                .await?;
+            if fetched.status.as_u16() != 401 || answered {
+                return Ok(fetched);
+            }
+            let challenge = header(&fetched, WWW_AUTHENTICATE.as_str())
+                .ok_or_else(|| Failure::Auth("HTTP 401 without a challenge".into()))?
+                .to_string();
+            auth = Some(authorizer.answer(&self.http, &challenge, &scope).await?);
+            answered = true;
+        }
+    }
+}
+
+fn header<'a>(fetched: &'a Fetched, name: &str) -> Option<&'a str> {
+    fetched
+        .headers
+        .get(name)
+        .and_then(|v: &HeaderValue| v.to_str().ok())
+}
+
+fn expect_ok(fetched: Fetched, what: &'static str) -> Result<Fetched, Failure> {
+    match fetched.status.as_u16() {
+        200..=299 => Ok(fetched),
+        401 => Err(Failure::Auth(format!(
+            "credentials rejected reading the {what}"
+        ))),
+        403 => Err(Failure::Auth(format!("access to the {what} denied"))),
+        404 => Err(Failure::NotFound),
+        status => Err(Failure::Status { status, what }),
+    }
+}
+
+/// The `rel="next"` target of a `Link` header, resolved against the page URL; it must stay on
+/// the same origin, or credentials could be sent elsewhere.
+fn next_link(fetched: &Fetched, current: &Url) -> Result<Option<Url>, Failure> {
+    let Some(value) = header(fetched, LINK.as_str()) else {
+        return Ok(None);
+    };
+    let Some(target) = parse_next_link(value) else {
+        return Ok(None);
+    };
+    let next = current
+        .join(target)
+        .map_err(|_| Failure::Malformed(format!("Link target {target:?}")))?;
+    if next.origin() != current.origin() {
+        return Err(Failure::Malformed(
+            "Link header points at another host".into(),
+        ));
+    }
+    Ok(Some(next))
+}
+
+/// `<url>; rel="next", <url2>; rel="prev"` → the `next` url.
+fn parse_next_link(value: &str) -> Option<&str> {
+    let mut rest = value;
+    while let Some(open) = rest.find('<') {
+        let close = rest[open..].find('>')? + open;
+        let target = &rest[open + 1..close];
+        let params_end = rest[close..].find('<').map_or(rest.len(), |i| close + i);
+        let params = &rest[close + 1..params_end];
+        let is_next = params.split(';').any(|p| {
+            let p = p.trim().trim_end_matches(',').trim();
+            p.eq_ignore_ascii_case("rel=\"next\"") || p.eq_ignore_ascii_case("rel=next")
+        });
+        if is_next {
+            return Some(target);
+        }
+        rest = &rest[params_end..];
+    }
+    None
+}
+
+fn is_digest(text: &str) -> bool {
+    text.strip_prefix("sha256:")
+        .is_some_and(|hex| hex.len() == 64 && hex.bytes().all(|b| b.is_ascii_hexdigit()))
+}
+
+/// RFC 3339 → time, unless before 2000 (reproducible builds) or unreadable.
+fn plausible_time(text: &str) -> Option<SystemTime> {
+    let timestamp: jiff::Timestamp = text.parse().ok()?;
+    let seconds = u64::try_from(timestamp.as_second()).ok()?;
+    (seconds >= PLAUSIBLE_SINCE).then(|| UNIX_EPOCH + std::time::Duration::from_secs(seconds))
+}
+
+#[derive(Deserialize)]
+struct TagPage {
+    tags: Option<Vec<String>>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Manifest {
+    media_type: Option<String>,
+    #[serde(default)]
+    manifests: Vec<IndexEntry>,
+    config: Option<Descriptor>,
+}
+
+#[derive(Deserialize)]
+struct Descriptor {
+    digest: String,
+}
+
+#[derive(Deserialize)]
+struct IndexEntry {
+    digest: String,
+    platform: Option<PlatformSpec>,
+}
+
+#[derive(Deserialize)]
+struct PlatformSpec {
+    os: String,
+    architecture: String,
+    variant: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct ImageConfig {
+    created: Option<String>,
+}
+
+impl Manifest {
+    fn is_index(&self) -> bool {
+        self.media_type
+            .as_deref()
+            .is_some_and(|t| INDEX_TYPES.iter().any(|i| t.starts_with(i)))
+            || (!self.manifests.is_empty() && self.config.is_none())
+    }
+
+    /// The entry for `platform`: os and architecture must match; the variant too when one is
+    /// configured.
+    fn pick(&self, platform: &Platform) -> Option<String> {
+        self.manifests
+            .iter()
+            .filter(|m| {
+                m.platform.as_ref().is_some_and(|p| {
+                    p.os == platform.os
+                        && p.architecture == platform.architecture
+                        && (platform.variant.is_none() || p.variant == platform.variant)
+                })
+            })
+            .map(|m| m.digest.clone())
+            .next()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn next_links_are_found_among_several() {
+        assert_eq!(
+            parse_next_link(r#"</v2/a/tags/list?last=x&n=100>; rel="next""#),
+            Some("/v2/a/tags/list?last=x&n=100")
+        );
+        assert_eq!(
+            parse_next_link(r#"<https://r/prev?a,b>; rel="prev", <https://r/next?c>; rel=next"#),
+            Some("https://r/next?c")
+        );
+        assert_eq!(parse_next_link(r#"</x>; rel="prev""#), None);
+        assert_eq!(parse_next_link("garbage"), None);
+    }
+
+    #[test]
+    fn creation_times_before_2000_are_unknown() {
+        assert_eq!(plausible_time("1970-01-01T00:00:00Z"), None);
+        assert_eq!(plausible_time("1999-12-31T23:59:59Z"), None);
+        assert_eq!(plausible_time("not a time"), None);
+        let t = plausible_time("2024-05-01T10:00:00.123456789+02:00").unwrap();
+        assert_eq!(
+            t.duration_since(UNIX_EPOCH).unwrap().as_secs(),
+            1_714_550_400
+        );
+    }
+
+    #[test]
+    fn platforms_are_picked_from_an_index() {
+        let index: Manifest = serde_json::from_str(
+            r#"{"mediaType":"application/vnd.oci.image.index.v1+json","manifests":[
+                {"digest":"sha256:arm","platform":{"os":"linux","architecture":"arm64","variant":"v8"}},
+                {"digest":"sha256:amd","platform":{"os":"linux","architecture":"amd64"}}]}"#,
+        )
+        .unwrap();
+        assert!(index.is_index());
+        assert_eq!(
+            index.pick(&Platform::default()).as_deref(),
+            Some("sha256:amd")
+        );
+        let arm: Platform = "linux/arm64/v8".parse().unwrap();
+        assert_eq!(index.pick(&arm).as_deref(), Some("sha256:arm"));
+        let arm_v7: Platform = "linux/arm64/v7".parse().unwrap();
+        assert_eq!(index.pick(&arm_v7), None);
+    }
+}
