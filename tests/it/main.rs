@@ -2,5 +2,8 @@
 
 mod check;
 mod readme;
+mod registry;
+mod registry_faults;
+mod registry_server;
 mod scan;
 mod util;

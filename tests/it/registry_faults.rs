@@ -1,0 +1,345 @@
+//! What a local registry cannot be made to do: Bearer token challenges, 429 with
+//! `Retry-After`, opaque `Link` cursors, garbage bodies. Scripted with wiremock.
+
+use std::time::Duration;
+
+use laminar::config::Registry;
+use laminar::registry::http::RetryPolicy;
+use laminar::registry::{Failure, ListLimits, Options, Registries, RequestKind};
+use wiremock::matchers::{header, method, path, query_param};
+use wiremock::{Mock, MockServer, ResponseTemplate};
+
+use crate::util::Dir;
+
+fn registry(server: &MockServer) -> Registry {
+    let mut registry = Registry::new(&server.address().to_string());
+    registry.name = "mock".into();
+    registry.insecure = true;
+    registry.rate_limit = 1000.0;
+    registry
+}
+
+async fn registries(server: &MockServer, data: &Dir) -> Registries {
+    let options = Options {
+        retry: RetryPolicy {
+            attempts: 3,
+            base: Duration::from_millis(10),
+            max_wait: Duration::from_secs(5),
+        },
+        ..Options::default()
+    };
+    Registries::new(&[registry(server)], data.path(), options).await
+}
+
+fn image(server: &MockServer) -> String {
+    format!("{}/acme/app", server.address())
+}
+
+fn page(tags: &[&str]) -> serde_json::Value {
+    serde_json::json!({"name": "acme/app", "tags": tags})
+}
+
+#[tokio::test]
+async fn bearer_challenges_are_answered_and_tokens_reused() {
+    let server = MockServer::start().await;
+    let realm = format!("{}/token", server.uri());
+    let digest = format!("sha256:{}", "a".repeat(64));
+    let config = format!("sha256:{}", "c".repeat(64));
+    Mock::given(method("GET"))
+        .and(path("/token"))
+        .and(query_param("scope", "repository:acme/app:pull"))
+        .and(query_param("service", "mock-registry"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(serde_json::json!({"token": "t0k3n", "expires_in": 300})),
+        )
+        .expect(1)
+        .mount(&server)
+        .await;
+    let authorised = |verb: &str, at: String| {
+        Mock::given(method(verb))
+            .and(path(at))
+            .and(header("authorization", "Bearer t0k3n"))
+    };
+    authorised("GET", "/v2/acme/app/tags/list".into())
+        .respond_with(ResponseTemplate::new(200).set_body_json(page(&["v1"])))
+        .mount(&server)
+        .await;
+    authorised("HEAD", "/v2/acme/app/manifests/v1".into())
+        .respond_with(
+            ResponseTemplate::new(200).insert_header("docker-content-digest", digest.as_str()),
+        )
+        .mount(&server)
+        .await;
+    authorised("GET", format!("/v2/acme/app/manifests/{digest}"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(serde_json::json!({
+            "schemaVersion": 2,
+            "mediaType": "application/vnd.oci.image.manifest.v1+json",
+            "config": {"digest": config, "size": 2},
+            "layers": [],
+        })))
+        .mount(&server)
+        .await;
+    authorised("GET", format!("/v2/acme/app/blobs/{config}"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(serde_json::json!({"created": "2024-05-01T00:00:00Z"})),
+        )
+        .mount(&server)
+        .await;
+    Mock::given(wiremock::matchers::any())
+        .respond_with(ResponseTemplate::new(401).insert_header(
+            "www-authenticate",
+            format!(r#"Bearer realm="{realm}",service="mock-registry",scope="repository:acme/app:pull""#).as_str(),
+        ))
+        .mount(&server)
+        .await;
+    let data = Dir::new();
+    let registries = registries(&server, &data).await;
+    let tags = registries.tags(0, &image(&server), true).await.unwrap();
+    assert_eq!(tags[0].digest.as_deref(), Some(digest.as_str()));
+    assert!(tags[0].pushed.is_some());
+    // One token served the listing, the HEAD, the manifest and the config.
+    assert_eq!(registries.counters().total("mock", RequestKind::Auth), 1);
+    assert_eq!(registries.counters().total("mock", RequestKind::Blob), 1);
+}
+
+#[tokio::test]
+async fn opaque_link_cursors_are_followed_on_the_same_host() {
+    let server = MockServer::start().await;
+    let absolute = format!("{}/v2/acme/app/tags/list?cursor=Zm9v%3D%3D", server.uri());
+    Mock::given(method("GET"))
+        .and(path("/v2/acme/app/tags/list"))
+        .and(query_param("n", "100"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(page(&["a", "b"]))
+                .insert_header(
+                    "link",
+                    r#"</v2/acme/app/tags/list?next_page=opaque%2Fcursor&x=1>; rel="next""#,
+                ),
+        )
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/v2/acme/app/tags/list"))
+        .and(query_param("next_page", "opaque/cursor"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(page(&["c", "bad tag!", "-x"]))
+                .insert_header(
+                    "link",
+                    format!(r#"<{absolute}>; rel="next", </first>; rel="first""#).as_str(),
+                ),
+        )
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/v2/acme/app/tags/list"))
+        .and(query_param("cursor", "Zm9v=="))
+        .respond_with(ResponseTemplate::new(200).set_body_json(page(&["d"])))
+        .mount(&server)
+        .await;
+    let data = Dir::new();
+    let registries = registries(&server, &data).await;
+    let tags = registries.tags(0, &image(&server), false).await.unwrap();
+    let names: Vec<&str> = tags.iter().map(|t| t.tag.as_str()).collect();
+    assert_eq!(names, ["a", "b", "c", "d"], "invalid tags are dropped");
+    assert_eq!(registries.counters().total("mock", RequestKind::Tags), 3);
+}
+
+#[tokio::test]
+async fn a_link_to_another_host_is_refused() {
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/v2/acme/app/tags/list"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(page(&["a"]))
+                .insert_header(
+                    "link",
+                    r#"<http://elsewhere.example/v2/acme/app/tags/list?last=a>; rel="next""#,
+                ),
+        )
+        .mount(&server)
+        .await;
+    let data = Dir::new();
+    let err = registries(&server, &data)
+        .await
+        .tags(0, &image(&server), false)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err.failure, Failure::Malformed(m) if m.contains("another host")),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn page_caps_refuse_partial_lists() {
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/v2/acme/app/tags/list"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(page(&["a"]))
+                .insert_header("link", r#"</v2/acme/app/tags/list?again=1>; rel="next""#),
+        )
+        .mount(&server)
+        .await;
+    let data = Dir::new();
+    let options = Options {
+        limits: ListLimits {
+            max_pages: 5,
+            max_tags: 1000,
+        },
+        ..Options::default()
+    };
+    let registries = Registries::new(&[registry(&server)], data.path(), options).await;
+    let err = registries
+        .tags(0, &image(&server), false)
+        .await
+        .unwrap_err();
+    assert_eq!(err.metric_label(), "too_many_tags");
+    assert_eq!(registries.counters().total("mock", RequestKind::Tags), 5);
+}
+
+#[tokio::test]
+async fn too_many_requests_waits_for_retry_after_then_succeeds() {
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/v2/acme/app/tags/list"))
+        .respond_with(ResponseTemplate::new(429).insert_header("retry-after", "1"))
+        .up_to_n_times(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/v2/acme/app/tags/list"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(page(&["v1"])))
+        .mount(&server)
+        .await;
+    let data = Dir::new();
+    let registries = registries(&server, &data).await;
+    let started = std::time::Instant::now();
+    let tags = registries.tags(0, &image(&server), false).await.unwrap();
+    assert_eq!(tags.len(), 1);
+    assert!(
+        started.elapsed() >= Duration::from_secs(1),
+        "Retry-After was honoured"
+    );
+    let snapshot = registries.counters().snapshot();
+    let outcome = |label| {
+        snapshot
+            .iter()
+            .find(|((_, _, o), _)| *o == label)
+            .map(|(_, n)| *n)
+    };
+    assert_eq!(outcome("rate_limited"), Some(1));
+    assert_eq!(outcome("ok"), Some(1));
+}
+
+#[tokio::test]
+async fn persistent_429_and_long_retry_after_fail_the_image_with_a_typed_error() {
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/v2/acme/app/tags/list"))
+        .respond_with(ResponseTemplate::new(503))
+        .mount(&server)
+        .await;
+    let data = Dir::new();
+    let err = registries(&server, &data)
+        .await
+        .tags(0, &image(&server), false)
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err.failure,
+        Failure::RateLimited {
+            status: 503,
+            attempts: 3
+        }
+    );
+    assert!(err.to_string().contains("acme/app"), "{err}");
+
+    let slow = MockServer::start().await;
+    Mock::given(method("GET"))
+        .respond_with(ResponseTemplate::new(429).insert_header("retry-after", "3600"))
+        .mount(&slow)
+        .await;
+    let err = registries(&slow, &data)
+        .await
+        .tags(0, &image(&slow), false)
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err.failure,
+        Failure::RateLimited {
+            status: 429,
+            attempts: 1
+        },
+        "an hour is not waited for"
+    );
+}
+
+#[tokio::test]
+async fn garbage_bodies_and_unexpected_statuses_are_typed_errors() {
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/v2/acme/app/tags/list"))
+        .respond_with(ResponseTemplate::new(200).set_body_string("<html>not json</html>"))
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/v2/acme/gone/tags/list"))
+        .respond_with(ResponseTemplate::new(404))
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/v2/acme/teapot/tags/list"))
+        .respond_with(ResponseTemplate::new(418))
+        .mount(&server)
+        .await;
+    let data = Dir::new();
+    let registries = registries(&server, &data).await;
+    let err = registries
+        .tags(0, &image(&server), false)
+        .await
+        .unwrap_err();
+    assert_eq!(err.metric_label(), "malformed");
+    let gone = format!("{}/acme/gone", server.address());
+    assert_eq!(
+        registries.tags(0, &gone, false).await.unwrap_err().failure,
+        Failure::NotFound
+    );
+    let teapot = format!("{}/acme/teapot", server.address());
+    assert_eq!(
+        registries
+            .tags(0, &teapot, false)
+            .await
+            .unwrap_err()
+            .metric_label(),
+        "http_status"
+    );
+}
+
+#[tokio::test]
+async fn a_dead_registry_is_a_network_error_not_a_hang() {
+    let port = crate::registry_server::free_port();
+    let mut registry = Registry::new(&format!("127.0.0.1:{port}"));
+    registry.insecure = true;
+    let data = Dir::new();
+    let options = Options {
+        retry: RetryPolicy {
+            attempts: 2,
+            base: Duration::from_millis(10),
+            max_wait: Duration::from_secs(1),
+        },
+        ..Options::default()
+    };
+    let registries = Registries::new(&[registry], data.path(), options).await;
+    let err = registries
+        .tags(0, &format!("127.0.0.1:{port}/acme/app"), false)
+        .await
+        .unwrap_err();
+    assert_eq!(err.metric_label(), "network");
+}
