@@ -4,8 +4,8 @@
 #
 #   scripts/bench-scan.sh [FILES] [TOTAL_MB] [PERCENT_WITH_REFS]   (defaults: 20000 200 3)
 #
-# Installs ripgrep with apt-get when it is missing. Exits non-zero only when the two tools
-# disagree on the number of references, never because of a time.
+# Exits non-zero only when the two tools disagree on the number of references, never because
+# of a time.
 set -euo pipefail
 
 files=${1:-20000}
@@ -15,10 +15,7 @@ runs=${RUNS:-5}
 prefix="1122334455.dkr.ecr.eu-west-2.amazonaws.com/acmecorp"
 
 cd "$(dirname "$0")/.."
-if ! command -v rg >/dev/null; then
-  echo "installing ripgrep…" >&2
-  apt-get update -qq >/dev/null && apt-get install -y -qq ripgrep >/dev/null
-fi
+scripts/install-deps.sh
 cargo build --release --quiet
 laminar=$PWD/target/release/laminar
 

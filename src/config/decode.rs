@@ -11,7 +11,7 @@ use super::fields::Decoder;
 use super::yaml::{Node, Pos, Value};
 use super::{
     Config, Environment, Global, Registry, RegistryAuth, RegistryKind, Repo, SecretSource,
-    UpdateRule, ecr_host, repo_relative,
+    UpdateRule, repo_relative,
 };
 use crate::image::reference::{match_domain, match_remainder};
 use crate::policy::{Order, Pattern, Policy, PolicyError, compile_glob};
@@ -183,20 +183,14 @@ fn registry(d: &mut Decoder, node: &Node, env: &Environment) -> Option<Registry>
         registry.mutable_tags = v;
     }
     registry.auth = f.get(d, "auth", &[]).and_then(|n| registry_auth(d, n, env));
-    registry.ecr.region = f.get(d, "region", &[]).and_then(|n| d.text(n));
-    registry.ecr.registry_id = f.get(d, "registryId", &[]).and_then(|n| d.text(n));
-    registry.ecr.role_arn = f.get(d, "roleArn", &[]).and_then(|n| d.text(n));
-    let host = registry.host().to_string();
-    if let (RegistryKind::Ecr, Some((account, region))) = (registry.kind, ecr_host(&host)) {
-        registry
-            .ecr
-            .registry_id
-            .get_or_insert_with(|| account.to_string());
-        registry
-            .ecr
-            .region
-            .get_or_insert_with(|| region.to_string());
+    // Region and account default to those in an ECR host (see `Registry::new`).
+    if let Some(region) = f.get(d, "region", &[]).and_then(|n| d.text(n)) {
+        registry.ecr.region = Some(region);
     }
+    if let Some(id) = f.get(d, "registryId", &[]).and_then(|n| d.text(n)) {
+        registry.ecr.registry_id = Some(id);
+    }
+    registry.ecr.role_arn = f.get(d, "roleArn", &[]).and_then(|n| d.text(n));
     f.finish(d);
     prefix.map(|_| registry)
 }

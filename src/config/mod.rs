@@ -174,10 +174,10 @@ impl Registry {
 
     /// A registry with every option at its default; the kind is inferred from the host.
     pub fn new(prefix: &str) -> Registry {
-        let kind = if ecr_host(prefix_host(prefix)).is_some() {
-            RegistryKind::Ecr
-        } else {
-            RegistryKind::Oci
+        let ecr_parts = ecr_host(prefix_host(prefix));
+        let kind = match ecr_parts {
+            Some(_) => RegistryKind::Ecr,
+            None => RegistryKind::Oci,
         };
         Registry {
             prefix: prefix.to_string(),
@@ -191,7 +191,11 @@ impl Registry {
             max_concurrency: Registry::DEFAULT_MAX_CONCURRENCY,
             mutable_tags: false,
             auth: None,
-            ecr: EcrOptions::default(),
+            ecr: EcrOptions {
+                registry_id: ecr_parts.map(|(account, _)| account.to_string()),
+                region: ecr_parts.map(|(_, region)| region.to_string()),
+                role_arn: None,
+            },
         }
     }
 

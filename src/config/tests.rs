@@ -283,3 +283,97 @@ fn numbers_where_text_is_expected() {
         "laminar.yaml:6:11: expected a string, found a number: quote it"
     );
 }
+
+#[test]
+fn registry_options_auth_and_kinds() {
+    let text = "\
+dockerRegistries:
+- reg: 1122334455.dkr.ecr.eu-west-2.amazonaws.com/acmecorp
+  roleArn: arn:aws:iam::1122334455:role/laminar
+- reg: ghcr.io/acme
+  type: oci
+  platform: linux/arm64/v8
+  rateLimit: 2.5
+  maxConcurrency: 2
+  mutableTags: true
+  auth:
+    username: bot
+    passwordEnv: GHCR_TOKEN
+- reg: localhost:5000
+  insecure: true
+  auth:
+    anonymous: true
+- reg: docker.io/acme
+  auth:
+    dockerConfig: ~/.docker/config.json
+git: []
+";
+    let config = ok(text).config;
+    let [ecr, ghcr, local, hub] = &config.registries[..] else {
+        panic!("four registries")
+    };
+    assert_eq!(ecr.kind, RegistryKind::Ecr);
+    assert_eq!(ecr.ecr.region.as_deref(), Some("eu-west-2"));
+    assert_eq!(ecr.ecr.registry_id.as_deref(), Some("1122334455"));
+    assert_eq!(
+        ecr.ecr.role_arn.as_deref(),
+        Some("arn:aws:iam::1122334455:role/laminar")
+    );
+    assert_eq!(ghcr.kind, RegistryKind::Oci);
+    assert_eq!(ghcr.platform.to_string(), "linux/arm64/v8");
+    assert_eq!(
+        (ghcr.rate_limit, ghcr.max_concurrency, ghcr.mutable_tags),
+        (2.5, 2, true)
+    );
+    assert_eq!(
+        ghcr.auth,
+        Some(RegistryAuth::Basic {
+            username: "bot".into(),
+            password: SecretSource::Env("GHCR_TOKEN".into())
+        })
+    );
+    assert_eq!(local.auth, Some(RegistryAuth::Anonymous));
+    assert_eq!(
+        hub.auth,
+        Some(RegistryAuth::DockerConfig(PathBuf::from(
+            "/home/op/.docker/config.json"
+        )))
+    );
+    assert_eq!(
+        config
+            .registry_for("ghcr.io/acme/app")
+            .map(|r| r.name.as_str()),
+        Some("ghcr.io/acme")
+    );
+    assert!(config.registry_for("ghcr.io/acme-x/app").is_none());
+}
+
+#[test]
+fn bad_registry_options_are_located() {
+    let text = "\
+dockerRegistries:
+- reg: ghcr.io/acme
+  type: quay
+  platform: linux
+  rateLimit: 0
+  maxConcurrency: many
+  auth:
+    username: bot
+    anonymous: true
+- reg: reg.io
+  auth:
+    username: bot
+git: []
+";
+    let report = errors(text);
+    for line in [
+        "laminar.yaml:3:9: unknown registry type \"quay\"",
+        "laminar.yaml:4:13: invalid platform \"linux\"",
+        "laminar.yaml:5:14: expected a positive number of requests per second",
+        "laminar.yaml:6:19: expected a whole number from 1 to 1024",
+        "laminar.yaml:8:5: auth needs exactly one of",
+        "laminar.yaml:12:5: basic auth needs exactly one of passwordEnv and passwordFile",
+    ] {
+        assert!(report.contains(line), "missing {line:?} in:\n{report}");
+    }
+}

@@ -1,6 +1,7 @@
 //! Integration tests: the `laminar` binary driven as a user would.
 
 mod check;
+mod ecr;
 mod readme;
 mod registry;
 mod registry_faults;
