@@ -29,11 +29,18 @@ impl Moto {
             .stderr(Stdio::null())
             .spawn()
             .expect("moto_server is installed: run scripts/install-deps.sh");
-        let endpoint = format!("http://127.0.0.1:{port}");
+        // Owned from here on, so the process is reaped even if it never comes up.
+        let moto = Moto {
+            child,
+            endpoint: format!("http://127.0.0.1:{port}"),
+        };
         let deadline = Instant::now() + Duration::from_secs(30);
         while Instant::now() < deadline {
-            if reqwest::get(format!("{endpoint}/moto-api/")).await.is_ok() {
-                return Moto { child, endpoint };
+            if reqwest::get(format!("{}/moto-api/", moto.endpoint))
+                .await
+                .is_ok()
+            {
+                return moto;
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
