@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs the real components the tests run against, when they are missing:
 # Debian's docker-registry (OCI registry), apache2-utils (htpasswd), skopeo (an independent
-# registry client), ripgrep (scan benchmark), and moto's server (the ECR API) from PyPI.
+# registry client), ripgrep (scan benchmark), openssh-server (git over SSH), curl, the
+# libssl-dev and pkg-config that git2 builds against, and moto's server (the ECR API) from PyPI.
 set -euo pipefail
 
 need=()
@@ -10,6 +11,10 @@ command -v htpasswd >/dev/null || need+=(apache2-utils)
 command -v skopeo >/dev/null || need+=(skopeo)
 command -v rg >/dev/null || need+=(ripgrep)
 command -v curl >/dev/null || need+=(curl)
+[ -x /usr/sbin/sshd ] || need+=(openssh-server)
+command -v ssh-keygen >/dev/null || need+=(openssh-client)
+dpkg -s libssl-dev >/dev/null 2>&1 || need+=(libssl-dev)
+command -v pkg-config >/dev/null || need+=(pkg-config)
 if [ ${#need[@]} -gt 0 ]; then
   echo "installing ${need[*]}…" >&2
   export DEBIAN_FRONTEND=noninteractive

@@ -11,7 +11,9 @@
 
 pub mod cli;
 pub mod config;
+pub mod git;
 pub mod image;
 pub mod plan;
 pub mod policy;
 pub mod registry;
+pub mod secret;

@@ -48,6 +48,7 @@ fn default_global(env: &Environment) -> Global {
         git_user: "laminar".into(),
         git_email: "laminar@localhost".into(),
         commit_message: None,
+        push_attempts: 5,
         data_dir: env.default_data_dir(),
         listen: DEFAULT_LISTEN
             .parse()
@@ -70,6 +71,12 @@ fn global(d: &mut Decoder, node: &Node, env: &Environment) -> Global {
     global.commit_message = f
         .get(d, "commitMessage", &["gitMessage"])
         .and_then(|n| d.text(n));
+    if let Some(n) = f
+        .get(d, "pushAttempts", &[])
+        .and_then(|n| d.whole_number(n, 1, 100))
+    {
+        global.push_attempts = n as u32;
+    }
     if let Some(v) = f.get(d, "dataDir", &[]).and_then(|n| d.text(n)) {
         global.data_dir = env.expand_home(&v);
     }
@@ -173,11 +180,11 @@ fn registry(d: &mut Decoder, node: &Node, env: &Environment) -> Option<Registry>
             ),
         }
     }
-    if let Some(node) = f.get(d, "maxConcurrency", &[]) {
-        match node.value {
-            Value::Int(n) if (1..=1024).contains(&n) => registry.max_concurrency = n as usize,
-            _ => d.error(node.pos, "expected a whole number from 1 to 1024"),
-        }
+    if let Some(n) = f
+        .get(d, "maxConcurrency", &[])
+        .and_then(|n| d.whole_number(n, 1, 1024))
+    {
+        registry.max_concurrency = n as usize;
     }
     if let Some(v) = f.get(d, "mutableTags", &[]).and_then(|n| d.bool(n)) {
         registry.mutable_tags = v;
@@ -200,14 +207,11 @@ fn registry(d: &mut Decoder, node: &Node, env: &Environment) -> Option<Registry>
 fn registry_auth(d: &mut Decoder, node: &Node, env: &Environment) -> Option<RegistryAuth> {
     let mut f = d.fields(node)?;
     let username = f.get(d, "username", &[]).and_then(|n| d.text(n));
-    let password_env = f.get(d, "passwordEnv", &[]).and_then(|n| d.text(n));
-    let password_file = f
-        .get(d, "passwordFile", &[])
-        .and_then(|n| existing_file(d, n, env, "password file"));
+    let password = secret(d, &mut f, env, "passwordEnv", "passwordFile");
     let docker_config = f.get(d, "dockerConfig", &[]).and_then(|n| d.text(n));
     let anonymous = f.get(d, "anonymous", &[]).and_then(|n| d.bool(n));
     f.finish(d);
-    let basic = username.is_some() || password_env.is_some() || password_file.is_some();
+    let basic = username.is_some() || password.is_some();
     let chosen = [basic, docker_config.is_some(), anonymous == Some(true)];
     if chosen.iter().filter(|c| **c).count() != 1 {
         d.error(
@@ -222,22 +226,17 @@ fn registry_auth(d: &mut Decoder, node: &Node, env: &Environment) -> Option<Regi
     if anonymous == Some(true) {
         return Some(RegistryAuth::Anonymous);
     }
-    let password = match (password_env, password_file) {
-        (Some(var), None) => SecretSource::Env(var),
-        (None, Some(path)) => SecretSource::File(path),
-        _ => {
-            d.error(
-                node.pos,
-                "basic auth needs exactly one of passwordEnv and passwordFile",
-            );
-            return None;
+    match (username, password) {
+        (Some(username), Some(password)) => Some(RegistryAuth::Basic { username, password }),
+        (None, _) => {
+            d.error(node.pos, "basic auth needs a username");
+            None
         }
-    };
-    let Some(username) = username else {
-        d.error(node.pos, "basic auth needs a username");
-        return None;
-    };
-    Some(RegistryAuth::Basic { username, password })
+        (_, None) => {
+            d.error(node.pos, "basic auth needs passwordEnv or passwordFile");
+            None
+        }
+    }
 }
 
 /// `host[:port][/path…]` with the path in the reference grammar; a trailing `/` is dropped.
@@ -284,9 +283,15 @@ fn repo(d: &mut Decoder, node: &Node, env: &Environment) -> Option<Repo> {
     let key = f
         .get(d, "key", &[])
         .and_then(|n| existing_file(d, n, env, "SSH key"));
+    let key_passphrase = secret(d, &mut f, env, "keyPassphraseEnv", "keyPassphraseFile");
     let known_hosts = f
         .get(d, "knownHosts", &[])
         .and_then(|n| existing_file(d, n, env, "known_hosts file"));
+    let skip_host_keys = f
+        .get(d, "insecureSkipHostKeyVerification", &[])
+        .and_then(|n| d.bool(n));
+    let username = f.get(d, "username", &[]).and_then(|n| d.text(n));
+    let password = secret(d, &mut f, env, "passwordEnv", "passwordFile");
     let poll_freq = f.get(d, "pollFreq", &[]).and_then(|n| seconds(d, n));
     let remote_config = f.get(d, "remoteConfig", &[]).and_then(|n| d.bool(n));
     let exec = f
@@ -305,12 +310,37 @@ fn repo(d: &mut Decoder, node: &Node, env: &Environment) -> Option<Repo> {
         url: url?,
         branch: branch?,
         key,
+        key_passphrase,
         known_hosts,
+        insecure_skip_host_key_verification: skip_host_keys.unwrap_or(false),
+        username,
+        password,
         poll_freq: poll_freq.unwrap_or(DEFAULT_POLL),
         remote_config: remote_config.unwrap_or(false),
         exec,
         updates: updates?,
     })
+}
+
+/// A secret given by environment variable name or by file, not both.
+fn secret(
+    d: &mut Decoder,
+    f: &mut super::fields::Fields<'_>,
+    env: &Environment,
+    env_key: &'static str,
+    file_key: &'static str,
+) -> Option<SecretSource> {
+    let from_env = f.get(d, env_key, &[]);
+    let from_file = f.get(d, file_key, &[]);
+    match (from_env, from_file) {
+        (Some(a), Some(_)) => {
+            d.error(a.pos, format!("give only one of {env_key} and {file_key}"));
+            None
+        }
+        (Some(n), None) => d.text(n).map(SecretSource::Env),
+        (None, Some(n)) => existing_file(d, n, env, "secret file").map(SecretSource::File),
+        (None, None) => None,
+    }
 }
 
 /// Repo names appear in metrics labels, URLs and paths: keep them plain.

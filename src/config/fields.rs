@@ -97,6 +97,20 @@ impl Decoder {
         }
     }
 
+    /// An integer from `min` to `max`.
+    pub fn whole_number(&mut self, node: &Node, min: u64, max: u64) -> Option<u64> {
+        match node.value {
+            Value::Int(n) if (i128::from(min)..=i128::from(max)).contains(&n) => Some(n as u64),
+            _ => {
+                self.error(
+                    node.pos,
+                    format!("expected a whole number from {min} to {max}"),
+                );
+                None
+            }
+        }
+    }
+
     /// A list of strings.
     pub fn strings(&mut self, node: &Node) -> Vec<String> {
         self.list(node)

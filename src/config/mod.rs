@@ -13,6 +13,8 @@ use std::time::Duration;
 pub use diagnostic::{ConfigError, Diagnostic, Located};
 pub use yaml::Pos;
 
+pub use crate::secret::SecretSource;
+
 use crate::policy::Policy;
 
 /// The default config file, in the working directory.
@@ -33,6 +35,8 @@ pub struct Global {
     pub git_email: String,
     /// Commit message template; the default message is used when absent.
     pub commit_message: Option<String>,
+    /// Attempts at pushing one change before the cycle gives up (push races).
+    pub push_attempts: u32,
     /// Working copies and caches.
     pub data_dir: PathBuf,
     /// HTTP listen address for metrics, health and the API.
@@ -149,13 +153,6 @@ pub enum RegistryAuth {
     Anonymous,
 }
 
-/// Where a secret is read from.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum SecretSource {
-    Env(String),
-    File(PathBuf),
-}
-
 /// `<account>.dkr.ecr.<region>.amazonaws.com[.cn]` → (account, region).
 pub fn ecr_host(host: &str) -> Option<(&str, &str)> {
     let host = host
@@ -218,7 +215,16 @@ pub struct Repo {
     pub branch: String,
     /// SSH private key.
     pub key: Option<PathBuf>,
+    /// Passphrase of the SSH key, when it has one.
+    pub key_passphrase: Option<SecretSource>,
+    /// Host keys to trust; `~/.ssh/known_hosts` when absent.
     pub known_hosts: Option<PathBuf>,
+    /// Skip host key verification: an explicit, loudly logged opt-in.
+    pub insecure_skip_host_key_verification: bool,
+    /// HTTPS user (a token's owner, or any name the host accepts with a token).
+    pub username: Option<String>,
+    /// HTTPS password or token.
+    pub password: Option<SecretSource>,
     pub poll_freq: Duration,
     /// Also read `.laminar.yaml` from the repo.
     pub remote_config: bool,

@@ -372,7 +372,7 @@ git: []
         "laminar.yaml:5:14: expected a positive number of requests per second",
         "laminar.yaml:6:19: expected a whole number from 1 to 1024",
         "laminar.yaml:8:5: auth needs exactly one of",
-        "laminar.yaml:12:5: basic auth needs exactly one of passwordEnv and passwordFile",
+        "laminar.yaml:12:5: basic auth needs passwordEnv or passwordFile",
     ] {
         assert!(report.contains(line), "missing {line:?} in:\n{report}");
     }

@@ -6,7 +6,6 @@
 //! cached per scope until shortly before it expires).
 
 use std::collections::HashMap;
-use std::fmt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -20,31 +19,12 @@ use tokio::time::Instant;
 use super::counters::RequestKind;
 use super::error::Failure;
 use super::http::Http;
-use crate::config::{RegistryAuth, SecretSource};
+use crate::config::RegistryAuth;
+pub use crate::secret::Secret;
 
 const HELPER_TIMEOUT: Duration = Duration::from_secs(15);
 /// Token lifetime when the realm does not say (the distribution spec's default).
 const DEFAULT_TOKEN_LIFETIME: Duration = Duration::from_secs(60);
-
-/// A secret that never shows itself in logs, errors or `Debug` output.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Secret(String);
-
-impl Secret {
-    pub fn new(value: impl Into<String>) -> Secret {
-        Secret(value.into())
-    }
-
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        f.write_str("Secret(***)")
-    }
-}
 
 /// What to present to a registry.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -80,7 +60,7 @@ pub async fn resolve(
         Some(RegistryAuth::Anonymous) => Ok(Credentials::Anonymous),
         Some(RegistryAuth::Basic { username, password }) => Ok(Credentials::Basic {
             username: username.clone(),
-            password: read_secret(password)?,
+            password: password.read().map_err(Failure::Credentials)?,
         }),
         Some(RegistryAuth::DockerConfig(path)) => from_docker_config(path, host, true).await,
         None => match default_docker_config(home) {
@@ -95,17 +75,6 @@ fn default_docker_config(home: Option<&Path>) -> Option<PathBuf> {
         return Some(PathBuf::from(dir).join("config.json"));
     }
     home.map(|h| h.join(".docker/config.json"))
-}
-
-fn read_secret(source: &SecretSource) -> Result<Secret, Failure> {
-    match source {
-        SecretSource::Env(var) => std::env::var(var)
-            .map(Secret)
-            .map_err(|_| Failure::Credentials(format!("environment variable {var} is not set"))),
-        SecretSource::File(path) => std::fs::read_to_string(path)
-            .map(|s| Secret(s.trim_end_matches(['\n', '\r']).to_string()))
-            .map_err(|e| Failure::Credentials(format!("cannot read {}: {e}", path.display()))),
-    }
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -166,7 +135,7 @@ fn decode_auth(entry: &DockerAuth) -> Result<Credentials, String> {
     if let (Some(username), Some(password)) = (&entry.username, &entry.password) {
         return Ok(Credentials::Basic {
             username: username.clone(),
-            password: Secret(password.clone()),
+            password: Secret::new(password.clone()),
         });
     }
     let encoded = entry
@@ -180,7 +149,7 @@ fn decode_auth(entry: &DockerAuth) -> Result<Credentials, String> {
     let (username, password) = decoded.split_once(':').ok_or("auth is not user:password")?;
     Ok(Credentials::Basic {
         username: username.to_string(),
-        password: Secret(password.to_string()),
+        password: Secret::new(password),
     })
 }
 
@@ -235,7 +204,7 @@ async fn run_helper(helper: &str, host: &str) -> Result<Credentials, Failure> {
         serde_json::from_slice(&output.stdout).map_err(|_| failed("unreadable answer".into()))?;
     Ok(Credentials::Basic {
         username: answer.username,
-        password: Secret(answer.secret),
+        password: Secret::new(answer.secret),
     })
 }
 

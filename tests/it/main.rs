@@ -2,6 +2,8 @@
 
 mod check;
 mod ecr;
+mod git;
+mod git_server;
 mod readme;
 mod registry;
 mod registry_faults;

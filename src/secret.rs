@@ -1,0 +1,68 @@
+//! Secrets: where the config says to find them, and a holder that never shows its value.
+
+use std::fmt;
+use std::path::PathBuf;
+
+/// Where a secret is read from; the config names the place, never the secret.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SecretSource {
+    Env(String),
+    File(PathBuf),
+}
+
+impl SecretSource {
+    /// Reads the secret now (so a rotated file or variable is picked up). A trailing newline
+    /// in a file is not part of the secret.
+    pub fn read(&self) -> Result<Secret, String> {
+        match self {
+            SecretSource::Env(var) => std::env::var(var)
+                .map(Secret)
+                .map_err(|_| format!("environment variable {var} is not set")),
+            SecretSource::File(path) => std::fs::read_to_string(path)
+                .map(|s| Secret(s.trim_end_matches(['\n', '\r']).to_string()))
+                .map_err(|e| format!("cannot read {}: {e}", path.display())),
+        }
+    }
+}
+
+/// A secret that never shows itself in logs, errors or `Debug` output.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Secret {
+        Secret(value.into())
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("Secret(***)")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn files_lose_their_trailing_newline_and_debug_hides_the_value() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("token");
+        std::fs::write(&path, "hunter2\n").unwrap();
+        let secret = SecretSource::File(path).read().unwrap();
+        assert_eq!(secret.expose(), "hunter2");
+        assert_eq!(format!("{secret:?}"), "Secret(***)");
+        let missing = SecretSource::Env("LAMINAR_TEST_NEVER_SET".into())
+            .read()
+            .unwrap_err();
+        assert_eq!(
+            missing,
+            "environment variable LAMINAR_TEST_NEVER_SET is not set"
+        );
+    }
+}

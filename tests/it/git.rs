@@ -1,0 +1,494 @@
+//! The git layer against real remotes: sshd, git http-backend, file paths; checked with the
+//! git CLI.
+
+use std::path::Path;
+use std::time::{Duration, UNIX_EPOCH};
+
+use laminar::config::{Environment, Repo, parse};
+use laminar::git::{GitError, Identity, Outcome, Workspace};
+use laminar::image::scanner::Scanner;
+use laminar::image::walk::scan_paths;
+use laminar::plan::{Change, TagTable, apply, plan};
+use laminar::policy::TagInfo;
+
+use crate::git_server::{BareRepo, HttpGitServer, SshServer, git};
+use crate::util::Dir;
+
+const APP: &str = "image: reg.io/acme/app:develop-1  # keep this comment\n";
+
+fn repo_config(url: &str, extra: &str) -> Repo {
+    let text = format!(
+        "dockerRegistries:\n- reg: reg.io/acme\ngit:\n- name: manifests\n  url: {url}\n  branch: main\n{extra}  updates:\n  - pattern: glob:develop-*\n    files: [dev/]\n"
+    );
+    let loaded = parse(Path::new("laminar.yaml"), &text, &Environment::default()).unwrap();
+    loaded.config.repos.into_iter().next().unwrap()
+}
+
+fn ssh_config(server: &SshServer, remote: &BareRepo) -> Repo {
+    repo_config(
+        &server.url(&remote.bare),
+        &format!(
+            "  key: {}\n  knownHosts: {}\n",
+            server.key.display(),
+            server.known_hosts.display()
+        ),
+    )
+}
+
+fn identity() -> Identity {
+    Identity {
+        name: "Laminar".into(),
+        email: "laminar@example.org".into(),
+        template: None,
+    }
+}
+
+fn open(data: &Dir, repo: &Repo) -> Workspace {
+    Workspace::open(data.path(), repo, identity(), None).unwrap()
+}
+
+/// Scans the checkout, plans against tags develop-1..=newest (newer pushed later) and applies.
+fn bump(dir: &Path, repo: &Repo, newest: u32) -> Result<Vec<Change>, String> {
+    let scanner = Scanner::new(["reg.io/acme"]).unwrap();
+    let files =
+        scan_paths(dir, &repo.scan_paths(), &scanner, 1 << 20).map_err(|e| e.to_string())?;
+    let tags: Vec<TagInfo> = (1..=newest)
+        .map(|n| TagInfo {
+            tag: format!("develop-{n}"),
+            pushed: Some(UNIX_EPOCH + Duration::from_secs(1_700_000_000 + u64::from(n))),
+            digest: None,
+        })
+        .collect();
+    let table: TagTable = [("reg.io/acme/app".to_string(), tags)]
+        .into_iter()
+        .collect();
+    let plan = plan(repo, &files, &table);
+    apply(dir, &plan).map_err(|e| e.to_string())?;
+    Ok(plan.changes)
+}
+
+#[test]
+fn clone_commit_and_push_over_ssh_changing_only_the_tag() {
+    let server = SshServer::start();
+    let remote = BareRepo::new(&[("dev/app.yaml", APP), ("README.md", "manifests\n")]);
+    let repo = ssh_config(&server, &remote);
+    let data = Dir::new();
+    let mut workspace = open(&data, &repo);
+    let synced = workspace.sync().unwrap();
+    assert_eq!(synced.head.to_string(), remote.head());
+    assert!(synced.moved);
+    assert!(!workspace.sync().unwrap().moved, "nothing new upstream");
+
+    let outcome = workspace
+        .commit_and_push(5, |dir| bump(dir, &repo, 2))
+        .unwrap();
+    let Outcome::Pushed {
+        commit,
+        attempts,
+        changes,
+    } = outcome
+    else {
+        panic!("expected a push, got {outcome:?}")
+    };
+    assert_eq!((attempts, changes.len()), (1, 1));
+    assert_eq!(commit.to_string(), remote.head());
+    assert_eq!(
+        remote.show("dev/app.yaml"),
+        APP.replace("develop-1", "develop-2").trim_end()
+    );
+    assert_eq!(
+        git(&remote.bare, &["log", "-1", "--format=%an <%ae>%n%s"]),
+        "Laminar <laminar@example.org>\ndev/app.yaml: app develop-1 → develop-2"
+    );
+    assert_eq!(
+        git(&remote.bare, &["diff", "--stat", "main~1", "main"])
+            .lines()
+            .count(),
+        2,
+        "one file changed"
+    );
+
+    // The same change again: already upstream, no commit.
+    workspace.sync().unwrap();
+    assert_eq!(
+        workspace
+            .commit_and_push(5, |dir| bump(dir, &repo, 2))
+            .unwrap(),
+        Outcome::Unchanged
+    );
+    assert_eq!(git(&remote.bare, &["rev-list", "--count", "main"]), "2");
+}
+
+#[test]
+fn a_key_with_a_passphrase_read_from_a_file() {
+    let server = SshServer::start();
+    let remote = BareRepo::new(&[("dev/app.yaml", APP)]);
+    let passphrase = server.file("passphrase", "open sesame\n");
+    let repo = repo_config(
+        &server.url(&remote.bare),
+        &format!(
+            "  key: {}\n  keyPassphraseFile: {}\n  knownHosts: {}\n",
+            server.key_with_passphrase.display(),
+            passphrase.display(),
+            server.known_hosts.display()
+        ),
+    );
+    let data = Dir::new();
+    let mut workspace = open(&data, &repo);
+    assert_eq!(workspace.sync().unwrap().head.to_string(), remote.head());
+}
+
+#[test]
+fn an_unknown_host_is_refused_with_a_way_to_add_it() {
+    let server = SshServer::start();
+    let remote = BareRepo::new(&[("dev/app.yaml", APP)]);
+    let empty = server.file("empty_known_hosts", "");
+    let repo = repo_config(
+        &server.url(&remote.bare),
+        &format!(
+            "  key: {}\n  knownHosts: {}\n",
+            server.key.display(),
+            empty.display()
+        ),
+    );
+    let data = Dir::new();
+    let err = open(&data, &repo).sync().unwrap_err();
+    let text = err.to_string();
+    assert_eq!(err.metric_label(), "host_key", "{text}");
+    assert!(
+        text.contains(&format!("unknown SSH host [127.0.0.1]:{}", server.port)),
+        "{text}"
+    );
+    assert!(text.contains("ssh-ed25519 key SHA256:"), "{text}");
+    assert!(
+        text.contains(&format!(
+            "ssh-keyscan -p {} -t ssh-ed25519 127.0.0.1",
+            server.port
+        )),
+        "{text}"
+    );
+}
+
+#[test]
+fn a_mismatched_host_key_is_refused_and_nothing_is_pushed() {
+    let server = SshServer::start();
+    let remote = BareRepo::new(&[("dev/app.yaml", APP)]);
+    let before = remote.head();
+    let forged = server.file(
+        "forged_known_hosts",
+        &format!("[127.0.0.1]:{} ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl\n", server.port),
+    );
+    let repo = repo_config(
+        &server.url(&remote.bare),
+        &format!(
+            "  key: {}\n  knownHosts: {}\n",
+            server.key.display(),
+            forged.display()
+        ),
+    );
+    let data = Dir::new();
+    let mut workspace = open(&data, &repo);
+    let err = workspace.sync().unwrap_err();
+    assert!(err.to_string().contains("SSH host key mismatch"), "{err}");
+    assert!(
+        workspace
+            .commit_and_push(1, |dir| bump(dir, &repo, 2))
+            .is_err()
+    );
+    assert_eq!(remote.head(), before);
+}
+
+#[test]
+fn the_opt_out_of_host_key_checks_is_explicit() {
+    let server = SshServer::start();
+    let remote = BareRepo::new(&[("dev/app.yaml", APP)]);
+    let empty = server.file("none", "");
+    let repo = repo_config(
+        &server.url(&remote.bare),
+        &format!(
+            "  key: {}\n  knownHosts: {}\n  insecureSkipHostKeyVerification: true\n",
+            server.key.display(),
+            empty.display()
+        ),
+    );
+    let data = Dir::new();
+    assert!(open(&data, &repo).sync().is_ok());
+}
+
+#[test]
+fn a_force_pushed_remote_is_followed() {
+    let remote = BareRepo::new(&[("dev/app.yaml", APP)]);
+    remote.write("dev/extra.yaml", "x: 1\n");
+    remote.commit_and_push("extra");
+    let repo = repo_config(remote.bare.to_str().unwrap(), "");
+    let data = Dir::new();
+    let mut workspace = open(&data, &repo);
+    workspace.sync().unwrap();
+    assert!(workspace.dir().join("dev/extra.yaml").exists());
+
+    // Rewrite history upstream: drop the last commit, add another.
+    git(&remote.outside, &["reset", "-q", "--hard", "HEAD~1"]);
+    remote.write("dev/other.yaml", "y: 2\n");
+    git(&remote.outside, &["add", "-A"]);
+    git(&remote.outside, &["commit", "-q", "-m", "rewritten"]);
+    git(
+        &remote.outside,
+        &["push", "-q", "--force", "origin", "main"],
+    );
+
+    let synced = workspace.sync().unwrap();
+    assert!(synced.moved);
+    assert_eq!(synced.head.to_string(), remote.head());
+    assert!(!workspace.dir().join("dev/extra.yaml").exists());
+    assert!(workspace.dir().join("dev/other.yaml").exists());
+}
+
+#[test]
+fn a_dirty_interrupted_workspace_is_reset() {
+    let remote = BareRepo::new(&[("dev/app.yaml", APP)]);
+    let repo = repo_config(&format!("file://{}", remote.bare.display()), "");
+    let data = Dir::new();
+    let mut workspace = open(&data, &repo);
+    workspace.sync().unwrap();
+    let dir = workspace.dir().to_path_buf();
+    std::fs::write(dir.join("dev/app.yaml"), "half-written").unwrap();
+    std::fs::create_dir_all(dir.join("rendered/deep")).unwrap();
+    std::fs::write(dir.join("rendered/deep/out.yaml"), "leftover").unwrap();
+    std::fs::write(dir.join(".git/index.lock"), "").unwrap();
+    workspace.sync().unwrap();
+    assert_eq!(
+        std::fs::read_to_string(dir.join("dev/app.yaml")).unwrap(),
+        APP
+    );
+    assert!(!dir.join("rendered").exists());
+    assert_eq!(git(&dir, &["status", "--porcelain"]), "");
+}
+
+#[test]
+fn new_and_deleted_files_are_committed_and_ignored_ones_are_not() {
+    let remote = BareRepo::new(&[
+        ("dev/app.yaml", APP),
+        ("old.txt", "old\n"),
+        (".gitignore", "*.tmp\n"),
+    ]);
+    let repo = repo_config(remote.bare.to_str().unwrap(), "");
+    let data = Dir::new();
+    let mut workspace = open(&data, &repo);
+    workspace.sync().unwrap();
+    workspace
+        .commit_and_push(3, |dir| {
+            // What an exec action might do: render new files, delete others.
+            std::fs::create_dir_all(dir.join("compiled")).unwrap();
+            std::fs::write(dir.join("compiled/app.json"), "{}\n").unwrap();
+            std::fs::write(dir.join("scratch.tmp"), "ignored\n").unwrap();
+            std::fs::remove_file(dir.join("old.txt")).unwrap();
+            bump(dir, &repo, 3)
+        })
+        .unwrap();
+    let files = git(
+        &remote.bare,
+        &["show", "--name-status", "--format=", "main"],
+    );
+    let mut lines: Vec<&str> = files.lines().collect();
+    lines.sort();
+    assert_eq!(
+        lines,
+        ["A\tcompiled/app.json", "D\told.txt", "M\tdev/app.yaml"]
+    );
+}
+
+#[test]
+fn push_races_keep_every_outside_commit_and_stay_linear() {
+    let remote = BareRepo::new(&[("dev/app.yaml", APP)]);
+    let repo = repo_config(remote.bare.to_str().unwrap(), "");
+    let data = Dir::new();
+    let mut workspace = open(&data, &repo);
+    let mut outside_commits = Vec::new();
+    for round in 0..5u32 {
+        workspace.sync().unwrap();
+        let mut races_left = 3;
+        let outcome = workspace
+            .commit_and_push(5, |dir| {
+                // Someone else pushes between laminar's fetch and its push.
+                if races_left > 0 {
+                    races_left -= 1;
+                    remote.write(&format!("other/{round}-{races_left}.txt"), "theirs\n");
+                    outside_commits.push(remote.commit_and_push("outside change"));
+                }
+                bump(dir, &repo, 10 + round)
+            })
+            .unwrap();
+        let Outcome::Pushed {
+            attempts, commit, ..
+        } = outcome
+        else {
+            panic!("expected a push")
+        };
+        assert_eq!(attempts, 4, "three rejections, then through");
+        assert_eq!(commit.to_string(), remote.head());
+    }
+    for outside in &outside_commits {
+        git(
+            &remote.bare,
+            &["merge-base", "--is-ancestor", outside, "main"],
+        );
+    }
+    assert_eq!(
+        git(&remote.bare, &["rev-list", "--merges", "--count", "main"]),
+        "0",
+        "linear history"
+    );
+    assert_eq!(
+        remote.show("dev/app.yaml"),
+        APP.replace("develop-1", "develop-14").trim_end()
+    );
+    assert_eq!(outside_commits.len(), 15);
+}
+
+#[test]
+fn a_branch_that_keeps_moving_exhausts_the_retries_without_force() {
+    let remote = BareRepo::new(&[("dev/app.yaml", APP)]);
+    let repo = repo_config(remote.bare.to_str().unwrap(), "");
+    let data = Dir::new();
+    let mut workspace = open(&data, &repo);
+    workspace.sync().unwrap();
+    let mut n = 0;
+    let err = workspace
+        .commit_and_push(3, |dir| {
+            n += 1;
+            remote.write(&format!("other/{n}.txt"), "theirs\n");
+            remote.commit_and_push("outside change");
+            bump(dir, &repo, 2)
+        })
+        .unwrap_err();
+    assert!(
+        matches!(err, GitError::RetriesExhausted { attempts: 3, .. }),
+        "{err}"
+    );
+    assert_eq!(
+        remote.show("dev/app.yaml"),
+        APP.trim_end(),
+        "laminar's change never landed"
+    );
+    assert_eq!(
+        git(&remote.bare, &["rev-list", "--count", "main"]),
+        "4",
+        "all outside commits kept"
+    );
+}
+
+#[test]
+fn corrupt_or_retargeted_workspaces_are_moved_aside() {
+    let remote = BareRepo::new(&[("dev/app.yaml", APP)]);
+    let repo = repo_config(remote.bare.to_str().unwrap(), "");
+    let data = Dir::new();
+    let dir = {
+        let mut workspace = open(&data, &repo);
+        workspace.sync().unwrap();
+        workspace.dir().to_path_buf()
+    };
+    std::fs::write(dir.join(".git/HEAD"), "garbage").unwrap();
+    let mut workspace = open(&data, &repo);
+    assert_eq!(workspace.sync().unwrap().head.to_string(), remote.head());
+    git(&dir, &["remote", "set-url", "origin", "/elsewhere.git"]);
+    let mut workspace = open(&data, &repo);
+    assert_eq!(workspace.sync().unwrap().head.to_string(), remote.head());
+    let aside = std::fs::read_dir(dir.parent().unwrap())
+        .unwrap()
+        .filter_map(Result::ok);
+    assert_eq!(
+        aside
+            .filter(|e| e.file_name().to_string_lossy().contains(".old-"))
+            .count(),
+        2
+    );
+}
+
+#[test]
+fn a_missing_branch_is_a_clear_error() {
+    let remote = BareRepo::new(&[("dev/app.yaml", APP)]);
+    let repo = repo_config(remote.bare.to_str().unwrap(), "").clone();
+    let repo = Repo {
+        branch: "release".into(),
+        ..repo
+    };
+    let data = Dir::new();
+    let err = open(&data, &repo).sync().unwrap_err();
+    assert_eq!(err.metric_label(), "no_branch");
+    assert!(
+        err.to_string().contains("branch release does not exist"),
+        "{err}"
+    );
+}
+
+#[test]
+fn https_style_remotes_with_a_token_and_redacted_errors() {
+    let remote = BareRepo::new(&[("dev/app.yaml", APP)]);
+    let root = remote.bare.parent().unwrap();
+    let server = HttpGitServer::start(root);
+    let url = format!("http://127.0.0.1:{}/remote.git", server.port);
+    let data = Dir::new();
+    let token = data.write("token", "s3cret\n");
+    let repo = repo_config(
+        &url,
+        &format!("  username: bot\n  passwordFile: {}\n", token.display()),
+    );
+    let mut workspace = open(&data, &repo);
+    workspace.sync().unwrap();
+    let outcome = workspace
+        .commit_and_push(3, |dir| bump(dir, &repo, 4))
+        .unwrap();
+    assert!(matches!(outcome, Outcome::Pushed { .. }));
+    assert_eq!(
+        remote.show("dev/app.yaml"),
+        APP.replace("develop-1", "develop-4").trim_end()
+    );
+
+    let wrong = data.write("wrong", "nope");
+    let bad = repo_config(
+        &format!(
+            "http://bot:leaked-password@127.0.0.1:{}/remote.git",
+            server.port
+        ),
+        &format!("  username: bot\n  passwordFile: {}\n", wrong.display()),
+    );
+    let err = open(&data, &bad).sync().unwrap_err();
+    let text = err.to_string();
+    assert!(!text.contains("leaked-password"), "{text}");
+    assert!(text.contains("bot:***@"), "{text}");
+}
+
+#[test]
+fn several_changes_make_one_commit_with_a_line_each_and_templates_apply() {
+    let two = "a: reg.io/acme/app:develop-1\nb: reg.io/acme/app:develop-2\n";
+    let remote = BareRepo::new(&[("dev/app.yaml", two)]);
+    let repo = repo_config(remote.bare.to_str().unwrap(), "");
+    let data = Dir::new();
+    let mut workspace = open(&data, &repo);
+    workspace.sync().unwrap();
+    workspace
+        .commit_and_push(3, |dir| bump(dir, &repo, 3))
+        .unwrap();
+    assert_eq!(
+        git(&remote.bare, &["log", "-1", "--format=%B", "main"]),
+        "laminar: update 2 images in manifests\n\n\
+         dev/app.yaml: reg.io/acme/app develop-1 → develop-3\n\
+         dev/app.yaml: reg.io/acme/app develop-2 → develop-3"
+    );
+
+    let templated = Identity {
+        template: Some("deploy({repo}): {count} bump\n\n{changes}\n\nSigned-off-by: CI".into()),
+        ..identity()
+    };
+    let mut workspace = Workspace::open(data.path(), &repo, templated, None).unwrap();
+    workspace.sync().unwrap();
+    workspace
+        .commit_and_push(3, |dir| bump(dir, &repo, 4))
+        .unwrap();
+    assert_eq!(
+        git(&remote.bare, &["log", "-1", "--format=%B", "main"]),
+        "deploy(manifests): 2 bump\n\n\
+         dev/app.yaml: reg.io/acme/app develop-3 → develop-4\n\
+         dev/app.yaml: reg.io/acme/app develop-3 → develop-4\n\nSigned-off-by: CI"
+    );
+}
