@@ -10,7 +10,7 @@ use std::time::Duration;
 use super::fields::Decoder;
 use super::yaml::{Node, Pos, Value};
 use super::{
-    Config, Environment, Global, Registry, RegistryAuth, RegistryKind, Repo, SecretSource,
+    Config, Environment, RemoteConfig, Global, Registry, RegistryAuth, RegistryKind, Repo, SecretSource,
     UpdateRule, repo_relative,
 };
 use crate::image::reference::{match_domain, match_remainder};
@@ -20,27 +20,42 @@ const DEFAULT_POLL: Duration = Duration::from_secs(60);
 const DEFAULT_LISTEN: &str = "0.0.0.0:8080";
 
 /// Decodes a whole config file. The config is only meaningful if the decoder holds no errors.
-pub(super) fn config(doc: &Node, env: &Environment) -> (Config, Decoder) {
-    let mut d = Decoder::default();
+pub(super) fn config(doc: &Node, d: &mut Decoder, env: &Environment) -> Config {
     let mut config = Config {
         global: default_global(env),
         registries: Vec::new(),
         repos: Vec::new(),
     };
     let Some(mut top) = d.fields(doc) else {
-        return (config, d);
+        return config;
     };
-    if let Some(node) = top.get(&mut d, "global", &[]) {
-        config.global = global(&mut d, node, env);
+    if let Some(node) = top.get(d, "global", &[]) {
+        config.global = global(d, node, env);
     }
-    if let Some(node) = top.require(&mut d, "dockerRegistries", &[]) {
-        config.registries = registries(&mut d, node, env);
+    if let Some(node) = top.require(d, "dockerRegistries", &[]) {
+        config.registries = registries(d, node, env);
     }
-    if let Some(node) = top.require(&mut d, "git", &[]) {
-        config.repos = repos(&mut d, node, env);
+    if let Some(node) = top.require(d, "git", &[]) {
+        config.repos = repos(d, node, env);
     }
-    top.finish(&mut d);
-    (config, d)
+    top.finish(d);
+    config
+}
+
+/// A repo's own `.laminar.yaml`.
+pub(super) fn remote(doc: &Node, d: &mut Decoder) -> RemoteConfig {
+    let mut remote = RemoteConfig::default();
+    let Some(mut top) = d.fields(doc) else {
+        return remote;
+    };
+    if let Some(node) = top.get(d, "updates", &[]) {
+        remote.updates = updates(d, node);
+    }
+    if let Some(node) = top.get(d, "exec", &["preCommitCommands"]) {
+        remote.exec = d.strings(node);
+    }
+    top.finish(d);
+    remote
 }
 
 fn default_global(env: &Environment) -> Global {
@@ -54,6 +69,10 @@ fn default_global(env: &Environment) -> Global {
             .parse()
             .expect("the default listen address is valid"),
         allow_remote_exec: false,
+        max_concurrent_repos: 4,
+        shutdown_grace: Duration::from_secs(30),
+        exec_timeout: Duration::from_secs(300),
+        api_token_file: None,
     }
 }
 
@@ -86,6 +105,18 @@ fn global(d: &mut Decoder, node: &Node, env: &Environment) -> Global {
     if let Some(v) = f.get(d, "allowRemoteExec", &[]).and_then(|n| d.bool(n)) {
         global.allow_remote_exec = v;
     }
+    if let Some(n) = f.get(d, "maxConcurrentRepos", &[]).and_then(|n| d.whole_number(n, 1, 256)) {
+        global.max_concurrent_repos = n as usize;
+    }
+    if let Some(v) = f.get(d, "shutdownGrace", &[]).and_then(|n| seconds(d, n)) {
+        global.shutdown_grace = v;
+    }
+    if let Some(v) = f.get(d, "execTimeout", &[]).and_then(|n| seconds(d, n)) {
+        global.exec_timeout = v;
+    }
+    global.api_token_file = f
+        .get(d, "apiTokenFile", &[])
+        .and_then(|n| existing_file(d, n, env, "API token file"));
     if let Some(node) = f.get(d, "gitHubToken", &[]) {
         d.warn(
             node.pos,

@@ -43,6 +43,14 @@ pub struct Global {
     pub listen: SocketAddr,
     /// May a repo's own `.laminar.yaml` declare exec actions?
     pub allow_remote_exec: bool,
+    /// Repo cycles running at once.
+    pub max_concurrent_repos: usize,
+    /// How long running cycles may take to finish on shutdown.
+    pub shutdown_grace: Duration,
+    /// How long one exec action may run.
+    pub exec_timeout: Duration,
+    /// File holding the API token (else `LAMINAR_API_TOKEN`; with neither, triggers are off).
+    pub api_token_file: Option<PathBuf>,
 }
 
 /// A registry whose images laminar manages.
@@ -310,6 +318,32 @@ pub fn load(path: &Path) -> Result<Loaded, ConfigError> {
 
 /// Validates config text; `file` is only used in messages.
 pub fn parse(file: &Path, text: &str, env: &Environment) -> Result<Loaded, ConfigError> {
+    let (config, warnings) = decode_text(file, text, |doc, d| decode::config(doc, d, env))?;
+    Ok(Loaded { config, warnings })
+}
+
+/// Update rules a repo declares for itself in `.laminar.yaml`, added to its configured ones.
+#[derive(Clone, Debug, Default)]
+pub struct RemoteConfig {
+    pub updates: Vec<UpdateRule>,
+    /// Exec actions; they run only where `global.allowRemoteExec` allows.
+    pub exec: Vec<String>,
+}
+
+/// The file a repo's own rules are read from, at its root.
+pub const REMOTE_CONFIG_FILE: &str = ".laminar.yaml";
+
+/// Validates a repo's `.laminar.yaml`: `updates` (the config's schema) and `exec`.
+pub fn parse_remote(file: &Path, text: &str) -> Result<(RemoteConfig, Option<Located>), ConfigError> {
+    decode_text(file, text, decode::remote)
+}
+
+/// YAML text → a value decoded by `decode`, every problem located in `file`.
+fn decode_text<T>(
+    file: &Path,
+    text: &str,
+    decode: impl FnOnce(&yaml::Node, &mut fields::Decoder) -> T,
+) -> Result<(T, Option<Located>), ConfigError> {
     let located = |mut diagnostics: Vec<Diagnostic>| {
         diagnostics.sort_by_key(|d| d.pos);
         Located {
@@ -323,14 +357,13 @@ pub fn parse(file: &Path, text: &str, env: &Environment) -> Result<Loaded, Confi
             message: e.message,
         }]))
     })?;
-    let (config, decoder) = decode::config(&doc, env);
+    let mut decoder = fields::Decoder::default();
+    let value = decode(&doc, &mut decoder);
     if !decoder.errors.is_empty() {
         return Err(ConfigError::Invalid(located(decoder.errors)));
     }
-    Ok(Loaded {
-        config,
-        warnings: (!decoder.warnings.is_empty()).then(|| located(decoder.warnings)),
-    })
+    let warnings = (!decoder.warnings.is_empty()).then(|| located(decoder.warnings));
+    Ok((value, warnings))
 }
 
 /// What of the process environment the config depends on, so tests can fix it.
