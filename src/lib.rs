@@ -11,6 +11,7 @@
 
 pub mod cli;
 pub mod config;
+pub mod exec;
 pub mod git;
 pub mod image;
 pub mod plan;

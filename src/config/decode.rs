@@ -10,8 +10,8 @@ use std::time::Duration;
 use super::fields::Decoder;
 use super::yaml::{Node, Pos, Value};
 use super::{
-    Config, Environment, RemoteConfig, Global, Registry, RegistryAuth, RegistryKind, Repo, SecretSource,
-    UpdateRule, repo_relative,
+    Config, Environment, Global, Registry, RegistryAuth, RegistryKind, RemoteConfig, Repo,
+    SecretSource, UpdateRule, repo_relative,
 };
 use crate::image::reference::{match_domain, match_remainder};
 use crate::policy::{Order, Pattern, Policy, PolicyError, compile_glob};
@@ -105,7 +105,10 @@ fn global(d: &mut Decoder, node: &Node, env: &Environment) -> Global {
     if let Some(v) = f.get(d, "allowRemoteExec", &[]).and_then(|n| d.bool(n)) {
         global.allow_remote_exec = v;
     }
-    if let Some(n) = f.get(d, "maxConcurrentRepos", &[]).and_then(|n| d.whole_number(n, 1, 256)) {
+    if let Some(n) = f
+        .get(d, "maxConcurrentRepos", &[])
+        .and_then(|n| d.whole_number(n, 1, 256))
+    {
         global.max_concurrent_repos = n as usize;
     }
     if let Some(v) = f.get(d, "shutdownGrace", &[]).and_then(|n| seconds(d, n)) {

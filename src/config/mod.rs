@@ -334,7 +334,10 @@ pub struct RemoteConfig {
 pub const REMOTE_CONFIG_FILE: &str = ".laminar.yaml";
 
 /// Validates a repo's `.laminar.yaml`: `updates` (the config's schema) and `exec`.
-pub fn parse_remote(file: &Path, text: &str) -> Result<(RemoteConfig, Option<Located>), ConfigError> {
+pub fn parse_remote(
+    file: &Path,
+    text: &str,
+) -> Result<(RemoteConfig, Option<Located>), ConfigError> {
     decode_text(file, text, decode::remote)
 }
 

@@ -163,6 +163,15 @@ impl Workspace {
         Ok(Synced { head, moved })
     }
 
+    /// Throws away uncommitted work (after a failed exec action, say): back to the last synced
+    /// head.
+    pub fn discard(&self) -> Result<(), GitError> {
+        match self.last_head {
+            Some(head) => self.reset_to(head),
+            None => Ok(()),
+        }
+    }
+
     /// Runs `apply` on the working tree, commits what changed and pushes it. If the push is
     /// rejected because the remote moved, syncs to the new head and runs `apply` again (it
     /// must recompute its change from the tree it is given), up to `attempts` times. Never

@@ -3,6 +3,10 @@
 use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::Mutex;
+use std::time::Duration;
+
+/// Upper bounds (seconds) of the request duration histogram.
+pub const DURATION_BUCKETS: [f64; 10] = [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0];
 
 /// What a registry request was for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -34,17 +38,47 @@ impl fmt::Display for RequestKind {
 /// Registry name, request kind, outcome label.
 pub type CounterKey = (String, RequestKind, &'static str);
 
+/// Request durations of one registry, histogram style.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Durations {
+    pub count: u64,
+    pub sum: f64,
+    /// Requests per bucket of [`DURATION_BUCKETS`] (not cumulative), then those above.
+    pub buckets: [u64; DURATION_BUCKETS.len() + 1],
+}
+
 #[derive(Debug, Default)]
 pub struct RequestCounters {
     counts: Mutex<BTreeMap<CounterKey, u64>>,
+    durations: Mutex<BTreeMap<String, Durations>>,
 }
 
 impl RequestCounters {
-    pub fn record(&self, registry: &str, kind: RequestKind, outcome: &'static str) {
-        let mut counts = self.counts.lock().unwrap_or_else(|p| p.into_inner());
-        *counts
-            .entry((registry.to_string(), kind, outcome))
-            .or_default() += 1;
+    pub fn record(&self, registry: &str, kind: RequestKind, outcome: &'static str, took: Duration) {
+        {
+            let mut counts = self.counts.lock().unwrap_or_else(|p| p.into_inner());
+            *counts
+                .entry((registry.to_string(), kind, outcome))
+                .or_default() += 1;
+        }
+        let seconds = took.as_secs_f64();
+        let mut durations = self.durations.lock().unwrap_or_else(|p| p.into_inner());
+        let stats = durations.entry(registry.to_string()).or_default();
+        stats.count += 1;
+        stats.sum += seconds;
+        let bucket = DURATION_BUCKETS
+            .iter()
+            .position(|bound| seconds <= *bound)
+            .unwrap_or(DURATION_BUCKETS.len());
+        stats.buckets[bucket] += 1;
+    }
+
+    pub fn durations(&self) -> Vec<(String, Durations)> {
+        let durations = self.durations.lock().unwrap_or_else(|p| p.into_inner());
+        durations
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect()
     }
 
     /// Requests of `kind` to `registry`, whatever their outcome.

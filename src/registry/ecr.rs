@@ -74,6 +74,7 @@ impl EcrSource {
         let mut tags = Vec::new();
         let mut next_token: Option<String> = None;
         for _ in 0..self.max_pages {
+            let started = std::time::Instant::now();
             let output = {
                 let _slot = self.limiter.acquire().await;
                 self.client
@@ -92,13 +93,18 @@ impl EcrSource {
             };
             let output = match output {
                 Ok(output) => {
-                    self.counters.record(&self.name, RequestKind::Ecr, "ok");
+                    self.counters
+                        .record(&self.name, RequestKind::Ecr, "ok", started.elapsed());
                     output
                 }
                 Err(err) => {
                     let failure = failure(&err);
-                    self.counters
-                        .record(&self.name, RequestKind::Ecr, failure.metric_label());
+                    self.counters.record(
+                        &self.name,
+                        RequestKind::Ecr,
+                        failure.metric_label(),
+                        started.elapsed(),
+                    );
                     return Err(failure);
                 }
             };

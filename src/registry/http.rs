@@ -102,21 +102,21 @@ impl Http {
         loop {
             attempt += 1;
             let last = attempt >= self.retry.attempts;
-            let outcome = {
+            let (outcome, took) = {
                 let _slot = self.limiter.acquire().await;
-                self.fetch(build()).await
+                let started = std::time::Instant::now();
+                let outcome = self.fetch(build()).await;
+                (outcome, started.elapsed())
             };
             let delay = match outcome {
                 Ok(fetched) if is_retryable(fetched.status) => {
                     let status = fetched.status.as_u16();
-                    self.count(
-                        kind,
-                        if status == 429 {
-                            "rate_limited"
-                        } else {
-                            "server_error"
-                        },
-                    );
+                    let label = if status == 429 {
+                        "rate_limited"
+                    } else {
+                        "server_error"
+                    };
+                    self.count(kind, label, took);
                     let wait = retry_after(&fetched.headers, SystemTime::now())
                         .unwrap_or_else(|| self.backoff(attempt));
                     if last || wait > self.retry.max_wait {
@@ -128,11 +128,11 @@ impl Http {
                     wait
                 }
                 Ok(fetched) => {
-                    self.count(kind, outcome_label(fetched.status));
+                    self.count(kind, outcome_label(fetched.status), took);
                     return Ok(fetched);
                 }
                 Err(failure) => {
-                    self.count(kind, failure.metric_label());
+                    self.count(kind, failure.metric_label(), took);
                     let transient = matches!(failure, Failure::Network(_) | Failure::Timeout);
                     if last || !transient {
                         return Err(failure);
@@ -165,8 +165,8 @@ impl Http {
         })
     }
 
-    fn count(&self, kind: RequestKind, outcome: &'static str) {
-        self.counters.record(&self.registry, kind, outcome);
+    fn count(&self, kind: RequestKind, outcome: &'static str, took: Duration) {
+        self.counters.record(&self.registry, kind, outcome, took);
     }
 
     fn backoff(&self, attempt: u32) -> Duration {

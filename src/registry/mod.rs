@@ -164,7 +164,7 @@ impl Registries {
         }
     }
 
-    pub fn counters(&self) -> &RequestCounters {
+    pub fn counters(&self) -> &Arc<RequestCounters> {
         &self.counters
     }
 
