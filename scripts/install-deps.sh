@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
-# Installs the real components the tests run against, when they are missing:
-# Debian's docker-registry (OCI registry), apache2-utils (htpasswd), skopeo (an independent
-# registry client), ripgrep (scan benchmark), openssh-server (git over SSH), curl, the
-# libssl-dev and pkg-config that git2 builds against, and moto's server (the ECR API) from PyPI.
+# Installs what building and testing laminar needs, when it is missing: Debian's
+# docker-registry (OCI registry), apache2-utils (htpasswd), skopeo (an independent registry
+# client), ripgrep (scan benchmark), prometheus (promtool), openssh-server (git over SSH), curl,
+# the libssl-dev and pkg-config that git2 builds against, and moto's server (ECR) from PyPI.
 set -euo pipefail
 
 need=()
@@ -10,6 +10,7 @@ command -v docker-registry >/dev/null || need+=(docker-registry)
 command -v htpasswd >/dev/null || need+=(apache2-utils)
 command -v skopeo >/dev/null || need+=(skopeo)
 command -v rg >/dev/null || need+=(ripgrep)
+command -v promtool >/dev/null || need+=(prometheus)
 command -v curl >/dev/null || need+=(curl)
 [ -x /usr/sbin/sshd ] || need+=(openssh-server)
 command -v ssh-keygen >/dev/null || need+=(openssh-client)

@@ -11,10 +11,16 @@
 
 pub mod cli;
 pub mod config;
+pub mod diff;
 pub mod exec;
 pub mod git;
 pub mod image;
+pub mod metrics;
 pub mod plan;
 pub mod policy;
 pub mod registry;
+pub mod scheduler;
 pub mod secret;
+pub mod server;
+pub mod status;
+pub mod sync;

@@ -11,7 +11,7 @@ use crate::config::Repo;
 use crate::image::rewrite::{Edit, RewriteError, rewrite_file};
 use crate::image::scanner::ImageRef;
 use crate::image::walk::FileRefs;
-use crate::policy::{Selection, TagInfo};
+use crate::policy::{Keep, Selection, TagInfo};
 
 /// Tags known per image name (as written in files).
 pub type TagTable = HashMap<String, Vec<TagInfo>>;
@@ -72,6 +72,14 @@ pub struct Kept {
     pub image: String,
     pub tag: String,
     pub reason: String,
+    /// The registry was asked and nothing allowed is newer.
+    up_to_date: bool,
+}
+
+impl Kept {
+    pub fn up_to_date(&self) -> bool {
+        self.up_to_date
+    }
 }
 
 /// Everything one cycle would do to one repo.
@@ -112,29 +120,35 @@ pub fn plan(repo: &Repo, files: &[FileRefs], tags: &TagTable) -> Plan {
                 line: reference.line,
                 column: reference.column,
             };
-            let keep = |reason: String| Kept {
+            let keep = |reason: String, up_to_date: bool| Kept {
                 site: site.clone(),
                 image: reference.image.clone(),
                 tag: reference.tag.clone(),
                 reason,
+                up_to_date,
             };
             let Some(known) = tags.get(&reference.image) else {
                 plan.kept
-                    .push(keep("no tags are known for this image".into()));
+                    .push(keep("no tags are known for this image".into(), false));
                 continue;
             };
             match rule.policy.select(&reference.tag, known) {
-                Selection::Keep(why) => plan.kept.push(keep(why.to_string())),
+                Selection::Keep(why) => {
+                    plan.kept.push(keep(why.to_string(), why == Keep::UpToDate))
+                }
                 Selection::Update { to, reason } => match change(reference, to, site.clone()) {
                     Some(change) => plan.changes.push(Change {
                         rule: rule.policy.pattern.to_string(),
                         reason,
                         ..change
                     }),
-                    None => plan.kept.push(keep(format!(
-                        "{} is newer, but its digest is unknown and the reference pins one",
-                        to.tag
-                    ))),
+                    None => plan.kept.push(keep(
+                        format!(
+                            "{} is newer, but its digest is unknown and the reference pins one",
+                            to.tag
+                        ),
+                        false,
+                    )),
                 },
             }
         }

@@ -4,6 +4,8 @@
 //! [`ExitCode`]-worthy error instead of exiting, so `main` stays a thin shell.
 
 mod check;
+mod once;
+mod run;
 mod scan;
 mod tags;
 
@@ -25,8 +27,9 @@ use crate::registry::RegistryError;
 pub struct Cli {
     #[command(flatten)]
     pub global: GlobalArgs,
+    /// What to do [default: run]
     #[command(subcommand)]
-    pub command: Command,
+    pub command: Option<Command>,
 }
 
 /// Options accepted before or after the command.
@@ -60,6 +63,10 @@ pub enum LogFormat {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Run the daemon: keep every repo current, serve metrics and the API (the default)
+    Run,
+    /// One cycle of every (or one) repo, then exit
+    Once(once::OnceArgs),
     /// Validate the config file and print a summary
     Check,
     /// List the image references laminar would manage under a directory
@@ -85,6 +92,10 @@ pub enum CliError {
     Output(#[from] io::Error),
     #[error("cannot start the async runtime: {0}")]
     Runtime(io::Error),
+    #[error("{0}")]
+    Serve(String),
+    #[error("{0} repo(s) failed")]
+    CyclesFailed(usize),
 }
 
 impl CliError {
@@ -96,14 +107,18 @@ impl CliError {
             CliError::Walk(_)
             | CliError::Registry(_)
             | CliError::Output(_)
-            | CliError::Runtime(_) => 1,
+            | CliError::Runtime(_)
+            | CliError::Serve(_)
+            | CliError::CyclesFailed(_) => 1,
         }
     }
 }
 
 /// Runs the parsed command.
 pub fn run(cli: Cli) -> Result<(), CliError> {
-    let result = match cli.command {
+    let result = match cli.command.unwrap_or(Command::Run) {
+        Command::Run => run::run(&config_path(&cli.global)),
+        Command::Once(args) => once::run(&args, &config_path(&cli.global)),
         Command::Check => check::run(&config_path(&cli.global)),
         Command::Scan(args) => scan::run(&args, cli.global.config.as_deref()),
         Command::Tags(args) => tags::run(&args, cli.global.config.as_deref()),

@@ -121,12 +121,9 @@ struct Slot {
 }
 
 impl Slot {
-    fn usable(&self, freshness: Duration) -> bool {
-        match self.result.get() {
-            None => true,
-            Some(Ok(_)) => self.started.elapsed() < freshness,
-            Some(Err(_)) => false,
-        }
+    /// Started no earlier than `not_before`, and not failed.
+    fn usable(&self, not_before: Instant) -> bool {
+        self.started >= not_before && !matches!(self.result.get(), Some(Err(_)))
     }
 }
 
@@ -173,13 +170,30 @@ impl Registries {
         self.registries.iter().map(|(r, _)| r)
     }
 
-    /// Tags of `image` on the registry at `index` (in config order). Concurrent callers share
-    /// one listing; a listing with times also serves callers that do not need them.
+    /// Tags of `image` on the registry at `index` (in config order), from a listing no older
+    /// than the freshness window. Concurrent callers share one listing; a listing with times
+    /// also serves callers that do not need them.
     pub async fn tags(
         &self,
         index: usize,
         image: &str,
         with_times: bool,
+    ) -> Result<SharedTags, RegistryError> {
+        let window_start = Instant::now()
+            .checked_sub(self.freshness)
+            .unwrap_or_else(Instant::now);
+        self.tags_since(index, image, with_times, window_start)
+            .await
+    }
+
+    /// Like [`Registries::tags`], from a listing started at `not_before` or later: a triggered
+    /// cycle wants what the registry holds now, not what it held a few seconds ago.
+    pub async fn tags_since(
+        &self,
+        index: usize,
+        image: &str,
+        with_times: bool,
+        not_before: Instant,
     ) -> Result<SharedTags, RegistryError> {
         let Some((registry, source)) = self.registries.get(index) else {
             return Err(Failure::Setup(format!("no registry #{index}")).at("?", image));
@@ -188,13 +202,13 @@ impl Registries {
             let mut memo = self.memo.lock().unwrap_or_else(|p| p.into_inner());
             let timed = memo
                 .get(&(image.to_string(), true))
-                .filter(|slot| slot.usable(self.freshness))
+                .filter(|slot| slot.usable(not_before))
                 .cloned();
             match timed {
                 Some(slot) => slot,
                 None => {
                     let key = (image.to_string(), with_times);
-                    match memo.get(&key).filter(|slot| slot.usable(self.freshness)) {
+                    match memo.get(&key).filter(|slot| slot.usable(not_before)) {
                         Some(slot) => slot.clone(),
                         None => {
                             let slot = Arc::new(Slot {

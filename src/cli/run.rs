@@ -1,0 +1,87 @@
+//! `laminar run` (the default): the daemon — scheduler, HTTP server, signal handling.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use super::{CliError, load_config};
+use crate::config::Config;
+use crate::scheduler::{self, Triggers};
+use crate::secret::{Secret, SecretSource};
+use crate::server::{AppState, router};
+use crate::status::StatusBoard;
+use crate::sync::{RepoRunner, Shared};
+
+pub fn run(path: &Path) -> Result<(), CliError> {
+    let config = Arc::new(load_config(path)?.config);
+    let token = api_token(&config)?;
+    super::runtime()?.block_on(serve(config, token))
+}
+
+async fn serve(config: Arc<Config>, token: Option<Secret>) -> Result<(), CliError> {
+    let shared = Arc::new(Shared::new(config.clone()).await.map_err(CliError::Usage)?);
+    let names = || config.repos.iter().map(|r| r.name.as_str());
+    let status = Arc::new(StatusBoard::new(names()));
+    let triggers = Arc::new(Triggers::new(names()));
+    let listener = tokio::net::TcpListener::bind(config.global.listen)
+        .await
+        .map_err(|e| CliError::Serve(format!("cannot listen on {}: {e}", config.global.listen)))?;
+    if token.is_none() {
+        tracing::info!(
+            "API triggers are disabled: set LAMINAR_API_TOKEN or global.apiTokenFile to enable them"
+        );
+    }
+    tracing::info!(listen = %config.global.listen, repos = config.repos.len(), "laminar running");
+    let state = Arc::new(AppState {
+        metrics: shared.metrics.clone(),
+        status: status.clone(),
+        triggers: triggers.clone(),
+        token,
+    });
+    let (stop_server, server_stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(async move {
+        axum::serve(listener, router(state))
+            .with_graceful_shutdown(async {
+                let _ = server_stopped.await;
+            })
+            .await
+    });
+    let runners = config.repos.iter().cloned().map(RepoRunner::new).collect();
+    scheduler::run(shared, runners, status, triggers, shutdown_signal()).await;
+    let _ = stop_server.send(());
+    match server.await {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(e)) => Err(CliError::Serve(e.to_string())),
+        Err(e) => Err(CliError::Serve(e.to_string())),
+    }
+}
+
+/// `LAMINAR_API_TOKEN`, else the file `global.apiTokenFile` names; neither disables the API.
+fn api_token(config: &Config) -> Result<Option<Secret>, CliError> {
+    let from_env = SecretSource::Env("LAMINAR_API_TOKEN".into()).read().ok();
+    let token = match (from_env, &config.global.api_token_file) {
+        (Some(token), _) => Some(token),
+        (None, Some(file)) => Some(
+            SecretSource::File(file.clone())
+                .read()
+                .map_err(CliError::Usage)?,
+        ),
+        (None, None) => None,
+    };
+    Ok(token.filter(|t| !t.expose().is_empty()))
+}
+
+/// SIGTERM (Kubernetes) or SIGINT (a terminal).
+async fn shutdown_signal() {
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = terminate => {}
+    }
+}

@@ -1,0 +1,151 @@
+//! Runs every repo's cycles: each on its own `pollFreq` (the first at start-up, slightly
+//! jittered), at once when triggered, never two cycles of one repo together, at most
+//! `maxConcurrentRepos` cycles at a time. Shutdown comes from outside as a future.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use rand::Rng;
+use tokio::sync::{Notify, Semaphore, watch};
+use tokio::task::JoinSet;
+use tokio::time::Instant;
+use tracing::Instrument;
+
+use crate::status::StatusBoard;
+use crate::sync::{RepoRunner, Shared};
+
+/// How long cycles abandoned at the end of the grace period get to stop before their push.
+const ABANDON_WAIT: Duration = Duration::from_secs(10);
+
+/// Wakes repos on demand. Triggers during a cycle coalesce into one follow-up cycle.
+#[derive(Debug, Default)]
+pub struct Triggers {
+    by_repo: HashMap<String, Arc<Notify>>,
+}
+
+impl Triggers {
+    pub fn new<'a>(names: impl IntoIterator<Item = &'a str>) -> Triggers {
+        Triggers {
+            by_repo: names
+                .into_iter()
+                .map(|n| (n.to_string(), Arc::new(Notify::new())))
+                .collect(),
+        }
+    }
+
+    /// `false` for an unknown repo.
+    pub fn trigger(&self, repo: &str) -> bool {
+        match self.by_repo.get(repo) {
+            Some(notify) => {
+                notify.notify_one();
+                true
+            }
+            None => false,
+        }
+    }
+
+    pub fn trigger_all(&self) -> Vec<String> {
+        let mut names: Vec<String> = self.by_repo.keys().cloned().collect();
+        names.sort();
+        for notify in self.by_repo.values() {
+            notify.notify_one();
+        }
+        names
+    }
+
+    fn notify(&self, repo: &str) -> Arc<Notify> {
+        self.by_repo.get(repo).cloned().unwrap_or_default()
+    }
+}
+
+/// Runs the repos until `shutdown` completes, then lets running cycles finish within the
+/// grace period; a cycle still running after it is abandoned before its push.
+pub async fn run(
+    shared: Arc<Shared>,
+    runners: Vec<RepoRunner>,
+    status: Arc<StatusBoard>,
+    triggers: Arc<Triggers>,
+    shutdown: impl Future<Output = ()>,
+) {
+    let permits = Arc::new(Semaphore::new(shared.config.global.max_concurrent_repos));
+    let (stop, stopped) = watch::channel(false);
+    let mut tasks = JoinSet::new();
+    for runner in runners {
+        let notify = triggers.notify(&runner.repo.name);
+        tasks.spawn(repo_loop(
+            runner,
+            shared.clone(),
+            status.clone(),
+            notify,
+            permits.clone(),
+            stopped.clone(),
+        ));
+    }
+    shutdown.await;
+    tracing::info!("shutting down: no new cycles");
+    let _ = stop.send(true);
+    let grace = shared.config.global.shutdown_grace;
+    if tokio::time::timeout(grace, drain(&mut tasks))
+        .await
+        .is_err()
+    {
+        tracing::warn!(
+            ?grace,
+            "cycles still running after the grace period; abandoning them before their push"
+        );
+        shared.abort.store(true, Ordering::SeqCst);
+        if tokio::time::timeout(ABANDON_WAIT, drain(&mut tasks))
+            .await
+            .is_err()
+        {
+            tasks.abort_all();
+        }
+    }
+}
+
+async fn drain(tasks: &mut JoinSet<()>) {
+    while tasks.join_next().await.is_some() {}
+}
+
+async fn repo_loop(
+    mut runner: RepoRunner,
+    shared: Arc<Shared>,
+    status: Arc<StatusBoard>,
+    notify: Arc<Notify>,
+    permits: Arc<Semaphore>,
+    mut stopped: watch::Receiver<bool>,
+) {
+    let poll = runner.repo.poll_freq;
+    let name = runner.repo.name.clone();
+    // Spread the first cycles so many repos do not all start in the same instant.
+    let jitter_cap = (poll / 10).min(Duration::from_secs(2));
+    let jitter = jitter_cap.mul_f64(rand::rng().random_range(0.0..1.0));
+    let mut next = Instant::now() + jitter;
+    let mut cycles = 0;
+    loop {
+        let triggered_at = tokio::select! {
+            _ = tokio::time::sleep_until(next) => None,
+            _ = notify.notified() => Some(Instant::now()),
+            _ = stopped.changed() => break,
+        };
+        if *stopped.borrow() {
+            break;
+        }
+        let permit = tokio::select! {
+            permit = permits.acquire() => permit,
+            _ = stopped.changed() => break,
+        };
+        let span = tracing::info_span!("cycle", repo = %name);
+        let report = runner
+            .cycle(&shared, false, triggered_at)
+            .instrument(span)
+            .await;
+        drop(permit);
+        cycles += 1;
+        status.set(&name, report.status(cycles));
+        next = Instant::now() + poll;
+    }
+}

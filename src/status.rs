@@ -1,0 +1,66 @@
+//! What each repo's last cycle found and did, for `/api/v1/status` and `/readyz`.
+
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+
+use serde::Serialize;
+
+/// One repo's latest state.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct RepoStatus {
+    /// RFC 3339 time the last cycle ended.
+    pub last_cycle: Option<String>,
+    /// `unchanged`, `updated` or `failed`.
+    pub result: Option<String>,
+    pub error: Option<String>,
+    /// The remote head the last cycle saw.
+    pub head: Option<String>,
+    pub cycles: u64,
+    pub references: Vec<ReferenceStatus>,
+}
+
+/// A managed reference and where its rule would take it.
+#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+pub struct ReferenceStatus {
+    pub file: String,
+    pub line: usize,
+    pub image: String,
+    pub tag: String,
+    /// The newest tag the rule allows (the current one when nothing is newer); `None` when the
+    /// registry could not be asked.
+    pub newest: Option<String>,
+}
+
+#[derive(Debug, Default)]
+pub struct StatusBoard {
+    repos: Mutex<BTreeMap<String, RepoStatus>>,
+}
+
+impl StatusBoard {
+    pub fn new<'a>(names: impl IntoIterator<Item = &'a str>) -> StatusBoard {
+        let repos = names
+            .into_iter()
+            .map(|n| (n.to_string(), RepoStatus::default()))
+            .collect();
+        StatusBoard {
+            repos: Mutex::new(repos),
+        }
+    }
+
+    pub fn set(&self, repo: &str, status: RepoStatus) {
+        self.lock().insert(repo.to_string(), status);
+    }
+
+    pub fn snapshot(&self) -> BTreeMap<String, RepoStatus> {
+        self.lock().clone()
+    }
+
+    /// Every repo has finished (or failed) a first cycle.
+    pub fn ready(&self) -> bool {
+        self.lock().values().all(|s| s.cycles > 0)
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, RepoStatus>> {
+        self.repos.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}

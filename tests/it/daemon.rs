@@ -1,0 +1,492 @@
+//! laminar end to end: a real registry, a bare repo served by sshd, and the laminar binary
+//! (`once`, and `run` as a daemon driven over HTTP).
+
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::git_server::{BareRepo, SshServer, git};
+use crate::registry_server::{RegistryServer, free_port};
+use crate::util::Dir;
+
+const TOKEN: &str = "test-token-123";
+
+fn manifests(addr: &str) -> String {
+    format!(
+        "# deployment for dev\nimage: {addr}/acme/app:develop-1   # bumped by laminar\n\
+         api: \"{addr}/acme/api:1.9.0\"\r\nother: {addr}/acme/api:v2-legacy\n"
+    )
+}
+
+struct Setup {
+    registry: RegistryServer,
+    ssh: SshServer,
+    remote: BareRepo,
+    dir: Dir,
+}
+
+/// develop-1 (Jan), develop-3 (Mar), develop-20 (Feb: lexically greater, but older);
+/// api 1.9.0, 1.10.0, 2.0.0, 1.11.0-rc.1.
+async fn setup(extra_repo: &str, global: &str) -> Setup {
+    let registry = RegistryServer::start().await;
+    for (tag, created) in [
+        ("develop-1", "2024-01-01T00:00:00Z"),
+        ("develop-3", "2024-03-01T00:00:00Z"),
+        ("develop-20", "2024-02-01T00:00:00Z"),
+    ] {
+        registry.push("acme/app", tag, created).await;
+    }
+    for tag in ["1.9.0", "1.10.0", "2.0.0", "1.11.0-rc.1", "v2-legacy"] {
+        registry.push("acme/api", tag, "2024-01-01T00:00:00Z").await;
+    }
+    let ssh = SshServer::start();
+    let remote = BareRepo::new(&[("dev/app.yaml", &manifests(&registry.addr))]);
+    let dir = Dir::new();
+    let port = free_port();
+    let config = format!(
+        r#"global:
+  dataDir: state
+  listen: 127.0.0.1:{port}
+  gitUser: Laminar
+  gitEmail: laminar@example.org
+  shutdownGrace: 10
+{global}dockerRegistries:
+- reg: {addr}/acme
+  name: local
+  insecure: true
+  rateLimit: 1000
+git:
+- name: manifests
+  url: {url}
+  branch: main
+  key: {key}
+  knownHosts: {known}
+  pollFreq: 3600
+{extra_repo}  updates:
+  - pattern: glob:develop-*
+    files: [dev/]
+  - pattern: semver:^1
+    files: [dev/app.yaml]
+"#,
+        addr = registry.addr,
+        url = ssh.url(&remote.bare),
+        key = ssh.key.display(),
+        known = ssh.known_hosts.display(),
+    );
+    dir.write("laminar.yaml", config);
+    Setup {
+        registry,
+        ssh,
+        remote,
+        dir,
+    }
+}
+
+fn expected_after(addr: &str) -> String {
+    manifests(addr)
+        .replace("develop-1 ", "develop-3 ")
+        .replace("api:1.9.0", "api:1.10.0")
+}
+
+#[tokio::test]
+async fn once_dry_run_shows_the_diff_and_once_commits_exactly_the_tag_bytes() {
+    let s = setup("", "").await;
+    let before = s.remote.head();
+    let dry = s
+        .dir
+        .laminar()
+        .args(["once", "--dry-run"])
+        .output()
+        .unwrap();
+    assert!(
+        dry.status.success(),
+        "{}",
+        String::from_utf8_lossy(&dry.stderr)
+    );
+    let out = String::from_utf8(dry.stdout).unwrap();
+    assert!(
+        out.starts_with(
+            "manifests: would change 2 reference(s)\n--- a/dev/app.yaml\n+++ b/dev/app.yaml\n"
+        ),
+        "{out}"
+    );
+    assert!(out.contains(&format!("-image: {}/acme/app:develop-1   # bumped by laminar\n+image: {}/acme/app:develop-3   # bumped", s.registry.addr, s.registry.addr)), "{out}");
+    assert!(
+        out.contains("develop-3 is the newest tag allowed by glob:develop-* (by push time)"),
+        "{out}"
+    );
+    assert_eq!(s.remote.head(), before, "a dry run pushes nothing");
+
+    let once = s.dir.laminar().arg("once").output().unwrap();
+    assert!(
+        once.status.success(),
+        "{}",
+        String::from_utf8_lossy(&once.stderr)
+    );
+    assert!(String::from_utf8_lossy(&once.stdout).starts_with("manifests: updated 2 reference(s)"));
+    let committed = git(&s.remote.bare, &["show", "main:dev/app.yaml"]);
+    assert_eq!(format!("{committed}\n"), expected_after(&s.registry.addr));
+    assert_eq!(
+        git(&s.remote.bare, &["log", "-1", "--format=%s"]),
+        "laminar: update 2 images in manifests"
+    );
+
+    let again = s.dir.laminar().arg("once").output().unwrap();
+    let out = String::from_utf8_lossy(&again.stdout);
+    assert!(out.starts_with("manifests: up to date"), "{out}");
+    assert!(
+        out.contains("acme/api:1.10.0 stays: already the newest allowed tag"),
+        "{out}"
+    );
+    assert_eq!(git(&s.remote.bare, &["rev-list", "--count", "main"]), "2");
+}
+
+/// A `laminar run` process, stopped (SIGTERM) on drop.
+struct Daemon {
+    child: Child,
+    base: String,
+    client: reqwest::Client,
+}
+
+impl Daemon {
+    async fn start(dir: &Path, token: Option<&str>) -> Daemon {
+        let config = std::fs::read_to_string(dir.join("laminar.yaml")).unwrap();
+        let listen = config
+            .lines()
+            .find_map(|l| l.trim().strip_prefix("listen: "))
+            .unwrap()
+            .to_string();
+        let mut cmd = Command::new(assert_cmd::cargo::cargo_bin("laminar"));
+        cmd.current_dir(dir)
+            .env_remove("LAMINAR_API_TOKEN")
+            .env("HOME", dir)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        if let Some(token) = token {
+            cmd.env("LAMINAR_API_TOKEN", token);
+        }
+        let daemon = Daemon {
+            child: cmd.spawn().unwrap(),
+            base: format!("http://{listen}"),
+            client: reqwest::Client::new(),
+        };
+        daemon
+            .wait_for(|| async {
+                daemon
+                    .get("/readyz")
+                    .await
+                    .map(|r| r.status() == 200)
+                    .unwrap_or(false)
+            })
+            .await;
+        daemon
+    }
+
+    async fn get(&self, path: &str) -> reqwest::Result<reqwest::Response> {
+        self.client
+            .get(format!("{}{path}", self.base))
+            .bearer_auth(TOKEN)
+            .send()
+            .await
+    }
+
+    async fn post(&self, path: &str, token: Option<&str>) -> reqwest::Response {
+        let request = self.client.post(format!("{}{path}", self.base));
+        let request = match token {
+            Some(token) => request.bearer_auth(token),
+            None => request,
+        };
+        request.send().await.unwrap()
+    }
+
+    async fn wait_for<F, Fut>(&self, mut ready: F)
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = bool>,
+    {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while !ready().await {
+            assert!(Instant::now() < deadline, "timed out waiting");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    fn terminate(&mut self) -> std::process::ExitStatus {
+        // SAFETY: sends a signal to our own child process.
+        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
+        self.child.wait().unwrap()
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[tokio::test]
+async fn the_daemon_syncs_on_trigger_serves_metrics_and_status_and_stops_on_sigterm() {
+    let s = setup("", "").await;
+    let mut daemon = Daemon::start(s.dir.path(), Some(TOKEN)).await;
+    // The first cycle ran at start-up.
+    let remote = &s.remote;
+    daemon
+        .wait_for(|| async { git(&remote.bare, &["rev-list", "--count", "main"]) == "2" })
+        .await;
+    assert_eq!(
+        format!("{}\n", remote.show("dev/app.yaml")),
+        expected_after(&s.registry.addr)
+    );
+
+    // A newer tag, then a trigger.
+    s.registry
+        .push("acme/app", "develop-4", "2024-04-01T00:00:00Z")
+        .await;
+    assert_eq!(
+        daemon.post("/api/v1/sync/manifests", None).await.status(),
+        401
+    );
+    assert_eq!(
+        daemon
+            .post("/api/v1/sync/manifests", Some("wrong"))
+            .await
+            .status(),
+        401
+    );
+    assert_eq!(
+        daemon.post("/api/v1/sync/nope", Some(TOKEN)).await.status(),
+        404
+    );
+    assert_eq!(
+        daemon
+            .post("/api/v1/sync/manifests", Some(TOKEN))
+            .await
+            .status(),
+        202
+    );
+    daemon
+        .wait_for(|| async { git(&remote.bare, &["rev-list", "--count", "main"]) == "3" })
+        .await;
+    assert!(
+        remote
+            .show("dev/app.yaml")
+            .contains("acme/app:develop-4   # bumped by laminar")
+    );
+    assert_eq!(
+        git(&remote.bare, &["log", "-1", "--format=%s"]),
+        "dev/app.yaml: app develop-3 → develop-4"
+    );
+
+    let status: serde_json::Value = serde_json::from_str(
+        &daemon
+            .get("/api/v1/status")
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap(),
+    )
+    .unwrap();
+    let repo = &status["repos"]["manifests"];
+    assert_eq!(repo["result"], "updated");
+    assert_eq!(repo["head"], remote.head());
+    assert!(
+        repo["references"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r["newest"] == "develop-4"),
+        "{status}"
+    );
+
+    let metrics = daemon.get("/metrics").await.unwrap().text().await.unwrap();
+    for needle in [
+        "laminar_sync_total{repo=\"manifests\",result=\"updated\"} 2",
+        "laminar_updates_total{",
+        "laminar_references{repo=\"manifests\"} 3",
+        "laminar_registry_requests_total{registry=\"local\",kind=\"tags\",result=\"ok\"}",
+        "laminar_git_operations_total{repo=\"manifests\",op=\"push\",result=\"success\"} 2",
+        "laminar_build_info{",
+    ] {
+        assert!(metrics.contains(needle), "missing {needle} in\n{metrics}");
+    }
+    let promtool = Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("promtool (prometheus) is installed: run scripts/install-deps.sh");
+    let output = {
+        let mut promtool = promtool;
+        std::io::Write::write_all(promtool.stdin.as_mut().unwrap(), metrics.as_bytes()).unwrap();
+        promtool.wait_with_output().unwrap()
+    };
+    assert!(
+        output.status.success(),
+        "promtool: {}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+
+    let status = daemon.terminate();
+    assert!(status.success(), "SIGTERM → exit 0, got {status}");
+}
+
+#[tokio::test]
+async fn without_a_token_the_api_is_disabled_but_health_and_metrics_serve() {
+    let s = setup("", "").await;
+    let daemon = Daemon::start(s.dir.path(), None).await;
+    let response = daemon.post("/api/v1/sync", Some(TOKEN)).await;
+    assert_eq!(response.status(), 403);
+    assert!(response.text().await.unwrap().contains("LAMINAR_API_TOKEN"));
+    assert_eq!(daemon.get("/healthz").await.unwrap().status(), 200);
+    assert_eq!(daemon.get("/metrics").await.unwrap().status(), 200);
+}
+
+#[tokio::test]
+async fn remote_rules_exec_actions_and_their_limits() {
+    let s = setup(
+        "  remoteConfig: true\n  exec: [\"cp dev/app.yaml rendered.yaml\"]\n",
+        "",
+    )
+    .await;
+    // The repo's own rule for prod/, and an exec action it is not allowed to run.
+    s.remote.write(
+        ".laminar.yaml",
+        "updates:\n- pattern: semver:^1\n  files: [prod/]\nexec: [\"touch remote-was-here\"]\n",
+    );
+    s.remote.write(
+        "prod/api.yaml",
+        &format!("api: {}/acme/api:1.9.0\n", s.registry.addr),
+    );
+    s.remote.commit_and_push("repo rules");
+    let once = s.dir.laminar().arg("once").output().unwrap();
+    assert!(
+        once.status.success(),
+        "{}",
+        String::from_utf8_lossy(&once.stdout)
+    );
+    assert!(s.remote.show("prod/api.yaml").ends_with("acme/api:1.10.0"));
+    assert_eq!(
+        format!("{}\n", s.remote.show("rendered.yaml")),
+        expected_after(&s.registry.addr),
+        "exec output committed"
+    );
+    assert!(
+        git(&s.remote.bare, &["ls-tree", "--name-only", "main"])
+            .lines()
+            .all(|f| f != "remote-was-here")
+    );
+
+    // An invalid .laminar.yaml fails the cycle, located, and the last good one is kept... for
+    // the process that saw it; a failing exec action means no commit at all.
+    s.remote
+        .write(".laminar.yaml", "updates:\n- pattern: nonsense\n");
+    s.remote.commit_and_push("break the rules");
+    s.registry
+        .push("acme/api", "1.12.0", "2024-01-01T00:00:00Z")
+        .await;
+    let broken = s.dir.laminar().arg("once").output().unwrap();
+    assert_eq!(broken.status.code(), Some(1));
+    let out = String::from_utf8_lossy(&broken.stdout);
+    assert!(
+        out.contains(".laminar.yaml:2:12: pattern \"nonsense\" has no type"),
+        "{out}"
+    );
+}
+
+#[tokio::test]
+async fn a_failing_exec_action_means_no_commit() {
+    let s = setup("  exec: [\"echo rendering failed >&2; exit 1\"]\n", "").await;
+    let before = s.remote.head();
+    let once = s.dir.laminar().arg("once").output().unwrap();
+    assert_eq!(once.status.code(), Some(1));
+    let out = String::from_utf8_lossy(&once.stdout);
+    assert!(
+        out.contains("exec action `echo rendering failed >&2; exit 1` failed"),
+        "{out}"
+    );
+    assert!(out.contains("rendering failed"), "{out}");
+    assert_eq!(s.remote.head(), before);
+}
+
+#[tokio::test]
+async fn remote_exec_runs_when_the_operator_allows_it() {
+    let s = setup("  remoteConfig: true\n", "  allowRemoteExec: true\n").await;
+    s.remote
+        .write(".laminar.yaml", "exec: [\"touch remote-was-here\"]\n");
+    s.remote.commit_and_push("repo exec");
+    let once = s.dir.laminar().arg("once").output().unwrap();
+    assert!(
+        once.status.success(),
+        "{}",
+        String::from_utf8_lossy(&once.stdout)
+    );
+    assert!(
+        git(&s.remote.bare, &["ls-tree", "--name-only", "main"])
+            .lines()
+            .any(|f| f == "remote-was-here")
+    );
+}
+
+#[tokio::test]
+async fn a_registry_that_is_down_fails_its_repo_and_the_other_still_syncs() {
+    let s = setup("", "").await;
+    let dead = free_port();
+    let second = BareRepo::new(&[("dev/app.yaml", &manifests(&s.registry.addr))]);
+    let config = std::fs::read_to_string(s.dir.path().join("laminar.yaml")).unwrap();
+    let config = config.replace(
+        "git:\n",
+        &format!(
+            "- reg: 127.0.0.1:{dead}/down\n  name: down\n  insecure: true\n  timeout: 2\ngit:\n- name: broken\n  url: {}\n  branch: main\n  updates:\n  - pattern: glob:*\n    files: [.]\n",
+            second.bare.display()
+        ),
+    );
+    s.dir.write("laminar.yaml", config);
+    second.write(
+        "dev/down.yaml",
+        &format!("image: 127.0.0.1:{dead}/down/app:v1\n"),
+    );
+    second.commit_and_push("references a dead registry");
+    let daemon = Daemon::start(s.dir.path(), Some(TOKEN)).await;
+    let remote = &s.remote;
+    daemon
+        .wait_for(|| async { git(&remote.bare, &["rev-list", "--count", "main"]) == "2" })
+        .await;
+    let status: serde_json::Value = serde_json::from_str(
+        &daemon
+            .get("/api/v1/status")
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(status["repos"]["broken"]["result"], "failed", "{status}");
+    assert!(
+        status["repos"]["broken"]["error"]
+            .as_str()
+            .unwrap()
+            .contains("registry down: "),
+        "{status}"
+    );
+    assert_eq!(
+        status["repos"]["manifests"]["result"], "updated",
+        "{status}"
+    );
+    let metrics = daemon.get("/metrics").await.unwrap().text().await.unwrap();
+    assert!(
+        metrics.contains("laminar_sync_total{repo=\"broken\",result=\"failed\"} 1"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains(
+            "laminar_registry_requests_total{registry=\"down\",kind=\"tags\",result=\"network\"}"
+        ),
+        "{metrics}"
+    );
+    drop(s.ssh);
+}
