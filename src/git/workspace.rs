@@ -62,6 +62,9 @@ pub struct Workspace {
     auth: GitAuth,
     identity: Identity,
     last_head: Option<Oid>,
+    /// The tree is exactly `last_head`: nothing has been written since the last reset, so an
+    /// unchanged remote needs no reset (a checkout of a big tree is not free).
+    clean: bool,
     /// Backoff before retrying a rejected push.
     retry_base: Duration,
 }
@@ -125,6 +128,7 @@ impl Workspace {
             auth: GitAuth::new(repo, home),
             identity,
             last_head: None,
+            clean: false,
             retry_base: Duration::from_millis(300),
         })
     }
@@ -157,15 +161,17 @@ impl Workspace {
                 url: redact(&self.url),
                 branch: self.branch.clone(),
             })?;
-        self.reset_to(head)?;
         let moved = self.last_head != Some(head);
+        if moved || !self.clean {
+            self.reset_to(head)?;
+        }
         self.last_head = Some(head);
         Ok(Synced { head, moved })
     }
 
     /// Throws away uncommitted work (after a failed exec action, say): back to the last synced
     /// head.
-    pub fn discard(&self) -> Result<(), GitError> {
+    pub fn discard(&mut self) -> Result<(), GitError> {
         match self.last_head {
             Some(head) => self.reset_to(head),
             None => Ok(()),
@@ -188,6 +194,7 @@ impl Workspace {
             });
         }
         for attempt in 1..=attempts.max(1) {
+            self.clean = false;
             let dir = self.dir().to_path_buf();
             let changes = apply(&dir).map_err(|e| GitError::Apply(e.to_string()))?;
             if changes.is_empty() {
@@ -281,7 +288,7 @@ impl Workspace {
     }
 
     /// Points the branch at `head` and makes index and tree match it, untracked files removed.
-    fn reset_to(&self, head: Oid) -> Result<(), GitError> {
+    fn reset_to(&mut self, head: Oid) -> Result<(), GitError> {
         let local = |e: git2::Error| self.local(e);
         let commit = self.repo.find_commit(head).map_err(local)?;
         let branch_ref = format!("refs/heads/{}", self.branch);
@@ -296,7 +303,9 @@ impl Workspace {
                 Some(CheckoutBuilder::new().force()),
             )
             .map_err(local)?;
-        self.remove_untracked()
+        self.remove_untracked()?;
+        self.clean = true;
+        Ok(())
     }
 
     fn remove_untracked(&self) -> Result<(), GitError> {

@@ -330,6 +330,25 @@ async fn the_daemon_syncs_on_trigger_serves_metrics_and_status_and_stops_on_sigt
         String::from_utf8_lossy(&output.stderr)
     );
 
+    // Triggers while a cycle runs coalesce into one follow-up cycle.
+    let cycles = |metrics: &str| -> u64 {
+        metrics
+            .lines()
+            .filter(|l| l.starts_with("laminar_sync_total{repo=\"manifests\""))
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
+            .sum()
+    };
+    let before = cycles(&metrics);
+    let triggers =
+        futures::future::join_all((0..5).map(|_| daemon.post("/api/v1/sync", Some(TOKEN)))).await;
+    assert!(triggers.iter().all(|r| r.status() == 202));
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let after = cycles(&daemon.get("/metrics").await.unwrap().text().await.unwrap());
+    assert!(
+        (before + 1..=before + 2).contains(&after),
+        "{before} → {after} cycles for 5 triggers"
+    );
+
     let status = daemon.terminate();
     assert!(status.success(), "SIGTERM → exit 0, got {status}");
 }
@@ -362,38 +381,57 @@ async fn remote_rules_exec_actions_and_their_limits() {
         &format!("api: {}/acme/api:1.9.0\n", s.registry.addr),
     );
     s.remote.commit_and_push("repo rules");
-    let once = s.dir.laminar().arg("once").output().unwrap();
-    assert!(
-        once.status.success(),
-        "{}",
-        String::from_utf8_lossy(&once.stdout)
-    );
-    assert!(s.remote.show("prod/api.yaml").ends_with("acme/api:1.10.0"));
+    let daemon = Daemon::start(s.dir.path(), Some(TOKEN)).await;
+    let remote = &s.remote;
+    daemon
+        .wait_for(|| async { remote.show("prod/api.yaml").ends_with("acme/api:1.10.0") })
+        .await;
     assert_eq!(
-        format!("{}\n", s.remote.show("rendered.yaml")),
+        format!("{}\n", remote.show("rendered.yaml")),
         expected_after(&s.registry.addr),
         "exec output committed"
     );
     assert!(
-        git(&s.remote.bare, &["ls-tree", "--name-only", "main"])
+        git(&remote.bare, &["ls-tree", "--name-only", "main"])
             .lines()
             .all(|f| f != "remote-was-here")
     );
 
-    // An invalid .laminar.yaml fails the cycle, located, and the last good one is kept... for
-    // the process that saw it; a failing exec action means no commit at all.
-    s.remote
-        .write(".laminar.yaml", "updates:\n- pattern: nonsense\n");
-    s.remote.commit_and_push("break the rules");
+    // An invalid .laminar.yaml is reported, located, and the last valid one stays in force.
+    remote.write(
+        ".laminar.yaml",
+        "updates:\n- pattern: nonsense\n  files: [prod/]\n",
+    );
+    remote.commit_and_push("break the rules");
     s.registry
         .push("acme/api", "1.12.0", "2024-01-01T00:00:00Z")
         .await;
-    let broken = s.dir.laminar().arg("once").output().unwrap();
-    assert_eq!(broken.status.code(), Some(1));
-    let out = String::from_utf8_lossy(&broken.stdout);
+    assert_eq!(
+        daemon
+            .post("/api/v1/sync/manifests", Some(TOKEN))
+            .await
+            .status(),
+        202
+    );
+    daemon
+        .wait_for(|| async { remote.show("prod/api.yaml").ends_with("acme/api:1.12.0") })
+        .await;
+    let status = daemon
+        .get("/api/v1/status")
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let status: serde_json::Value = serde_json::from_str(&status).unwrap();
+    let repo = &status["repos"]["manifests"];
+    assert_eq!(repo["result"], "failed");
     assert!(
-        out.contains(".laminar.yaml:2:12: pattern \"nonsense\" has no type"),
-        "{out}"
+        repo["error"]
+            .as_str()
+            .unwrap()
+            .contains(".laminar.yaml:2:12: pattern \"nonsense\" has no type"),
+        "{status}"
     );
 }
 

@@ -255,6 +255,9 @@ fn a_dirty_interrupted_workspace_is_reset() {
     std::fs::create_dir_all(dir.join("rendered/deep")).unwrap();
     std::fs::write(dir.join("rendered/deep/out.yaml"), "leftover").unwrap();
     std::fs::write(dir.join(".git/index.lock"), "").unwrap();
+    // laminar was killed mid-cycle; the restarted one finds the mess.
+    drop(workspace);
+    let mut workspace = open(&data, &repo);
     workspace.sync().unwrap();
     assert_eq!(
         std::fs::read_to_string(dir.join("dev/app.yaml")).unwrap(),
