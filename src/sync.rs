@@ -12,7 +12,7 @@ use git2::Oid;
 
 use crate::config::{self, Config, REMOTE_CONFIG_FILE, RemoteConfig, Repo};
 use crate::exec::{self, ExecContext};
-use crate::git::{GitError, Identity, Outcome, Workspace};
+use crate::git::{GitError, Identity, Memo, Outcome, Workspace};
 use crate::image::rewrite::splice;
 use crate::image::scanner::Scanner;
 use crate::image::walk::{DEFAULT_MAX_FILE_SIZE, FileRefs, scan_paths};
@@ -90,7 +90,8 @@ pub struct CycleReport {
 /// A repo and what its cycles remember between runs.
 pub struct RepoRunner {
     pub repo: Repo,
-    workspace: Option<Workspace>,
+    /// The workspace's state between cycles; the workspace itself is reopened each cycle.
+    memo: Memo,
     /// The last valid `.laminar.yaml`.
     remote: RemoteConfig,
     /// The last scan, and the head and rule paths it was made for.
@@ -101,7 +102,7 @@ impl RepoRunner {
     pub fn new(repo: Repo) -> RepoRunner {
         RepoRunner {
             repo,
-            workspace: None,
+            memo: Memo::default(),
             remote: RemoteConfig::default(),
             last_scan: None,
         }
@@ -159,11 +160,11 @@ impl RepoRunner {
         report.changes = first.changes.clone();
         if dry_run {
             report.diff = diff(&dir, &first);
-            self.workspace = Some(workspace);
+            self.memo = workspace.memo();
             return Ok(());
         }
         if first.is_empty() {
-            self.workspace = Some(workspace);
+            self.memo = workspace.memo();
             return Ok(());
         }
         let exec = self.exec_actions(shared);
@@ -214,7 +215,7 @@ impl RepoRunner {
             (workspace, outcome)
         });
         let (workspace, outcome) = task.await.map_err(|e| format!("cycle task failed: {e}"))?;
-        self.workspace = Some(workspace);
+        self.memo = workspace.memo();
         let git_result =
             |result: &str| labels([("repo", &name), ("op", "push"), ("result", result)]);
         match outcome {
@@ -280,7 +281,7 @@ impl RepoRunner {
         &mut self,
         shared: &Shared,
     ) -> Result<(Workspace, crate::git::Synced), String> {
-        let existing = self.workspace.take();
+        let memo = self.memo;
         let repo = self.repo.clone();
         let data_dir = shared.config.global.data_dir.clone();
         let identity = Identity {
@@ -291,10 +292,8 @@ impl RepoRunner {
         let home = shared.home.clone();
         let result = tokio::task::spawn_blocking(
             move || -> Result<(Workspace, crate::git::Synced), GitError> {
-                let mut workspace = match existing {
-                    Some(workspace) => workspace,
-                    None => Workspace::open(&data_dir, &repo, identity, home.as_deref())?,
-                };
+                let mut workspace =
+                    Workspace::open(&data_dir, &repo, identity, home.as_deref())?.resume(memo);
                 let synced = workspace.sync()?;
                 Ok((workspace, synced))
             },

@@ -10,7 +10,7 @@ mod workspace;
 
 use std::path::PathBuf;
 
-pub use workspace::{Identity, Outcome, Synced, Workspace};
+pub use workspace::{Identity, Memo, Outcome, Synced, Workspace};
 
 /// A git failure; URLs in it are redacted.
 #[derive(Debug, thiserror::Error)]

@@ -54,6 +54,14 @@ pub enum Outcome {
     },
 }
 
+/// What a workspace knows about itself between cycles, so the git handle (and libgit2's caches)
+/// need not stay open while a repo sleeps.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Memo {
+    last_head: Option<Oid>,
+    clean: bool,
+}
+
 pub struct Workspace {
     repo: Repository,
     name: String,
@@ -131,6 +139,20 @@ impl Workspace {
             clean: false,
             retry_base: Duration::from_millis(300),
         })
+    }
+
+    /// Picks up where a previous handle on this workspace left off (see [`Workspace::memo`]).
+    pub fn resume(mut self, memo: Memo) -> Workspace {
+        self.last_head = memo.last_head;
+        self.clean = memo.clean;
+        self
+    }
+
+    pub fn memo(&self) -> Memo {
+        Memo {
+            last_head: self.last_head,
+            clean: self.clean,
+        }
     }
 
     pub fn dir(&self) -> &Path {
