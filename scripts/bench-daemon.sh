@@ -12,7 +12,9 @@ cd "$(dirname "$0")/.."
 scripts/install-deps.sh
 cargo build --release --quiet
 python3 - "$PWD/target/release/laminar" "${1:-100}" "${2:-50000}" <<'PY'
-import json, os, socket, statistics, subprocess, sys, tempfile, time, urllib.request, hashlib
+import os, socket, statistics, subprocess, sys, tempfile, time, urllib.request
+sys.path.insert(0, os.path.join(os.getcwd(), "scripts"))
+import oci_push
 
 laminar, repos_n, files_n = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
 work = tempfile.mkdtemp(prefix="laminar-bench-")
@@ -50,20 +52,8 @@ def req(method, url, body=None, ctype=None, token=None):
     with urllib.request.urlopen(r) as resp:
         return resp.headers, resp.read()
 
-def blob(repo, data):
-    digest = "sha256:" + hashlib.sha256(data).hexdigest()
-    loc = req("POST", f"http://{reg}/v2/{repo}/blobs/uploads/")[0]["Location"]
-    loc = loc if loc.startswith("http") else f"http://{reg}{loc}"
-    req("PUT", f"{loc}{'&' if '?' in loc else '?'}digest={digest}", data, "application/octet-stream")
-    return {"digest": digest, "size": len(data)}
-
 def push(repo, tag, created):
-    config = json.dumps({"created": created, "architecture": "amd64", "os": "linux", "config": {"Labels": {"t": tag}},
-                         "rootfs": {"type": "layers", "diff_ids": []}}).encode()
-    manifest = {"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
-                "config": dict(blob(repo, config), mediaType="application/vnd.oci.image.config.v1+json"),
-                "layers": [dict(blob(repo, b"layer"), mediaType="application/vnd.oci.image.layer.v1.tar+gzip")]}
-    req("PUT", f"http://{reg}/v2/{repo}/manifests/{tag}", json.dumps(manifest).encode(), "application/vnd.oci.image.manifest.v1+json")
+    oci_push.push(reg, repo, tag, created)
 
 def bare_repo(name, files):
     bare = f"{work}/remotes/{name}.git"; os.makedirs(bare)

@@ -32,37 +32,16 @@ trap 'kill $registry_pid 2>/dev/null; rm -rf "$work"' EXIT
 for _ in $(seq 100); do curl -fs "http://$addr/v2/" >/dev/null && break; sleep 0.1; done
 
 echo "pushing $images images × $tags tags to $addr…"
-python3 - "$addr" "$images" "$tags" <<'PY'
-import hashlib, json, sys, urllib.request
+PYTHONPATH=scripts python3 - "$addr" "$images" "$tags" <<'PY'
+import sys
 from concurrent.futures import ThreadPoolExecutor
+from oci_push import push
 addr, images, tags = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
-base = f"http://{addr}"
-def call(method, url, body=None, ctype=None):
-    req = urllib.request.Request(url, data=body, method=method)
-    if ctype:
-        req.add_header("Content-Type", ctype)
-    with urllib.request.urlopen(req) as r:
-        return r.headers
-def blob(repo, data):
-    digest = "sha256:" + hashlib.sha256(data).hexdigest()
-    loc = call("POST", f"{base}/v2/{repo}/blobs/uploads/")["Location"]
-    loc = loc if loc.startswith("http") else base + loc
-    call("PUT", f"{loc}{'&' if '?' in loc else '?'}digest={digest}", data, "application/octet-stream")
-    return {"digest": digest, "size": len(data)}
-def push(i):
-    repo = f"bench/app-{i}"
-    layer = dict(blob(repo, b"bench layer"), mediaType="application/vnd.oci.image.layer.v1.tar+gzip")
+def push_image(i):
     for j in range(tags):
-        created = f"2024-01-{1 + j // 24:02d}T{j % 24:02d}:00:00Z"
-        config = json.dumps({"created": created, "architecture": "amd64", "os": "linux",
-                             "config": {"Labels": {"n": str(j)}}, "rootfs": {"type": "layers", "diff_ids": []}}).encode()
-        manifest = {"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
-                    "config": dict(blob(repo, config), mediaType="application/vnd.oci.image.config.v1+json"),
-                    "layers": [layer]}
-        call("PUT", f"{base}/v2/{repo}/manifests/develop-{j}", json.dumps(manifest).encode(),
-             "application/vnd.oci.image.manifest.v1+json")
+        push(addr, f"bench/app-{i}", f"develop-{j}", f"2024-01-{1 + j // 24:02d}T{j % 24:02d}:00:00Z")
 with ThreadPoolExecutor(16) as pool:
-    list(pool.map(push, range(images)))
+    list(pool.map(push_image, range(images)))
 PY
 
 out=$(REGISTRY_ADDR=$addr IMAGES=$images cargo bench --quiet --bench registry_cycle 2>/dev/null)

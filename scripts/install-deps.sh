@@ -2,7 +2,8 @@
 # Installs what building and testing laminar needs, when it is missing: Debian's
 # docker-registry (OCI registry), apache2-utils (htpasswd), skopeo (an independent registry
 # client), ripgrep (scan benchmark), prometheus (promtool), openssh-server (git over SSH), curl,
-# the libssl-dev and pkg-config that git2 builds against, and moto's server (ECR) from PyPI.
+# the libssl-dev and pkg-config that git2 builds against; from PyPI, moto's server (ECR),
+# kubernetes-validate and dockerfile-parse (deploy/ and Dockerfile checks).
 set -euo pipefail
 
 need=()
@@ -22,7 +23,11 @@ if [ ${#need[@]} -gt 0 ]; then
   apt-get update -qq >/dev/null
   apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
 fi
-if ! command -v moto_server >/dev/null; then
-  echo "installing moto[server]…" >&2
-  python3 -m pip install --quiet --disable-pip-version-check 'moto[server]==5.2.5'
+py=()
+command -v moto_server >/dev/null || py+=('moto[server]==5.2.5')
+command -v kubernetes-validate >/dev/null || py+=('kubernetes-validate==1.37.0')
+python3 -c 'import dockerfile_parse' 2>/dev/null || py+=('dockerfile-parse==2.0.1')
+if [ ${#py[@]} -gt 0 ]; then
+  echo "installing ${py[*]}…" >&2
+  python3 -m pip install --quiet --disable-pip-version-check --root-user-action=ignore "${py[@]}"
 fi

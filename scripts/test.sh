@@ -14,3 +14,5 @@ else
   cargo test --no-fail-fast
 fi
 RUNS=1 scripts/bench-scan.sh 400 4 10
+scripts/demo.sh >/dev/null
+echo "demo: ok"

@@ -2,6 +2,7 @@
 
 mod check;
 mod daemon;
+mod deploy;
 mod ecr;
 mod git;
 mod git_server;

@@ -1,0 +1,48 @@
+"""Pushes test images to an OCI registry over its plain HTTP API (blob uploads and a manifest
+PUT), so a script controls each image's tag and creation time.
+
+As a command:  python3 scripts/oci_push.py HOST:PORT REPO TAG [CREATED]
+As a module:   from oci_push import push
+"""
+import hashlib
+import json
+import sys
+import urllib.request
+
+
+def _call(method, url, body=None, ctype=None):
+    request = urllib.request.Request(url, data=body, method=method)
+    if ctype:
+        request.add_header("Content-Type", ctype)
+    with urllib.request.urlopen(request) as response:
+        return response.headers
+
+
+def _blob(base, repo, data):
+    digest = "sha256:" + hashlib.sha256(data).hexdigest()
+    location = _call("POST", f"{base}/v2/{repo}/blobs/uploads/")["Location"]
+    location = location if location.startswith("http") else base + location
+    separator = "&" if "?" in location else "?"
+    _call("PUT", f"{location}{separator}digest={digest}", data, "application/octet-stream")
+    return {"digest": digest, "size": len(data)}
+
+
+def push(registry, repo, tag, created="2024-01-01T00:00:00Z"):
+    """Pushes REPO:TAG whose image config says it was created at CREATED (RFC 3339)."""
+    base = f"http://{registry}"
+    config = json.dumps({
+        "created": created, "architecture": "amd64", "os": "linux",
+        "config": {"Labels": {"tag": tag}}, "rootfs": {"type": "layers", "diff_ids": []},
+    }).encode()
+    manifest = {
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "config": dict(_blob(base, repo, config), mediaType="application/vnd.oci.image.config.v1+json"),
+        "layers": [dict(_blob(base, repo, b"layer"), mediaType="application/vnd.oci.image.layer.v1.tar+gzip")],
+    }
+    _call("PUT", f"{base}/v2/{repo}/manifests/{tag}", json.dumps(manifest).encode(),
+          "application/vnd.oci.image.manifest.v1+json")
+
+
+if __name__ == "__main__":
+    push(*sys.argv[1:5])

@@ -1,0 +1,182 @@
+//! What ships beside the binary: Kubernetes manifests, alert rules, the dashboard, example
+//! configs and the Dockerfile — each checked with the real tool for it.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::Arc;
+
+use laminar::metrics::{Metrics, labels};
+use laminar::registry::RequestCounters;
+use serde_json::Value;
+
+use crate::util::{Dir, project_root};
+
+fn yaml_files(dir: &str) -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(project_root().join(dir))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "yaml"))
+        .collect();
+    files.sort();
+    files
+}
+
+fn yaml(path: &Path) -> Value {
+    serde_saphyr::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+fn run(mut command: Command) -> String {
+    let output = command
+        .output()
+        .expect("tool installed: run scripts/install-deps.sh");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(output.status.success(), "{command:?}:\n{text}");
+    text
+}
+
+#[test]
+fn manifests_validate_against_kubernetes_schemas() {
+    let mut command = Command::new("kubernetes-validate");
+    command
+        .args(["--strict", "--quiet"])
+        .args(yaml_files("deploy/base"))
+        .args(yaml_files("deploy/monitoring"));
+    let output = run(command);
+    // Only kustomizations and the Prometheus operator's CRDs have no schema to check against.
+    for line in output.lines() {
+        assert!(
+            line.contains("kind Kustomization")
+                || line.contains("kind PrometheusRule")
+                || line.contains("kind ServiceMonitor"),
+            "{line}"
+        );
+    }
+}
+
+#[test]
+fn alert_rules_pass_promtool() {
+    let rule = yaml(&project_root().join("deploy/monitoring/prometheusrule.yaml"));
+    let dir = Dir::new();
+    let rules = dir.write(
+        "rules.json",
+        serde_json::json!({ "groups": rule["spec"]["groups"] }).to_string(),
+    );
+    let mut command = Command::new("promtool");
+    command.args(["check", "rules"]).arg(rules);
+    assert!(run(command).contains("4 rules found"));
+}
+
+#[test]
+fn the_configmap_and_every_example_config_pass_check() {
+    let configmap = yaml(&project_root().join("deploy/base/configmap.yaml"));
+    let dir = Dir::new();
+    let mut configs = vec![dir.write(
+        "configmap.yaml",
+        configmap["data"]["laminar.yaml"].as_str().unwrap(),
+    )];
+    configs.extend(yaml_files("examples/configs"));
+    configs.push(project_root().join("laminar.example.yaml"));
+    for config in configs {
+        dir.laminar()
+            .arg("check")
+            .arg("--config")
+            .arg(&config)
+            .assert()
+            .success();
+    }
+    let remote =
+        std::fs::read_to_string(project_root().join("examples/remote-laminar.yaml")).unwrap();
+    let (parsed, _) = laminar::config::parse_remote(Path::new(".laminar.yaml"), &remote).unwrap();
+    assert_eq!((parsed.updates.len(), parsed.exec.len()), (1, 1));
+}
+
+/// Every sample name laminar exports (a family shows only once it has a sample).
+fn exported_names() -> BTreeSet<String> {
+    let metrics = Metrics::new(Arc::new(RequestCounters::default()));
+    let repo = labels([("repo", "r")]);
+    metrics.sync_total.get_or_create(&repo).inc();
+    metrics.sync_duration.get_or_create(&repo).observe(1.0);
+    metrics.last_sync.get_or_create(&repo).set(1.0);
+    metrics.references.get_or_create(&repo).set(1);
+    metrics.updates_total.get_or_create(&repo).inc();
+    metrics.git_operations_total.get_or_create(&repo).inc();
+    metrics.push_retries_total.get_or_create(&repo).inc();
+    metrics.exec_actions_total.get_or_create(&repo).inc();
+    let mut names = BTreeSet::new();
+    for line in metrics.render().lines() {
+        let Some(rest) = line.strip_prefix("# TYPE ") else {
+            continue;
+        };
+        let (name, kind) = rest.split_once(' ').unwrap();
+        match kind {
+            "counter" => names.insert(format!("{name}_total")),
+            "histogram" => {
+                for suffix in ["_bucket", "_sum", "_count"] {
+                    names.insert(format!("{name}{suffix}"));
+                }
+                true
+            }
+            _ => names.insert(name.to_string()),
+        };
+    }
+    names
+}
+
+fn queried_names(text: &str) -> BTreeSet<String> {
+    let mut names = BTreeSet::new();
+    let mut rest = text;
+    while let Some(start) = rest.find("laminar_") {
+        let tail = &rest[start..];
+        let end = tail
+            .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+            .unwrap_or(tail.len());
+        names.insert(tail[..end].to_string());
+        rest = &tail[end..];
+    }
+    names
+}
+
+#[test]
+fn the_dashboard_and_alerts_query_only_metrics_laminar_exports() {
+    let exported = exported_names();
+    let dashboard: Value = serde_json::from_str(
+        &std::fs::read_to_string(project_root().join("examples/grafana-dashboard.json")).unwrap(),
+    )
+    .unwrap();
+    let exprs: Vec<String> = dashboard["panels"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|p| {
+            p["targets"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|t| t["expr"].as_str().unwrap().to_string())
+        })
+        .collect();
+    let alerts =
+        std::fs::read_to_string(project_root().join("deploy/monitoring/prometheusrule.yaml"))
+            .unwrap();
+    let queried = queried_names(&format!("{}\n{alerts}", exprs.join("\n")));
+    assert!(queried.len() >= 10, "{queried:?}");
+    let unknown: Vec<&String> = queried.difference(&exported).collect();
+    assert!(
+        unknown.is_empty(),
+        "queried but not exported: {unknown:?}; exported: {exported:?}"
+    );
+}
+
+#[test]
+fn the_dockerfile_has_the_expected_structure() {
+    let mut command = Command::new("python3");
+    command
+        .current_dir(project_root())
+        .arg("scripts/check-dockerfile.py");
+    run(command);
+}
