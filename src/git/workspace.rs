@@ -185,7 +185,12 @@ impl Workspace {
             })?;
         let moved = self.last_head != Some(head);
         if moved || !self.clean {
-            self.reset_to(head)?;
+            if let Err(err) = self.reset_to(head) {
+                // A damaged index is the usual cause; a hard reset rebuilds it from the tree.
+                tracing::warn!(error = %err, "reset failed; rebuilding the index");
+                let _ = std::fs::remove_file(self.repo.path().join("index"));
+                self.reset_to(head)?;
+            }
         }
         self.last_head = Some(head);
         Ok(Synced { head, moved })
@@ -416,13 +421,14 @@ fn is_rejection(e: &git2::Error) -> bool {
         || message.contains("rejected")
 }
 
-/// Can HEAD and the index be read? (An unborn branch is fine: a sync never completed.)
+/// Can HEAD be read? (An unborn branch is fine: a sync never completed.) The index is not
+/// read here — for a big tree that costs more than a whole no-op cycle; a broken one is
+/// rebuilt by the next reset.
 fn healthy(repo: &Repository) -> bool {
-    let head_ok = match repo.head() {
+    match repo.head() {
         Ok(_) => true,
         Err(e) => matches!(e.code(), ErrorCode::UnbornBranch | ErrorCode::NotFound),
-    };
-    head_ok && repo.index().is_ok()
+    }
 }
 
 fn tracks(repo: &Repository, url: &str) -> bool {

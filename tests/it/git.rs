@@ -495,3 +495,19 @@ fn several_changes_make_one_commit_with_a_line_each_and_templates_apply() {
          dev/app.yaml: reg.io/acme/app develop-3 → develop-4\n\nSigned-off-by: CI"
     );
 }
+
+#[test]
+fn a_damaged_index_is_rebuilt() {
+    let remote = BareRepo::new(&[("dev/app.yaml", APP)]);
+    let repo = repo_config(remote.bare.to_str().unwrap(), "");
+    let data = Dir::new();
+    let dir = {
+        let mut workspace = open(&data, &repo);
+        workspace.sync().unwrap();
+        workspace.dir().to_path_buf()
+    };
+    std::fs::write(dir.join(".git/index"), "not an index").unwrap();
+    let mut workspace = open(&data, &repo);
+    workspace.sync().unwrap();
+    assert_eq!(git(&dir, &["status", "--porcelain"]), "");
+}
