@@ -35,6 +35,7 @@ fn the_quickstart_example_checks_and_scans() {
 fn the_readme_names_the_commands_it_documents() {
     let readme = std::fs::read_to_string(project_root().join("README.md")).unwrap();
     assert!(readme.contains("scripts/test.sh"));
+    assert!(readme.contains("scripts/demo.sh"));
     assert!(readme.contains("examples/quickstart/laminar.yaml"));
     let ci = std::fs::read_to_string(project_root().join(".ci/run")).unwrap();
     assert!(
