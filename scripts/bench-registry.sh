@@ -11,25 +11,12 @@ tags=${2:-50}
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh
 
+# shellcheck source=scripts/lib.sh
+source scripts/lib.sh
 work=$(mktemp -d)
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-addr=127.0.0.1:$port
-cat > "$work/config.yml" <<YAML
-version: 0.1
-log:
-  level: error
-  accesslog:
-    disabled: true
-storage:
-  filesystem:
-    rootdirectory: $work/data
-http:
-  addr: $addr
-YAML
-docker-registry serve "$work/config.yml" >/dev/null 2>&1 &
-registry_pid=$!
+start_registry "$work"
+addr=$registry
 trap 'kill $registry_pid 2>/dev/null; rm -rf "$work"' EXIT
-for _ in $(seq 100); do curl -fs "http://$addr/v2/" >/dev/null && break; sleep 0.1; done
 
 echo "pushing $images images × $tags tags to $addr…"
 PYTHONPATH=scripts python3 - "$addr" "$images" "$tags" <<'PY'

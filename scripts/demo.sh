@@ -18,7 +18,7 @@ work=$(mktemp -d /tmp/laminar-demo.XXXXXX)
 pids=()
 cleanup() {
   status=$?
-  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+  for pid in "${pids[@]}" ${registry_pid:-}; do kill "$pid" 2>/dev/null || true; done
   if [ "$status" -eq 0 ]; then
     rm -rf "$work"
   else
@@ -27,27 +27,12 @@ cleanup() {
 }
 trap cleanup EXIT
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+# shellcheck source=scripts/lib.sh
+source "$root/scripts/lib.sh"
 push() { PYTHONPATH=$root/scripts python3 -m oci_push "$registry" demo/app "$1" "$2"; }
-wait_for() { for _ in $(seq 300); do if "$@" >/dev/null 2>&1; then return 0; fi; sleep 0.1; done; "$@"; }
 
 say "starting a local OCI registry"
-registry=127.0.0.1:$(free_port)
-cat > "$work/registry.yml" <<YAML
-version: 0.1
-log:
-  level: error
-  accesslog:
-    disabled: true
-storage:
-  filesystem:
-    rootdirectory: $work/registry
-http:
-  addr: $registry
-YAML
-docker-registry serve "$work/registry.yml" >"$work/registry.log" 2>&1 &
-pids+=($!)
-wait_for curl -fs "http://$registry/v2/"
+start_registry "$work/registry"
 push develop-1 2024-01-01T00:00:00Z
 echo "pushed $registry/demo/app:develop-1"
 
