@@ -461,7 +461,9 @@ async fn ask_registries(
     for file in files {
         for reference in &file.refs {
             if let Some(rule) = effective.rule_for(&file.path, &reference.tag) {
-                let needs_times = rule.policy.order == Order::Time;
+                // A pinned digest must move with the tag, so the new tag's digest is needed:
+                // the timed listing resolves digests (and caches them).
+                let needs_times = rule.policy.order == Order::Time || reference.digest.is_some();
                 *wanted
                     .entry((reference.registry, reference.image.clone()))
                     .or_default() |= needs_times;

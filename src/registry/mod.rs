@@ -165,11 +165,6 @@ impl Registries {
         &self.counters
     }
 
-    /// The configured registries, in order.
-    pub fn configs(&self) -> impl Iterator<Item = &Registry> {
-        self.registries.iter().map(|(r, _)| r)
-    }
-
     /// Tags of `image` on the registry at `index` (in config order), from a listing no older
     /// than the freshness window. Concurrent callers share one listing; a listing with times
     /// also serves callers that do not need them.

@@ -125,7 +125,7 @@ impl OciSource {
     }
 
     /// The digest the registry gives `tag` now (one manifest HEAD), recorded in the cache.
-    pub async fn digest(&self, image: &ImageName, tag: &str) -> Result<String, Failure> {
+    async fn digest(&self, image: &ImageName, tag: &str) -> Result<String, Failure> {
         let url = self.url(image, &format!("manifests/{tag}"))?;
         let fetched = self
             .request(RequestKind::Manifest, image, &url, true)

@@ -528,3 +528,37 @@ async fn a_registry_that_is_down_fails_its_repo_and_the_other_still_syncs() {
     );
     drop(s.ssh);
 }
+
+#[tokio::test]
+async fn pinned_digests_move_with_their_tag() {
+    let registry = RegistryServer::start().await;
+    let old = registry
+        .push("acme/api", "1.9.0", "2024-01-01T00:00:00Z")
+        .await;
+    let new = registry
+        .push("acme/api", "1.10.0", "2024-01-02T00:00:00Z")
+        .await;
+    let remote = BareRepo::new(&[(
+        "app.yaml",
+        &format!("image: {}/acme/api:1.9.0@{old}\n", registry.addr),
+    )]);
+    let dir = Dir::new();
+    dir.write(
+        "laminar.yaml",
+        format!(
+            "global:\n  dataDir: state\ndockerRegistries:\n- reg: {}/acme\n  insecure: true\ngit:\n- name: pinned\n  url: {}\n  branch: main\n  updates:\n  - pattern: semver:^1\n    files: [.]\n",
+            registry.addr,
+            remote.bare.display()
+        ),
+    );
+    let once = dir.laminar().arg("once").output().unwrap();
+    assert!(
+        once.status.success(),
+        "{}",
+        String::from_utf8_lossy(&once.stdout)
+    );
+    assert_eq!(
+        remote.show("app.yaml"),
+        format!("image: {}/acme/api:1.10.0@{new}", registry.addr)
+    );
+}
