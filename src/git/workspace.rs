@@ -184,13 +184,13 @@ impl Workspace {
                 branch: self.branch.clone(),
             })?;
         let moved = self.last_head != Some(head);
-        if moved || !self.clean {
-            if let Err(err) = self.reset_to(head) {
-                // A damaged index is the usual cause; a hard reset rebuilds it from the tree.
-                tracing::warn!(error = %err, "reset failed; rebuilding the index");
-                let _ = std::fs::remove_file(self.repo.path().join("index"));
-                self.reset_to(head)?;
-            }
+        if (moved || !self.clean)
+            && let Err(err) = self.reset_to(head)
+        {
+            // A damaged index is the usual cause; a hard reset rebuilds it from the tree.
+            tracing::warn!(error = %err, "reset failed; rebuilding the index");
+            let _ = std::fs::remove_file(self.repo.path().join("index"));
+            self.reset_to(head)?;
         }
         self.last_head = Some(head);
         Ok(Synced { head, moved })
