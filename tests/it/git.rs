@@ -25,12 +25,22 @@ fn repo_config(url: &str, extra: &str) -> Repo {
 }
 
 fn ssh_config(server: &SshServer, remote: &BareRepo) -> Repo {
+    ssh_config_trusting(server, remote, &server.known_hosts, "")
+}
+
+/// An SSH repo config with the server's key and `known_hosts` as the trusted host keys.
+fn ssh_config_trusting(
+    server: &SshServer,
+    remote: &BareRepo,
+    known_hosts: &Path,
+    extra: &str,
+) -> Repo {
     repo_config(
         &server.url(&remote.bare),
         &format!(
-            "  key: {}\n  knownHosts: {}\n",
+            "  key: {}\n  knownHosts: {}\n{extra}",
             server.key.display(),
-            server.known_hosts.display()
+            known_hosts.display()
         ),
     )
 }
@@ -143,14 +153,7 @@ fn an_unknown_host_is_refused_with_a_way_to_add_it() {
     let server = SshServer::start();
     let remote = BareRepo::new(&[("dev/app.yaml", APP)]);
     let empty = server.file("empty_known_hosts", "");
-    let repo = repo_config(
-        &server.url(&remote.bare),
-        &format!(
-            "  key: {}\n  knownHosts: {}\n",
-            server.key.display(),
-            empty.display()
-        ),
-    );
+    let repo = ssh_config_trusting(&server, &remote, &empty, "");
     let data = Dir::new();
     let err = open(&data, &repo).sync().unwrap_err();
     let text = err.to_string();
@@ -178,14 +181,7 @@ fn a_mismatched_host_key_is_refused_and_nothing_is_pushed() {
         "forged_known_hosts",
         &format!("[127.0.0.1]:{} ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl\n", server.port),
     );
-    let repo = repo_config(
-        &server.url(&remote.bare),
-        &format!(
-            "  key: {}\n  knownHosts: {}\n",
-            server.key.display(),
-            forged.display()
-        ),
-    );
+    let repo = ssh_config_trusting(&server, &remote, &forged, "");
     let data = Dir::new();
     let mut workspace = open(&data, &repo);
     let err = workspace.sync().unwrap_err();
@@ -203,13 +199,11 @@ fn the_opt_out_of_host_key_checks_is_explicit() {
     let server = SshServer::start();
     let remote = BareRepo::new(&[("dev/app.yaml", APP)]);
     let empty = server.file("none", "");
-    let repo = repo_config(
-        &server.url(&remote.bare),
-        &format!(
-            "  key: {}\n  knownHosts: {}\n  insecureSkipHostKeyVerification: true\n",
-            server.key.display(),
-            empty.display()
-        ),
+    let repo = ssh_config_trusting(
+        &server,
+        &remote,
+        &empty,
+        "  insecureSkipHostKeyVerification: true\n",
     );
     let data = Dir::new();
     assert!(open(&data, &repo).sync().is_ok());
