@@ -1,12 +1,24 @@
 //! laminar keeps container image tags in git repositories current.
 //!
-//! Data flows one way: `config` → `image` (find references in a checkout) → `plan` (decide,
-//! purely, which tags to change using `policy`) → `image::rewrite` (apply the plan).
+//! Data flows one way. The daemon ([`scheduler`]) runs one [`sync`] cycle per repo:
+//! [`git`] brings the workspace in step with the remote → [`image`] finds references in it →
+//! [`registry`] says which tags exist → [`plan`] decides, purely, with [`policy`], which tags to
+//! change → [`image::rewrite`] applies the plan → [`exec`] actions run → [`git`] commits and
+//! pushes. [`server`] exposes [`metrics`] and the [`status`] the cycles record.
 //!
 //! - [`config`]: the YAML config, decoded with located errors into compiled rules.
 //! - [`image`]: the reference grammar, the prefix scanner, the file walker, the rewriter.
 //! - [`policy`]: tag patterns and orderings; picks the newest allowed tag. Pure.
 //! - [`plan`]: from references, rules and known tags to a list of changes. Pure.
+//! - [`registry`]: tag listings, digests and creation times from OCI registries and ECR.
+//! - [`git`]: workspaces, commits, fast-forward pushes with race retries, SSH host keys.
+//! - [`exec`]: exec actions run in the checkout before a commit.
+//! - [`sync`]: one repo's cycle, from fetch to push.
+//! - [`scheduler`]: poll intervals, triggers, concurrency, shutdown.
+//! - [`server`]: HTTP metrics, health and API. [`metrics`]: the Prometheus families.
+//! - [`status`]: each repo's latest cycle, for the API and readiness.
+//! - [`secret`]: secrets read when needed, never shown.
+//! - [`diff`]: unified diffs for dry runs.
 //! - [`cli`]: command-line definitions and the commands behind them.
 
 pub mod cli;
