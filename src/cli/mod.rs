@@ -1,7 +1,7 @@
 //! The command line: clap definitions and the commands behind them.
 //!
 //! Commands print their results to stdout and diagnostics to stderr, and return an
-//! [`ExitCode`]-worthy error instead of exiting, so `main` stays a thin shell.
+//! error carrying its exit code instead of exiting, so `main` stays a thin shell.
 
 mod check;
 mod once;
