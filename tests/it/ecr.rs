@@ -114,10 +114,15 @@ fn laminar_tags(dir: &Dir, moto: Option<&str>, args: &[&str]) -> std::process::O
 }
 
 fn config_dir() -> Dir {
+    config_dir_with("")
+}
+
+/// A config with the ECR registry, plus `extra` registry keys.
+fn config_dir_with(extra: &str) -> Dir {
     let dir = Dir::new();
     dir.write(
         "laminar.yaml",
-        format!("global:\n  dataDir: state\ndockerRegistries:\n- reg: {HOST}/acme\n  name: ecr\ngit: []\n"),
+        format!("global:\n  dataDir: state\ndockerRegistries:\n- reg: {HOST}/acme\n  name: ecr\n{extra}git: []\n"),
     );
     dir
 }
@@ -183,6 +188,56 @@ async fn ecr_tags_come_with_digests_and_push_times_in_one_call() {
     let missing = laminar_tags(&dir, Some(&moto.endpoint), &[&format!("{HOST}/acme/nope")]);
     assert_eq!(missing.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&missing.stderr).contains("registry ecr: "));
+}
+
+#[tokio::test]
+async fn a_role_is_assumed_through_sts_when_configured() {
+    let moto = Moto::start().await;
+    let client = moto.client().await;
+    client
+        .create_repository()
+        .repository_name("acme/app")
+        .send()
+        .await
+        .unwrap();
+    put_image(&client, "acme/app", "v1.0.0").await;
+    let dir = config_dir_with(&format!(
+        "  roleArn: arn:aws:iam::{ACCOUNT}:role/laminar-ecr-read\n"
+    ));
+    let output = laminar_tags(
+        &dir,
+        Some(&moto.endpoint),
+        &[&format!("{HOST}/acme/app"), "--json"],
+    );
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let listing: Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(listing["selected"], "v1.0.0");
+
+    // The role really is assumed: with STS unreachable, the same lookup fails.
+    let mut cmd = dir.laminar();
+    cmd.args(["tags", &format!("{HOST}/acme/app"), "--config"])
+        .arg(dir.path().join("laminar.yaml"))
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env("AWS_CONFIG_FILE", dir.path().join("no-aws-config"))
+        .env(
+            "AWS_SHARED_CREDENTIALS_FILE",
+            dir.path().join("no-aws-credentials"),
+        )
+        .env("AWS_ENDPOINT_URL", &moto.endpoint)
+        .env("AWS_ENDPOINT_URL_STS", "http://127.0.0.1:1")
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing");
+    let failed = cmd.output().unwrap();
+    assert_eq!(
+        failed.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&failed.stdout)
+    );
 }
 
 #[tokio::test]
