@@ -174,19 +174,26 @@ impl RepoRunner {
         let branch = self.repo.branch.clone();
         let attempts = config.global.push_attempts;
         let metrics = shared.metrics.clone();
+        // The first attempt applies the plan just made; only a re-run after a push race needs
+        // to scan and plan again, on top of what others pushed.
+        let mut first = Some(first);
         let task = tokio::task::spawn_blocking(move || {
             let mut workspace = workspace;
             let outcome =
                 workspace.commit_and_push(attempts, |dir: &Path| -> Result<Vec<Change>, String> {
-                    // A re-run after a push race plans again on top of what others pushed.
-                    let files = scan_paths(
-                        dir,
-                        &effective.scan_paths(),
-                        &scanner,
-                        DEFAULT_MAX_FILE_SIZE,
-                    )
-                    .map_err(|e| e.to_string())?;
-                    let planned = plan(&effective, &files, &table);
+                    let planned = match first.take() {
+                        Some(planned) => planned,
+                        None => {
+                            let files = scan_paths(
+                                dir,
+                                &effective.scan_paths(),
+                                &scanner,
+                                DEFAULT_MAX_FILE_SIZE,
+                            )
+                            .map_err(|e| e.to_string())?;
+                            plan(&effective, &files, &table)
+                        }
+                    };
                     apply(dir, &planned).map_err(|e| e.to_string())?;
                     if !planned.changes.is_empty() && !exec.is_empty() {
                         let context = ExecContext {

@@ -150,19 +150,36 @@ fn listen(d: &mut Decoder, node: &Node) -> Option<SocketAddr> {
 }
 
 fn registries(d: &mut Decoder, node: &Node, env: &Environment) -> Vec<Registry> {
+    uniquely_named(
+        d,
+        node,
+        "registry",
+        |d, item| registry(d, item, env),
+        |r| &r.name,
+    )
+}
+
+/// A list whose items must have distinct names; a repeated name is reported where it repeats.
+fn uniquely_named<T>(
+    d: &mut Decoder,
+    node: &Node,
+    what: &str,
+    decode: impl Fn(&mut Decoder, &Node) -> Option<T>,
+    name: impl Fn(&T) -> &str,
+) -> Vec<T> {
     let mut names = HashSet::new();
     let mut out = Vec::new();
     for item in d.list(node) {
-        let Some(registry) = registry(d, item, env) else {
+        let Some(value) = decode(d, item) else {
             continue;
         };
-        if !names.insert(registry.name.clone()) {
+        if !names.insert(name(&value).to_string()) {
             d.error(
                 item.pos,
-                format!("duplicate registry name \"{}\"", registry.name),
+                format!("duplicate {what} name \"{}\"", name(&value)),
             );
         }
-        out.push(registry);
+        out.push(value);
     }
     out
 }
@@ -295,18 +312,7 @@ fn registry_prefix(d: &mut Decoder, node: &Node) -> Option<String> {
 }
 
 fn repos(d: &mut Decoder, node: &Node, env: &Environment) -> Vec<Repo> {
-    let mut names = HashSet::new();
-    let mut out = Vec::new();
-    for item in d.list(node) {
-        let Some(repo) = repo(d, item, env) else {
-            continue;
-        };
-        if !names.insert(repo.name.clone()) {
-            d.error(item.pos, format!("duplicate repo name \"{}\"", repo.name));
-        }
-        out.push(repo);
-    }
-    out
+    uniquely_named(d, node, "repo", |d, item| repo(d, item, env), |r| &r.name)
 }
 
 fn repo(d: &mut Decoder, node: &Node, env: &Environment) -> Option<Repo> {

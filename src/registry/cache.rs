@@ -11,6 +11,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
 
+use crate::image::rewrite::write_atomically;
+
 const FORMAT_VERSION: u32 = 1;
 
 #[derive(Debug)]
@@ -106,7 +108,8 @@ impl DiskCache {
         state.dirty = true;
     }
 
-    /// Writes the cache if it changed (temporary file, then rename).
+    /// Writes the cache if it changed, atomically; after a failed write it stays marked as
+    /// changed, so the next save tries again.
     pub fn save(&self) -> std::io::Result<()> {
         let bytes = {
             let mut state = self.state();
@@ -116,15 +119,10 @@ impl DiskCache {
             state.dirty = false;
             serde_json::to_vec(&*state).map_err(std::io::Error::other)?
         };
-        let dir = self.path.parent().unwrap_or(Path::new("."));
-        std::fs::create_dir_all(dir)?;
-        let mut temp = tempfile::Builder::new()
-            .prefix(".registry-cache")
-            .tempfile_in(dir)?;
-        std::io::Write::write_all(&mut temp, &bytes)?;
-        temp.as_file().sync_all()?;
-        temp.persist(&self.path).map_err(|e| e.error)?;
-        Ok(())
+        if let Some(dir) = self.path.parent() {
+            std::fs::create_dir_all(dir)?;
+        }
+        write_atomically(&self.path, &bytes).inspect_err(|_| self.state().dirty = true)
     }
 }
 

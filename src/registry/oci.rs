@@ -9,8 +9,8 @@ use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use futures::stream::{self, StreamExt, TryStreamExt};
-use reqwest::Url;
 use reqwest::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE, HeaderValue, LINK, WWW_AUTHENTICATE};
+use reqwest::{Method, Url};
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 use tokio::sync::Mutex;
@@ -127,19 +127,16 @@ impl OciSource {
     /// The digest the registry gives `tag` now (one manifest HEAD), recorded in the cache.
     async fn digest(&self, image: &ImageName, tag: &str) -> Result<String, Failure> {
         let url = self.url(image, &format!("manifests/{tag}"))?;
-        let fetched = self
-            .request(RequestKind::Manifest, image, &url, true)
+        let head = self
+            .fetch(RequestKind::Manifest, image, &url, Method::HEAD, "manifest")
             .await?;
-        let fetched = expect_ok(fetched, "manifest")?;
-        let digest = match header(&fetched, "docker-content-digest") {
+        let digest = match header(&head, "docker-content-digest") {
             Some(digest) => digest.to_string(),
             // Some registries omit the header on HEAD: read the manifest and hash it.
             None => {
-                let fetched = expect_ok(
-                    self.request(RequestKind::Manifest, image, &url, false)
-                        .await?,
-                    "manifest",
-                )?;
+                let fetched = self
+                    .fetch(RequestKind::Manifest, image, &url, Method::GET, "manifest")
+                    .await?;
                 format!("sha256:{:x}", Sha256::digest(&fetched.body))
             }
         };
@@ -197,24 +194,19 @@ impl OciSource {
             return Err(Failure::Malformed("image manifest without config".into()));
         };
         let url = self.url(image, &format!("blobs/{config}"))?;
-        let fetched = expect_ok(
-            self.request(RequestKind::Blob, image, &url, false).await?,
-            "config blob",
-        )?;
-        let config: ImageConfig = serde_json::from_slice(&fetched.body)
-            .map_err(|e| Failure::Malformed(format!("image config: {e}")))?;
+        let fetched = self
+            .fetch(RequestKind::Blob, image, &url, Method::GET, "image config")
+            .await?;
+        let config: ImageConfig = json(&fetched, "image config")?;
         Ok(config.created.as_deref().and_then(plausible_time))
     }
 
     async fn manifest(&self, image: &ImageName, reference: &str) -> Result<Manifest, Failure> {
         let url = self.url(image, &format!("manifests/{reference}"))?;
-        let fetched = expect_ok(
-            self.request(RequestKind::Manifest, image, &url, false)
-                .await?,
-            "manifest",
-        )?;
-        let mut manifest: Manifest = serde_json::from_slice(&fetched.body)
-            .map_err(|e| Failure::Malformed(format!("manifest: {e}")))?;
+        let fetched = self
+            .fetch(RequestKind::Manifest, image, &url, Method::GET, "manifest")
+            .await?;
+        let mut manifest: Manifest = json(&fetched, "manifest")?;
         if manifest.media_type.is_none() {
             manifest.media_type = header(&fetched, CONTENT_TYPE.as_str()).map(str::to_string);
         }
@@ -226,12 +218,10 @@ impl OciSource {
         let mut url = self.url(image, &format!("tags/list?n={PAGE_SIZE}"))?;
         let mut tags = Vec::new();
         for _ in 0..self.limits.max_pages {
-            let fetched = expect_ok(
-                self.request(RequestKind::Tags, image, &url, false).await?,
-                "tag list",
-            )?;
-            let page: TagPage = serde_json::from_slice(&fetched.body)
-                .map_err(|e| Failure::Malformed(format!("tag list: {e}")))?;
+            let fetched = self
+                .fetch(RequestKind::Tags, image, &url, Method::GET, "tag list")
+                .await?;
+            let page: TagPage = json(&fetched, "tag list")?;
             for tag in page.tags.unwrap_or_default() {
                 if is_valid_tag(&tag) {
                     tags.push(tag);
@@ -272,13 +262,15 @@ impl OciSource {
     }
 
     /// One authorised request: sent with what the authorizer knows, and once more after
-    /// answering a 401 challenge.
-    async fn request(
+    /// answering a 401 challenge. A status other than 2xx becomes the matching failure, with
+    /// `what` saying what was being read.
+    async fn fetch(
         &self,
         kind: RequestKind,
         image: &ImageName,
         url: &Url,
-        head: bool,
+        method: Method,
+        what: &'static str,
     ) -> Result<Fetched, Failure> {
         let authorizer = self.authorizer(image).await?;
         let scope = image.pull_scope();
@@ -288,13 +280,11 @@ impl OciSource {
             let fetched = self
                 .http
                 .send(kind, || {
-                    let client = self.http.client();
-                    let request = if head {
-                        client.head(url.clone())
-                    } else {
-                        client.get(url.clone())
-                    };
-                    let request = request.header(ACCEPT, MANIFEST_ACCEPT);
+                    let request = self
+                        .http
+                        .client()
+                        .request(method.clone(), url.clone())
+                        .header(ACCEPT, MANIFEST_ACCEPT);
                     match &auth {
                         Some(value) => request.header(AUTHORIZATION, value.clone()),
                         None => request,
@@ -302,7 +292,7 @@ impl OciSource {
                 })
                 .await?;
             if fetched.status.as_u16() != 401 || answered {
-                return Ok(fetched);
+                return expect_ok(fetched, what);
             }
             let challenge = header(&fetched, WWW_AUTHENTICATE.as_str())
                 .ok_or_else(|| Failure::Auth("HTTP 401 without a challenge".into()))?
@@ -311,6 +301,11 @@ impl OciSource {
             answered = true;
         }
     }
+}
+
+/// A JSON body, or a typed failure naming what it should have been.
+fn json<T: serde::de::DeserializeOwned>(fetched: &Fetched, what: &str) -> Result<T, Failure> {
+    serde_json::from_slice(&fetched.body).map_err(|e| Failure::Malformed(format!("{what}: {e}")))
 }
 
 fn header<'a>(fetched: &'a Fetched, name: &str) -> Option<&'a str> {

@@ -47,6 +47,18 @@ impl Moto {
         panic!("moto_server did not start");
     }
 
+    /// A client for moto, after creating the repository `name`.
+    async fn repository(&self, name: &str) -> aws_sdk_ecr::Client {
+        let client = self.client().await;
+        client
+            .create_repository()
+            .repository_name(name)
+            .send()
+            .await
+            .expect("create repository");
+        client
+    }
+
     async fn client(&self) -> aws_sdk_ecr::Client {
         let config = aws_sdk_ecr::Config::builder()
             .behavior_version(aws_sdk_ecr::config::BehaviorVersion::latest())
@@ -84,7 +96,9 @@ async fn put_image(client: &aws_sdk_ecr::Client, repo: &str, tag: &str) {
         .expect("put image");
 }
 
-fn laminar_tags(dir: &Dir, moto: Option<&str>, args: &[&str]) -> std::process::Output {
+/// `laminar tags ARGS --config laminar.yaml` with an AWS environment of nothing but moto (or,
+/// with `None`, no credentials at all and a dead endpoint).
+fn laminar_tags_command(dir: &Dir, moto: Option<&str>, args: &[&str]) -> assert_cmd::Command {
     let mut cmd = dir.laminar();
     cmd.arg("tags")
         .args(args)
@@ -95,22 +109,31 @@ fn laminar_tags(dir: &Dir, moto: Option<&str>, args: &[&str]) -> std::process::O
         .env(
             "AWS_SHARED_CREDENTIALS_FILE",
             dir.path().join("no-aws-credentials"),
-        )
-        .env_remove("AWS_PROFILE")
-        .env_remove("AWS_ACCESS_KEY_ID")
-        .env_remove("AWS_SECRET_ACCESS_KEY")
-        .env_remove("AWS_SESSION_TOKEN")
-        .env_remove("AWS_WEB_IDENTITY_TOKEN_FILE")
-        .env_remove("AWS_CONTAINER_CREDENTIALS_FULL_URI")
-        .env_remove("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI");
-    if let Some(endpoint) = moto {
-        cmd.env("AWS_ENDPOINT_URL", endpoint)
-            .env("AWS_ACCESS_KEY_ID", "testing")
-            .env("AWS_SECRET_ACCESS_KEY", "testing");
-    } else {
-        cmd.env("AWS_ENDPOINT_URL", "http://127.0.0.1:1");
+        );
+    for var in [
+        "AWS_PROFILE",
+        "AWS_ACCESS_KEY_ID",
+        "AWS_SECRET_ACCESS_KEY",
+        "AWS_SESSION_TOKEN",
+        "AWS_WEB_IDENTITY_TOKEN_FILE",
+        "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+        "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
+        "AWS_ENDPOINT_URL_STS",
+    ] {
+        cmd.env_remove(var);
     }
-    cmd.output().unwrap()
+    match moto {
+        Some(endpoint) => cmd
+            .env("AWS_ENDPOINT_URL", endpoint)
+            .env("AWS_ACCESS_KEY_ID", "testing")
+            .env("AWS_SECRET_ACCESS_KEY", "testing"),
+        None => cmd.env("AWS_ENDPOINT_URL", "http://127.0.0.1:1"),
+    };
+    cmd
+}
+
+fn laminar_tags(dir: &Dir, moto: Option<&str>, args: &[&str]) -> std::process::Output {
+    laminar_tags_command(dir, moto, args).output().unwrap()
 }
 
 fn config_dir() -> Dir {
@@ -130,13 +153,7 @@ fn config_dir_with(extra: &str) -> Dir {
 #[tokio::test]
 async fn ecr_tags_come_with_digests_and_push_times_in_one_call() {
     let moto = Moto::start().await;
-    let client = moto.client().await;
-    client
-        .create_repository()
-        .repository_name("acme/app")
-        .send()
-        .await
-        .unwrap();
+    let client = moto.repository("acme/app").await;
     put_image(&client, "acme/app", "develop-9").await;
     // ECR push times have second precision: make the order unambiguous.
     tokio::time::sleep(Duration::from_millis(1100)).await;
@@ -193,13 +210,7 @@ async fn ecr_tags_come_with_digests_and_push_times_in_one_call() {
 #[tokio::test]
 async fn a_role_is_assumed_through_sts_when_configured() {
     let moto = Moto::start().await;
-    let client = moto.client().await;
-    client
-        .create_repository()
-        .repository_name("acme/app")
-        .send()
-        .await
-        .unwrap();
+    let client = moto.repository("acme/app").await;
     put_image(&client, "acme/app", "v1.0.0").await;
     let dir = config_dir_with(&format!(
         "  roleArn: arn:aws:iam::{ACCOUNT}:role/laminar-ecr-read\n"
@@ -218,19 +229,9 @@ async fn a_role_is_assumed_through_sts_when_configured() {
     assert_eq!(listing["selected"], "v1.0.0");
 
     // The role really is assumed: with STS unreachable, the same lookup fails.
-    let mut cmd = dir.laminar();
-    cmd.args(["tags", &format!("{HOST}/acme/app"), "--config"])
-        .arg(dir.path().join("laminar.yaml"))
-        .env("AWS_EC2_METADATA_DISABLED", "true")
-        .env("AWS_CONFIG_FILE", dir.path().join("no-aws-config"))
-        .env(
-            "AWS_SHARED_CREDENTIALS_FILE",
-            dir.path().join("no-aws-credentials"),
-        )
-        .env("AWS_ENDPOINT_URL", &moto.endpoint)
-        .env("AWS_ENDPOINT_URL_STS", "http://127.0.0.1:1")
-        .env("AWS_ACCESS_KEY_ID", "testing")
-        .env("AWS_SECRET_ACCESS_KEY", "testing");
+    let image = format!("{HOST}/acme/app");
+    let mut cmd = laminar_tags_command(&dir, Some(&moto.endpoint), &[&image]);
+    cmd.env("AWS_ENDPOINT_URL_STS", "http://127.0.0.1:1");
     let failed = cmd.output().unwrap();
     assert_eq!(
         failed.status.code(),

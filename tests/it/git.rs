@@ -374,8 +374,8 @@ fn a_branch_that_keeps_moving_exhausts_the_retries_without_force() {
     );
 }
 
-#[test]
-fn corrupt_or_retargeted_workspaces_are_moved_aside() {
+/// A remote, its config, and the directory of a workspace that synced once and was closed.
+fn synced_once() -> (BareRepo, Repo, Dir, std::path::PathBuf) {
     let remote = BareRepo::new(&[("dev/app.yaml", APP)]);
     let repo = repo_config(remote.bare.to_str().unwrap(), "");
     let data = Dir::new();
@@ -384,6 +384,12 @@ fn corrupt_or_retargeted_workspaces_are_moved_aside() {
         workspace.sync().unwrap();
         workspace.dir().to_path_buf()
     };
+    (remote, repo, data, dir)
+}
+
+#[test]
+fn corrupt_or_retargeted_workspaces_are_moved_aside() {
+    let (remote, repo, data, dir) = synced_once();
     std::fs::write(dir.join(".git/HEAD"), "garbage").unwrap();
     let mut workspace = open(&data, &repo);
     assert_eq!(workspace.sync().unwrap().head.to_string(), remote.head());
@@ -492,14 +498,7 @@ fn several_changes_make_one_commit_with_a_line_each_and_templates_apply() {
 
 #[test]
 fn a_damaged_index_is_rebuilt() {
-    let remote = BareRepo::new(&[("dev/app.yaml", APP)]);
-    let repo = repo_config(remote.bare.to_str().unwrap(), "");
-    let data = Dir::new();
-    let dir = {
-        let mut workspace = open(&data, &repo);
-        workspace.sync().unwrap();
-        workspace.dir().to_path_buf()
-    };
+    let (_remote, repo, data, dir) = synced_once();
     std::fs::write(dir.join(".git/index"), "not an index").unwrap();
     let mut workspace = open(&data, &repo);
     workspace.sync().unwrap();

@@ -31,6 +31,16 @@ async fn registries(server: &MockServer, data: &Dir) -> Registries {
     Registries::new(&[registry(server)], data.path(), options).await
 }
 
+/// The error a listing of the server's `acme/app` ends in.
+async fn listing_error(server: &MockServer) -> laminar::registry::RegistryError {
+    let data = Dir::new();
+    registries(server, &data)
+        .await
+        .tags(0, &image(server), false)
+        .await
+        .unwrap_err()
+}
+
 fn image(server: &MockServer) -> String {
     format!("{}/acme/app", server.address())
 }
@@ -163,12 +173,7 @@ async fn a_link_to_another_host_is_refused() {
         )
         .mount(&server)
         .await;
-    let data = Dir::new();
-    let err = registries(&server, &data)
-        .await
-        .tags(0, &image(&server), false)
-        .await
-        .unwrap_err();
+    let err = listing_error(&server).await;
     assert!(
         matches!(&err.failure, Failure::Malformed(m) if m.contains("another host")),
         "{err}"
@@ -246,12 +251,7 @@ async fn persistent_429_and_long_retry_after_fail_the_image_with_a_typed_error()
         .respond_with(ResponseTemplate::new(503))
         .mount(&server)
         .await;
-    let data = Dir::new();
-    let err = registries(&server, &data)
-        .await
-        .tags(0, &image(&server), false)
-        .await
-        .unwrap_err();
+    let err = listing_error(&server).await;
     assert_eq!(
         err.failure,
         Failure::RateLimited {
@@ -266,11 +266,7 @@ async fn persistent_429_and_long_retry_after_fail_the_image_with_a_typed_error()
         .respond_with(ResponseTemplate::new(429).insert_header("retry-after", "3600"))
         .mount(&slow)
         .await;
-    let err = registries(&slow, &data)
-        .await
-        .tags(0, &image(&slow), false)
-        .await
-        .unwrap_err();
+    let err = listing_error(&slow).await;
     assert_eq!(
         err.failure,
         Failure::RateLimited {
