@@ -38,11 +38,12 @@ fn main() {
                 Options::default(),
             )
             .await;
+            let id = &registries.ids()[0];
             let started = Instant::now();
             let results =
-                futures::future::join_all(names.iter().map(|n| registries.tags(0, n, true))).await;
+                futures::future::join_all(names.iter().map(|n| registries.tags(id, n, true))).await;
             let seconds = started.elapsed().as_secs_f64();
-            registries.save_cache();
+            registries.save_cache().await;
             let mut tags = 0;
             for result in results {
                 tags += result.expect("listing").len();

@@ -1,6 +1,6 @@
 //! laminar keeps container image tags in git repositories current.
 //!
-//! Data flows one way. The daemon ([`scheduler`]) runs one [`sync`] cycle per repo:
+//! Data flows one way. The daemon ([`scheduler`]) runs one [`cycle`] per repo at a time:
 //! [`git`] brings the workspace in step with the remote → [`image`] finds references in it →
 //! [`registry`] says which tags exist → [`plan`] decides, purely, with [`policy`], which tags to
 //! change → [`image::rewrite`] applies the plan → [`exec`] actions run → [`git`] commits and
@@ -11,9 +11,10 @@
 //! - [`policy`]: tag patterns and orderings; picks the newest allowed tag. Pure.
 //! - [`plan`]: from references, rules and known tags to a list of changes. Pure.
 //! - [`registry`]: tag listings, digests and creation times from OCI registries and ECR.
-//! - [`git`]: workspaces, commits, fast-forward pushes with race retries, SSH host keys.
-//! - [`exec`]: exec actions run in the checkout before a commit.
-//! - [`sync`]: one repo's cycle, from fetch to push.
+//! - [`git`]: workspaces (locked, self-healing), commits, compare-and-swap pushes, SSH host keys.
+//! - [`exec`]: exec actions run in the checkout before a commit, in a clean environment.
+//! - [`cycle`]: one repo's cycle as a typed pipeline, from fetch to push, with push-race
+//!   retries; its report and errors.
 //! - [`scheduler`]: poll intervals, triggers, concurrency, shutdown.
 //! - [`server`]: HTTP metrics, health and API. [`metrics`]: the Prometheus families.
 //! - [`status`]: each repo's latest cycle, for the API and readiness.
@@ -23,7 +24,8 @@
 
 pub mod cli;
 pub mod config;
-pub mod diff;
+pub mod cycle;
+pub(crate) mod diff;
 pub mod exec;
 pub mod git;
 pub mod image;
@@ -32,7 +34,6 @@ pub mod plan;
 pub mod policy;
 pub mod registry;
 pub mod scheduler;
-pub mod secret;
+pub(crate) mod secret;
 pub mod server;
 pub mod status;
-pub mod sync;

@@ -3,9 +3,11 @@
 
 use std::fmt::Write;
 use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
+use std::time::{Duration, Instant, SystemTime};
 
 use prometheus_client::collector::Collector;
-use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric, NoLabelSet};
+use prometheus_client::encoding::{DescriptorEncoder, EncodeLabelSet, EncodeMetric, NoLabelSet};
 use prometheus_client::metrics::MetricType;
 use prometheus_client::metrics::counter::{ConstCounter, Counter};
 use prometheus_client::metrics::family::Family;
@@ -16,90 +18,218 @@ use prometheus_client::registry::Registry;
 use crate::registry::RequestCounters;
 use crate::registry::counters::DURATION_BUCKETS;
 
-type Labels = Vec<(&'static str, String)>;
+/// Labels of every per-repo family.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RepoLabels {
+    pub repo: String,
+}
 
-/// Every metric laminar exports.
+/// How something ended: a cycle (`unchanged`, `updated`, `failed`) or an exec action
+/// (`success`, `failure`).
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ResultLabels {
+    pub repo: String,
+    pub result: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct UpdateLabels {
+    pub repo: String,
+    pub image: String,
+}
+
+/// A git operation (`fetch`, `push`) and how it ended (`success` or an error's label).
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct GitLabels {
+    pub repo: String,
+    pub op: &'static str,
+    pub result: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RegistryLabels {
+    pub registry: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RequestLabels {
+    registry: String,
+    kind: String,
+    result: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct BuildLabels {
+    version: &'static str,
+}
+
+/// Every cycle result, so each repo's series exist from start-up (alerts compare them).
+pub const CYCLE_RESULTS: [&str; 3] = ["unchanged", "updated", "failed"];
+
+type TimeGauge = Gauge<f64, AtomicU64>;
+
+/// Every metric laminar exports. Cycles record through the methods; the families stay private
+/// so label sets cannot drift.
 #[derive(Debug)]
 pub struct Metrics {
     registry: Registry,
-    pub sync_total: Family<Labels, Counter>,
-    pub sync_duration: Family<Labels, Histogram>,
-    pub last_sync: Family<Labels, Gauge<f64, std::sync::atomic::AtomicU64>>,
-    pub references: Family<Labels, Gauge>,
-    pub updates_total: Family<Labels, Counter>,
-    pub git_operations_total: Family<Labels, Counter>,
-    pub push_retries_total: Family<Labels, Counter>,
-    pub exec_actions_total: Family<Labels, Counter>,
+    cycles: Family<ResultLabels, Counter>,
+    cycle_duration: Family<RepoLabels, Histogram>,
+    last_cycle: Family<ResultLabels, TimeGauge>,
+    poll_interval: Family<RepoLabels, TimeGauge>,
+    references: Family<RepoLabels, Gauge>,
+    updates: Family<UpdateLabels, Counter>,
+    git_operations: Family<GitLabels, Counter>,
+    push_retries: Family<RepoLabels, Counter>,
+    exec_actions: Family<ResultLabels, Counter>,
 }
 
 impl Metrics {
     pub fn new(requests: Arc<RequestCounters>) -> Metrics {
         let mut registry = Registry::default();
-        let sync_total = Family::<Labels, Counter>::default();
-        let sync_duration = Family::<Labels, Histogram>::new_with_constructor(|| {
-            Histogram::new([
-                0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0,
-            ])
-        });
-        let last_sync = Family::default();
-        let references = Family::default();
-        let updates_total = Family::default();
-        let git_operations_total = Family::default();
-        let push_retries_total = Family::default();
-        let exec_actions_total = Family::default();
-        registry.register("laminar_sync", "Repo cycles by result", sync_total.clone());
+        let metrics = Metrics {
+            cycles: Family::default(),
+            cycle_duration: Family::new_with_constructor(|| {
+                Histogram::new([
+                    0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0,
+                ])
+            }),
+            last_cycle: Family::default(),
+            poll_interval: Family::default(),
+            references: Family::default(),
+            updates: Family::default(),
+            git_operations: Family::default(),
+            push_retries: Family::default(),
+            exec_actions: Family::default(),
+            registry: Registry::default(),
+        };
+        registry.register(
+            "laminar_sync",
+            "Repo cycles by result",
+            metrics.cycles.clone(),
+        );
         registry.register(
             "laminar_sync_duration_seconds",
             "Duration of repo cycles",
-            sync_duration.clone(),
+            metrics.cycle_duration.clone(),
         );
         registry.register(
             "laminar_last_sync_timestamp_seconds",
-            "Unix time of each repo's last cycle with this result",
-            last_sync.clone(),
+            "Unix time of each repo's last cycle with this result (0: none since start-up)",
+            metrics.last_cycle.clone(),
+        );
+        registry.register(
+            "laminar_poll_interval_seconds",
+            "Each repo's pollFreq",
+            metrics.poll_interval.clone(),
         );
         registry.register(
             "laminar_references",
             "Image references found in each repo",
-            references.clone(),
+            metrics.references.clone(),
         );
         registry.register(
             "laminar_updates",
             "Image references moved to a newer tag",
-            updates_total.clone(),
+            metrics.updates.clone(),
         );
         registry.register(
             "laminar_git_operations",
             "Git fetches and pushes by result",
-            git_operations_total.clone(),
+            metrics.git_operations.clone(),
         );
         registry.register(
             "laminar_push_retries",
             "Pushes retried because the remote moved",
-            push_retries_total.clone(),
+            metrics.push_retries.clone(),
         );
         registry.register(
             "laminar_exec_actions",
             "Exec actions run, by result",
-            exec_actions_total.clone(),
+            metrics.exec_actions.clone(),
         );
-        let build_info: Family<Labels, Gauge> = Family::default();
+        let build_info: Family<BuildLabels, Gauge> = Family::default();
         build_info
-            .get_or_create(&vec![("version", env!("CARGO_PKG_VERSION").to_string())])
+            .get_or_create(&BuildLabels {
+                version: env!("CARGO_PKG_VERSION"),
+            })
             .set(1);
         registry.register("laminar_build_info", "laminar's version", build_info);
+        let started: Gauge<f64, AtomicU64> = Gauge::default();
+        started.set(unix_now());
+        registry.register(
+            "laminar_start_time_seconds",
+            "Unix time the process started",
+            started,
+        );
         registry.register_collector(Box::new(RegistryRequests(requests)));
         Metrics {
             registry,
-            sync_total,
-            sync_duration,
-            last_sync,
-            references,
-            updates_total,
-            git_operations_total,
-            push_retries_total,
-            exec_actions_total,
+            ..metrics
         }
+    }
+
+    /// Creates a repo's series at start-up, so a repo that fails from its first cycle on has a
+    /// success series (at 0) for the alerts to compare with.
+    pub fn register_repo(&self, repo: &str, poll_interval: Duration) {
+        for result in CYCLE_RESULTS {
+            let labels = result_labels(repo, result);
+            self.cycles.get_or_create(&labels).inc_by(0);
+            self.last_cycle.get_or_create(&labels).set(0.0);
+        }
+        self.poll_interval
+            .get_or_create(&repo_labels(repo))
+            .set(poll_interval.as_secs_f64());
+    }
+
+    /// Starts timing a cycle; the duration is recorded when the guard drops.
+    pub fn cycle_timer(&self, repo: &str) -> CycleTimer {
+        CycleTimer {
+            histogram: self.cycle_duration.get_or_create_owned(&repo_labels(repo)),
+            started: Instant::now(),
+        }
+    }
+
+    /// A finished cycle: its result, when it ended and the references it found.
+    pub fn cycle_finished(&self, repo: &str, result: &'static str, references: usize) {
+        let labels = result_labels(repo, result);
+        self.cycles.get_or_create(&labels).inc();
+        self.last_cycle.get_or_create(&labels).set(unix_now());
+        self.references
+            .get_or_create(&repo_labels(repo))
+            .set(i64::try_from(references).unwrap_or(i64::MAX));
+    }
+
+    pub fn image_updated(&self, repo: &str, image: &str) {
+        self.updates
+            .get_or_create(&UpdateLabels {
+                repo: repo.to_string(),
+                image: image.to_string(),
+            })
+            .inc();
+    }
+
+    pub fn git_operation(&self, repo: &str, op: &'static str, result: &'static str) {
+        self.git_operations
+            .get_or_create(&GitLabels {
+                repo: repo.to_string(),
+                op,
+                result,
+            })
+            .inc();
+    }
+
+    pub fn push_retried(&self, repo: &str, retries: u32) {
+        self.push_retries
+            .get_or_create(&repo_labels(repo))
+            .inc_by(u64::from(retries));
+    }
+
+    pub fn exec_action(&self, repo: &str, succeeded: bool) {
+        let result = if succeeded { "success" } else { "failure" };
+        self.exec_actions
+            .get_or_create(&result_labels(repo, result))
+            .inc();
     }
 
     /// The OpenMetrics text of every metric.
@@ -139,9 +269,35 @@ impl Metrics {
     }
 }
 
-/// Builds a label set.
-pub fn labels<const N: usize>(pairs: [(&'static str, &str); N]) -> Labels {
-    pairs.iter().map(|(k, v)| (*k, v.to_string())).collect()
+/// Records a cycle's duration when dropped, however the cycle ended.
+pub struct CycleTimer {
+    histogram: Histogram,
+    started: Instant,
+}
+
+impl Drop for CycleTimer {
+    fn drop(&mut self) {
+        self.histogram.observe(self.started.elapsed().as_secs_f64());
+    }
+}
+
+fn repo_labels(repo: &str) -> RepoLabels {
+    RepoLabels {
+        repo: repo.to_string(),
+    }
+}
+
+fn result_labels(repo: &str, result: &'static str) -> ResultLabels {
+    ResultLabels {
+        repo: repo.to_string(),
+        result,
+    }
+}
+
+fn unix_now() -> f64 {
+    SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64())
 }
 
 /// Registry requests, read from the registry layer's counters on each scrape.
@@ -157,11 +313,11 @@ impl Collector for RegistryRequests {
             MetricType::Counter,
         )?;
         for ((registry, kind, result), count) in self.0.snapshot() {
-            let set = labels([
-                ("registry", &registry),
-                ("kind", &kind.to_string()),
-                ("result", result),
-            ]);
+            let set = RequestLabels {
+                registry,
+                kind: kind.to_string(),
+                result,
+            };
             ConstCounter::new(count).encode(requests.encode_family(&set)?)?;
         }
         let mut durations = encoder.encode_descriptor(
@@ -178,7 +334,7 @@ impl Collector for RegistryRequests {
                 .zip(stats.buckets)
                 .collect();
             durations
-                .encode_family(&labels([("registry", &registry)]))?
+                .encode_family(&RegistryLabels { registry })?
                 .encode_histogram::<NoLabelSet>(stats.sum, stats.count, &buckets, None)?;
         }
         Ok(())
@@ -198,10 +354,9 @@ mod tests {
         requests.record("ghcr", RequestKind::Tags, "ok", Duration::from_millis(30));
         requests.record("ghcr", RequestKind::Tags, "ok", Duration::from_secs(20));
         let metrics = Metrics::new(requests);
-        metrics
-            .sync_total
-            .get_or_create(&labels([("repo", "m"), ("result", "updated")]))
-            .inc();
+        metrics.register_repo("m", Duration::from_secs(60));
+        metrics.cycle_finished("m", "updated", 3);
+        drop(metrics.cycle_timer("m"));
         let text = metrics.render();
         assert!(
             text.contains("laminar_sync_total{repo=\"m\",result=\"updated\"} 1"),
@@ -226,6 +381,18 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("laminar_build_info{version=\""), "{text}");
+        assert!(
+            text.contains("laminar_sync_total{repo=\"m\",result=\"failed\"} 0"),
+            "series exist from start-up: {text}"
+        );
+        assert!(
+            text.contains("laminar_sync_duration_seconds_count{repo=\"m\"} 1"),
+            "{text}"
+        );
+        assert!(
+            text.contains("laminar_poll_interval_seconds{repo=\"m\"} 60"),
+            "{text}"
+        );
         assert!(text.ends_with("# EOF\n"));
         let classic = metrics.render_prometheus();
         assert!(

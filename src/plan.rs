@@ -6,6 +6,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use crate::config::Repo;
 use crate::image::rewrite::{Edit, RewriteError, rewrite_file};
@@ -13,8 +14,8 @@ use crate::image::scanner::ImageRef;
 use crate::image::walk::FileRefs;
 use crate::policy::{Keep, Selection, TagInfo};
 
-/// Tags known per image name (as written in files).
-pub type TagTable = HashMap<String, Vec<TagInfo>>;
+/// Tags known per image name (as written in files), shared with the registry layer's listing.
+pub type TagTable = HashMap<String, Arc<Vec<TagInfo>>>;
 
 /// Where a reference is: file (relative to the repo root), line and byte column.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -71,14 +72,37 @@ pub struct Kept {
     pub site: Site,
     pub image: String,
     pub tag: String,
-    pub reason: String,
-    /// The registry was asked and nothing allowed is newer.
-    up_to_date: bool,
+    pub reason: KeptReason,
+}
+
+/// Why a managed reference stays.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum KeptReason {
+    /// The rule's answer: up to date, nothing allowed, or the current tag cannot be ordered.
+    Rule(Keep),
+    /// The registry could not be asked, or knows no tags for the image.
+    NoTags,
+    /// A newer tag exists, but its digest is unknown and the reference pins one.
+    DigestUnknown { newer: String },
+}
+
+impl fmt::Display for KeptReason {
+    fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        match self {
+            KeptReason::Rule(keep) => keep.fmt(f),
+            KeptReason::NoTags => f.write_str("no tags are known for this image"),
+            KeptReason::DigestUnknown { newer } => write!(
+                f,
+                "{newer} is newer, but its digest is unknown and the reference pins one"
+            ),
+        }
+    }
 }
 
 impl Kept {
+    /// The registry was asked and nothing allowed is newer.
     pub fn up_to_date(&self) -> bool {
-        self.up_to_date
+        self.reason == KeptReason::Rule(Keep::UpToDate)
     }
 }
 
@@ -120,35 +144,27 @@ pub fn plan(repo: &Repo, files: &[FileRefs], tags: &TagTable) -> Plan {
                 line: reference.line,
                 column: reference.column,
             };
-            let keep = |reason: String, up_to_date: bool| Kept {
+            let keep = |reason: KeptReason| Kept {
                 site: site.clone(),
                 image: reference.image.clone(),
                 tag: reference.tag.clone(),
                 reason,
-                up_to_date,
             };
             let Some(known) = tags.get(&reference.image) else {
-                plan.kept
-                    .push(keep("no tags are known for this image".into(), false));
+                plan.kept.push(keep(KeptReason::NoTags));
                 continue;
             };
             match rule.policy.select(&reference.tag, known) {
-                Selection::Keep(why) => {
-                    plan.kept.push(keep(why.to_string(), why == Keep::UpToDate))
-                }
+                Selection::Keep(why) => plan.kept.push(keep(KeptReason::Rule(why))),
                 Selection::Update { to, reason } => match change(reference, to, site.clone()) {
                     Some(change) => plan.changes.push(Change {
                         rule: rule.policy.pattern.to_string(),
                         reason,
                         ..change
                     }),
-                    None => plan.kept.push(keep(
-                        format!(
-                            "{} is newer, but its digest is unknown and the reference pins one",
-                            to.tag
-                        ),
-                        false,
-                    )),
+                    None => plan.kept.push(keep(KeptReason::DigestUnknown {
+                        newer: to.tag.clone(),
+                    })),
                 },
             }
         }

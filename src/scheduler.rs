@@ -14,8 +14,8 @@ use tokio::task::JoinSet;
 use tokio::time::Instant;
 use tracing::Instrument;
 
+use crate::cycle::{Mode, RepoCycle, Shared};
 use crate::status::StatusBoard;
-use crate::sync::{RepoRunner, Shared};
 
 /// How long cycles abandoned at the end of the grace period get to stop before their push.
 const ABANDON_WAIT: Duration = Duration::from_secs(10);
@@ -65,7 +65,7 @@ impl Triggers {
 /// grace period; a cycle still running after it is abandoned before its push.
 pub async fn run(
     shared: Arc<Shared>,
-    runners: Vec<RepoRunner>,
+    repos: Vec<RepoCycle>,
     status: Arc<StatusBoard>,
     triggers: Arc<Triggers>,
     shutdown: impl Future<Output = ()>,
@@ -73,10 +73,10 @@ pub async fn run(
     let permits = Arc::new(Semaphore::new(shared.config.global.max_concurrent_repos));
     let (stop, stopped) = watch::channel(false);
     let mut tasks = JoinSet::new();
-    for runner in runners {
-        let notify = triggers.notify(&runner.repo.name);
+    for repo in repos {
+        let notify = triggers.notify(&repo.repo.name);
         tasks.spawn(repo_loop(
-            runner,
+            repo,
             shared.clone(),
             status.clone(),
             notify,
@@ -121,24 +121,23 @@ async fn drain(tasks: &mut JoinSet<()>) {
 }
 
 async fn repo_loop(
-    mut runner: RepoRunner,
+    mut cycle: RepoCycle,
     shared: Arc<Shared>,
     status: Arc<StatusBoard>,
     notify: Arc<Notify>,
     permits: Arc<Semaphore>,
     mut stopped: watch::Receiver<bool>,
 ) {
-    let poll = runner.repo.poll_freq;
-    let name = runner.repo.name.clone();
+    let poll = cycle.repo.poll_freq;
+    let name = cycle.repo.name.clone();
     // Spread the first cycles so many repos do not all start in the same instant.
     let jitter_cap = (poll / 10).min(Duration::from_secs(2));
     let jitter = jitter_cap.mul_f64(rand::rng().random_range(0.0..1.0));
     let mut next = Instant::now() + jitter;
-    let mut cycles = 0;
     loop {
-        let triggered_at = tokio::select! {
-            _ = tokio::time::sleep_until(next) => None,
-            _ = notify.notified() => Some(Instant::now()),
+        tokio::select! {
+            _ = tokio::time::sleep_until(next) => {},
+            _ = notify.notified() => {},
             _ = stopped.changed() => break,
         };
         if *stopped.borrow() {
@@ -149,13 +148,12 @@ async fn repo_loop(
             _ = stopped.changed() => break,
         };
         let span = tracing::info_span!("cycle", repo = %name);
-        let report = runner
-            .cycle(&shared, false, triggered_at)
+        let report = cycle
+            .run(&shared, Mode::Apply, Instant::now())
             .instrument(span)
             .await;
         drop(permit);
-        cycles += 1;
-        status.set(&name, report.status(cycles));
+        status.update(&name, |previous| report.status(previous));
         drop(report);
         release_freed_memory();
         next = Instant::now() + poll;

@@ -5,16 +5,20 @@ use std::sync::Mutex;
 
 use serde::Serialize;
 
+use crate::cycle::CycleResult;
+
 /// One repo's latest state.
 #[derive(Clone, Debug, Default, Serialize)]
 pub struct RepoStatus {
     /// RFC 3339 time the last cycle ended.
     pub last_cycle: Option<String>,
     /// `unchanged`, `updated` or `failed`.
-    pub result: Option<String>,
+    pub result: Option<CycleResult>,
     pub error: Option<String>,
     /// The remote head the last cycle saw.
     pub head: Option<String>,
+    /// `head` and `references` are from an earlier cycle: the last one could not sync.
+    pub stale: bool,
     pub cycles: u64,
     pub references: Vec<ReferenceStatus>,
 }
@@ -47,8 +51,11 @@ impl StatusBoard {
         }
     }
 
-    pub fn set(&self, repo: &str, status: RepoStatus) {
-        self.lock().insert(repo.to_string(), status);
+    /// Replaces a repo's status with one built from its previous status.
+    pub fn update(&self, repo: &str, next: impl FnOnce(&RepoStatus) -> RepoStatus) {
+        let mut repos = self.lock();
+        let status = repos.entry(repo.to_string()).or_default();
+        *status = next(status);
     }
 
     pub fn snapshot(&self) -> BTreeMap<String, RepoStatus> {

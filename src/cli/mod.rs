@@ -15,6 +15,7 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::config::{self, ConfigError, Loaded};
+use crate::image::scanner::ScannerError;
 use crate::image::walk::WalkError;
 use crate::registry::RegistryError;
 
@@ -88,6 +89,8 @@ pub enum CliError {
     Walk(#[from] WalkError),
     #[error(transparent)]
     Registry(#[from] RegistryError),
+    #[error(transparent)]
+    Scanner(#[from] ScannerError),
     #[error("cannot write output: {0}")]
     Output(#[from] io::Error),
     #[error("cannot start the async runtime: {0}")]
@@ -105,6 +108,7 @@ impl CliError {
             CliError::Config(ConfigError::Invalid(_)) | CliError::Usage(_) => 2,
             CliError::Config(ConfigError::Read { .. }) => 2,
             CliError::Walk(_)
+            | CliError::Scanner(_)
             | CliError::Registry(_)
             | CliError::Output(_)
             | CliError::Runtime(_)

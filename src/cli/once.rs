@@ -7,7 +7,7 @@ use std::sync::Arc;
 use clap::Args;
 
 use super::{CliError, load_config};
-use crate::sync::{CycleReport, CycleResult, RepoRunner, Shared};
+use crate::cycle::{CycleReport, CycleResult, Mode, RepoCycle, Shared};
 
 #[derive(Debug, Args)]
 pub struct OnceArgs {
@@ -34,13 +34,17 @@ pub fn run(args: &OnceArgs, path: &Path) -> Result<(), CliError> {
         )));
     }
     let failed = super::runtime()?.block_on(async {
-        let shared = Shared::new(config.clone()).await.map_err(CliError::Usage)?;
+        let shared = Shared::new(config.clone()).await?;
+        let mode = match args.dry_run {
+            true => Mode::DryRun,
+            false => Mode::Apply,
+        };
         let mut failed = 0;
         for repo in repos {
             let name = repo.name.clone();
             let span = tracing::info_span!("cycle", repo = %name);
             let report = tracing::Instrument::instrument(
-                RepoRunner::new(repo).cycle(&shared, args.dry_run, None),
+                RepoCycle::new(repo).run(&shared, mode, tokio::time::Instant::now()),
                 span,
             )
             .await;

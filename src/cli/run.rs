@@ -5,11 +5,11 @@ use std::sync::Arc;
 
 use super::{CliError, load_config};
 use crate::config::Config;
+use crate::cycle::{RepoCycle, Shared};
 use crate::scheduler::{self, Triggers};
 use crate::secret::{Secret, SecretSource};
 use crate::server::{AppState, router};
 use crate::status::StatusBoard;
-use crate::sync::{RepoRunner, Shared};
 
 pub fn run(path: &Path) -> Result<(), CliError> {
     let config = Arc::new(load_config(path)?.config);
@@ -18,7 +18,7 @@ pub fn run(path: &Path) -> Result<(), CliError> {
 }
 
 async fn serve(config: Arc<Config>, token: Option<Secret>) -> Result<(), CliError> {
-    let shared = Arc::new(Shared::new(config.clone()).await.map_err(CliError::Usage)?);
+    let shared = Arc::new(Shared::new(config.clone()).await?);
     let names = || config.repos.iter().map(|r| r.name.as_str());
     let status = Arc::new(StatusBoard::new(names()));
     let triggers = Arc::new(Triggers::new(names()));
@@ -45,8 +45,8 @@ async fn serve(config: Arc<Config>, token: Option<Secret>) -> Result<(), CliErro
             })
             .await
     });
-    let runners = config.repos.iter().cloned().map(RepoRunner::new).collect();
-    scheduler::run(shared, runners, status, triggers, shutdown_signal()).await;
+    let repos = config.repos.iter().cloned().map(RepoCycle::new).collect();
+    scheduler::run(shared, repos, status, triggers, shutdown_signal()).await;
     let _ = stop_server.send(());
     match server.await {
         Ok(Ok(())) => Ok(()),

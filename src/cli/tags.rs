@@ -93,9 +93,9 @@ pub fn run(args: &TagsArgs, config: Option<&Path>) -> Result<(), CliError> {
         )
         .await;
         let tags = registries
-            .tags(0, &args.image, policy.order == Order::Time)
+            .tags(&registry.id(), &args.image, policy.order == Order::Time)
             .await;
-        registries.save_cache();
+        registries.save_cache().await;
         tags
     })?;
     let ranked = policy.rank(&tags);

@@ -72,6 +72,7 @@ fn default_global(env: &Environment) -> Global {
         max_concurrent_repos: 4,
         shutdown_grace: Duration::from_secs(30),
         exec_timeout: Duration::from_secs(300),
+        exec_env: Vec::new(),
         api_token_file: None,
     }
 }
@@ -117,6 +118,9 @@ fn global(d: &mut Decoder, node: &Node, env: &Environment) -> Global {
     if let Some(v) = f.get(d, "execTimeout", &[]).and_then(|n| seconds(d, n)) {
         global.exec_timeout = v;
     }
+    if let Some(node) = f.get(d, "execEnv", &[]) {
+        global.exec_env = env_names(d, node);
+    }
     global.api_token_file = f
         .get(d, "apiTokenFile", &[])
         .and_then(|n| existing_file(d, n, env, "API token file"));
@@ -150,11 +154,22 @@ fn listen(d: &mut Decoder, node: &Node) -> Option<SocketAddr> {
 }
 
 fn registries(d: &mut Decoder, node: &Node, env: &Environment) -> Vec<Registry> {
+    // A reference names its registry by prefix, so two registries may not share one.
+    let prefixes = std::cell::RefCell::new(HashSet::new());
     uniquely_named(
         d,
         node,
         "registry",
-        |d, item| registry(d, item, env),
+        |d, item| {
+            let registry = registry(d, item, env)?;
+            if !registry.prefix.is_empty() && !prefixes.borrow_mut().insert(registry.id()) {
+                d.error(
+                    item.pos,
+                    format!("duplicate registry prefix \"{}\"", registry.prefix),
+                );
+            }
+            Some(registry)
+        },
         |r| &r.name,
     )
 }
@@ -338,6 +353,10 @@ fn repo(d: &mut Decoder, node: &Node, env: &Environment) -> Option<Repo> {
         .get(d, "exec", &["preCommitCommands"])
         .map(|n| d.strings(n))
         .unwrap_or_default();
+    let exec_env = f
+        .get(d, "execEnv", &[])
+        .map(|n| env_names(d, n))
+        .unwrap_or_default();
     let updates = f.require(d, "updates", &[]).map(|n| {
         if is_empty_list(n) {
             d.error(n.pos, "updates must list at least one rule");
@@ -358,8 +377,28 @@ fn repo(d: &mut Decoder, node: &Node, env: &Environment) -> Option<Repo> {
         poll_freq: poll_freq.unwrap_or(DEFAULT_POLL),
         remote_config: remote_config.unwrap_or(false),
         exec,
+        exec_env,
         updates: updates?,
     })
+}
+
+/// Names of environment variables passed on to exec actions.
+fn env_names(d: &mut Decoder, node: &Node) -> Vec<String> {
+    let names = d.strings(node);
+    let valid = |name: &str| {
+        let mut chars = name.chars();
+        chars
+            .next()
+            .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+            && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+    };
+    if let Some(bad) = names.iter().find(|n| !valid(n)) {
+        d.error(
+            node.pos,
+            format!("invalid environment variable name {bad:?} in execEnv"),
+        );
+    }
+    names
 }
 
 /// A secret given by environment variable name or by file, not both.

@@ -49,6 +49,9 @@ pub struct Global {
     pub shutdown_grace: Duration,
     /// How long one exec action may run.
     pub exec_timeout: Duration,
+    /// Environment variables exec actions may see, besides `PATH`, `HOME`, the locale and the
+    /// `LAMINAR_*` change description: actions start from an empty environment.
+    pub exec_env: Vec<String>,
     /// File holding the API token (else `LAMINAR_API_TOKEN`; with neither, triggers are off).
     pub api_token_file: Option<PathBuf>,
 }
@@ -171,6 +174,28 @@ pub fn ecr_host(host: &str) -> Option<(&str, &str)> {
     (account_ok && !region.is_empty() && !region.contains('.')).then_some((account, region))
 }
 
+/// A configured registry, named by its prefix (prefixes are unique in a config): what the
+/// scanner reports for a reference and what the registry layer is asked by.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct RegistryId(std::sync::Arc<str>);
+
+impl RegistryId {
+    pub fn new(prefix: &str) -> RegistryId {
+        RegistryId(prefix.trim_end_matches('/').into())
+    }
+
+    /// The prefix, without a trailing `/`.
+    pub fn prefix(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Display for RegistryId {
+    fn fmt(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
 impl Registry {
     /// Default requests per second.
     pub const DEFAULT_RATE_LIMIT: f64 = 10.0;
@@ -202,6 +227,10 @@ impl Registry {
                 role_arn: None,
             },
         }
+    }
+
+    pub fn id(&self) -> RegistryId {
+        RegistryId::new(&self.prefix)
     }
 
     /// The host (and port) part of the prefix.
@@ -238,6 +267,8 @@ pub struct Repo {
     pub remote_config: bool,
     /// Shell commands run in the checkout after rewriting, before committing.
     pub exec: Vec<String>,
+    /// Environment variables this repo's exec actions may see, added to `global.execEnv`.
+    pub exec_env: Vec<String>,
     pub updates: Vec<UpdateRule>,
 }
 
@@ -309,11 +340,26 @@ pub struct Loaded {
 
 /// Reads and validates the config file at `path`.
 pub fn load(path: &Path) -> Result<Loaded, ConfigError> {
-    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+    let bytes = std::fs::read(path).map_err(|source| ConfigError::Read {
         file: path.to_path_buf(),
         source,
     })?;
-    parse(path, &text, &Environment::from_process())
+    parse(path, utf8(path, &bytes)?, &Environment::from_process())
+}
+
+/// Config bytes as text; otherwise a located error at the first byte that is not UTF-8.
+pub fn utf8<'b>(file: &Path, bytes: &'b [u8]) -> Result<&'b str, ConfigError> {
+    yaml::utf8(bytes).map_err(|e| syntax_error(file, e))
+}
+
+fn syntax_error(file: &Path, e: yaml::SyntaxError) -> ConfigError {
+    ConfigError::Invalid(Located {
+        file: file.to_path_buf(),
+        diagnostics: vec![Diagnostic {
+            pos: e.pos,
+            message: e.message,
+        }],
+    })
 }
 
 /// Validates config text; `file` is only used in messages.
@@ -354,12 +400,7 @@ fn decode_text<T>(
             diagnostics,
         }
     };
-    let doc = yaml::parse(text).map_err(|e| {
-        ConfigError::Invalid(located(vec![Diagnostic {
-            pos: e.pos,
-            message: e.message,
-        }]))
-    })?;
+    let doc = yaml::parse(text).map_err(|e| syntax_error(file, e))?;
     let mut decoder = fields::Decoder::default();
     let value = decode(&doc, &mut decoder);
     if !decoder.errors.is_empty() {

@@ -50,15 +50,59 @@ pub struct SyntaxError {
     pub message: String,
 }
 
-/// Parses one YAML document into a located tree.
+/// Parses one YAML document into a located tree. Tags (`!!python/object:…`, `!secret`) are
+/// refused rather than silently dropped: a config has no use for them.
 pub fn parse(text: &str) -> Result<Node, SyntaxError> {
-    match serde_saphyr::from_str::<Spanned<Value>>(text) {
+    let mut options = serde_saphyr::Options::default();
+    options.reject_unsupported_tags = true;
+    match serde_saphyr::from_str_with_options::<Spanned<Value>>(text, options) {
         Ok(spanned) => Ok(node(spanned)),
         Err(err) => {
             let pos = err.location().map(pos_of).unwrap_or_default();
-            let message = bare_message(&err.without_snippet().to_string());
-            Err(SyntaxError { pos, message })
+            Err(SyntaxError {
+                pos,
+                message: user_message(err.without_snippet()),
+            })
         }
+    }
+}
+
+/// Bytes that must be UTF-8 text, with the line and column of the first byte that is not.
+pub fn utf8(bytes: &[u8]) -> Result<&str, SyntaxError> {
+    std::str::from_utf8(bytes).map_err(|e| {
+        let valid = &bytes[..e.valid_up_to()];
+        let line_start = valid.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
+        let before = String::from_utf8_lossy(&valid[line_start..]);
+        SyntaxError {
+            pos: Pos {
+                line: 1 + valid.iter().filter(|&&b| b == b'\n').count() as u64,
+                column: 1 + before.chars().count() as u64,
+            },
+            message: "the file is not UTF-8 text".into(),
+        }
+    })
+}
+
+/// The parser's error in the user's terms: no hints aimed at programmers using the library.
+fn user_message(err: &serde_saphyr::Error) -> String {
+    use serde_saphyr::Error;
+    match err {
+        Error::DuplicateMappingKey { key: Some(key), .. } => format!("duplicate key \"{key}\""),
+        Error::DuplicateMappingKey { key: None, .. } => "duplicate key".into(),
+        Error::MultipleDocuments { .. } => {
+            "more than one YAML document (a `---` separator): the file must hold exactly one".into()
+        }
+        Error::UnsupportedTag { tag, .. } => {
+            format!("YAML tags such as \"{tag}\" are not allowed: write the plain value")
+        }
+        Error::Budget { .. }
+        | Error::AliasReplayCounterOverflow { .. }
+        | Error::AliasReplayLimitExceeded { .. }
+        | Error::AliasExpansionLimitExceeded { .. }
+        | Error::AliasReplayStackDepthExceeded { .. } => {
+            "the document is too large or too deeply nested, or expands too many aliases".into()
+        }
+        other => bare_message(&other.render_with_formatter(&serde_saphyr::UserMessageFormatter)),
     }
 }
 

@@ -1,16 +1,18 @@
 //! The git layer: persistent workspaces that follow their remote branch exactly, commits of
-//! exactly the changes made, fast-forward pushes with race retries, SSH with verified host
-//! keys, HTTPS with tokens.
+//! exactly the changes made, compare-and-swap pushes on every transport, SSH with verified
+//! host keys, HTTPS with tokens. It offers primitives and knows nothing of plans: the cycle
+//! decides what to commit and when to retry.
 
-pub mod auth;
-pub mod known_hosts;
-pub mod message;
-pub mod url;
+pub(crate) mod auth;
+pub(crate) mod known_hosts;
+mod local_push;
+mod lock;
+pub(crate) mod url;
 mod workspace;
 
 use std::path::PathBuf;
 
-pub use workspace::{Identity, Memo, Outcome, Synced, Workspace};
+pub use workspace::{Identity, Memo, Push, Synced, Workspace};
 
 /// A git failure; URLs in it are redacted.
 #[derive(Debug, thiserror::Error)]
@@ -24,13 +26,15 @@ pub enum GitError {
     #[error("{url}: branch {branch} does not exist on the remote")]
     NoBranch { url: String, branch: String },
     #[error(
-        "{url}: push rejected {attempts} times (the branch keeps moving); giving up for this cycle"
+        "{url}: the remote branch is locked ({message}); another push is under way or was interrupted there"
     )]
-    RetriesExhausted { url: String, attempts: u32 },
+    RemoteLocked { url: String, message: String },
     #[error("workspace {path}: {message}")]
     Workspace { path: PathBuf, message: String },
-    #[error("{0}")]
-    Apply(String),
+    #[error(
+        "workspace {path} is in use by another process (a second laminar on the same dataDir?); not touching it"
+    )]
+    Busy { path: PathBuf },
 }
 
 impl GitError {
@@ -40,9 +44,9 @@ impl GitError {
             GitError::Auth { .. } => "auth",
             GitError::Network { .. } => "network",
             GitError::NoBranch { .. } => "no_branch",
-            GitError::RetriesExhausted { .. } => "push_retries_exhausted",
+            GitError::RemoteLocked { .. } => "remote_locked",
             GitError::Workspace { .. } => "workspace",
-            GitError::Apply(_) => "apply",
+            GitError::Busy { .. } => "workspace_busy",
         }
     }
 }

@@ -1,36 +1,34 @@
 //! A persistent working copy of one branch of one remote: follow the remote exactly, commit
-//! what changed, push fast-forward only and retry on races. Blocking: run it off the runtime.
+//! what changed, push as a compare-and-swap. Blocking: run it off the runtime.
 
 use std::cell::RefCell;
 use std::path::{Path, PathBuf};
 use std::sync::Once;
-use std::time::{Duration, SystemTime};
+use std::time::SystemTime;
 
 use git2::build::CheckoutBuilder;
 use git2::{
     ErrorClass, ErrorCode, FetchOptions, IndexAddOption, Oid, PushOptions, Repository, Signature,
     Status, StatusOptions,
 };
-use rand::Rng;
 use sha2::{Digest, Sha256};
 
+use super::GitError;
 use super::auth::{GitAuth, Trouble};
-use super::url::redact;
-use super::{GitError, message};
+use super::local_push::{self, LocalPushError};
+use super::lock::WorkspaceLock;
+use super::url::{Remote, redact};
 use crate::config::Repo;
-use crate::plan::Change;
 
 /// How long connecting to a remote, and then each read or write, may take.
 const CONNECT_TIMEOUT_MS: i32 = 15_000;
 const IO_TIMEOUT_MS: i32 = 120_000;
 
-/// The commit author and message settings.
+/// The commit author.
 #[derive(Clone, Debug)]
 pub struct Identity {
     pub name: String,
     pub email: String,
-    /// Commit message template (see [`message::render`]).
-    pub template: Option<String>,
 }
 
 /// The remote head after a sync.
@@ -41,17 +39,13 @@ pub struct Synced {
     pub moved: bool,
 }
 
-/// How a commit-and-push ended.
+/// How a push ended, when the remote answered.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Outcome {
-    /// Nothing to change, or the change is already upstream: no commit.
-    Unchanged,
-    Pushed {
-        commit: Oid,
-        /// Push attempts it took (1 without a race).
-        attempts: u32,
-        changes: Vec<Change>,
-    },
+pub enum Push {
+    /// The remote branch now points at the commit.
+    Pushed,
+    /// The remote branch moved since the last sync: sync, redo the change, try again.
+    Rejected(String),
 }
 
 /// What a workspace knows about itself between cycles, so the git handle (and libgit2's caches)
@@ -64,6 +58,8 @@ pub struct Memo {
 
 pub struct Workspace {
     repo: Repository,
+    /// Held while this handle lives: no other process works in the tree meanwhile.
+    _lock: WorkspaceLock,
     name: String,
     url: String,
     branch: String,
@@ -73,8 +69,8 @@ pub struct Workspace {
     /// The tree is exactly `last_head`: nothing has been written since the last reset, so an
     /// unchanged remote needs no reset (a checkout of a big tree is not free).
     clean: bool,
-    /// Backoff before retrying a rejected push.
-    retry_base: Duration,
+    /// Hard resets this handle made: a no-op cycle makes none.
+    resets: u32,
 }
 
 impl std::fmt::Debug for Workspace {
@@ -88,8 +84,9 @@ impl std::fmt::Debug for Workspace {
 }
 
 impl Workspace {
-    /// The working copy of `repo` under `data_dir`, created or reused. One that is corrupt or
-    /// tracks another URL is moved aside (with a warning) and started afresh.
+    /// The working copy of `repo` under `data_dir`, created or reused, locked against other
+    /// processes. One that is corrupt or tracks another URL is moved aside (with a warning)
+    /// and started afresh.
     pub fn open(
         data_dir: &Path,
         repo: &Repo,
@@ -98,38 +95,11 @@ impl Workspace {
     ) -> Result<Workspace, GitError> {
         set_timeouts();
         let dir = data_dir.join("workspaces").join(dir_name(repo));
-        let local = |e: &dyn std::fmt::Display| GitError::Workspace {
-            path: dir.clone(),
-            message: e.to_string(),
-        };
-        let existing = match Repository::open(&dir) {
-            Ok(existing) if !healthy(&existing) => {
-                move_aside(&dir, "is corrupt").map_err(|e| local(&e))?;
-                None
-            }
-            Ok(existing) if tracks(&existing, &repo.url) => Some(existing),
-            Ok(_) => {
-                move_aside(&dir, "tracks another remote URL").map_err(|e| local(&e))?;
-                None
-            }
-            Err(_) if dir.exists() => {
-                move_aside(&dir, "is not a usable git repository").map_err(|e| local(&e))?;
-                None
-            }
-            Err(_) => None,
-        };
-        let git = match existing {
-            Some(git) => git,
-            None => {
-                std::fs::create_dir_all(&dir).map_err(|e| local(&e))?;
-                let git = Repository::init(&dir).map_err(|e| local(&e.message()))?;
-                git.remote_with_fetch("origin", &repo.url, &refspec(&repo.branch))
-                    .map_err(|e| local(&e.message()))?;
-                git
-            }
-        };
+        let lock = WorkspaceLock::acquire(&dir)?;
+        let git = reuse_or_create(&dir, &repo.url, &repo.branch)?;
         Ok(Workspace {
             repo: git,
+            _lock: lock,
             name: repo.name.clone(),
             url: repo.url.clone(),
             branch: repo.branch.clone(),
@@ -137,7 +107,7 @@ impl Workspace {
             identity,
             last_head: None,
             clean: false,
-            retry_base: Duration::from_millis(300),
+            resets: 0,
         })
     }
 
@@ -159,36 +129,60 @@ impl Workspace {
         self.repo.workdir().unwrap_or_else(|| self.repo.path())
     }
 
+    /// Hard resets made through this handle.
+    pub fn resets(&self) -> u32 {
+        self.resets
+    }
+
     /// Fetches the branch (forced: a rewritten remote history is followed) and makes the
-    /// working tree exactly the remote head, removing leftovers of an interrupted cycle.
+    /// working tree exactly the remote head, removing leftovers of an interrupted cycle. Git
+    /// lock files left by a crash are removed first (the workspace lock says nobody else is
+    /// working here); a workspace whose objects turn out missing or unreadable is moved aside
+    /// and fetched afresh.
     pub fn sync(&mut self) -> Result<Synced, GitError> {
         if self.auth.skips_host_keys() {
             tracing::warn!(repo = %self.name, "SSH host key verification is disabled for this repo (insecureSkipHostKeyVerification)");
         }
-        let _ = std::fs::remove_file(self.repo.path().join("index.lock"));
+        remove_stale_locks(self.repo.path());
+        match self.fetch_and_reset() {
+            Err(Failed::Corrupt(e)) => {
+                let dir = self.dir().to_path_buf();
+                tracing::warn!(workspace = %dir.display(), error = %e.message(), "workspace has missing or unreadable objects");
+                move_aside(&dir, "has missing or unreadable objects")
+                    .map_err(|e| self.local_io(e))?;
+                self.repo = reuse_or_create(&dir, &self.url, &self.branch)?;
+                self.last_head = None;
+                self.clean = false;
+                self.fetch_and_reset()
+                    .map_err(|failed| self.failure(failed))
+            }
+            other => other.map_err(|failed| self.failure(failed)),
+        }
+    }
+
+    fn fetch_and_reset(&mut self) -> Result<Synced, Failed> {
         let trouble = RefCell::new(Trouble::default());
-        {
-            let mut remote = self.repo.find_remote("origin").map_err(|e| self.local(e))?;
+        let fetched = {
+            let mut remote = self.repo.find_remote("origin")?;
             let mut options = FetchOptions::new();
             options.remote_callbacks(self.auth.callbacks(&trouble));
-            remote
-                .fetch(&[refspec(&self.branch)], Some(&mut options), None)
-                .map_err(|e| self.remote_error(e, &trouble))?;
-        }
-        let remote_ref = format!("refs/remotes/origin/{}", self.branch);
-        let head = self
-            .repo
-            .refname_to_id(&remote_ref)
-            .map_err(|_| GitError::NoBranch {
-                url: redact(&self.url),
-                branch: self.branch.clone(),
-            })?;
+            remote.fetch(&[refspec(&self.branch)], Some(&mut options), None)
+        };
+        fetched.map_err(|e| Failed::Remote(e, trouble.into_inner()))?;
+        let Ok(head) = self.repo.refname_to_id(&self.remote_ref()) else {
+            return Err(Failed::NoBranch);
+        };
+        // The head commit and its tree must be readable, even when nothing needs checking out.
+        self.repo.find_commit(head)?.tree()?;
         let moved = self.last_head != Some(head);
         if (moved || !self.clean)
             && let Err(err) = self.reset_to(head)
         {
+            if is_corruption(&err) {
+                return Err(Failed::Corrupt(err));
+            }
             // A damaged index is the usual cause; a hard reset rebuilds it from the tree.
-            tracing::warn!(error = %err, "reset failed; rebuilding the index");
+            tracing::warn!(error = %err.message(), "reset failed; rebuilding the index");
             let _ = std::fs::remove_file(self.repo.path().join("index"));
             self.reset_to(head)?;
         }
@@ -200,64 +194,27 @@ impl Workspace {
     /// head.
     pub fn discard(&mut self) -> Result<(), GitError> {
         match self.last_head {
-            Some(head) => self.reset_to(head),
+            Some(head) => self.reset_to(head).map_err(|e| self.local(e)),
             None => Ok(()),
         }
     }
 
-    /// Runs `apply` on the working tree, commits what changed and pushes it. If the push is
-    /// rejected because the remote moved, syncs to the new head and runs `apply` again (it
-    /// must recompute its change from the tree it is given), up to `attempts` times. Never
-    /// force-pushes.
-    pub fn commit_and_push<E: std::fmt::Display>(
-        &mut self,
-        attempts: u32,
-        mut apply: impl FnMut(&Path) -> Result<Vec<Change>, E>,
-    ) -> Result<Outcome, GitError> {
-        if self.last_head.is_none() {
+    /// Marks the tree as written to: the next sync resets it even if the remote stands still.
+    pub fn touched(&mut self) {
+        self.clean = false;
+    }
+
+    /// Stages every change (new, modified, deleted; `.gitignore` respected) and commits it on
+    /// top of the synced head with `message`. `None` when the tree is unchanged.
+    pub fn commit(&mut self, message: &str) -> Result<Option<Oid>, GitError> {
+        self.clean = false;
+        let local = |e: git2::Error| self.local(e);
+        let Some(head) = self.last_head else {
             return Err(GitError::Workspace {
                 path: self.dir().to_path_buf(),
                 message: "not in step with the remote: sync first".into(),
             });
-        }
-        for attempt in 1..=attempts.max(1) {
-            self.clean = false;
-            let dir = self.dir().to_path_buf();
-            let changes = apply(&dir).map_err(|e| GitError::Apply(e.to_string()))?;
-            if changes.is_empty() {
-                return Ok(Outcome::Unchanged);
-            }
-            let text = message::render(self.identity.template.as_deref(), &self.name, &changes);
-            let Some(commit) = self.commit(&text)? else {
-                return Ok(Outcome::Unchanged);
-            };
-            match self.push()? {
-                None => {
-                    return Ok(Outcome::Pushed {
-                        commit,
-                        attempts: attempt,
-                        changes,
-                    });
-                }
-                Some(why) => {
-                    tracing::info!(repo = %self.name, attempt, reason = %why, "push rejected; rebasing the change on the new remote head");
-                    if attempt < attempts {
-                        std::thread::sleep(self.backoff(attempt));
-                    }
-                    self.sync()?;
-                }
-            }
-        }
-        Err(GitError::RetriesExhausted {
-            url: redact(&self.url),
-            attempts,
-        })
-    }
-
-    /// Stages every change (new, modified, deleted; `.gitignore` respected) and commits it on
-    /// top of the remote head. `None` when the tree is unchanged.
-    fn commit(&self, text: &str) -> Result<Option<Oid>, GitError> {
-        let local = |e: git2::Error| self.local(e);
+        };
         let mut index = self.repo.index().map_err(local)?;
         index
             .add_all(["*"], IndexAddOption::DEFAULT, None)
@@ -265,11 +222,7 @@ impl Workspace {
         index.update_all(["*"], None).map_err(local)?;
         index.write().map_err(local)?;
         let tree_id = index.write_tree().map_err(local)?;
-        let parent = self
-            .repo
-            .head()
-            .and_then(|h| h.peel_to_commit())
-            .map_err(local)?;
+        let parent = self.repo.find_commit(head).map_err(local)?;
         if parent.tree_id() == tree_id {
             return Ok(None);
         }
@@ -281,7 +234,7 @@ impl Workspace {
                 Some("HEAD"),
                 &signature,
                 &signature,
-                text,
+                message,
                 &tree,
                 &[&parent],
             )
@@ -289,8 +242,47 @@ impl Workspace {
         Ok(Some(oid))
     }
 
-    /// Pushes the branch without force. `Some(reason)` when the remote rejected it.
-    fn push(&self) -> Result<Option<String>, GitError> {
+    /// Pushes `commit` to the branch, never forced: the remote branch moves only if it still
+    /// points at the last synced head. Once pushed, the workspace is in step with the remote
+    /// at `commit`, so the next sync of an unchanged remote costs nothing.
+    pub fn push(&mut self, commit: Oid) -> Result<Push, GitError> {
+        let Some(expected) = self.last_head else {
+            return Err(GitError::Workspace {
+                path: self.dir().to_path_buf(),
+                message: "not in step with the remote: sync first".into(),
+            });
+        };
+        let pushed = match Remote::parse(&self.url) {
+            Remote::Local => self.push_local(expected, commit)?,
+            _ => self.push_over_network()?,
+        };
+        if pushed == Push::Pushed {
+            self.repo
+                .reference(&self.remote_ref(), commit, true, "laminar: pushed")
+                .map_err(|e| self.local(e))?;
+            self.last_head = Some(commit);
+            self.clean = true;
+        }
+        Ok(pushed)
+    }
+
+    fn push_local(&self, expected: Oid, commit: Oid) -> Result<Push, GitError> {
+        let remote = local_push::remote_path(&self.url);
+        local_push::push(&self.repo, &remote, &self.branch, expected, commit).map_err(|e| match e {
+            LocalPushError::Locked(message) => GitError::RemoteLocked {
+                url: redact(&self.url),
+                message,
+            },
+            LocalPushError::Other(e) => GitError::Network {
+                url: redact(&self.url),
+                message: e.message().to_string(),
+            },
+        })
+    }
+
+    /// Over SSH and HTTPS the server checks the old value itself: a push that is not a fast
+    /// forward of what it holds is refused.
+    fn push_over_network(&self) -> Result<Push, GitError> {
         let trouble = RefCell::new(Trouble::default());
         let rejected = RefCell::new(None);
         let result = {
@@ -307,45 +299,51 @@ impl Workspace {
             let spec = format!("refs/heads/{0}:refs/heads/{0}", self.branch);
             remote.push(&[spec], Some(&mut options))
         };
-        match result {
-            Ok(()) => Ok(rejected.into_inner()),
-            Err(e) if is_rejection(&e) => Ok(Some(e.message().to_string())),
-            Err(e) => Err(self.remote_error(e, &trouble)),
+        let why = match result {
+            Ok(()) => rejected.into_inner(),
+            Err(e) if is_rejection(&e) => Some(e.message().to_string()),
+            Err(e) => return Err(self.failure(Failed::Remote(e, trouble.into_inner()))),
+        };
+        match why {
+            None => Ok(Push::Pushed),
+            Some(why) if why.contains("lock") => Err(GitError::RemoteLocked {
+                url: redact(&self.url),
+                message: why,
+            }),
+            Some(why) => Ok(Push::Rejected(why)),
         }
     }
 
+    fn remote_ref(&self) -> String {
+        format!("refs/remotes/origin/{}", self.branch)
+    }
+
     /// Points the branch at `head` and makes index and tree match it, untracked files removed.
-    fn reset_to(&mut self, head: Oid) -> Result<(), GitError> {
-        let local = |e: git2::Error| self.local(e);
-        let commit = self.repo.find_commit(head).map_err(local)?;
+    fn reset_to(&mut self, head: Oid) -> Result<(), git2::Error> {
+        let commit = self.repo.find_commit(head)?;
         let branch_ref = format!("refs/heads/{}", self.branch);
         self.repo
-            .reference(&branch_ref, head, true, "laminar: follow remote")
-            .map_err(local)?;
-        self.repo.set_head(&branch_ref).map_err(local)?;
-        self.repo
-            .reset(
-                commit.as_object(),
-                git2::ResetType::Hard,
-                Some(CheckoutBuilder::new().force()),
-            )
-            .map_err(local)?;
+            .reference(&branch_ref, head, true, "laminar: follow remote")?;
+        self.repo.set_head(&branch_ref)?;
+        self.repo.reset(
+            commit.as_object(),
+            git2::ResetType::Hard,
+            Some(CheckoutBuilder::new().force()),
+        )?;
         self.remove_untracked()?;
+        self.resets += 1;
         self.clean = true;
         Ok(())
     }
 
-    fn remove_untracked(&self) -> Result<(), GitError> {
+    fn remove_untracked(&self) -> Result<(), git2::Error> {
         let mut options = StatusOptions::new();
         // Untracked directories come back whole ("rendered/"), and go whole.
         options
             .include_untracked(true)
             .recurse_untracked_dirs(false)
             .include_ignored(false);
-        let statuses = self
-            .repo
-            .statuses(Some(&mut options))
-            .map_err(|e| self.local(e))?;
+        let statuses = self.repo.statuses(Some(&mut options))?;
         let root = self.dir().to_path_buf();
         for entry in statuses.iter() {
             if !entry.status().contains(Status::WT_NEW) {
@@ -355,24 +353,19 @@ impl Workspace {
                 continue;
             };
             let full = root.join(path);
-            let removed = if full.is_dir() {
-                std::fs::remove_dir_all(&full)
-            } else {
-                std::fs::remove_file(&full)
+            // symlink_metadata: a leftover symlink to a directory goes, not what it points at.
+            let removed = match std::fs::symlink_metadata(&full) {
+                Ok(meta) if meta.is_dir() => std::fs::remove_dir_all(&full),
+                _ => std::fs::remove_file(&full),
             };
             if let Err(err) = removed {
-                return Err(GitError::Workspace {
-                    path: full,
-                    message: format!("cannot remove leftover file: {err}"),
-                });
+                return Err(git2::Error::from_str(&format!(
+                    "cannot remove leftover file {}: {err}",
+                    full.display()
+                )));
             }
         }
         Ok(())
-    }
-
-    fn backoff(&self, attempt: u32) -> Duration {
-        let exp = self.retry_base.saturating_mul(1 << attempt.min(6));
-        exp.mul_f64(rand::rng().random_range(0.5..1.5))
     }
 
     fn local(&self, e: git2::Error) -> GitError {
@@ -382,29 +375,134 @@ impl Workspace {
         }
     }
 
+    fn local_io(&self, e: std::io::Error) -> GitError {
+        GitError::Workspace {
+            path: self.dir().to_path_buf(),
+            message: e.to_string(),
+        }
+    }
+
+    /// A sync or push failure as the error the caller sees; URLs are redacted.
+    fn failure(&self, failed: Failed) -> GitError {
+        match failed {
+            Failed::Local(e) | Failed::Corrupt(e) => self.local(e),
+            Failed::NoBranch => GitError::NoBranch {
+                url: redact(&self.url),
+                branch: self.branch.clone(),
+            },
+            Failed::Remote(e, trouble) => self.remote_error(e, trouble),
+        }
+    }
+
     /// Classifies a libgit2 error from talking to the remote, preferring what the callbacks
     /// learnt (libgit2 keeps only a short message).
-    fn remote_error(&self, e: git2::Error, trouble: &RefCell<Trouble>) -> GitError {
+    fn remote_error(&self, e: git2::Error, trouble: Trouble) -> GitError {
         let url = redact(&self.url);
-        let trouble = trouble.borrow();
-        if let Some(message) = &trouble.host_key {
-            return GitError::HostKey {
-                url,
-                message: message.clone(),
-            };
+        if let Some(message) = trouble.host_key {
+            return GitError::HostKey { url, message };
         }
-        if let Some(message) = &trouble.credentials {
-            return GitError::Auth {
-                url,
-                message: message.clone(),
-            };
+        if let Some(message) = trouble.credentials {
+            return GitError::Auth { url, message };
         }
         let message = e.message().replace(&self.url, &url);
         match (e.code(), e.class()) {
             (ErrorCode::Auth, _) | (_, ErrorClass::Ssh) if message.contains("auth") => {
                 GitError::Auth { url, message }
             }
+            (ErrorCode::Locked, _) => GitError::RemoteLocked { url, message },
             _ => GitError::Network { url, message },
+        }
+    }
+}
+
+/// Why a sync step failed, before it is turned into a [`GitError`].
+enum Failed {
+    Local(git2::Error),
+    /// Objects are missing or unreadable: the workspace must be rebuilt.
+    Corrupt(git2::Error),
+    NoBranch,
+    Remote(git2::Error, Trouble),
+}
+
+impl From<git2::Error> for Failed {
+    fn from(e: git2::Error) -> Failed {
+        if is_corruption(&e) {
+            Failed::Corrupt(e)
+        } else {
+            Failed::Local(e)
+        }
+    }
+}
+
+/// Objects that should be there are not, or cannot be read.
+fn is_corruption(e: &git2::Error) -> bool {
+    matches!(
+        e.class(),
+        ErrorClass::Odb | ErrorClass::Object | ErrorClass::Zlib
+    ) || (e.code() == ErrorCode::NotFound && e.class() == ErrorClass::Tree)
+}
+
+/// Opens the workspace at `dir` if it is healthy and tracks `url`; otherwise moves it aside
+/// and initialises an empty one.
+fn reuse_or_create(dir: &Path, url: &str, branch: &str) -> Result<Repository, GitError> {
+    let local = |e: &dyn std::fmt::Display| GitError::Workspace {
+        path: dir.to_path_buf(),
+        message: e.to_string(),
+    };
+    let existing = match Repository::open(dir) {
+        Ok(existing) if !healthy(&existing) => {
+            move_aside(dir, "is corrupt").map_err(|e| local(&e))?;
+            None
+        }
+        Ok(existing) if tracks(&existing, url) => Some(existing),
+        Ok(_) => {
+            move_aside(dir, "tracks another remote URL").map_err(|e| local(&e))?;
+            None
+        }
+        Err(_) if dir.exists() => {
+            move_aside(dir, "is not a usable git repository").map_err(|e| local(&e))?;
+            None
+        }
+        Err(_) => None,
+    };
+    match existing {
+        Some(git) => Ok(git),
+        None => {
+            std::fs::create_dir_all(dir).map_err(|e| local(&e))?;
+            let git = Repository::init(dir).map_err(|e| local(&e.message()))?;
+            git.remote_with_fetch("origin", url, &refspec(branch))
+                .map_err(|e| local(&e.message()))?;
+            Ok(git)
+        }
+    }
+}
+
+/// Git's own lock files (`index.lock`, `HEAD.lock`, `refs/…/<branch>.lock`, …) left by a
+/// process that died mid-write. Only called under the workspace lock, when no other process
+/// can be writing them.
+fn remove_stale_locks(git_dir: &Path) {
+    let mut pending = vec![git_dir.to_path_buf()];
+    while let Some(dir) = pending.pop() {
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            let Ok(kind) = entry.file_type() else {
+                continue;
+            };
+            if kind.is_dir() && path.starts_with(git_dir.join("refs")) {
+                pending.push(path);
+            } else if kind.is_file() && path.extension().is_some_and(|e| e == "lock") {
+                match std::fs::remove_file(&path) {
+                    Ok(()) => {
+                        tracing::warn!(file = %path.display(), "removed a stale git lock file left by an interrupted run")
+                    }
+                    Err(err) => {
+                        tracing::warn!(file = %path.display(), error = %err, "cannot remove a stale git lock file")
+                    }
+                }
+            }
         }
     }
 }
@@ -421,12 +519,12 @@ fn is_rejection(e: &git2::Error) -> bool {
         || message.contains("rejected")
 }
 
-/// Can HEAD be read? (An unborn branch is fine: a sync never completed.) The index is not
-/// read here — for a big tree that costs more than a whole no-op cycle; a broken one is
-/// rebuilt by the next reset.
+/// Can HEAD, its commit and that commit's tree be read? (An unborn branch is fine: a sync
+/// never completed.) Blobs and the index are not read here — for a big tree that costs more
+/// than a whole no-op cycle; a broken one is found by the next reset.
 fn healthy(repo: &Repository) -> bool {
     match repo.head() {
-        Ok(_) => true,
+        Ok(head) => head.peel_to_commit().and_then(|c| c.tree()).is_ok(),
         Err(e) => matches!(e.code(), ErrorCode::UnbornBranch | ErrorCode::NotFound),
     }
 }

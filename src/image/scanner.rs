@@ -6,13 +6,13 @@
 use aho_corasick::{AhoCorasick, AhoCorasickBuilder, Input, MatchKind};
 
 use super::reference::{RefSpans, match_remainder};
+use crate::config::RegistryId;
 
 /// A tagged reference found in some text.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ImageRef {
-    /// Index of the registry prefix (in the order given to [`Scanner::new`]) the name starts
-    /// with.
-    pub registry: usize,
+    /// The registry whose prefix the name starts with (the longest, if several do).
+    pub registry: RegistryId,
     /// The name as written, without tag and digest.
     pub image: String,
     pub tag: String,
@@ -30,6 +30,8 @@ pub struct ImageRef {
 pub struct Scanner {
     /// Each prefix with its `/` appended, so `reg.io/acme` never matches `reg.io/acme-x/app`.
     finder: AhoCorasick,
+    /// The registry of each pattern, by pattern index.
+    registries: Vec<RegistryId>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -43,16 +45,20 @@ impl Scanner {
         I: IntoIterator<Item = S>,
         S: AsRef<str>,
     {
-        let patterns: Vec<String> = prefixes
+        let registries: Vec<RegistryId> = prefixes
             .into_iter()
-            .map(|p| format!("{}/", p.as_ref().trim_end_matches('/')))
+            .map(|p| RegistryId::new(p.as_ref()))
+            .collect();
+        let patterns: Vec<String> = registries
+            .iter()
+            .map(|id| format!("{}/", id.prefix()))
             .collect();
         // Leftmost-longest: where `reg.io/a` and `reg.io/a/b` both match, the longer one names
         // the registry.
         let finder = AhoCorasickBuilder::new()
             .match_kind(MatchKind::LeftmostLongest)
             .build(&patterns)?;
-        Ok(Scanner { finder })
+        Ok(Scanner { finder, registries })
     }
 
     /// Every tagged reference in `text`, in order. Digest-only and untagged names are skipped.
@@ -79,7 +85,7 @@ impl Scanner {
                 String::from_utf8_lossy(&text[range.clone()]).into_owned()
             };
             found.push(ImageRef {
-                registry: hit.pattern().as_usize(),
+                registry: self.registries[hit.pattern().as_usize()].clone(),
                 image: string(&spans.name),
                 tag: string(tag),
                 digest: spans.digest.as_ref().map(string),
@@ -220,7 +226,7 @@ mod tests {
     fn the_longest_prefix_names_the_registry_and_ports_work() {
         let scanner = Scanner::new(["reg.io", "reg.io/team", "localhost:5000"]).unwrap();
         let found = scanner.scan(b"reg.io/team/app:1 reg.io/other:2 localhost:5000/x:3");
-        let prefixes: Vec<usize> = found.iter().map(|r| r.registry).collect();
-        assert_eq!(prefixes, [1, 0, 2]);
+        let prefixes: Vec<&str> = found.iter().map(|r| r.registry.prefix()).collect();
+        assert_eq!(prefixes, ["reg.io/team", "reg.io", "localhost:5000"]);
     }
 }

@@ -42,7 +42,7 @@ fn develop(n: u64) -> TagInfo {
 fn table(images: &[&str], tags: Vec<TagInfo>) -> TagTable {
     images
         .iter()
-        .map(|i| (i.to_string(), tags.clone()))
+        .map(|i| (i.to_string(), std::sync::Arc::new(tags.clone())))
         .collect()
 }
 
@@ -127,7 +127,10 @@ fn pinned_digests_move_with_the_tag_or_not_at_all() {
     let plan = super::plan(&repo(), &scan("dev/app.yaml", &text), &tags);
     assert!(plan.is_empty());
     assert!(
-        plan.kept[0].reason.contains("digest is unknown"),
+        plan.kept[0]
+            .reason
+            .to_string()
+            .contains("digest is unknown"),
         "{:?}",
         plan.kept
     );
@@ -141,13 +144,19 @@ fn unknown_images_and_up_to_date_references_are_kept_with_a_reason() {
     let reasons: Vec<_> = plan
         .kept
         .iter()
-        .map(|k| (k.image.as_str(), k.reason.as_str()))
+        .map(|k| (k.image.as_str(), k.reason.to_string()))
         .collect();
     assert_eq!(
         reasons,
         [
-            ("reg.io/acme/app", "already the newest allowed tag"),
-            ("reg.io/acme/other", "no tags are known for this image"),
+            (
+                "reg.io/acme/app",
+                "already the newest allowed tag".to_string()
+            ),
+            (
+                "reg.io/acme/other",
+                "no tags are known for this image".to_string()
+            ),
         ]
     );
 }

@@ -1,9 +1,10 @@
 //! The registry layer: for an image, which tags exist, their digests and push times.
 //!
 //! [`Registries`] is the one entry point. It holds one [`TagSource`] per configured registry
-//! (OCI or ECR), shares listings between concurrent callers (single-flight, with a freshness
-//! window, so many repos referencing one image cost one listing per cycle), and keeps the
-//! on-disk cache of facts that never change.
+//! (OCI or ECR), keyed by [`RegistryId`], shares listings between callers that ask at about
+//! the same time (single-flight: many repos referencing one image cost one listing per round
+//! of cycles, and no cycle gets a listing older than its own start), and keeps the on-disk
+//! cache of facts that never change.
 
 pub mod auth;
 mod cache;
@@ -31,7 +32,7 @@ pub use error::{Failure, RegistryError};
 pub use image::ImageName;
 pub use oci::ListLimits;
 
-use crate::config::{Registry, RegistryKind};
+use crate::config::{Registry, RegistryId, RegistryKind};
 use crate::policy::TagInfo;
 
 /// The cache file under `dataDir`.
@@ -85,31 +86,22 @@ impl TagSource for Broken {
 }
 
 /// Knobs that are not per registry.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Default)]
 pub struct Options {
-    /// How long a listing is reused by other callers.
-    pub freshness: Duration,
     pub retry: http::RetryPolicy,
     pub limits: ListLimits,
 }
 
-impl Default for Options {
-    fn default() -> Options {
-        Options {
-            freshness: Duration::from_secs(30),
-            retry: http::RetryPolicy::default(),
-            limits: ListLimits::default(),
-        }
-    }
-}
-
-/// Tags of one image, shared by everyone who asked within the freshness window.
+/// Tags of one image, shared by everyone who asked for a listing at about the same time.
 pub type SharedTags = Arc<Vec<TagInfo>>;
 
+/// A finished listing is dropped from the memo after this long: no cycle that started that
+/// long ago is still asking, and an image nobody references any more must not stay in memory.
+const MEMO_RETENTION: Duration = Duration::from_secs(300);
+
 pub struct Registries {
-    registries: Vec<(Registry, Box<dyn TagSource>)>,
+    sources: HashMap<RegistryId, (Registry, Box<dyn TagSource>)>,
     memo: Mutex<HashMap<(String, bool), Arc<Slot>>>,
-    freshness: Duration,
     counters: Arc<RequestCounters>,
     cache: Arc<DiskCache>,
 }
@@ -121,9 +113,19 @@ struct Slot {
 }
 
 impl Slot {
-    /// Started no earlier than `not_before`, and not failed.
-    fn usable(&self, not_before: Instant) -> bool {
-        self.started >= not_before && !matches!(self.result.get(), Some(Err(_)))
+    /// Not failed, and started no earlier than `not_before` — or, without a bound, still in
+    /// flight.
+    fn usable(&self, not_before: Option<Instant>) -> bool {
+        let fresh = match not_before {
+            Some(not_before) => self.started >= not_before,
+            None => !self.result.initialized(),
+        };
+        fresh && !matches!(self.result.get(), Some(Err(_)))
+    }
+
+    /// Finished long enough ago that nobody will ask for it again.
+    fn expired(&self, now: Instant) -> bool {
+        self.result.initialized() && now.duration_since(self.started) > MEMO_RETENTION
     }
 }
 
@@ -132,7 +134,7 @@ impl Registries {
     pub async fn new(registries: &[Registry], data_dir: &Path, options: Options) -> Registries {
         let counters = Arc::new(RequestCounters::default());
         let cache = Arc::new(DiskCache::open(&data_dir.join(CACHE_FILE)));
-        let mut built = Vec::new();
+        let mut sources = Vec::new();
         for registry in registries {
             let source: Box<dyn TagSource> = match registry.kind {
                 RegistryKind::Ecr => Box::new(
@@ -150,90 +152,219 @@ impl Registries {
                     }
                 }
             };
-            built.push((registry.clone(), source));
+            sources.push((registry.clone(), source));
         }
+        Registries::with_sources(sources, counters, cache)
+    }
+
+    /// Registries answered by the given sources: the seam where tests put scripted fakes.
+    pub fn with_sources(
+        sources: Vec<(Registry, Box<dyn TagSource>)>,
+        counters: Arc<RequestCounters>,
+        cache: Arc<DiskCache>,
+    ) -> Registries {
         Registries {
-            registries: built,
+            sources: sources
+                .into_iter()
+                .map(|(registry, source)| (registry.id(), (registry, source)))
+                .collect(),
             memo: Mutex::new(HashMap::new()),
-            freshness: options.freshness,
             counters,
             cache,
         }
+    }
+
+    /// The configured registries' ids, sorted.
+    pub fn ids(&self) -> Vec<RegistryId> {
+        let mut ids: Vec<RegistryId> = self.sources.keys().cloned().collect();
+        ids.sort();
+        ids
     }
 
     pub fn counters(&self) -> &Arc<RequestCounters> {
         &self.counters
     }
 
-    /// Tags of `image` on the registry at `index` (in config order), from a listing no older
-    /// than the freshness window. Concurrent callers share one listing; a listing with times
-    /// also serves callers that do not need them.
+    /// Tags of `image` on `registry`, from a listing started now or by a concurrent caller
+    /// that is still waiting for it.
     pub async fn tags(
         &self,
-        index: usize,
+        registry: &RegistryId,
         image: &str,
         with_times: bool,
     ) -> Result<SharedTags, RegistryError> {
-        let window_start = Instant::now()
-            .checked_sub(self.freshness)
-            .unwrap_or_else(Instant::now);
-        self.tags_since(index, image, with_times, window_start)
-            .await
+        self.listing(registry, image, with_times, None).await
     }
 
-    /// Like [`Registries::tags`], from a listing started at `not_before` or later: a triggered
-    /// cycle wants what the registry holds now, not what it held a few seconds ago.
+    /// Tags of `image` from a listing started at `not_before` or later: callers that ask at
+    /// about the same time share one listing, but nobody gets one older than `not_before` (a
+    /// cycle passes its own start, so it sees every tag pushed before it began). A listing
+    /// with times also serves callers that do not need them.
     pub async fn tags_since(
         &self,
-        index: usize,
+        registry: &RegistryId,
         image: &str,
         with_times: bool,
         not_before: Instant,
     ) -> Result<SharedTags, RegistryError> {
-        let Some((registry, source)) = self.registries.get(index) else {
-            return Err(Failure::Setup(format!("no registry #{index}")).at("?", image));
+        self.listing(registry, image, with_times, Some(not_before))
+            .await
+    }
+
+    async fn listing(
+        &self,
+        registry: &RegistryId,
+        image: &str,
+        with_times: bool,
+        not_before: Option<Instant>,
+    ) -> Result<SharedTags, RegistryError> {
+        let Some((config, source)) = self.sources.get(registry) else {
+            return Err(
+                Failure::Setup(format!("no registry with prefix {registry}")).at("?", image),
+            );
         };
-        let slot = {
-            let mut memo = self.memo.lock().unwrap_or_else(|p| p.into_inner());
-            let timed = memo
-                .get(&(image.to_string(), true))
-                .filter(|slot| slot.usable(not_before))
-                .cloned();
-            match timed {
-                Some(slot) => slot,
-                None => {
-                    let key = (image.to_string(), with_times);
-                    match memo.get(&key).filter(|slot| slot.usable(not_before)) {
-                        Some(slot) => slot.clone(),
-                        None => {
-                            let slot = Arc::new(Slot {
-                                started: Instant::now(),
-                                result: OnceCell::new(),
-                            });
-                            memo.insert(key, slot.clone());
-                            slot
-                        }
-                    }
-                }
-            }
-        };
+        let slot = self.slot(image, with_times, not_before);
         slot.result
             .get_or_init(|| async {
-                let name = ImageName::parse(image).map_err(|f| f.at(&registry.name, image))?;
+                let name = ImageName::parse(image).map_err(|f| f.at(&config.name, image))?;
                 let tags = source
                     .tags(&name, with_times)
                     .await
-                    .map_err(|f| f.at(&registry.name, image))?;
+                    .map_err(|f| f.at(&config.name, image))?;
                 Ok(Arc::new(tags))
             })
             .await
             .clone()
     }
 
-    /// Writes the disk cache if it changed; a failure is logged, never fatal.
-    pub fn save_cache(&self) {
-        if let Err(err) = self.cache.save() {
-            tracing::warn!(error = %err, "cannot write the registry cache");
+    /// The listing to wait for: a usable one already started, else a new one. Expired
+    /// listings are dropped on the way.
+    fn slot(&self, image: &str, with_times: bool, not_before: Option<Instant>) -> Arc<Slot> {
+        let mut memo = self.memo.lock().unwrap_or_else(|p| p.into_inner());
+        let now = Instant::now();
+        memo.retain(|_, slot| !slot.expired(now));
+        let usable = |key: &(String, bool)| {
+            memo.get(key)
+                .filter(|slot| slot.usable(not_before))
+                .cloned()
+        };
+        if let Some(slot) =
+            usable(&(image.to_string(), true)).or_else(|| usable(&(image.to_string(), with_times)))
+        {
+            return slot;
         }
+        let slot = Arc::new(Slot {
+            started: now,
+            result: OnceCell::new(),
+        });
+        memo.insert((image.to_string(), with_times), slot.clone());
+        slot
+    }
+
+    #[cfg(test)]
+    fn memo_len(&self) -> usize {
+        self.memo.lock().unwrap_or_else(|p| p.into_inner()).len()
+    }
+
+    /// Writes the disk cache if it changed, off the async workers; a failure is logged,
+    /// never fatal.
+    pub async fn save_cache(&self) {
+        let cache = self.cache.clone();
+        let saved = tokio::task::spawn_blocking(move || cache.save()).await;
+        match saved {
+            Ok(Ok(())) => {}
+            Ok(Err(err)) => tracing::warn!(error = %err, "cannot write the registry cache"),
+            Err(err) => tracing::warn!(error = %err, "the registry cache writer failed"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use super::*;
+
+    /// Answers every listing with one tag and counts the listings.
+    struct Counting(Arc<AtomicUsize>);
+
+    impl TagSource for Counting {
+        fn tags<'a>(
+            &'a self,
+            _: &'a ImageName,
+            _: bool,
+        ) -> BoxFuture<'a, Result<Vec<TagInfo>, Failure>> {
+            self.0.fetch_add(1, Ordering::SeqCst);
+            Box::pin(async { Ok(vec![TagInfo::named("1")]) })
+        }
+    }
+
+    fn registries(dir: &Path) -> (Registries, Arc<AtomicUsize>, RegistryId) {
+        let listings = Arc::new(AtomicUsize::new(0));
+        let registry = Registry::new("reg.io/acme");
+        let id = registry.id();
+        let registries = Registries::with_sources(
+            vec![(registry, Box::new(Counting(listings.clone())))],
+            Arc::new(RequestCounters::default()),
+            Arc::new(DiskCache::open(&dir.join(CACHE_FILE))),
+        );
+        (registries, listings, id)
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_cycle_never_gets_a_listing_older_than_its_start() {
+        let dir = tempfile::tempdir().unwrap();
+        let (registries, listings, id) = registries(dir.path());
+        let first_cycle = Instant::now();
+        registries
+            .tags_since(&id, "reg.io/acme/app", false, first_cycle)
+            .await
+            .unwrap();
+        // Another repo whose cycle began at the same moment shares the listing.
+        registries
+            .tags_since(&id, "reg.io/acme/app", false, first_cycle)
+            .await
+            .unwrap();
+        assert_eq!(listings.load(Ordering::SeqCst), 1);
+        // A cycle one second later (pollFreq: 1s) lists afresh.
+        tokio::time::advance(Duration::from_secs(1)).await;
+        registries
+            .tags_since(&id, "reg.io/acme/app", false, Instant::now())
+            .await
+            .unwrap();
+        assert_eq!(listings.load(Ordering::SeqCst), 2);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn listings_nobody_asks_for_any_more_are_dropped() {
+        let dir = tempfile::tempdir().unwrap();
+        let (registries, _, id) = registries(dir.path());
+        for n in 0..50 {
+            registries
+                .tags(&id, &format!("reg.io/acme/app{n}"), false)
+                .await
+                .unwrap();
+        }
+        assert_eq!(registries.memo_len(), 50);
+        tokio::time::advance(MEMO_RETENTION + Duration::from_secs(1)).await;
+        registries
+            .tags(&id, "reg.io/acme/app0", false)
+            .await
+            .unwrap();
+        assert_eq!(registries.memo_len(), 1);
+    }
+
+    #[tokio::test]
+    async fn an_unknown_registry_is_an_error_not_a_panic() {
+        let dir = tempfile::tempdir().unwrap();
+        let (registries, _, _) = registries(dir.path());
+        let err = registries
+            .tags(&RegistryId::new("other.io"), "other.io/app", false)
+            .await
+            .unwrap_err();
+        assert!(
+            err.to_string().contains("no registry with prefix other.io"),
+            "{err}"
+        );
     }
 }

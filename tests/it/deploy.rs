@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Arc;
 
-use laminar::metrics::{Metrics, labels};
+use laminar::metrics::Metrics;
 use laminar::registry::RequestCounters;
 use serde_json::Value;
 
@@ -98,15 +98,13 @@ fn the_configmap_and_every_example_config_pass_check() {
 /// Every sample name laminar exports (a family shows only once it has a sample).
 fn exported_names() -> BTreeSet<String> {
     let metrics = Metrics::new(Arc::new(RequestCounters::default()));
-    let repo = labels([("repo", "r")]);
-    metrics.sync_total.get_or_create(&repo).inc();
-    metrics.sync_duration.get_or_create(&repo).observe(1.0);
-    metrics.last_sync.get_or_create(&repo).set(1.0);
-    metrics.references.get_or_create(&repo).set(1);
-    metrics.updates_total.get_or_create(&repo).inc();
-    metrics.git_operations_total.get_or_create(&repo).inc();
-    metrics.push_retries_total.get_or_create(&repo).inc();
-    metrics.exec_actions_total.get_or_create(&repo).inc();
+    metrics.register_repo("r", std::time::Duration::from_secs(60));
+    drop(metrics.cycle_timer("r"));
+    metrics.cycle_finished("r", "updated", 1);
+    metrics.image_updated("r", "reg.io/acme/app");
+    metrics.git_operation("r", "push", "success");
+    metrics.push_retried("r", 1);
+    metrics.exec_action("r", true);
     let mut names = BTreeSet::new();
     for line in metrics.render().lines() {
         let Some(rest) = line.strip_prefix("# TYPE ") else {

@@ -288,7 +288,7 @@ async fn describe_images_pages_are_followed() {
     let data = Dir::new();
     let registries = Registries::new(&[registry], data.path(), Options::default()).await;
     let tags = registries
-        .tags(0, &format!("{HOST}/acme/app"), true)
+        .tags(&registries.ids()[0], &format!("{HOST}/acme/app"), true)
         .await
         .unwrap();
     let names: Vec<&str> = tags.iter().map(|t| t.tag.as_str()).collect();

@@ -5,7 +5,7 @@ use std::path::Path;
 use std::time::{Duration, UNIX_EPOCH};
 
 use laminar::config::{Environment, Repo, parse};
-use laminar::git::{GitError, Identity, Outcome, Workspace};
+use laminar::git::{GitError, Identity, Push, Workspace};
 use laminar::image::scanner::Scanner;
 use laminar::image::walk::scan_paths;
 use laminar::plan::{Change, TagTable, apply, plan};
@@ -49,7 +49,6 @@ fn identity() -> Identity {
     Identity {
         name: "Laminar".into(),
         email: "laminar@example.org".into(),
-        template: None,
     }
 }
 
@@ -69,12 +68,21 @@ fn bump(dir: &Path, repo: &Repo, newest: u32) -> Result<Vec<Change>, String> {
             digest: None,
         })
         .collect();
-    let table: TagTable = [("reg.io/acme/app".to_string(), tags)]
+    let table: TagTable = [("reg.io/acme/app".to_string(), std::sync::Arc::new(tags))]
         .into_iter()
         .collect();
     let plan = plan(repo, &files, &table);
     apply(dir, &plan).map_err(|e| e.to_string())?;
     Ok(plan.changes)
+}
+
+/// Commits what is in the tree with `message` and pushes it once.
+fn commit_and_push(workspace: &mut Workspace, message: &str) -> Push {
+    let commit = workspace
+        .commit(message)
+        .unwrap()
+        .expect("something to commit");
+    workspace.push(commit).unwrap()
 }
 
 #[test]
@@ -89,18 +97,13 @@ fn clone_commit_and_push_over_ssh_changing_only_the_tag() {
     assert!(synced.moved);
     assert!(!workspace.sync().unwrap().moved, "nothing new upstream");
 
-    let outcome = workspace
-        .commit_and_push(5, |dir| bump(dir, &repo, 2))
+    let dir = workspace.dir().to_path_buf();
+    assert_eq!(bump(&dir, &repo, 2).unwrap().len(), 1);
+    let commit = workspace
+        .commit("dev/app.yaml: app develop-1 → develop-2")
+        .unwrap()
         .unwrap();
-    let Outcome::Pushed {
-        commit,
-        attempts,
-        changes,
-    } = outcome
-    else {
-        panic!("expected a push, got {outcome:?}")
-    };
-    assert_eq!((attempts, changes.len()), (1, 1));
+    assert_eq!(workspace.push(commit).unwrap(), Push::Pushed);
     assert_eq!(commit.to_string(), remote.head());
     assert_eq!(
         remote.show("dev/app.yaml"),
@@ -118,14 +121,17 @@ fn clone_commit_and_push_over_ssh_changing_only_the_tag() {
         "one file changed"
     );
 
-    // The same change again: already upstream, no commit.
-    workspace.sync().unwrap();
+    // After its own push the workspace is in step: no reset, nothing moved.
+    let synced = workspace.sync().unwrap();
+    assert!(!synced.moved);
     assert_eq!(
-        workspace
-            .commit_and_push(5, |dir| bump(dir, &repo, 2))
-            .unwrap(),
-        Outcome::Unchanged
+        workspace.resets(),
+        1,
+        "only the first checkout reset the tree"
     );
+    // The same change again: already upstream, no commit.
+    assert!(bump(&dir, &repo, 2).unwrap().is_empty());
+    assert_eq!(workspace.commit("nothing").unwrap(), None);
     assert_eq!(git(&remote.bare, &["rev-list", "--count", "main"]), "2");
 }
 
@@ -186,11 +192,7 @@ fn a_mismatched_host_key_is_refused_and_nothing_is_pushed() {
     let mut workspace = open(&data, &repo);
     let err = workspace.sync().unwrap_err();
     assert!(err.to_string().contains("SSH host key mismatch"), "{err}");
-    assert!(
-        workspace
-            .commit_and_push(1, |dir| bump(dir, &repo, 2))
-            .is_err()
-    );
+    assert!(workspace.commit("never").is_err(), "not in step: no commit");
     assert_eq!(remote.head(), before);
 }
 
@@ -272,16 +274,14 @@ fn new_and_deleted_files_are_committed_and_ignored_ones_are_not() {
     let data = Dir::new();
     let mut workspace = open(&data, &repo);
     workspace.sync().unwrap();
-    workspace
-        .commit_and_push(3, |dir| {
-            // What an exec action might do: render new files, delete others.
-            std::fs::create_dir_all(dir.join("compiled")).unwrap();
-            std::fs::write(dir.join("compiled/app.json"), "{}\n").unwrap();
-            std::fs::write(dir.join("scratch.tmp"), "ignored\n").unwrap();
-            std::fs::remove_file(dir.join("old.txt")).unwrap();
-            bump(dir, &repo, 3)
-        })
-        .unwrap();
+    let dir = workspace.dir().to_path_buf();
+    // What an exec action might do: render new files, delete others.
+    std::fs::create_dir_all(dir.join("compiled")).unwrap();
+    std::fs::write(dir.join("compiled/app.json"), "{}\n").unwrap();
+    std::fs::write(dir.join("scratch.tmp"), "ignored\n").unwrap();
+    std::fs::remove_file(dir.join("old.txt")).unwrap();
+    bump(&dir, &repo, 3).unwrap();
+    assert_eq!(commit_and_push(&mut workspace, "render"), Push::Pushed);
     let files = git(
         &remote.bare,
         &["show", "--name-status", "--format=", "main"],
@@ -294,84 +294,132 @@ fn new_and_deleted_files_are_committed_and_ignored_ones_are_not() {
     );
 }
 
-#[test]
-fn push_races_keep_every_outside_commit_and_stay_linear() {
-    let remote = BareRepo::new(&[("dev/app.yaml", APP)]);
-    let repo = repo_config(remote.bare.to_str().unwrap(), "");
+/// A push after someone else pushed is refused as a compare-and-swap on every transport,
+/// leaving their commit in place; after a sync the redone change goes through.
+fn a_raced_push_is_rejected_and_redone(url: &str, remote: &BareRepo, repo_extra: &str) {
+    let repo = repo_config(url, repo_extra);
     let data = Dir::new();
     let mut workspace = open(&data, &repo);
-    let mut outside_commits = Vec::new();
-    for round in 0..5u32 {
-        workspace.sync().unwrap();
-        let mut races_left = 3;
-        let outcome = workspace
-            .commit_and_push(5, |dir| {
-                // Someone else pushes between laminar's fetch and its push.
-                if races_left > 0 {
-                    races_left -= 1;
-                    remote.write(&format!("other/{round}-{races_left}.txt"), "theirs\n");
-                    outside_commits.push(remote.commit_and_push("outside change"));
-                }
-                bump(dir, &repo, 10 + round)
-            })
-            .unwrap();
-        let Outcome::Pushed {
-            attempts, commit, ..
-        } = outcome
-        else {
-            panic!("expected a push")
-        };
-        assert_eq!(attempts, 4, "three rejections, then through");
-        assert_eq!(commit.to_string(), remote.head());
-    }
-    for outside in &outside_commits {
-        git(
-            &remote.bare,
-            &["merge-base", "--is-ancestor", outside, "main"],
-        );
-    }
-    assert_eq!(
-        git(&remote.bare, &["rev-list", "--merges", "--count", "main"]),
-        "0",
-        "linear history"
+    workspace.sync().unwrap();
+    let dir = workspace.dir().to_path_buf();
+    bump(&dir, &repo, 2).unwrap();
+    let commit = workspace.commit("laminar's change").unwrap().unwrap();
+    remote.write("other.txt", "theirs\n");
+    let theirs = remote.commit_and_push("outside change");
+    let Push::Rejected(why) = workspace.push(commit).unwrap() else {
+        panic!("a push over a moved branch must be refused")
+    };
+    assert!(!why.is_empty());
+    assert_eq!(remote.head(), theirs, "their commit stays");
+    assert!(workspace.sync().unwrap().moved);
+    bump(&dir, &repo, 2).unwrap();
+    assert_eq!(commit_and_push(&mut workspace, "redone"), Push::Pushed);
+    git(
+        &remote.bare,
+        &["merge-base", "--is-ancestor", &theirs, "main"],
     );
     assert_eq!(
         remote.show("dev/app.yaml"),
-        APP.replace("develop-1", "develop-14").trim_end()
+        APP.replace("develop-1", "develop-2").trim_end()
     );
-    assert_eq!(outside_commits.len(), 15);
 }
 
 #[test]
-fn a_branch_that_keeps_moving_exhausts_the_retries_without_force() {
+fn a_raced_push_over_a_plain_path_is_rejected() {
+    let remote = BareRepo::new(&[("dev/app.yaml", APP)]);
+    a_raced_push_is_rejected_and_redone(remote.bare.to_str().unwrap(), &remote, "");
+}
+
+#[test]
+fn a_raced_push_over_file_urls_is_rejected() {
+    let remote = BareRepo::new(&[("dev/app.yaml", APP)]);
+    let url = format!("file://{}", remote.bare.display());
+    a_raced_push_is_rejected_and_redone(&url, &remote, "");
+}
+
+#[test]
+fn a_raced_push_over_ssh_is_rejected() {
+    let server = SshServer::start();
+    let remote = BareRepo::new(&[("dev/app.yaml", APP)]);
+    let extra = format!(
+        "  key: {}\n  knownHosts: {}\n",
+        server.key.display(),
+        server.known_hosts.display()
+    );
+    a_raced_push_is_rejected_and_redone(&server.url(&remote.bare), &remote, &extra);
+}
+
+#[test]
+fn a_locked_remote_branch_is_reported_as_such() {
     let remote = BareRepo::new(&[("dev/app.yaml", APP)]);
     let repo = repo_config(remote.bare.to_str().unwrap(), "");
     let data = Dir::new();
     let mut workspace = open(&data, &repo);
     workspace.sync().unwrap();
-    let mut n = 0;
-    let err = workspace
-        .commit_and_push(3, |dir| {
-            n += 1;
-            remote.write(&format!("other/{n}.txt"), "theirs\n");
-            remote.commit_and_push("outside change");
-            bump(dir, &repo, 2)
-        })
-        .unwrap_err();
+    bump(workspace.dir(), &repo, 2).unwrap();
+    let commit = workspace.commit("change").unwrap().unwrap();
+    std::fs::write(remote.bare.join("refs/heads/main.lock"), "").unwrap();
+    let err = workspace.push(commit).unwrap_err();
+    assert_eq!(err.metric_label(), "remote_locked", "{err}");
+    assert!(err.to_string().contains("locked"), "{err}");
+}
+
+#[test]
+fn a_second_process_on_the_same_workspace_is_refused_clearly() {
+    let remote = BareRepo::new(&[("dev/app.yaml", APP)]);
+    let repo = repo_config(remote.bare.to_str().unwrap(), "");
+    let data = Dir::new();
+    let _first = open(&data, &repo);
+    let err = Workspace::open(data.path(), &repo, identity(), None).unwrap_err();
+    assert!(matches!(err, GitError::Busy { .. }), "{err}");
     assert!(
-        matches!(err, GitError::RetriesExhausted { attempts: 3, .. }),
+        err.to_string().contains("in use by another process"),
         "{err}"
     );
+}
+
+#[test]
+fn stale_git_locks_from_a_crash_are_removed() {
+    let (remote, repo, data, dir) = synced_once();
+    for lock in [
+        "index.lock",
+        "HEAD.lock",
+        "refs/heads/main.lock",
+        "refs/remotes/origin/main.lock",
+    ] {
+        std::fs::write(dir.join(".git").join(lock), "").unwrap();
+    }
+    remote.write("dev/new.yaml", "x: 1\n");
+    let head = remote.commit_and_push("outside");
+    let mut workspace = open(&data, &repo);
+    assert_eq!(workspace.sync().unwrap().head.to_string(), head);
+    assert!(dir.join("dev/new.yaml").exists());
+    bump(&dir, &repo, 2).unwrap();
     assert_eq!(
-        remote.show("dev/app.yaml"),
-        APP.trim_end(),
-        "laminar's change never landed"
+        commit_and_push(&mut workspace, "after the crash"),
+        Push::Pushed
     );
+}
+
+#[test]
+fn a_workspace_with_missing_objects_is_cloned_afresh() {
+    let (remote, repo, data, dir) = synced_once();
+    let objects = dir.join(".git/objects");
+    for entry in std::fs::read_dir(&objects).unwrap().flatten() {
+        let name = entry.file_name();
+        if name != "info" {
+            std::fs::remove_dir_all(entry.path()).unwrap();
+        }
+    }
+    std::fs::create_dir_all(objects.join("pack")).unwrap();
+    let mut workspace = open(&data, &repo);
+    assert_eq!(workspace.sync().unwrap().head.to_string(), remote.head());
     assert_eq!(
-        git(&remote.bare, &["rev-list", "--count", "main"]),
-        "4",
-        "all outside commits kept"
+        std::fs::read_to_string(dir.join("dev/app.yaml")).unwrap(),
+        APP
     );
+    bump(&dir, &repo, 2).unwrap();
+    assert_eq!(commit_and_push(&mut workspace, "healed"), Push::Pushed);
 }
 
 /// A remote, its config, and the directory of a workspace that synced once and was closed.
@@ -391,11 +439,15 @@ fn synced_once() -> (BareRepo, Repo, Dir, std::path::PathBuf) {
 fn corrupt_or_retargeted_workspaces_are_moved_aside() {
     let (remote, repo, data, dir) = synced_once();
     std::fs::write(dir.join(".git/HEAD"), "garbage").unwrap();
-    let mut workspace = open(&data, &repo);
-    assert_eq!(workspace.sync().unwrap().head.to_string(), remote.head());
+    assert_eq!(
+        open(&data, &repo).sync().unwrap().head.to_string(),
+        remote.head()
+    );
     git(&dir, &["remote", "set-url", "origin", "/elsewhere.git"]);
-    let mut workspace = open(&data, &repo);
-    assert_eq!(workspace.sync().unwrap().head.to_string(), remote.head());
+    assert_eq!(
+        open(&data, &repo).sync().unwrap().head.to_string(),
+        remote.head()
+    );
     let aside = std::fs::read_dir(dir.parent().unwrap())
         .unwrap()
         .filter_map(Result::ok);
@@ -438,10 +490,8 @@ fn https_style_remotes_with_a_token_and_redacted_errors() {
     );
     let mut workspace = open(&data, &repo);
     workspace.sync().unwrap();
-    let outcome = workspace
-        .commit_and_push(3, |dir| bump(dir, &repo, 4))
-        .unwrap();
-    assert!(matches!(outcome, Outcome::Pushed { .. }));
+    bump(workspace.dir(), &repo, 4).unwrap();
+    assert_eq!(commit_and_push(&mut workspace, "over http"), Push::Pushed);
     assert_eq!(
         remote.show("dev/app.yaml"),
         APP.replace("develop-1", "develop-4").trim_end()
@@ -459,41 +509,6 @@ fn https_style_remotes_with_a_token_and_redacted_errors() {
     let text = err.to_string();
     assert!(!text.contains("leaked-password"), "{text}");
     assert!(text.contains("bot:***@"), "{text}");
-}
-
-#[test]
-fn several_changes_make_one_commit_with_a_line_each_and_templates_apply() {
-    let two = "a: reg.io/acme/app:develop-1\nb: reg.io/acme/app:develop-2\n";
-    let remote = BareRepo::new(&[("dev/app.yaml", two)]);
-    let repo = repo_config(remote.bare.to_str().unwrap(), "");
-    let data = Dir::new();
-    let mut workspace = open(&data, &repo);
-    workspace.sync().unwrap();
-    workspace
-        .commit_and_push(3, |dir| bump(dir, &repo, 3))
-        .unwrap();
-    assert_eq!(
-        git(&remote.bare, &["log", "-1", "--format=%B", "main"]),
-        "laminar: update 2 images in manifests\n\n\
-         dev/app.yaml: reg.io/acme/app develop-1 → develop-3\n\
-         dev/app.yaml: reg.io/acme/app develop-2 → develop-3"
-    );
-
-    let templated = Identity {
-        template: Some("deploy({repo}): {count} bump\n\n{changes}\n\nSigned-off-by: CI".into()),
-        ..identity()
-    };
-    let mut workspace = Workspace::open(data.path(), &repo, templated, None).unwrap();
-    workspace.sync().unwrap();
-    workspace
-        .commit_and_push(3, |dir| bump(dir, &repo, 4))
-        .unwrap();
-    assert_eq!(
-        git(&remote.bare, &["log", "-1", "--format=%B", "main"]),
-        "deploy(manifests): 2 bump\n\n\
-         dev/app.yaml: reg.io/acme/app develop-3 → develop-4\n\
-         dev/app.yaml: reg.io/acme/app develop-3 → develop-4\n\nSigned-off-by: CI"
-    );
 }
 
 #[test]

@@ -1,6 +1,7 @@
 //! Integration tests: the `laminar` binary driven as a user would.
 
 mod check;
+mod cycle;
 mod daemon;
 mod deploy;
 mod ecr;

@@ -101,7 +101,10 @@ async fn more_than_a_hundred_tags_in_semver_order_without_manifest_requests() {
 
     let data = Dir::new();
     let registries = registries(&local(&server), data.path()).await;
-    let tags = registries.tags(0, &image, false).await.unwrap();
+    let tags = registries
+        .tags(&registries.ids()[0], &image, false)
+        .await
+        .unwrap();
     assert_eq!(tags.len(), 132);
     let counters = registries.counters();
     // distribution 2.8 ignores `n` and answers with every tag at once; `Link` paging is
@@ -188,16 +191,19 @@ async fn the_disk_cache_spares_manifest_and_blob_requests_on_later_runs() {
     let registry = local(&server);
 
     let cold = registries(&registry, data.path()).await;
-    assert_eq!(cold.tags(0, &image, true).await.unwrap().len(), 5);
+    assert_eq!(
+        cold.tags(&cold.ids()[0], &image, true).await.unwrap().len(),
+        5
+    );
     // A HEAD for each digest, then the manifest and config of each image.
     assert_eq!(cold.counters().total("local", RequestKind::Manifest), 10);
     assert_eq!(cold.counters().total("local", RequestKind::Blob), 5);
-    cold.save_cache();
+    cold.save_cache().await;
     drop(cold);
 
     // A restarted laminar pays only for the listing.
     let warm = registries(&registry, data.path()).await;
-    let tags = warm.tags(0, &image, true).await.unwrap();
+    let tags = warm.tags(&warm.ids()[0], &image, true).await.unwrap();
     assert!(
         tags.iter()
             .all(|t| t.pushed.is_some() && t.digest.is_some())
@@ -212,7 +218,10 @@ async fn the_disk_cache_spares_manifest_and_blob_requests_on_later_runs() {
         .push("acme/app", "develop-6", "2024-01-06T00:00:00Z")
         .await;
     let next = registries(&registry, data.path()).await;
-    assert_eq!(next.tags(0, &image, true).await.unwrap().len(), 6);
+    assert_eq!(
+        next.tags(&next.ids()[0], &image, true).await.unwrap().len(),
+        6
+    );
     assert_eq!(next.counters().total("local", RequestKind::Manifest), 2);
     assert_eq!(next.counters().total("local", RequestKind::Blob), 1);
 }
@@ -226,7 +235,8 @@ async fn concurrent_callers_share_one_listing() {
     let image = format!("{}/acme/app", server.addr);
     let data = Dir::new();
     let registries = registries(&local(&server), data.path()).await;
-    let calls = (0..8).map(|i| registries.tags(0, &image, i % 2 == 0));
+    let id = &registries.ids()[0];
+    let calls = (0..8).map(|i| registries.tags(id, &image, i % 2 == 0));
     let results = futures::future::join_all(calls).await;
     assert!(
         results
@@ -265,7 +275,10 @@ async fn manifest_lists_resolve_to_the_configured_platform() {
 async fn created_and_digest(registry: Registry, image: &str) -> (u64, String) {
     let data = Dir::new();
     let registries = registries(&registry, data.path()).await;
-    let tags = registries.tags(0, image, true).await.unwrap();
+    let tags = registries
+        .tags(&registries.ids()[0], image, true)
+        .await
+        .unwrap();
     let secs = tags[0]
         .pushed
         .unwrap()
@@ -285,22 +298,25 @@ async fn mutable_tags_are_resolved_again_each_cycle() {
     let data = Dir::new();
     let mut registry = local(&server);
     let first = registries(&registry, data.path()).await;
-    let before = first.tags(0, &image, true).await.unwrap()[0].clone();
-    first.save_cache();
+    let before = first.tags(&first.ids()[0], &image, true).await.unwrap()[0].clone();
+    first.save_cache().await;
     server
         .push("acme/app", "stable", "2024-02-01T00:00:00Z")
         .await;
 
     let immutable = registries(&registry, data.path()).await;
     assert_eq!(
-        immutable.tags(0, &image, true).await.unwrap()[0],
+        immutable
+            .tags(&immutable.ids()[0], &image, true)
+            .await
+            .unwrap()[0],
         before,
         "cached digest reused"
     );
 
     registry.mutable_tags = true;
     let mutable = registries(&registry, data.path()).await;
-    let after = mutable.tags(0, &image, true).await.unwrap()[0].clone();
+    let after = mutable.tags(&mutable.ids()[0], &image, true).await.unwrap()[0].clone();
     assert_ne!(after.digest, before.digest);
     assert!(after.pushed > before.pushed);
 }
@@ -319,7 +335,7 @@ async fn basic_auth_from_the_environment_a_docker_config_or_nothing() {
     });
     let tags = registries(&registry, data.path())
         .await
-        .tags(0, &image, true)
+        .tags(&registry.id(), &image, true)
         .await
         .unwrap();
     assert_eq!(tags[0].tag, "v1");
@@ -336,7 +352,7 @@ async fn basic_auth_from_the_environment_a_docker_config_or_nothing() {
     assert!(
         registries(&registry, data.path())
             .await
-            .tags(0, &image, false)
+            .tags(&registry.id(), &image, false)
             .await
             .is_ok()
     );
@@ -347,7 +363,7 @@ async fn basic_auth_from_the_environment_a_docker_config_or_nothing() {
     });
     let err = registries(&registry, data.path())
         .await
-        .tags(0, &image, false)
+        .tags(&registry.id(), &image, false)
         .await
         .unwrap_err();
     assert!(matches!(err.failure, Failure::Auth(_)), "{err}");
@@ -359,7 +375,7 @@ async fn basic_auth_from_the_environment_a_docker_config_or_nothing() {
     registry.auth = Some(RegistryAuth::Anonymous);
     let err = registries(&registry, data.path())
         .await
-        .tags(0, &image, false)
+        .tags(&registry.id(), &image, false)
         .await
         .unwrap_err();
     assert_eq!(err.metric_label(), "auth");
@@ -371,7 +387,7 @@ async fn basic_auth_from_the_environment_a_docker_config_or_nothing() {
     });
     let err = registries(&registry, data.path())
         .await
-        .tags(0, &image, false)
+        .tags(&registry.id(), &image, false)
         .await
         .unwrap_err();
     assert!(

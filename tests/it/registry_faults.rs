@@ -36,7 +36,7 @@ async fn listing_error(server: &MockServer) -> laminar::registry::RegistryError 
     let data = Dir::new();
     registries(server, &data)
         .await
-        .tags(0, &image(server), false)
+        .tags(&registry(server).id(), &image(server), false)
         .await
         .unwrap_err()
 }
@@ -106,7 +106,10 @@ async fn bearer_challenges_are_answered_and_tokens_reused() {
         .await;
     let data = Dir::new();
     let registries = registries(&server, &data).await;
-    let tags = registries.tags(0, &image(&server), true).await.unwrap();
+    let tags = registries
+        .tags(&registries.ids()[0], &image(&server), true)
+        .await
+        .unwrap();
     assert_eq!(tags[0].digest.as_deref(), Some(digest.as_str()));
     assert!(tags[0].pushed.is_some());
     // One token served the listing, the HEAD, the manifest and the config.
@@ -152,7 +155,10 @@ async fn opaque_link_cursors_are_followed_on_the_same_host() {
         .await;
     let data = Dir::new();
     let registries = registries(&server, &data).await;
-    let tags = registries.tags(0, &image(&server), false).await.unwrap();
+    let tags = registries
+        .tags(&registries.ids()[0], &image(&server), false)
+        .await
+        .unwrap();
     let names: Vec<&str> = tags.iter().map(|t| t.tag.as_str()).collect();
     assert_eq!(names, ["a", "b", "c", "d"], "invalid tags are dropped");
     assert_eq!(registries.counters().total("mock", RequestKind::Tags), 3);
@@ -202,7 +208,7 @@ async fn page_caps_refuse_partial_lists() {
     };
     let registries = Registries::new(&[registry(&server)], data.path(), options).await;
     let err = registries
-        .tags(0, &image(&server), false)
+        .tags(&registries.ids()[0], &image(&server), false)
         .await
         .unwrap_err();
     assert_eq!(err.metric_label(), "too_many_tags");
@@ -226,7 +232,10 @@ async fn too_many_requests_waits_for_retry_after_then_succeeds() {
     let data = Dir::new();
     let registries = registries(&server, &data).await;
     let started = std::time::Instant::now();
-    let tags = registries.tags(0, &image(&server), false).await.unwrap();
+    let tags = registries
+        .tags(&registries.ids()[0], &image(&server), false)
+        .await
+        .unwrap();
     assert_eq!(tags.len(), 1);
     assert!(
         started.elapsed() >= Duration::from_secs(1),
@@ -298,19 +307,23 @@ async fn garbage_bodies_and_unexpected_statuses_are_typed_errors() {
     let data = Dir::new();
     let registries = registries(&server, &data).await;
     let err = registries
-        .tags(0, &image(&server), false)
+        .tags(&registries.ids()[0], &image(&server), false)
         .await
         .unwrap_err();
     assert_eq!(err.metric_label(), "malformed");
     let gone = format!("{}/acme/gone", server.address());
     assert_eq!(
-        registries.tags(0, &gone, false).await.unwrap_err().failure,
+        registries
+            .tags(&registries.ids()[0], &gone, false)
+            .await
+            .unwrap_err()
+            .failure,
         Failure::NotFound
     );
     let teapot = format!("{}/acme/teapot", server.address());
     assert_eq!(
         registries
-            .tags(0, &teapot, false)
+            .tags(&registries.ids()[0], &teapot, false)
             .await
             .unwrap_err()
             .metric_label(),
@@ -334,7 +347,11 @@ async fn a_dead_registry_is_a_network_error_not_a_hang() {
     };
     let registries = Registries::new(&[registry], data.path(), options).await;
     let err = registries
-        .tags(0, &format!("127.0.0.1:{port}/acme/app"), false)
+        .tags(
+            &registries.ids()[0],
+            &format!("127.0.0.1:{port}/acme/app"),
+            false,
+        )
         .await
         .unwrap_err();
     assert_eq!(err.metric_label(), "network");

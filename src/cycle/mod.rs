@@ -1,0 +1,516 @@
+//! One repo's cycle. [`RepoCycle::pipeline`] reads top to bottom as the cycle runs:
+//!
+//! sync workspace → repo rules → scan → ask registries → plan → apply → exec → commit → push
+//! → on a rejected push, sync, scan and plan again and go round → report.
+//!
+//! Each stage is a method with typed input and output. Git and file work runs on blocking
+//! threads, never on the async workers. The git layer offers primitives only; the decisions —
+//! what to commit, whether to retry — are made here.
+
+mod error;
+mod message;
+mod repo_rules;
+mod report;
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use git2::Oid;
+use rand::Rng;
+use tokio::time::Instant;
+
+pub use error::CycleError;
+pub use repo_rules::{MAX_REPO_FILE, RepoFileError};
+pub use report::{CycleReport, CycleResult};
+
+use crate::config::{Config, RegistryId, RemoteConfig, Repo};
+use crate::exec::{self, ExecContext};
+use crate::git::{GitError, Identity, Memo, Push, Synced, Workspace};
+use crate::image::rewrite::splice;
+use crate::image::scanner::{Scanner, ScannerError};
+use crate::image::walk::{DEFAULT_MAX_FILE_SIZE, FileRefs, scan_paths, slash_path};
+use crate::metrics::Metrics;
+use crate::plan::{Plan, TagTable, apply, plan};
+use crate::policy::Order;
+use crate::registry::{Options, Registries};
+use repo_rules::Rules;
+
+/// The first wait before retrying a rejected push; it doubles each time, with jitter.
+const RETRY_BASE: Duration = Duration::from_millis(300);
+
+/// What every repo's cycle shares.
+pub struct Shared {
+    pub config: Arc<Config>,
+    pub registries: Arc<Registries>,
+    pub scanner: Arc<Scanner>,
+    pub metrics: Arc<Metrics>,
+    pub home: Option<PathBuf>,
+    /// Set when the shutdown grace period is over: exec actions are stopped and cycles give up
+    /// before pushing.
+    pub abort: Arc<AtomicBool>,
+}
+
+impl Shared {
+    pub async fn new(config: Arc<Config>) -> Result<Shared, ScannerError> {
+        let registries = Registries::new(
+            &config.registries,
+            &config.global.data_dir,
+            Options::default(),
+        )
+        .await;
+        Shared::with_registries(config, registries)
+    }
+
+    /// Cycles asking `registries` for tags (scripted fakes, in tests).
+    pub fn with_registries(
+        config: Arc<Config>,
+        registries: Registries,
+    ) -> Result<Shared, ScannerError> {
+        let scanner = Scanner::new(config.prefixes())?;
+        let metrics = Metrics::new(registries.counters().clone());
+        for repo in &config.repos {
+            metrics.register_repo(&repo.name, repo.poll_freq);
+        }
+        Ok(Shared {
+            config,
+            registries: Arc::new(registries),
+            scanner: Arc::new(scanner),
+            metrics: Arc::new(metrics),
+            home: std::env::var_os("HOME").map(PathBuf::from),
+            abort: Arc::new(AtomicBool::new(false)),
+        })
+    }
+}
+
+/// Whether a cycle carries out its plan.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    /// Apply, run exec actions, commit and push.
+    Apply,
+    /// Stop after planning and show the plan as a diff; write nothing.
+    DryRun,
+}
+
+/// A repo and what its cycles remember between runs.
+pub struct RepoCycle {
+    pub repo: Repo,
+    /// The workspace's state between cycles; the workspace itself is only open during one.
+    memo: Memo,
+    /// Open during a cycle; closed (and its lock released) between cycles.
+    workspace: Option<Workspace>,
+    /// The last valid `.laminar.yaml`.
+    remote: RemoteConfig,
+    /// The last scan, and what it was made for.
+    last_scan: Option<ScanMemo>,
+    /// Hard resets of the working tree in this repo's cycles so far.
+    resets: u64,
+}
+
+/// A scan stays valid while the head and the rules' paths stand still.
+struct ScanMemo {
+    head: Oid,
+    paths: Vec<PathBuf>,
+    files: Arc<Vec<FileRefs>>,
+}
+
+impl RepoCycle {
+    pub fn new(repo: Repo) -> RepoCycle {
+        RepoCycle {
+            repo,
+            memo: Memo::default(),
+            workspace: None,
+            remote: RemoteConfig::default(),
+            last_scan: None,
+            resets: 0,
+        }
+    }
+
+    /// Hard resets made so far: a cycle after laminar's own push, or with nothing new
+    /// upstream, makes none.
+    pub fn resets(&self) -> u64 {
+        self.resets
+    }
+
+    /// Runs one cycle. Registry listings older than `started` are never used: the cycle sees
+    /// every tag pushed before it began.
+    pub async fn run(&mut self, shared: &Shared, mode: Mode, started: Instant) -> CycleReport {
+        let timer = (mode == Mode::Apply).then(|| shared.metrics.cycle_timer(&self.repo.name));
+        let mut report = CycleReport::default();
+        let pushed = self
+            .pipeline(shared, mode, started, &mut report)
+            .await
+            .unwrap_or_else(|error| {
+                report.errors.push(error);
+                false
+            });
+        if let Some(workspace) = self.workspace.take() {
+            self.memo = workspace.memo();
+            self.resets += u64::from(workspace.resets());
+        }
+        report.settle(pushed, mode == Mode::DryRun);
+        if mode == Mode::Apply {
+            record(shared, &self.repo.name, &report);
+        }
+        drop(timer);
+        report
+    }
+
+    /// The cycle's stages, in order. `Ok(true)` when a commit was pushed.
+    async fn pipeline(
+        &mut self,
+        shared: &Shared,
+        mode: Mode,
+        started: Instant,
+        report: &mut CycleReport,
+    ) -> Result<bool, CycleError> {
+        let synced = self.sync_workspace(shared).await?;
+        report.head = Some(synced.head);
+        let rules = self.repo_rules(shared, report).await?;
+        let mut files = self.scan(shared, &rules, &synced).await?;
+        report.references = files.iter().map(|f| f.refs.len()).sum();
+        let tags = ask_registries(shared, &rules.repo, &files, started, report).await;
+        let mut planned = plan(&rules.repo, &files, &tags);
+        report.planned(&planned);
+        if mode == Mode::DryRun {
+            let dir = self.checkout_dir()?;
+            let planned = planned.clone();
+            report.diff = tokio::task::spawn_blocking(move || unified_diff(&dir, &planned)).await?;
+            return Ok(false);
+        }
+        let attempts = shared.config.global.push_attempts.max(1);
+        for attempt in 1..=attempts {
+            if planned.is_empty() {
+                return Ok(false);
+            }
+            let Some(commit) = self.apply_exec_commit(shared, &rules, &planned).await? else {
+                return Ok(false);
+            };
+            if shared.abort.load(Ordering::SeqCst) {
+                return Err(CycleError::Abandoned);
+            }
+            match self.push(shared, commit).await? {
+                Push::Pushed => {
+                    tracing::info!(%commit, attempt, "pushed");
+                    report.head = Some(commit);
+                    report.push_attempts = attempt;
+                    report.planned(&planned);
+                    return Ok(true);
+                }
+                Push::Rejected(why) => {
+                    tracing::info!(attempt, reason = %why, "push rejected; redoing the change on the new remote head");
+                    if attempt == attempts {
+                        break;
+                    }
+                    shared.metrics.push_retried(&self.repo.name, 1);
+                    tokio::time::sleep(backoff(attempt)).await;
+                    let synced = self.sync_workspace(shared).await?;
+                    report.head = Some(synced.head);
+                    files = self.scan(shared, &rules, &synced).await?;
+                    planned = plan(&rules.repo, &files, &tags);
+                }
+            }
+        }
+        shared
+            .metrics
+            .git_operation(&self.repo.name, "push", "push_retries_exhausted");
+        Err(CycleError::PushRaces { attempts })
+    }
+
+    /// Opens the workspace (first time in a cycle) and brings it in step with the remote.
+    async fn sync_workspace(&mut self, shared: &Shared) -> Result<Synced, CycleError> {
+        let synced = match self.workspace.is_some() {
+            true => self.git(|workspace| workspace.sync()).await?,
+            false => {
+                let data_dir = shared.config.global.data_dir.clone();
+                let repo = self.repo.clone();
+                let identity = Identity {
+                    name: shared.config.global.git_user.clone(),
+                    email: shared.config.global.git_email.clone(),
+                };
+                let home = shared.home.clone();
+                let memo = self.memo;
+                let (workspace, synced) =
+                    tokio::task::spawn_blocking(move || {
+                        match Workspace::open(&data_dir, &repo, identity, home.as_deref()) {
+                            Ok(workspace) => {
+                                let mut workspace = workspace.resume(memo);
+                                let synced = workspace.sync();
+                                (Some(workspace), synced)
+                            }
+                            Err(err) => (None, Err(err)),
+                        }
+                    })
+                    .await?;
+                self.workspace = workspace;
+                synced
+            }
+        };
+        let result = match &synced {
+            Ok(_) => "success",
+            Err(err) => err.metric_label(),
+        };
+        shared
+            .metrics
+            .git_operation(&self.repo.name, "fetch", result);
+        Ok(synced?)
+    }
+
+    /// The configured rules, plus the repo's own `.laminar.yaml` where enabled. An unreadable
+    /// or invalid file is reported and the last valid one stays in force.
+    async fn repo_rules(
+        &mut self,
+        shared: &Shared,
+        report: &mut CycleReport,
+    ) -> Result<Rules, CycleError> {
+        if self.repo.remote_config {
+            match repo_rules::read(&self.checkout_dir()?).await {
+                Ok(Some(remote)) => self.remote = remote,
+                Ok(None) => self.remote = RemoteConfig::default(),
+                Err(error) => report.errors.push(error),
+            }
+        }
+        let allowed = shared.config.global.allow_remote_exec;
+        if !self.remote.exec.is_empty() && !allowed {
+            tracing::warn!(
+                "{} declares exec actions; they are ignored unless global.allowRemoteExec is true",
+                crate::config::REMOTE_CONFIG_FILE
+            );
+        }
+        let mut repo = self.repo.clone();
+        repo.updates.extend(self.remote.updates.iter().cloned());
+        let mut exec = self.repo.exec.clone();
+        if allowed {
+            exec.extend(self.remote.exec.iter().cloned());
+        }
+        Ok(Rules { repo, exec })
+    }
+
+    /// Every reference under the rules' paths; the last scan is reused while the head and
+    /// the paths stand still.
+    async fn scan(
+        &mut self,
+        shared: &Shared,
+        rules: &Rules,
+        synced: &Synced,
+    ) -> Result<Arc<Vec<FileRefs>>, CycleError> {
+        let paths = rules.repo.scan_paths();
+        if let Some(memo) = &self.last_scan
+            && !synced.moved
+            && memo.head == synced.head
+            && memo.paths == paths
+        {
+            return Ok(memo.files.clone());
+        }
+        let scanner = shared.scanner.clone();
+        let dir = self.checkout_dir()?;
+        let wanted = paths.clone();
+        let files = tokio::task::spawn_blocking(move || {
+            scan_paths(&dir, &wanted, &scanner, DEFAULT_MAX_FILE_SIZE)
+        })
+        .await??;
+        let files = Arc::new(files);
+        self.last_scan = Some(ScanMemo {
+            head: synced.head,
+            paths,
+            files: files.clone(),
+        });
+        Ok(files)
+    }
+
+    /// Rewrites the planned tags, runs the exec actions and commits the result. `None` when
+    /// the tree ends up unchanged. On failure the working copy is reset: nothing half-done
+    /// is ever committed.
+    async fn apply_exec_commit(
+        &mut self,
+        shared: &Shared,
+        rules: &Rules,
+        planned: &Plan,
+    ) -> Result<Option<Oid>, CycleError> {
+        let global = &shared.config.global;
+        let message = message::render(
+            global.commit_message.as_deref(),
+            &self.repo.name,
+            &planned.changes,
+        );
+        let planned = planned.clone();
+        let exec = rules.exec.clone();
+        let mut pass_env = global.exec_env.clone();
+        pass_env.extend(self.repo.exec_env.iter().cloned());
+        let timeout = global.exec_timeout;
+        let abort = shared.abort.clone();
+        let metrics = shared.metrics.clone();
+        let name = self.repo.name.clone();
+        let branch = self.repo.branch.clone();
+        self.git(move |workspace| {
+            workspace.touched();
+            let dir = workspace.dir().to_path_buf();
+            let mut changed = || -> Result<Option<Oid>, CycleError> {
+                apply(&dir, &planned)?;
+                if !exec.is_empty() {
+                    let context = ExecContext {
+                        repo: &name,
+                        branch: &branch,
+                        changes: &planned.changes,
+                        pass_env: &pass_env,
+                        timeout,
+                        abort: &abort,
+                    };
+                    let ran = exec::run_actions(&exec, &dir, &context);
+                    metrics.exec_action(&name, ran.is_ok());
+                    ran?;
+                }
+                Ok(workspace.commit(&message)?)
+            };
+            let result = changed();
+            if result.is_err()
+                && let Err(err) = workspace.discard()
+            {
+                tracing::warn!(error = %err, "cannot reset the workspace");
+            }
+            result
+        })
+        .await?
+    }
+
+    /// Pushes `commit` without force.
+    async fn push(&mut self, shared: &Shared, commit: Oid) -> Result<Push, CycleError> {
+        let pushed = self.git(move |workspace| workspace.push(commit)).await?;
+        let result = match &pushed {
+            Ok(Push::Pushed) => "success",
+            Ok(Push::Rejected(_)) => "rejected",
+            Err(err) => err.metric_label(),
+        };
+        shared
+            .metrics
+            .git_operation(&self.repo.name, "push", result);
+        Ok(pushed?)
+    }
+
+    /// Lends the open workspace to a blocking thread for one step.
+    async fn git<T: Send + 'static>(
+        &mut self,
+        step: impl FnOnce(&mut Workspace) -> T + Send + 'static,
+    ) -> Result<T, CycleError> {
+        let Some(mut workspace) = self.workspace.take() else {
+            return Err(self.no_workspace());
+        };
+        let (workspace, out) = tokio::task::spawn_blocking(move || {
+            let out = step(&mut workspace);
+            (workspace, out)
+        })
+        .await?;
+        self.workspace = Some(workspace);
+        Ok(out)
+    }
+
+    fn checkout_dir(&self) -> Result<PathBuf, CycleError> {
+        self.workspace
+            .as_ref()
+            .map(|w| w.dir().to_path_buf())
+            .ok_or_else(|| self.no_workspace())
+    }
+
+    fn no_workspace(&self) -> CycleError {
+        CycleError::Git(GitError::Workspace {
+            path: self.repo.name.clone().into(),
+            message: "the workspace is not open".into(),
+        })
+    }
+}
+
+/// Tags of every image a rule manages, one listing per image (shared across repos), none
+/// older than `started`. A failing registry is reported and the images it serves are left
+/// alone.
+async fn ask_registries(
+    shared: &Shared,
+    repo: &Repo,
+    files: &[FileRefs],
+    started: Instant,
+    report: &mut CycleReport,
+) -> TagTable {
+    let mut wanted: HashMap<(RegistryId, &str), bool> = HashMap::new();
+    for file in files {
+        for reference in &file.refs {
+            if let Some(rule) = repo.rule_for(&file.path, &reference.tag) {
+                // A pinned digest must move with the tag, so the new tag's digest is needed:
+                // the timed listing resolves digests (and caches them).
+                let needs_times = rule.policy.order == Order::Time || reference.digest.is_some();
+                *wanted
+                    .entry((reference.registry.clone(), reference.image.as_str()))
+                    .or_default() |= needs_times;
+            }
+        }
+    }
+    let asks = wanted.iter().map(|((registry, image), times)| async move {
+        let tags = shared
+            .registries
+            .tags_since(registry, image, *times, started)
+            .await;
+        (image.to_string(), tags)
+    });
+    let mut table = TagTable::new();
+    for (image, result) in futures::future::join_all(asks).await {
+        match result {
+            Ok(tags) => {
+                table.insert(image, tags);
+            }
+            Err(err) => {
+                tracing::warn!(error = %err, "registry lookup failed");
+                report.errors.push(err.into());
+            }
+        }
+    }
+    shared.registries.save_cache().await;
+    table
+}
+
+/// Metrics and log lines for a finished cycle.
+fn record(shared: &Shared, repo: &str, report: &CycleReport) {
+    let result = report.result.label();
+    shared
+        .metrics
+        .cycle_finished(repo, result, report.references);
+    for change in &report.changes {
+        shared.metrics.image_updated(repo, &change.image);
+        tracing::info!(
+            "{} {} → {} ({})",
+            change.image,
+            change.old_tag,
+            change.new_tag,
+            change.site.path.display()
+        );
+    }
+    for error in &report.errors {
+        tracing::error!(%error, kind = error.metric_label(), "cycle problem");
+    }
+    tracing::info!(result, references = report.references, "cycle finished");
+}
+
+fn backoff(attempt: u32) -> Duration {
+    RETRY_BASE
+        .saturating_mul(1 << attempt.min(6))
+        .mul_f64(rand::rng().random_range(0.5..1.5))
+}
+
+/// A unified diff of every file the plan would change.
+fn unified_diff(dir: &Path, plan: &Plan) -> String {
+    let mut out = String::new();
+    for (path, edits) in plan.edits_by_file() {
+        let full = dir.join(path);
+        let Ok(old) = std::fs::read(&full) else {
+            continue;
+        };
+        let Ok(new) = splice(&full, &old, &edits) else {
+            continue;
+        };
+        out.push_str(&crate::diff::unified(
+            &slash_path(path),
+            &String::from_utf8_lossy(&old),
+            &String::from_utf8_lossy(&new),
+        ));
+    }
+    out
+}

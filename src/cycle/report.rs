@@ -1,0 +1,137 @@
+//! What a cycle found and did: for the log, the metrics, `laminar once` and the status board.
+
+use git2::Oid;
+use serde::Serialize;
+
+use crate::plan::{Change, Kept, Plan};
+use crate::status::{ReferenceStatus, RepoStatus};
+
+use super::CycleError;
+
+/// How a cycle ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CycleResult {
+    /// Nothing needed changing (or, in a dry run, the plan was only shown).
+    Unchanged,
+    Updated,
+    Failed,
+}
+
+impl CycleResult {
+    pub fn label(self) -> &'static str {
+        match self {
+            CycleResult::Unchanged => "unchanged",
+            CycleResult::Updated => "updated",
+            CycleResult::Failed => "failed",
+        }
+    }
+}
+
+/// What a cycle did.
+#[derive(Debug)]
+pub struct CycleReport {
+    pub result: CycleResult,
+    /// Every problem met; a cycle can update some images and still fail on others.
+    pub errors: Vec<CycleError>,
+    /// The remote head the cycle worked on (after a push, the pushed commit); `None` when the
+    /// workspace could not be synced.
+    pub head: Option<Oid>,
+    /// Planned changes; after the cycle, the ones pushed (none if nothing was pushed).
+    pub changes: Vec<Change>,
+    pub kept: Vec<Kept>,
+    pub references: usize,
+    /// Push attempts made (1 without a race).
+    pub push_attempts: u32,
+    /// Dry runs: a unified diff per changed file.
+    pub diff: String,
+}
+
+impl Default for CycleReport {
+    fn default() -> CycleReport {
+        CycleReport {
+            result: CycleResult::Unchanged,
+            errors: Vec::new(),
+            head: None,
+            changes: Vec::new(),
+            kept: Vec::new(),
+            references: 0,
+            push_attempts: 0,
+            diff: String::new(),
+        }
+    }
+}
+
+impl CycleReport {
+    /// Records the plan a cycle is about to carry out.
+    pub(super) fn planned(&mut self, plan: &Plan) {
+        self.changes = plan.changes.clone();
+        self.kept = plan.kept.clone();
+    }
+
+    /// Settles the result once the pipeline has ended. `changes` then lists what was
+    /// pushed, or for a dry run what would have been.
+    pub(super) fn settle(&mut self, pushed: bool, dry_run: bool) {
+        if !pushed && !dry_run {
+            self.changes.clear();
+        }
+        self.result = if !self.errors.is_empty() {
+            CycleResult::Failed
+        } else if pushed {
+            CycleResult::Updated
+        } else {
+            CycleResult::Unchanged
+        };
+    }
+
+    /// The status board's view of this cycle. When the cycle could not even sync, the head and
+    /// references the previous cycle saw are kept, marked stale, next to the error.
+    pub fn status(&self, previous: &RepoStatus) -> RepoStatus {
+        let error = (!self.errors.is_empty()).then(|| {
+            self.errors
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join("; ")
+        });
+        let common = RepoStatus {
+            last_cycle: Some(jiff::Timestamp::now().to_string()),
+            result: Some(self.result),
+            error,
+            cycles: previous.cycles + 1,
+            ..RepoStatus::default()
+        };
+        let Some(head) = self.head else {
+            return RepoStatus {
+                head: previous.head.clone(),
+                references: previous.references.clone(),
+                stale: previous.head.is_some(),
+                ..common
+            };
+        };
+        let mut references: Vec<ReferenceStatus> = self
+            .changes
+            .iter()
+            .map(|c| ReferenceStatus {
+                file: c.site.path.display().to_string(),
+                line: c.site.line,
+                image: c.image.clone(),
+                tag: c.old_tag.clone(),
+                newest: Some(c.new_tag.clone()),
+            })
+            .chain(self.kept.iter().map(|k| ReferenceStatus {
+                file: k.site.path.display().to_string(),
+                line: k.site.line,
+                image: k.image.clone(),
+                tag: k.tag.clone(),
+                newest: k.up_to_date().then(|| k.tag.clone()),
+            }))
+            .collect();
+        references.sort_by(|a, b| (&a.file, a.line).cmp(&(&b.file, b.line)));
+        RepoStatus {
+            head: Some(head.to_string()),
+            references,
+            ..common
+        }
+    }
+}

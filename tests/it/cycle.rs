@@ -1,0 +1,471 @@
+//! The repo cycle and the scheduler against scripted tag sources (the registry is the one I/O
+//! boundary faked here) and real git remotes on disk, checked with the git CLI.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use laminar::config::{Config, Environment, Registry, parse};
+use laminar::cycle::{CycleError, CycleReport, CycleResult, Mode, RepoCycle, Shared};
+use laminar::policy::TagInfo;
+use laminar::registry::{
+    BoxFuture, DiskCache, Failure, ImageName, Registries, RequestCounters, TagSource,
+};
+use laminar::scheduler::{self, Triggers};
+use laminar::status::{RepoStatus, StatusBoard};
+use tokio::time::Instant;
+
+use crate::git_server::{BareRepo, git};
+use crate::util::Dir;
+
+const APP: &str = "image: reg.io/acme/app:develop-1  # keep this comment\n";
+
+/// Tag listings a test scripts per image: tags, or a failure.
+#[derive(Clone, Default)]
+struct Script(Arc<Mutex<HashMap<String, Listing>>>);
+
+type Listing = Result<Vec<TagInfo>, Failure>;
+
+/// `develop-{n}`, pushed after `develop-{n-1}`.
+fn develop(n: u32) -> TagInfo {
+    TagInfo {
+        tag: format!("develop-{n}"),
+        pushed: Some(UNIX_EPOCH + Duration::from_secs(1_700_000_000 + u64::from(n))),
+        digest: None,
+    }
+}
+
+impl Script {
+    /// `develop-1` … `develop-{newest}`.
+    fn develop(&self, image: &str, newest: u32) {
+        self.set(image, Ok((1..=newest).map(develop).collect()));
+    }
+
+    fn set(&self, image: &str, listing: Listing) {
+        self.0.lock().unwrap().insert(image.to_string(), listing);
+    }
+}
+
+impl TagSource for Script {
+    fn tags<'a>(
+        &'a self,
+        image: &'a ImageName,
+        _with_times: bool,
+    ) -> BoxFuture<'a, Result<Vec<TagInfo>, Failure>> {
+        let listing = self
+            .0
+            .lock()
+            .unwrap()
+            .get(&image.written)
+            .cloned()
+            .unwrap_or(Err(Failure::NotFound));
+        Box::pin(async move { listing })
+    }
+}
+
+/// A config for repos on local paths, `extra` added to every repo.
+fn config(data: &Dir, repos: &[(&str, &str)], global: &str, extra: &str) -> Arc<Config> {
+    let mut text = format!(
+        "global:\n  dataDir: {}\n  gitUser: Laminar\n  gitEmail: laminar@example.org\n{global}dockerRegistries:\n- reg: reg.io/acme\ngit:\n",
+        data.path().join("state").display()
+    );
+    for (name, url) in repos {
+        text.push_str(&format!(
+            "- name: {name}\n  url: {url}\n  branch: main\n{extra}  updates:\n  - pattern: glob:develop-*\n    files: [dev/]\n"
+        ));
+    }
+    let loaded = parse(Path::new("laminar.yaml"), &text, &Environment::default()).unwrap();
+    Arc::new(loaded.config)
+}
+
+fn shared(config: Arc<Config>, script: &Script, data: &Dir) -> Shared {
+    let registry = Registry::new("reg.io/acme");
+    let registries = Registries::with_sources(
+        vec![(registry, Box::new(script.clone()) as Box<dyn TagSource>)],
+        Arc::new(RequestCounters::default()),
+        Arc::new(DiskCache::open(&data.path().join("cache.json"))),
+    );
+    Shared::with_registries(config, registries).unwrap()
+}
+
+/// One repo on a local bare remote, with everything a cycle needs.
+struct Fixture {
+    remote: BareRepo,
+    script: Script,
+    shared: Shared,
+    cycle: RepoCycle,
+    _data: Dir,
+}
+
+impl Fixture {
+    fn new(files: &[(&str, &str)], global: &str, extra: &str) -> Fixture {
+        let remote = BareRepo::new(files);
+        let data = Dir::new();
+        let url = remote.bare.display().to_string();
+        let config = config(&data, &[("manifests", &url)], global, extra);
+        let script = Script::default();
+        script.develop("reg.io/acme/app", 2);
+        let shared = shared(config.clone(), &script, &data);
+        Fixture {
+            remote,
+            script,
+            shared,
+            cycle: RepoCycle::new(config.repos[0].clone()),
+            _data: data,
+        }
+    }
+
+    async fn run(&mut self) -> CycleReport {
+        self.cycle
+            .run(&self.shared, Mode::Apply, Instant::now())
+            .await
+    }
+}
+
+fn errors(report: &CycleReport) -> Vec<String> {
+    report.errors.iter().map(ToString::to_string).collect()
+}
+
+#[tokio::test]
+async fn a_cycle_pushes_its_change_and_the_next_one_costs_no_reset() {
+    let mut f = Fixture::new(&[("dev/app.yaml", APP)], "", "");
+    let report = f.run().await;
+    assert_eq!(report.result, CycleResult::Updated, "{:?}", errors(&report));
+    assert_eq!(report.changes.len(), 1);
+    assert_eq!(report.push_attempts, 1);
+    assert_eq!(report.head.unwrap().to_string(), f.remote.head());
+    assert_eq!(
+        f.remote.show("dev/app.yaml"),
+        APP.replace("develop-1", "develop-2").trim_end()
+    );
+    assert_eq!(
+        git(&f.remote.bare, &["log", "-1", "--format=%an <%ae>%n%s"]),
+        "Laminar <laminar@example.org>\ndev/app.yaml: app develop-1 → develop-2"
+    );
+    assert_eq!(f.cycle.resets(), 1, "the first checkout");
+
+    let report = f.run().await;
+    assert_eq!(report.result, CycleResult::Unchanged);
+    assert_eq!(f.cycle.resets(), 1, "laminar's own push needs no reset");
+    assert_eq!(git(&f.remote.bare, &["rev-list", "--count", "main"]), "2");
+}
+
+#[tokio::test]
+async fn a_failing_registry_is_reported_and_other_images_still_move() {
+    let two = "a: reg.io/acme/app:develop-1\nb: reg.io/acme/broken:develop-1\n";
+    let mut f = Fixture::new(&[("dev/app.yaml", two)], "", "");
+    f.script.set(
+        "reg.io/acme/broken",
+        Err(Failure::RateLimited {
+            status: 429,
+            attempts: 3,
+        }),
+    );
+    let report = f.run().await;
+    assert_eq!(report.result, CycleResult::Failed);
+    assert!(matches!(report.errors[..], [CycleError::Registry(_)]));
+    assert_eq!(report.errors[0].metric_label(), "rate_limited");
+    assert_eq!(
+        f.remote.show("dev/app.yaml"),
+        "a: reg.io/acme/app:develop-2\nb: reg.io/acme/broken:develop-1"
+    );
+}
+
+/// An exec action that, on its first `times` runs, pushes an outside commit to the remote:
+/// laminar's push right after it is then refused.
+fn racing_action(remote: &BareRepo, times: u32) -> String {
+    let counter = remote.outside.parent().unwrap().join("races");
+    std::fs::write(&counter, "0").unwrap();
+    format!(
+        "  exec:\n  - n=$(cat {counter}); if [ $n -lt {times} ]; then echo $((n+1)) > {counter}; cd {outside} && echo $n > race-$n.txt && git add -A && git -c user.name=o -c user.email=o@x commit -qm outside-$n && git pull -q --rebase origin main && git push -q origin main; fi\n",
+        counter = counter.display(),
+        outside = remote.outside.display()
+    )
+}
+
+#[tokio::test]
+async fn a_push_rejected_twice_is_redone_on_top_of_the_new_head() {
+    let remote = BareRepo::new(&[("dev/app.yaml", APP)]);
+    let action = racing_action(&remote, 2);
+    let data = Dir::new();
+    let url = remote.bare.display().to_string();
+    let config = config(&data, &[("manifests", &url)], "", &action);
+    let script = Script::default();
+    script.develop("reg.io/acme/app", 3);
+    let shared = shared(config.clone(), &script, &data);
+    let mut cycle = RepoCycle::new(config.repos[0].clone());
+    let report = cycle.run(&shared, Mode::Apply, Instant::now()).await;
+    assert_eq!(report.result, CycleResult::Updated, "{:?}", errors(&report));
+    assert_eq!(report.push_attempts, 3, "two rejections, then through");
+    for n in 0..2 {
+        let theirs = git(
+            &remote.bare,
+            &[
+                "log",
+                "--format=%H",
+                "-1",
+                "--grep",
+                &format!("outside-{n}"),
+                "main",
+            ],
+        );
+        git(
+            &remote.bare,
+            &["merge-base", "--is-ancestor", &theirs, "main"],
+        );
+    }
+    assert_eq!(
+        git(&remote.bare, &["rev-list", "--merges", "--count", "main"]),
+        "0"
+    );
+    assert_eq!(
+        remote.show("dev/app.yaml"),
+        APP.replace("develop-1", "develop-3").trim_end()
+    );
+    let metrics = shared.metrics.render();
+    assert!(
+        metrics.contains("laminar_push_retries_total{repo=\"manifests\"} 2"),
+        "{metrics}"
+    );
+}
+
+#[tokio::test]
+async fn a_branch_that_keeps_moving_exhausts_the_attempts_without_force() {
+    let remote = BareRepo::new(&[("dev/app.yaml", APP)]);
+    let action = racing_action(&remote, 100);
+    let data = Dir::new();
+    let url = remote.bare.display().to_string();
+    let config = config(
+        &data,
+        &[("manifests", &url)],
+        "  pushAttempts: 2\n",
+        &action,
+    );
+    let script = Script::default();
+    script.develop("reg.io/acme/app", 2);
+    let shared = shared(config.clone(), &script, &data);
+    let mut cycle = RepoCycle::new(config.repos[0].clone());
+    let report = cycle.run(&shared, Mode::Apply, Instant::now()).await;
+    assert!(
+        matches!(report.errors[..], [CycleError::PushRaces { attempts: 2 }]),
+        "{:?}",
+        errors(&report)
+    );
+    assert!(report.changes.is_empty(), "nothing was pushed");
+    assert_eq!(remote.show("dev/app.yaml"), APP.trim_end());
+    assert_eq!(git(&remote.bare, &["rev-list", "--count", "main"]), "3");
+}
+
+#[tokio::test]
+async fn a_failing_exec_action_means_no_commit_and_a_clean_tree() {
+    let mut f = Fixture::new(
+        &[("dev/app.yaml", APP)],
+        "",
+        "  exec:\n  - echo rendered > dev/out.yaml; echo broken >&2; exit 3\n",
+    );
+    let before = f.remote.head();
+    let report = f.run().await;
+    assert!(
+        matches!(report.errors[..], [CycleError::Exec(_)]),
+        "{:?}",
+        errors(&report)
+    );
+    assert!(errors(&report)[0].contains("broken"));
+    assert_eq!(f.remote.head(), before);
+    let workspaces = f.shared.config.global.data_dir.join("workspaces");
+    let dir = std::fs::read_dir(&workspaces)
+        .unwrap()
+        .flatten()
+        .find(|e| e.path().is_dir())
+        .unwrap()
+        .path();
+    assert_eq!(
+        git(&dir, &["status", "--porcelain"]),
+        "",
+        "reset after the failure"
+    );
+}
+
+#[tokio::test]
+async fn an_invalid_repo_file_is_reported_and_the_last_valid_one_stays() {
+    let rules = "updates:\n- pattern: glob:release-*\n  files: [prod/]\n";
+    let mut f = Fixture::new(
+        &[
+            ("dev/app.yaml", APP),
+            ("prod/app.yaml", "image: reg.io/acme/app:release-1\n"),
+            (".laminar.yaml", rules),
+        ],
+        "",
+        "  remoteConfig: true\n",
+    );
+    let release = |n: u32| TagInfo {
+        tag: format!("release-{n}"),
+        pushed: Some(SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000 + u64::from(n))),
+        digest: None,
+    };
+    let mut tags: Vec<TagInfo> = (1..=2).map(develop).collect();
+    tags.push(release(1));
+    f.script.set("reg.io/acme/app", Ok(tags.clone()));
+    assert_eq!(f.run().await.result, CycleResult::Updated);
+
+    f.remote
+        .write(".laminar.yaml", "updates: [{pattern: 'nonsense'}]\n");
+    f.remote.commit_and_push("break the rules");
+    tags.push(release(2));
+    f.script.set("reg.io/acme/app", Ok(tags));
+    let report = f.run().await;
+    assert_eq!(report.result, CycleResult::Failed);
+    assert!(
+        matches!(report.errors[..], [CycleError::RepoRules(_)]),
+        "{:?}",
+        errors(&report)
+    );
+    assert!(errors(&report)[0].contains("the last valid .laminar.yaml stays in force"));
+    assert_eq!(
+        f.remote.show("prod/app.yaml"),
+        "image: reg.io/acme/app:release-2",
+        "the last valid rules still apply"
+    );
+}
+
+#[tokio::test]
+async fn a_symlinked_repo_file_is_refused_without_echoing_its_target() {
+    let mut f = Fixture::new(&[("dev/app.yaml", APP)], "", "  remoteConfig: true\n");
+    let secret = f.remote.outside.parent().unwrap().join("secret.txt");
+    std::fs::write(&secret, "password: hunter2\n").unwrap();
+    std::os::unix::fs::symlink(&secret, f.remote.outside.join(".laminar.yaml")).unwrap();
+    f.remote.commit_and_push("symlink");
+    let report = f.run().await;
+    let text = errors(&report).join("\n");
+    assert!(text.contains("not a regular file"), "{text}");
+    assert!(!text.contains("hunter2"), "{text}");
+    let status = report.status(&RepoStatus::default());
+    assert!(!serde_json::to_string(&status).unwrap().contains("hunter2"));
+}
+
+#[tokio::test]
+async fn an_abandoned_cycle_stops_its_action_and_pushes_nothing() {
+    let mut f = Fixture::new(&[("dev/app.yaml", APP)], "", "  exec:\n  - sleep 30\n");
+    let before = f.remote.head();
+    let abort = f.shared.abort.clone();
+    tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        abort.store(true, Ordering::SeqCst);
+    });
+    let started = std::time::Instant::now();
+    let report = f.run().await;
+    assert!(
+        started.elapsed() < Duration::from_secs(20),
+        "the action was stopped"
+    );
+    assert_eq!(
+        report.errors[0].metric_label(),
+        "abandoned",
+        "{:?}",
+        errors(&report)
+    );
+    assert_eq!(f.remote.head(), before);
+}
+
+#[tokio::test]
+async fn the_status_keeps_the_last_known_head_and_references_through_an_outage() {
+    let mut f = Fixture::new(&[("dev/app.yaml", APP)], "", "");
+    let good = f.run().await.status(&RepoStatus::default());
+    assert!(!good.stale);
+    assert_eq!(good.references.len(), 1);
+    let hidden = f.remote.bare.with_extension("hidden");
+    std::fs::rename(&f.remote.bare, &hidden).unwrap();
+    let report = f.run().await;
+    assert_eq!(report.result, CycleResult::Failed);
+    let during = report.status(&good);
+    assert!(during.stale);
+    assert_eq!(during.head, good.head);
+    assert_eq!(during.references, good.references);
+    assert!(during.error.is_some());
+    assert_eq!(during.cycles, 2);
+    std::fs::rename(&hidden, &f.remote.bare).unwrap();
+}
+
+#[tokio::test]
+async fn commit_message_templates_list_every_change() {
+    let two = "a: reg.io/acme/app:develop-1\nb: reg.io/acme/app:develop-1\n";
+    let mut f = Fixture::new(
+        &[("dev/app.yaml", two)],
+        "  commitMessage: \"deploy({repo}): {count} bump\\n\\n{changes}\\n\\nSigned-off-by: CI\"\n",
+        "",
+    );
+    assert_eq!(f.run().await.result, CycleResult::Updated);
+    assert_eq!(
+        git(&f.remote.bare, &["log", "-1", "--format=%B", "main"]),
+        "deploy(manifests): 2 bump\n\n\
+         dev/app.yaml: reg.io/acme/app develop-1 → develop-2\n\
+         dev/app.yaml: reg.io/acme/app develop-1 → develop-2\n\nSigned-off-by: CI"
+    );
+}
+
+#[tokio::test]
+async fn the_scheduler_runs_every_repo_reports_failures_and_stops_when_told() {
+    let good = BareRepo::new(&[("dev/app.yaml", APP)]);
+    let data = Dir::new();
+    let good_url = good.bare.display().to_string();
+    let missing = data.path().join("nowhere.git").display().to_string();
+    let config = config(
+        &data,
+        &[("good", &good_url), ("broken", &missing)],
+        "",
+        "  pollFreq: 1h\n",
+    );
+    let script = Script::default();
+    script.develop("reg.io/acme/app", 2);
+    let shared = Arc::new(shared(config.clone(), &script, &data));
+    let names = || config.repos.iter().map(|r| r.name.as_str());
+    let status = Arc::new(StatusBoard::new(names()));
+    let triggers = Arc::new(Triggers::new(names()));
+    let repos = config.repos.iter().cloned().map(RepoCycle::new).collect();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let running = tokio::spawn(scheduler::run(
+        shared.clone(),
+        repos,
+        status.clone(),
+        triggers.clone(),
+        async {
+            let _ = stopped.await;
+        },
+    ));
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while !status.ready() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "first cycles never ended"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let board = status.snapshot();
+    assert_eq!(board["good"].result, Some(CycleResult::Updated));
+    assert_eq!(board["broken"].result, Some(CycleResult::Failed));
+    assert!(board["broken"].error.is_some());
+
+    // A new tag and a trigger: the next cycle sees it at once, despite pollFreq: 1h.
+    script.develop("reg.io/acme/app", 3);
+    assert!(triggers.trigger("good"));
+    while status.snapshot()["good"].cycles < 2 {
+        assert!(std::time::Instant::now() < deadline, "the trigger was lost");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(
+        good.show("dev/app.yaml"),
+        APP.replace("develop-1", "develop-3").trim_end()
+    );
+    let _ = stop.send(());
+    tokio::time::timeout(Duration::from_secs(30), running)
+        .await
+        .expect("the scheduler stops")
+        .unwrap();
+    let metrics = shared.metrics.render();
+    assert!(
+        metrics.contains("laminar_sync_total{repo=\"broken\",result=\"unchanged\"} 0"),
+        "series exist for a repo that never succeeded: {metrics}"
+    );
+}
