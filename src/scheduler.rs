@@ -17,8 +17,9 @@ use tracing::Instrument;
 use crate::cycle::{Mode, RepoCycle, Shared};
 use crate::status::StatusBoard;
 
-/// How long cycles abandoned at the end of the grace period get to stop before their push.
-const ABANDON_WAIT: Duration = Duration::from_secs(10);
+/// How long cycles abandoned at the end of the grace period get to stop before their push:
+/// with the runtime's own wait for leftovers, shutdown ends within the grace period + 10 s.
+pub const ABANDON_WAIT: Duration = Duration::from_secs(8);
 
 /// Wakes repos on demand. Triggers during a cycle coalesce into one follow-up cycle.
 #[derive(Debug, Default)]

@@ -145,12 +145,23 @@ fn config_path(global: &GlobalArgs) -> PathBuf {
         .unwrap_or_else(|| PathBuf::from(config::DEFAULT_PATH))
 }
 
-/// A runtime for the commands that talk to the network.
-fn runtime() -> Result<tokio::runtime::Runtime, CliError> {
-    tokio::runtime::Builder::new_multi_thread()
+/// How long blocking work still running when a command ends (a git call stuck on the
+/// network, say) may delay the exit; it is abandoned after that.
+const LEFTOVER_WORK_WAIT: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// Runs `work` on a multi-threaded runtime, for the commands that talk to the network. The
+/// runtime never waits for leftover blocking work beyond [`LEFTOVER_WORK_WAIT`], so the
+/// process ends when the command does.
+fn block_on<T>(
+    work: impl std::future::Future<Output = Result<T, CliError>>,
+) -> Result<T, CliError> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
-        .map_err(CliError::Runtime)
+        .map_err(CliError::Runtime)?;
+    let result = runtime.block_on(work);
+    runtime.shutdown_timeout(LEFTOVER_WORK_WAIT);
+    result
 }
 
 /// Loads the config and prints its warnings to stderr.

@@ -33,7 +33,7 @@ pub fn run(args: &OnceArgs, path: &Path) -> Result<(), CliError> {
             path.display()
         )));
     }
-    let failed = super::runtime()?.block_on(async {
+    let failed = super::block_on(async {
         let shared = Shared::new(config.clone()).await?;
         let mode = match args.dry_run {
             true => Mode::DryRun,

@@ -2,6 +2,7 @@
 
 use std::path::Path;
 use std::sync::Arc;
+use std::time::Duration;
 
 use super::{CliError, load_config};
 use crate::config::Config;
@@ -14,7 +15,7 @@ use crate::status::StatusBoard;
 pub fn run(path: &Path) -> Result<(), CliError> {
     let config = Arc::new(load_config(path)?.config);
     let token = api_token(&config)?;
-    super::runtime()?.block_on(serve(config, token))
+    super::block_on(serve(config, token))
 }
 
 async fn serve(config: Arc<Config>, token: Option<Secret>) -> Result<(), CliError> {
@@ -46,13 +47,34 @@ async fn serve(config: Arc<Config>, token: Option<Secret>) -> Result<(), CliErro
             .await
     });
     let repos = config.repos.iter().cloned().map(RepoCycle::new).collect();
-    scheduler::run(shared, repos, status, triggers, shutdown_signal()).await;
+    let deadline = config.global.shutdown_grace + SHUTDOWN_SLACK;
+    let shutdown = async move {
+        shutdown_signal().await;
+        exit_after(deadline);
+    };
+    scheduler::run(shared, repos, status, triggers, shutdown).await;
     let _ = stop_server.send(());
-    match server.await {
-        Ok(Ok(())) => Ok(()),
+    match tokio::time::timeout(scheduler::ABANDON_WAIT, server).await {
+        Ok(Ok(Ok(()))) => Ok(()),
+        Ok(Ok(Err(e))) => Err(CliError::Serve(e.to_string())),
         Ok(Err(e)) => Err(CliError::Serve(e.to_string())),
-        Err(e) => Err(CliError::Serve(e.to_string())),
+        Err(_) => Err(CliError::Serve(
+            "HTTP connections still open at shutdown".into(),
+        )),
     }
+}
+
+/// On top of the grace period, what shutdown may take before the process exits regardless.
+const SHUTDOWN_SLACK: Duration = Duration::from_secs(10);
+
+/// The last resort once shutdown began: whatever is still running after `deadline` (a git
+/// call that ignores its timeouts, say), the process exits.
+fn exit_after(deadline: Duration) {
+    std::thread::spawn(move || {
+        std::thread::sleep(deadline);
+        tracing::error!(?deadline, "shutdown did not finish in time; exiting now");
+        std::process::exit(1);
+    });
 }
 
 /// `LAMINAR_API_TOKEN`, else the file `global.apiTokenFile` names; neither disables the API.

@@ -84,8 +84,7 @@ pub fn run(args: &TagsArgs, config: Option<&Path>) -> Result<(), CliError> {
         ),
     };
     registry.insecure |= args.insecure;
-    let runtime = super::runtime()?;
-    let tags = runtime.block_on(async {
+    let tags = super::block_on(async {
         let registries = Registries::new(
             std::slice::from_ref(&registry),
             &data_dir,
@@ -96,7 +95,7 @@ pub fn run(args: &TagsArgs, config: Option<&Path>) -> Result<(), CliError> {
             .tags(&registry.id(), &args.image, policy.order == Order::Time)
             .await;
         registries.save_cache().await;
-        tags
+        Ok(tags?)
     })?;
     let ranked = policy.rank(&tags);
     let selected = match &args.current {

@@ -39,6 +39,11 @@ pub fn push(
     expected: Oid,
     new: Oid,
 ) -> Result<Push, LocalPushError> {
+    if !local.graph_descendant_of(new, expected)? {
+        return Ok(Push::Rejected(format!(
+            "{new} does not build on {expected} (non-fast-forward)"
+        )));
+    }
     let target = Repository::open(remote)?;
     let refname = format!("refs/heads/{branch}");
     copy_objects(local, &target, expected, new)?;
@@ -63,7 +68,7 @@ fn copy_objects(
 ) -> Result<(), git2::Error> {
     let mut walk = local.revwalk()?;
     walk.push(new)?;
-    if target.odb()?.exists(expected) {
+    if target.odb()?.exists(expected) && local.odb()?.exists(expected) {
         walk.hide(expected)?;
     }
     let mut builder = local.packbuilder()?;
@@ -85,4 +90,65 @@ fn copy_objects(
     }
     writer.commit()?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use git2::Signature;
+
+    use super::*;
+
+    /// Commits a file on top of `parent` (or as a root commit) without touching any ref.
+    fn commit(repo: &Repository, parent: Option<Oid>, content: &str) -> Oid {
+        let blob = repo.blob(content.as_bytes()).unwrap();
+        let mut tree = repo.treebuilder(None).unwrap();
+        tree.insert("app.yaml", blob, 0o100644).unwrap();
+        let tree = repo.find_tree(tree.write().unwrap()).unwrap();
+        let parents: Vec<git2::Commit> = parent
+            .map(|p| repo.find_commit(p).unwrap())
+            .into_iter()
+            .collect();
+        let parents: Vec<&git2::Commit> = parents.iter().collect();
+        let who = Signature::now("t", "t@example.org").unwrap();
+        repo.commit(None, &who, &who, content, &tree, &parents)
+            .unwrap()
+    }
+
+    #[test]
+    fn the_ref_moves_only_from_the_value_last_fetched() {
+        let dir = tempfile::tempdir().unwrap();
+        let remote = Repository::init_bare(dir.path().join("remote.git")).unwrap();
+        let local = Repository::init(dir.path().join("local")).unwrap();
+        let base = commit(&local, None, "base");
+        push_base(&local, &remote, base);
+
+        // Someone else moves the remote branch after laminar's last fetch…
+        let theirs = commit(&remote, Some(base), "theirs");
+        remote
+            .reference("refs/heads/main", theirs, true, "outside push")
+            .unwrap();
+        // …so laminar's push, made on top of what it fetched, must not land.
+        let ours = commit(&local, Some(base), "ours");
+        let pushed = push(&local, remote.path(), "main", base, ours);
+        assert!(matches!(pushed, Ok(Push::Rejected(_))));
+        assert_eq!(remote.refname_to_id("refs/heads/main").unwrap(), theirs);
+
+        // After a sync: never a push that drops their commit, even told it is current…
+        copy_objects(&remote, &local, base, theirs).unwrap();
+        let pushed = push(&local, remote.path(), "main", theirs, ours);
+        assert!(matches!(pushed, Ok(Push::Rejected(_))));
+        // …and the change redone on top of theirs goes through.
+        let redone = commit(&local, Some(theirs), "ours, again");
+        let pushed = push(&local, remote.path(), "main", theirs, redone);
+        assert!(matches!(pushed, Ok(Push::Pushed)));
+        assert_eq!(remote.refname_to_id("refs/heads/main").unwrap(), redone);
+        remote.find_commit(redone).unwrap().tree().unwrap();
+    }
+
+    fn push_base(local: &Repository, remote: &Repository, base: Oid) {
+        copy_objects(local, remote, base, base).unwrap();
+        remote
+            .reference("refs/heads/main", base, true, "first push")
+            .unwrap();
+    }
 }

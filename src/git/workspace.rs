@@ -285,6 +285,8 @@ impl Workspace {
     fn push_over_network(&self) -> Result<Push, GitError> {
         let trouble = RefCell::new(Trouble::default());
         let rejected = RefCell::new(None);
+        // What the server says on the side: a ref it cannot lock is only named there.
+        let remote_said = RefCell::new(String::new());
         let result = {
             let mut remote = self.repo.find_remote("origin").map_err(|e| self.local(e))?;
             let mut callbacks = self.auth.callbacks(&trouble);
@@ -293,6 +295,13 @@ impl Workspace {
                     *rejected.borrow_mut() = Some(status.to_string());
                 }
                 Ok(())
+            });
+            callbacks.sideband_progress(|text| {
+                let mut said = remote_said.borrow_mut();
+                if said.len() < 4096 {
+                    said.push_str(&String::from_utf8_lossy(text));
+                }
+                true
             });
             let mut options = PushOptions::new();
             options.remote_callbacks(callbacks);
@@ -304,11 +313,12 @@ impl Workspace {
             Err(e) if is_rejection(&e) => Some(e.message().to_string()),
             Err(e) => return Err(self.failure(Failed::Remote(e, trouble.into_inner()))),
         };
+        let remote_said = remote_said.into_inner();
         match why {
             None => Ok(Push::Pushed),
-            Some(why) if why.contains("lock") => Err(GitError::RemoteLocked {
+            Some(_) if remote_said.contains(".lock': File exists") => Err(GitError::RemoteLocked {
                 url: redact(&self.url),
-                message: why,
+                message: remote_said.trim().to_string(),
             }),
             Some(why) => Ok(Push::Rejected(why)),
         }

@@ -9,25 +9,25 @@ use crate::git_server::{BareRepo, SshServer, git};
 use crate::registry_server::{RegistryServer, free_port};
 use crate::util::Dir;
 
-const TOKEN: &str = "test-token-123";
+pub const TOKEN: &str = "test-token-123";
 
-fn manifests(addr: &str) -> String {
+pub fn manifests(addr: &str) -> String {
     format!(
         "# deployment for dev\nimage: {addr}/acme/app:develop-1   # bumped by laminar\n\
          api: \"{addr}/acme/api:1.9.0\"\r\nother: {addr}/acme/api:v2-legacy\n"
     )
 }
 
-struct Setup {
-    registry: RegistryServer,
-    ssh: SshServer,
-    remote: BareRepo,
-    dir: Dir,
+pub struct Setup {
+    pub registry: RegistryServer,
+    pub ssh: SshServer,
+    pub remote: BareRepo,
+    pub dir: Dir,
 }
 
 /// develop-1 (Jan), develop-3 (Mar), develop-20 (Feb: lexically greater, but older);
 /// api 1.9.0, 1.10.0, 2.0.0, 1.11.0-rc.1.
-async fn setup(extra_repo: &str, global: &str) -> Setup {
+pub async fn setup(extra_repo: &str, global: &str) -> Setup {
     let registry = RegistryServer::start().await;
     for (tag, created) in [
         ("develop-1", "2024-01-01T00:00:00Z"),
@@ -141,15 +141,32 @@ async fn once_dry_run_shows_the_diff_and_once_commits_exactly_the_tag_bytes() {
     assert_eq!(git(&s.remote.bare, &["rev-list", "--count", "main"]), "2");
 }
 
-/// A `laminar run` process, stopped (SIGTERM) on drop.
-struct Daemon {
-    child: Child,
+/// `laminar.log` in `dir`, appended to by every daemon started there.
+fn log_file(dir: &Path) -> std::fs::File {
+    std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(dir.join("laminar.log"))
+        .unwrap()
+}
+
+/// A `laminar run` process, killed on drop.
+pub struct Daemon {
+    pub child: Child,
     base: String,
     client: reqwest::Client,
 }
 
 impl Daemon {
-    async fn start(dir: &Path, token: Option<&str>) -> Daemon {
+    /// Starts `laminar run` in `dir` and waits until it is ready.
+    pub async fn start(dir: &Path, token: Option<&str>) -> Daemon {
+        let daemon = Daemon::spawn(dir, token);
+        daemon.wait_ready().await;
+        daemon
+    }
+
+    /// Starts `laminar run` in `dir`.
+    pub fn spawn(dir: &Path, token: Option<&str>) -> Daemon {
         let config = std::fs::read_to_string(dir.join("laminar.yaml")).unwrap();
         let listen = config
             .lines()
@@ -161,28 +178,29 @@ impl Daemon {
             .env_remove("LAMINAR_API_TOKEN")
             .env("HOME", dir)
             .stdout(Stdio::null())
-            .stderr(Stdio::null());
+            .stderr(log_file(dir));
         if let Some(token) = token {
             cmd.env("LAMINAR_API_TOKEN", token);
         }
-        let daemon = Daemon {
+        Daemon {
             child: cmd.spawn().unwrap(),
             base: format!("http://{listen}"),
             client: reqwest::Client::new(),
-        };
-        daemon
-            .wait_for(|| async {
-                daemon
-                    .get("/readyz")
-                    .await
-                    .map(|r| r.status() == 200)
-                    .unwrap_or(false)
-            })
-            .await;
-        daemon
+        }
     }
 
-    async fn get(&self, path: &str) -> reqwest::Result<reqwest::Response> {
+    /// Waits until every repo finished its first cycle.
+    pub async fn wait_ready(&self) {
+        self.wait_for(|| async {
+            self.get("/readyz")
+                .await
+                .map(|r| r.status() == 200)
+                .unwrap_or(false)
+        })
+        .await;
+    }
+
+    pub async fn get(&self, path: &str) -> reqwest::Result<reqwest::Response> {
         self.client
             .get(format!("{}{path}", self.base))
             .bearer_auth(TOKEN)
@@ -190,7 +208,7 @@ impl Daemon {
             .await
     }
 
-    async fn post(&self, path: &str, token: Option<&str>) -> reqwest::Response {
+    pub async fn post(&self, path: &str, token: Option<&str>) -> reqwest::Response {
         let request = self.client.post(format!("{}{path}", self.base));
         let request = match token {
             Some(token) => request.bearer_auth(token),
@@ -199,7 +217,7 @@ impl Daemon {
         request.send().await.unwrap()
     }
 
-    async fn wait_for<F, Fut>(&self, mut ready: F)
+    pub async fn wait_for<F, Fut>(&self, mut ready: F)
     where
         F: FnMut() -> Fut,
         Fut: std::future::Future<Output = bool>,
@@ -211,7 +229,7 @@ impl Daemon {
         }
     }
 
-    fn terminate(&mut self) -> std::process::ExitStatus {
+    pub fn terminate(&mut self) -> std::process::ExitStatus {
         // SAFETY: sends a signal to our own child process.
         unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
         self.child.wait().unwrap()

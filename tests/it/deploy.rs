@@ -58,17 +58,34 @@ fn manifests_validate_against_kubernetes_schemas() {
     }
 }
 
-#[test]
-fn alert_rules_pass_promtool() {
+/// The PrometheusRule's groups as a plain rule file, `rules.json` in `dir`.
+fn extracted_rules(dir: &Dir) -> PathBuf {
     let rule = yaml(&project_root().join("deploy/monitoring/prometheusrule.yaml"));
-    let dir = Dir::new();
-    let rules = dir.write(
+    dir.write(
         "rules.json",
         serde_json::json!({ "groups": rule["spec"]["groups"] }).to_string(),
+    )
+}
+
+#[test]
+fn alert_rules_pass_promtool() {
+    let dir = Dir::new();
+    let mut command = Command::new("promtool");
+    command.args(["check", "rules"]).arg(extracted_rules(&dir));
+    assert!(run(command).contains("4 rules found"));
+}
+
+#[test]
+fn every_alert_fires_and_stays_quiet_where_it_should() {
+    let dir = Dir::new();
+    extracted_rules(&dir);
+    let tests = dir.write(
+        "prometheusrule.test.yaml",
+        std::fs::read(project_root().join("tests/alerts/prometheusrule.test.yaml")).unwrap(),
     );
     let mut command = Command::new("promtool");
-    command.args(["check", "rules"]).arg(rules);
-    assert!(run(command).contains("4 rules found"));
+    command.args(["test", "rules"]).arg(tests);
+    assert!(run(command).contains("SUCCESS"));
 }
 
 #[test]

@@ -349,10 +349,10 @@ fn a_raced_push_over_ssh_is_rejected() {
     a_raced_push_is_rejected_and_redone(&server.url(&remote.bare), &remote, &extra);
 }
 
-#[test]
-fn a_locked_remote_branch_is_reported_as_such() {
-    let remote = BareRepo::new(&[("dev/app.yaml", APP)]);
-    let repo = repo_config(remote.bare.to_str().unwrap(), "");
+/// A push onto a remote branch whose ref lock another writer holds (or a crash left behind)
+/// is reported as a lock, not as a race to retry.
+fn a_locked_remote_branch_is_reported(url: &str, remote: &BareRepo, extra: &str) {
+    let repo = repo_config(url, extra);
     let data = Dir::new();
     let mut workspace = open(&data, &repo);
     workspace.sync().unwrap();
@@ -362,6 +362,24 @@ fn a_locked_remote_branch_is_reported_as_such() {
     let err = workspace.push(commit).unwrap_err();
     assert_eq!(err.metric_label(), "remote_locked", "{err}");
     assert!(err.to_string().contains("locked"), "{err}");
+}
+
+#[test]
+fn a_locked_remote_branch_on_a_path_is_reported_as_such() {
+    let remote = BareRepo::new(&[("dev/app.yaml", APP)]);
+    a_locked_remote_branch_is_reported(remote.bare.to_str().unwrap(), &remote, "");
+}
+
+#[test]
+fn a_locked_remote_branch_over_ssh_is_reported_as_such() {
+    let server = SshServer::start();
+    let remote = BareRepo::new(&[("dev/app.yaml", APP)]);
+    let extra = format!(
+        "  key: {}\n  knownHosts: {}\n",
+        server.key.display(),
+        server.known_hosts.display()
+    );
+    a_locked_remote_branch_is_reported(&server.url(&remote.bare), &remote, &extra);
 }
 
 #[test]

@@ -11,5 +11,6 @@ mod readme;
 mod registry;
 mod registry_faults;
 mod registry_server;
+mod safety;
 mod scan;
 mod util;
