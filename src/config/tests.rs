@@ -377,3 +377,32 @@ git: []
         assert!(report.contains(line), "missing {line:?} in:\n{report}");
     }
 }
+
+#[test]
+fn exec_env_names_are_listed_globally_and_per_repo() {
+    let text = format!(
+        "global:\n  execEnv: [NPM_TOKEN, _CACHE]\n{}  execEnv: [HELM_REPO_PASSWORD]\n",
+        MINIMAL
+    );
+    let config = ok(&text).config;
+    assert_eq!(config.global.exec_env, ["NPM_TOKEN", "_CACHE"]);
+    assert_eq!(config.repos[0].exec_env, ["HELM_REPO_PASSWORD"]);
+    let bad = errors(&format!("global:\n  execEnv: [\"A=B\"]\n{MINIMAL}"));
+    assert_eq!(
+        bad,
+        "laminar.yaml:2:12: invalid environment variable name \"A=B\" in execEnv"
+    );
+}
+
+#[test]
+fn two_registries_may_not_share_a_prefix() {
+    let text = MINIMAL.replace(
+        "- reg: reg.io/acme\n",
+        "- reg: reg.io/acme\n  name: one\n- reg: reg.io/acme/\n  name: two\n",
+    );
+    assert!(
+        errors(&text).contains("duplicate registry prefix \"reg.io/acme\""),
+        "{}",
+        errors(&text)
+    );
+}

@@ -95,16 +95,20 @@ fn user_message(err: &serde_saphyr::Error) -> String {
         Error::UnsupportedTag { tag, .. } => {
             format!("YAML tags such as \"{tag}\" are not allowed: write the plain value")
         }
-        Error::Budget { .. }
-        | Error::AliasReplayCounterOverflow { .. }
-        | Error::AliasReplayLimitExceeded { .. }
-        | Error::AliasExpansionLimitExceeded { .. }
-        | Error::AliasReplayStackDepthExceeded { .. } => {
-            "the document is too large or too deeply nested, or expands too many aliases".into()
+        other => {
+            let text = other.render_with_formatter(&serde_saphyr::UserMessageFormatter);
+            // Limits are reported with the library's counters, some wrapped in alias context.
+            if text.contains("too large or too complex") {
+                TOO_LARGE.into()
+            } else {
+                bare_message(&text)
+            }
         }
-        other => bare_message(&other.render_with_formatter(&serde_saphyr::UserMessageFormatter)),
     }
 }
+
+const TOO_LARGE: &str =
+    "the document is too large or too deeply nested, or expands too many aliases";
 
 /// The parser's message without its own " at line L, column C" suffix: callers print the
 /// position themselves, in `file:line:column:` form.

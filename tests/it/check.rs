@@ -118,3 +118,61 @@ fn version_and_usage_errors() {
     dir.laminar().arg("frobnicate").assert().code(2);
     dir.laminar().assert().code(2);
 }
+
+/// `laminar check` on `text`: exit 2 and the message, which must name no library internals.
+fn rejected(text: impl AsRef<[u8]>) -> String {
+    let dir = Dir::new();
+    dir.write("laminar.yaml", text);
+    let output = dir.laminar().arg("check").output().unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    for internal in ["Options", "from_str", "budget", "Policy", "{"] {
+        assert!(!stderr.contains(internal), "{internal} in {stderr}");
+    }
+    stderr
+}
+
+#[test]
+fn bytes_that_are_not_utf8_are_located() {
+    let mut text = VALID.replace("file:///srv", "file:///sr\u{e9}");
+    text = text.replace('\u{e9}', "\u{0}");
+    let bytes: Vec<u8> = text
+        .bytes()
+        .map(|b| if b == 0 { 0xe9 } else { b })
+        .collect();
+    assert_eq!(
+        rejected(bytes),
+        "laminar.yaml:5:18: the file is not UTF-8 text\n"
+    );
+}
+
+#[test]
+fn yaml_tags_are_refused_where_they_stand() {
+    let text = VALID.replace("branch: main", "branch: !!python/object:os.system main");
+    let stderr = rejected(text);
+    assert!(stderr.starts_with("laminar.yaml:6:"), "{stderr}");
+    assert!(stderr.contains("YAML tags such as"), "{stderr}");
+}
+
+#[test]
+fn parser_errors_speak_the_users_language() {
+    let duplicate = rejected(VALID.replace("  branch: main\n", "  branch: main\n  branch: dev\n"));
+    assert!(
+        duplicate.contains("duplicate key \"branch\""),
+        "{duplicate}"
+    );
+    let two_docs = rejected(format!("{VALID}---\n{VALID}"));
+    assert!(
+        two_docs.contains("more than one YAML document"),
+        "{two_docs}"
+    );
+    let mut bomb = String::from("a: &a [x, x, x, x, x, x, x, x, x, x]\n");
+    for (name, previous) in ["b", "c", "d", "e", "f", "g", "h", "i"]
+        .iter()
+        .zip(["a", "b", "c", "d", "e", "f", "g", "h"])
+    {
+        bomb.push_str(&format!("{name}: &{name} [*{previous}, *{previous}, *{previous}, *{previous}, *{previous}, *{previous}, *{previous}, *{previous}, *{previous}, *{previous}]\n"));
+    }
+    let bomb = rejected(bomb);
+    assert!(bomb.contains("too large or too deeply nested"), "{bomb}");
+}
