@@ -1,6 +1,6 @@
-//! Runs every repo's cycles: each on its own `pollFreq` (the first at start-up, slightly
-//! jittered), at once when triggered, never two cycles of one repo together, at most
-//! `maxConcurrentRepos` cycles at a time. Shutdown comes from outside as a future.
+//! Runs every repo's cycles: each on its own `pollFreq` (the first at start-up), at once when
+//! triggered, never two cycles of one repo together, at most `maxConcurrentRepos` cycles at a
+//! time. Shutdown comes from outside as a future.
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -8,7 +8,6 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use rand::Rng;
 use tokio::sync::{Notify, Semaphore, watch};
 use tokio::task::JoinSet;
 use tokio::time::Instant;
@@ -131,14 +130,14 @@ async fn repo_loop(
 ) {
     let poll = cycle.repo.poll_freq;
     let name = cycle.repo.name.clone();
-    // Spread the first cycles so many repos do not all start in the same instant.
-    let jitter_cap = (poll / 10).min(Duration::from_secs(2));
-    let jitter = jitter_cap.mul_f64(rand::rng().random_range(0.0..1.0));
-    let mut next = Instant::now() + jitter;
+    // Every repo's cycles fall on a grid of its pollFreq from start-up, so repos with the same
+    // pollFreq wake together and share one registry listing per image (at most
+    // maxConcurrentRepos run at once; the others wait for a turn).
+    let mut due = Instant::now();
     loop {
-        tokio::select! {
-            _ = tokio::time::sleep_until(next) => {},
-            _ = notify.notified() => {},
+        let woke = tokio::select! {
+            _ = tokio::time::sleep_until(due) => due,
+            _ = notify.notified() => Instant::now(),
             _ = stopped.changed() => break,
         };
         if *stopped.borrow() {
@@ -148,15 +147,16 @@ async fn repo_loop(
             permit = permits.acquire() => permit,
             _ = stopped.changed() => break,
         };
+        // A cycle sees no registry listing older than the moment it woke.
         let span = tracing::info_span!("cycle", repo = %name);
-        let report = cycle
-            .run(&shared, Mode::Apply, Instant::now())
-            .instrument(span)
-            .await;
+        let report = cycle.run(&shared, Mode::Apply, woke).instrument(span).await;
         drop(permit);
         status.update(&name, |previous| report.status(previous));
         drop(report);
         release_freed_memory();
-        next = Instant::now() + poll;
+        let now = Instant::now();
+        while due <= now {
+            due += poll;
+        }
     }
 }

@@ -149,6 +149,9 @@ fn config_path(global: &GlobalArgs) -> PathBuf {
 /// network, say) may delay the exit; it is abandoned after that.
 const LEFTOVER_WORK_WAIT: std::time::Duration = std::time::Duration::from_secs(1);
 
+/// How long an idle blocking thread is kept for the next piece of work.
+const IDLE_THREAD_KEEP_ALIVE: std::time::Duration = std::time::Duration::from_secs(1);
+
 /// Runs `work` on a multi-threaded runtime, for the commands that talk to the network. The
 /// runtime never waits for leftover blocking work beyond [`LEFTOVER_WORK_WAIT`], so the
 /// process ends when the command does.
@@ -157,6 +160,9 @@ fn block_on<T>(
 ) -> Result<T, CliError> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
+        // Git and file work hops between blocking threads; an idle daemon keeps none of them
+        // (nor their stacks) for long.
+        .thread_keep_alive(IDLE_THREAD_KEEP_ALIVE)
         .build()
         .map_err(CliError::Runtime)?;
     let result = runtime.block_on(work);

@@ -28,12 +28,13 @@ fn wait_until(what: &str, limit: Duration, mut done: impl FnMut() -> bool) {
     }
 }
 
-fn read_pid(path: &Path) -> u32 {
-    std::fs::read_to_string(path)
-        .unwrap()
-        .trim()
-        .parse()
-        .unwrap()
+/// The pid an action wrote to `path`, once it is there whole.
+fn wait_for_pid(path: &Path) -> u32 {
+    let pid = || std::fs::read_to_string(path).ok()?.trim().parse().ok();
+    wait_until("the action to start", Duration::from_secs(60), || {
+        pid().is_some()
+    });
+    pid().unwrap_or_default()
 }
 
 /// An exec action that, once `block` exists, starts a long sleep in the background, records
@@ -65,10 +66,7 @@ async fn sigterm_ends_the_daemon_within_the_grace_period_whatever_runs() {
         .push("acme/app", "develop-4", "2024-04-01T00:00:00Z")
         .await;
     assert_eq!(daemon.post("/api/v1/sync", Some(TOKEN)).await.status(), 202);
-    wait_until("the action to start", Duration::from_secs(60), || {
-        pid.exists()
-    });
-    let sleeper = read_pid(&pid);
+    let sleeper = wait_for_pid(&pid);
     let before = s.remote.head();
 
     let asked = Instant::now();
@@ -100,10 +98,7 @@ async fn an_exec_action_dies_with_a_killed_daemon() {
         .push("acme/app", "develop-4", "2024-04-01T00:00:00Z")
         .await;
     assert_eq!(daemon.post("/api/v1/sync", Some(TOKEN)).await.status(), 202);
-    wait_until("the action to start", Duration::from_secs(60), || {
-        pid.exists()
-    });
-    let sleeper = read_pid(&pid);
+    let sleeper = wait_for_pid(&pid);
     daemon.child.kill().unwrap();
     daemon.child.wait().unwrap();
     wait_until(
