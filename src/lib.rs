@@ -35,5 +35,5 @@ pub mod policy;
 pub mod registry;
 pub mod scheduler;
 pub(crate) mod secret;
-pub mod server;
+pub(crate) mod server;
 pub mod status;

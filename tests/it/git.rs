@@ -296,8 +296,7 @@ fn new_and_deleted_files_are_committed_and_ignored_ones_are_not() {
 
 /// A push after someone else pushed is refused as a compare-and-swap on every transport,
 /// leaving their commit in place; after a sync the redone change goes through.
-fn a_raced_push_is_rejected_and_redone(url: &str, remote: &BareRepo, repo_extra: &str) {
-    let repo = repo_config(url, repo_extra);
+fn a_raced_push_is_rejected_and_redone(repo: Repo, remote: &BareRepo) {
     let data = Dir::new();
     let mut workspace = open(&data, &repo);
     workspace.sync().unwrap();
@@ -327,32 +326,26 @@ fn a_raced_push_is_rejected_and_redone(url: &str, remote: &BareRepo, repo_extra:
 #[test]
 fn a_raced_push_over_a_plain_path_is_rejected() {
     let remote = BareRepo::new(&[("dev/app.yaml", APP)]);
-    a_raced_push_is_rejected_and_redone(remote.bare.to_str().unwrap(), &remote, "");
+    a_raced_push_is_rejected_and_redone(repo_config(remote.bare.to_str().unwrap(), ""), &remote);
 }
 
 #[test]
 fn a_raced_push_over_file_urls_is_rejected() {
     let remote = BareRepo::new(&[("dev/app.yaml", APP)]);
     let url = format!("file://{}", remote.bare.display());
-    a_raced_push_is_rejected_and_redone(&url, &remote, "");
+    a_raced_push_is_rejected_and_redone(repo_config(&url, ""), &remote);
 }
 
 #[test]
 fn a_raced_push_over_ssh_is_rejected() {
     let server = SshServer::start();
     let remote = BareRepo::new(&[("dev/app.yaml", APP)]);
-    let extra = format!(
-        "  key: {}\n  knownHosts: {}\n",
-        server.key.display(),
-        server.known_hosts.display()
-    );
-    a_raced_push_is_rejected_and_redone(&server.url(&remote.bare), &remote, &extra);
+    a_raced_push_is_rejected_and_redone(ssh_config(&server, &remote), &remote);
 }
 
 /// A push onto a remote branch whose ref lock another writer holds (or a crash left behind)
 /// is reported as a lock, not as a race to retry.
-fn a_locked_remote_branch_is_reported(url: &str, remote: &BareRepo, extra: &str) {
-    let repo = repo_config(url, extra);
+fn a_locked_remote_branch_is_reported(repo: Repo, remote: &BareRepo) {
     let data = Dir::new();
     let mut workspace = open(&data, &repo);
     workspace.sync().unwrap();
@@ -367,19 +360,14 @@ fn a_locked_remote_branch_is_reported(url: &str, remote: &BareRepo, extra: &str)
 #[test]
 fn a_locked_remote_branch_on_a_path_is_reported_as_such() {
     let remote = BareRepo::new(&[("dev/app.yaml", APP)]);
-    a_locked_remote_branch_is_reported(remote.bare.to_str().unwrap(), &remote, "");
+    a_locked_remote_branch_is_reported(repo_config(remote.bare.to_str().unwrap(), ""), &remote);
 }
 
 #[test]
 fn a_locked_remote_branch_over_ssh_is_reported_as_such() {
     let server = SshServer::start();
     let remote = BareRepo::new(&[("dev/app.yaml", APP)]);
-    let extra = format!(
-        "  key: {}\n  knownHosts: {}\n",
-        server.key.display(),
-        server.known_hosts.display()
-    );
-    a_locked_remote_branch_is_reported(&server.url(&remote.bare), &remote, &extra);
+    a_locked_remote_branch_is_reported(ssh_config(&server, &remote), &remote);
 }
 
 #[test]

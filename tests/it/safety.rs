@@ -2,10 +2,10 @@
 //! writers racing its pushes over every transport. Real registry, real git, the laminar
 //! binary; results checked with the git CLI.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
-use crate::daemon::{Daemon, TOKEN, setup};
+use crate::daemon::{Daemon, Setup, TOKEN, setup};
 use crate::git_server::{BareRepo, git};
 use crate::registry_server::{RegistryServer, free_port};
 use crate::util::Dir;
@@ -37,36 +37,30 @@ fn wait_for_pid(path: &Path) -> u32 {
     pid().unwrap_or_default()
 }
 
-/// An exec action that, once `block` exists, starts a long sleep in the background, records
-/// its pid in `pid` and waits: the action hangs until something kills it.
-fn hanging_action(dir: &Dir) -> (String, PathBuf, PathBuf) {
-    let block = dir.path().join("block");
-    let pid = dir.path().join("sleep.pid");
-    let action = format!(
-        "  exec:\n  - if [ -f {block} ]; then sleep 613 & echo $! > {pid}; wait; fi\n",
-        block = block.display(),
-        pid = pid.display()
-    );
-    (action, block, pid)
-}
-
-#[tokio::test]
-async fn sigterm_ends_the_daemon_within_the_grace_period_whatever_runs() {
-    let dir = Dir::new();
-    let (action, block, pid) = hanging_action(&dir);
-    let s = setup(&action, "").await;
+/// A daemon with `shutdownGrace: grace` whose exec action hangs in its second cycle: it
+/// starts a long sleep in the background, records its pid and waits. Returns the sleep's pid.
+async fn hanging_action_running(grace: u32) -> (Setup, Daemon, u32) {
+    // The daemon's HOME is its directory, and actions see HOME.
+    let action = "  exec:\n  - if [ -f \"$HOME/block\" ]; then sleep 613 & echo $! > \"$HOME/sleep.pid\"; wait; fi\n";
+    let s = setup(action, "").await;
     let config = std::fs::read_to_string(s.dir.path().join("laminar.yaml")).unwrap();
     s.dir.write(
         "laminar.yaml",
-        config.replace("shutdownGrace: 10", "shutdownGrace: 1"),
+        config.replace("shutdownGrace: 10", &format!("shutdownGrace: {grace}")),
     );
-    let mut daemon = Daemon::start(s.dir.path(), Some(TOKEN)).await;
-    std::fs::write(&block, "").unwrap();
+    let daemon = Daemon::start(s.dir.path(), Some(TOKEN)).await;
+    s.dir.write("block", "");
     s.registry
         .push("acme/app", "develop-4", "2024-04-01T00:00:00Z")
         .await;
     assert_eq!(daemon.post("/api/v1/sync", Some(TOKEN)).await.status(), 202);
-    let sleeper = wait_for_pid(&pid);
+    let sleeper = wait_for_pid(&s.dir.path().join("sleep.pid"));
+    (s, daemon, sleeper)
+}
+
+#[tokio::test]
+async fn sigterm_ends_the_daemon_within_the_grace_period_whatever_runs() {
+    let (s, mut daemon, sleeper) = hanging_action_running(1).await;
     let before = s.remote.head();
 
     let asked = Instant::now();
@@ -89,16 +83,7 @@ async fn sigterm_ends_the_daemon_within_the_grace_period_whatever_runs() {
 
 #[tokio::test]
 async fn an_exec_action_dies_with_a_killed_daemon() {
-    let dir = Dir::new();
-    let (action, block, pid) = hanging_action(&dir);
-    let s = setup(&action, "").await;
-    let mut daemon = Daemon::start(s.dir.path(), Some(TOKEN)).await;
-    std::fs::write(&block, "").unwrap();
-    s.registry
-        .push("acme/app", "develop-4", "2024-04-01T00:00:00Z")
-        .await;
-    assert_eq!(daemon.post("/api/v1/sync", Some(TOKEN)).await.status(), 202);
-    let sleeper = wait_for_pid(&pid);
+    let (_s, mut daemon, sleeper) = hanging_action_running(10).await;
     daemon.child.kill().unwrap();
     daemon.child.wait().unwrap();
     wait_until(
