@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 use std::future::Future;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use tokio::sync::{Notify, Semaphore, watch};
@@ -71,6 +71,7 @@ pub async fn run(
     shutdown: impl Future<Output = ()>,
 ) {
     let permits = Arc::new(Semaphore::new(shared.config.global.max_concurrent_repos));
+    let running = Arc::new(AtomicUsize::new(0));
     let (stop, stopped) = watch::channel(false);
     let mut tasks = JoinSet::new();
     for repo in repos {
@@ -81,6 +82,7 @@ pub async fn run(
             status.clone(),
             notify,
             permits.clone(),
+            running.clone(),
             stopped.clone(),
         ));
     }
@@ -126,6 +128,7 @@ async fn repo_loop(
     status: Arc<StatusBoard>,
     notify: Arc<Notify>,
     permits: Arc<Semaphore>,
+    running: Arc<AtomicUsize>,
     mut stopped: watch::Receiver<bool>,
 ) {
     let poll = cycle.repo.poll_freq;
@@ -149,8 +152,14 @@ async fn repo_loop(
         };
         // A cycle sees no registry listing older than the moment it woke.
         let span = tracing::info_span!("cycle", repo = %name);
+        running.fetch_add(1, Ordering::SeqCst);
         let report = cycle.run(&shared, Mode::Apply, woke).instrument(span).await;
         drop(permit);
+        // The registry cache is written (if it changed) once a round of cycles is over, not
+        // after every repo's.
+        if running.fetch_sub(1, Ordering::SeqCst) == 1 {
+            shared.registries.save_cache().await;
+        }
         status.update(&name, |previous| report.status(previous));
         drop(report);
         release_freed_memory();

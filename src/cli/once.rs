@@ -51,6 +51,7 @@ pub fn run(args: &OnceArgs, path: &Path) -> Result<(), CliError> {
             print(&mut io::stdout().lock(), &name, &report, args.dry_run)?;
             failed += usize::from(report.result == CycleResult::Failed);
         }
+        shared.registries.save_cache().await;
         Ok::<_, CliError>(failed)
     })?;
     if failed > 0 {

@@ -11,6 +11,7 @@ mod error;
 mod message;
 mod repo_rules;
 mod report;
+mod scan_memo;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -31,12 +32,15 @@ use crate::exec::{self, ExecContext};
 use crate::git::{GitError, Identity, Memo, Push, Synced, Workspace};
 use crate::image::rewrite::splice;
 use crate::image::scanner::{Scanner, ScannerError};
-use crate::image::walk::{DEFAULT_MAX_FILE_SIZE, FileRefs, scan_paths, slash_path};
+use crate::image::walk::{
+    DEFAULT_MAX_FILE_SIZE, FileRefs, Starts, patch_scan, scan_starts, slash_path,
+};
 use crate::metrics::Metrics;
 use crate::plan::{Plan, TagTable, apply, plan};
 use crate::policy::Order;
 use crate::registry::{Options, Registries};
 use repo_rules::Rules;
+use scan_memo::ScanMemo;
 
 /// The first wait before retrying a rejected push; it doubles each time, with jitter.
 const RETRY_BASE: Duration = Duration::from_millis(300);
@@ -109,13 +113,6 @@ pub struct RepoCycle {
     resets: u64,
 }
 
-/// A scan stays valid while the head and the rules' paths stand still.
-struct ScanMemo {
-    head: Oid,
-    paths: Vec<PathBuf>,
-    files: Arc<Vec<FileRefs>>,
-}
-
 impl RepoCycle {
     pub fn new(repo: Repo) -> RepoCycle {
         RepoCycle {
@@ -166,7 +163,7 @@ impl RepoCycle {
         started: Instant,
         report: &mut CycleReport,
     ) -> Result<bool, CycleError> {
-        let synced = self.sync_workspace(shared).await?;
+        let mut synced = self.sync_workspace(shared).await?;
         report.head = Some(synced.head);
         let rules = self.repo_rules(shared, report).await?;
         let mut files = self.scan(shared, &rules, &synced).await?;
@@ -197,6 +194,8 @@ impl RepoCycle {
                     report.head = Some(commit);
                     report.push_attempts = attempt;
                     report.planned(&planned);
+                    self.rescan_own_commit(shared, &rules, &synced, commit)
+                        .await;
                     return Ok(true);
                 }
                 Push::Rejected(why) => {
@@ -206,7 +205,7 @@ impl RepoCycle {
                     }
                     shared.metrics.push_retried(&self.repo.name, 1);
                     tokio::time::sleep(backoff(attempt)).await;
-                    let synced = self.sync_workspace(shared).await?;
+                    synced = self.sync_workspace(shared).await?;
                     report.head = Some(synced.head);
                     files = self.scan(shared, &rules, &synced).await?;
                     planned = plan(&rules.repo, &files, &tags);
@@ -288,8 +287,8 @@ impl RepoCycle {
         Ok(Rules { repo, exec })
     }
 
-    /// Every reference under the rules' paths; the last scan is reused while the head and
-    /// the paths stand still.
+    /// Every reference under the rules' paths. The last scan is reused while the head and
+    /// the paths stand still; when only the head moved, just the files that changed are read.
     async fn scan(
         &mut self,
         shared: &Shared,
@@ -297,27 +296,65 @@ impl RepoCycle {
         synced: &Synced,
     ) -> Result<Arc<Vec<FileRefs>>, CycleError> {
         let paths = rules.repo.scan_paths();
-        if let Some(memo) = &self.last_scan
-            && !synced.moved
-            && memo.head == synced.head
-            && memo.paths == paths
-        {
-            return Ok(memo.files.clone());
-        }
-        let scanner = shared.scanner.clone();
         let dir = self.checkout_dir()?;
-        let wanted = paths.clone();
-        let files = tokio::task::spawn_blocking(move || {
-            scan_paths(&dir, &wanted, &scanner, DEFAULT_MAX_FILE_SIZE)
+        let saved = self.sidecar(ScanMemo::SUFFIX)?;
+        let scanner = shared.scanner.clone();
+        let earlier = self.last_scan.take();
+        let synced = synced.clone();
+        let memo = tokio::task::spawn_blocking(move || {
+            // A new process starts from the scan the last one saved.
+            let earlier = earlier.or_else(|| ScanMemo::load(&saved));
+            let starts = Starts::resolve(&dir, &paths)?;
+            let files = match (earlier, &synced.changed) {
+                (Some(memo), _) if memo.starts == starts && memo.head == synced.head => {
+                    return Ok(memo);
+                }
+                (Some(memo), Some(changed))
+                    if memo.starts == starts && Some(memo.head) == synced.previous =>
+                {
+                    patch_scan(
+                        &starts,
+                        &memo.files,
+                        changed,
+                        &scanner,
+                        DEFAULT_MAX_FILE_SIZE,
+                    )
+                }
+                _ => scan_starts(&starts, &scanner, DEFAULT_MAX_FILE_SIZE)?,
+            };
+            let memo = ScanMemo {
+                head: synced.head,
+                starts,
+                files: Arc::new(files),
+            };
+            memo.save(&saved);
+            Ok::<_, CycleError>(memo)
         })
         .await??;
-        let files = Arc::new(files);
-        self.last_scan = Some(ScanMemo {
-            head: synced.head,
-            paths,
-            files: files.clone(),
-        });
+        let files = memo.files.clone();
+        self.last_scan = Some(memo);
         Ok(files)
+    }
+
+    /// Brings the scan up to laminar's own pushed commit by re-reading the files it changed,
+    /// so the next cycle starts from it. A failure only costs the next cycle a full scan.
+    async fn rescan_own_commit(
+        &mut self,
+        shared: &Shared,
+        rules: &Rules,
+        synced: &Synced,
+        commit: Oid,
+    ) {
+        let from = synced.head;
+        let changed = self.git(move |w| w.changed_files(from, commit)).await;
+        let pushed = Synced {
+            head: commit,
+            previous: Some(from),
+            changed: changed.ok().and_then(Result::ok),
+        };
+        if let Err(err) = self.scan(shared, rules, &pushed).await {
+            tracing::debug!(error = %err, "cannot rescan the pushed commit");
+        }
     }
 
     /// Rewrites the planned tags, runs the exec actions and commits the result. `None` when
@@ -413,6 +450,13 @@ impl RepoCycle {
             .ok_or_else(|| self.no_workspace())
     }
 
+    fn sidecar(&self, suffix: &str) -> Result<PathBuf, CycleError> {
+        self.workspace
+            .as_ref()
+            .map(|w| w.sidecar(suffix))
+            .ok_or_else(|| self.no_workspace())
+    }
+
     fn no_workspace(&self) -> CycleError {
         CycleError::Git(GitError::Workspace {
             path: self.repo.name.clone().into(),
@@ -463,7 +507,6 @@ async fn ask_registries(
             }
         }
     }
-    shared.registries.save_cache().await;
     table
 }
 

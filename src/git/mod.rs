@@ -7,12 +7,14 @@ pub(crate) mod auth;
 pub(crate) mod known_hosts;
 mod local_push;
 mod lock;
+mod memo;
 pub(crate) mod url;
 mod workspace;
 
 use std::path::PathBuf;
 
-pub use workspace::{Identity, Memo, Push, Synced, Workspace};
+pub use memo::Memo;
+pub use workspace::{Identity, Push, Synced, Workspace};
 
 /// A git failure; URLs in it are redacted.
 #[derive(Debug, thiserror::Error)]

@@ -2,14 +2,14 @@
 //! what changed, push as a compare-and-swap. Blocking: run it off the runtime.
 
 use std::cell::RefCell;
-use std::path::{Path, PathBuf};
+use std::path::{Component, Path, PathBuf};
 use std::sync::Once;
 use std::time::SystemTime;
 
 use git2::build::CheckoutBuilder;
 use git2::{
-    ErrorClass, ErrorCode, FetchOptions, IndexAddOption, Oid, PushOptions, Repository, Signature,
-    Status, StatusOptions,
+    Delta, ErrorClass, ErrorCode, FetchOptions, IndexAddOption, Oid, PushOptions, Repository,
+    Signature, Status, StatusOptions,
 };
 use sha2::{Digest, Sha256};
 
@@ -17,6 +17,7 @@ use super::GitError;
 use super::auth::{GitAuth, Trouble};
 use super::local_push::{self, LocalPushError};
 use super::lock::WorkspaceLock;
+use super::memo::{self, Memo};
 use super::url::{Remote, redact};
 use crate::config::Repo;
 
@@ -31,12 +32,22 @@ pub struct Identity {
     pub email: String,
 }
 
-/// The remote head after a sync.
+/// The remote head after a sync, and how the working tree got there.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Synced {
     pub head: Oid,
+    /// The head the working tree held before (`None` on a first sync or after a rebuild).
+    pub previous: Option<Oid>,
+    /// The files (relative to the root) that differ between `previous` and `head`, when the
+    /// tree was moved by applying that difference; `None` when it was reset whole.
+    pub changed: Option<Vec<PathBuf>>,
+}
+
+impl Synced {
     /// Whether the head differs from the previous sync's (always true for the first).
-    pub moved: bool,
+    pub fn moved(&self) -> bool {
+        self.previous != Some(self.head)
+    }
 }
 
 /// How a push ended, when the remote answered.
@@ -48,16 +59,10 @@ pub enum Push {
     Rejected(String),
 }
 
-/// What a workspace knows about itself between cycles, so the git handle (and libgit2's caches)
-/// need not stay open while a repo sleeps.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct Memo {
-    last_head: Option<Oid>,
-    clean: bool,
-}
-
 pub struct Workspace {
     repo: Repository,
+    /// The working tree's root, `dataDir/workspaces/<name>-<hash>`.
+    dir: PathBuf,
     /// Held while this handle lives: no other process works in the tree meanwhile.
     _lock: WorkspaceLock,
     name: String,
@@ -71,6 +76,10 @@ pub struct Workspace {
     clean: bool,
     /// Hard resets this handle made: a no-op cycle makes none.
     resets: u32,
+    /// Times the tree was moved to a new head by writing only the files that differ.
+    tree_moves: u32,
+    /// The head the memo file beside the workspace records, if there is one.
+    saved: Option<Oid>,
 }
 
 impl std::fmt::Debug for Workspace {
@@ -99,6 +108,7 @@ impl Workspace {
         let git = reuse_or_create(&dir, &repo.url, &repo.branch)?;
         Ok(Workspace {
             repo: git,
+            dir,
             _lock: lock,
             name: repo.name.clone(),
             url: repo.url.clone(),
@@ -108,14 +118,33 @@ impl Workspace {
             last_head: None,
             clean: false,
             resets: 0,
+            tree_moves: 0,
+            saved: None,
         })
     }
 
-    /// Picks up where a previous handle on this workspace left off (see [`Workspace::memo`]).
+    /// Picks up where a previous handle of this process left off (see [`Workspace::memo`]).
+    /// A process without one starts from the memo saved beside the workspace, once the tree
+    /// is seen to match it.
     pub fn resume(mut self, memo: Memo) -> Workspace {
+        let memo = match memo.last_head {
+            Some(_) => memo,
+            None => self.saved_memo(),
+        };
         self.last_head = memo.last_head;
         self.clean = memo.clean;
+        // A clean memo is always on disk too (see `remember`).
+        self.saved = memo.last_head.filter(|_| memo.clean);
         self
+    }
+
+    fn saved_memo(&self) -> Memo {
+        let mut saved = memo::load(&self.sidecar(memo::SUFFIX), &self.repo, &self.branch);
+        if saved.clean && !tree_matches_index(&self.repo) {
+            tracing::info!(workspace = %self.dir.display(), "the working tree was changed outside laminar; resetting it");
+            saved.clean = false;
+        }
+        saved
     }
 
     pub fn memo(&self) -> Memo {
@@ -126,12 +155,23 @@ impl Workspace {
     }
 
     pub fn dir(&self) -> &Path {
-        self.repo.workdir().unwrap_or_else(|| self.repo.path())
+        &self.dir
+    }
+
+    /// A file kept beside the workspace (its name plus `suffix`), for state that must not be
+    /// part of the tree.
+    pub fn sidecar(&self, suffix: &str) -> PathBuf {
+        sidecar(&self.dir, suffix)
     }
 
     /// Hard resets made through this handle.
     pub fn resets(&self) -> u32 {
         self.resets
+    }
+
+    /// Moves to a new head made by writing only the files that differ.
+    pub fn tree_moves(&self) -> u32 {
+        self.tree_moves
     }
 
     /// Fetches the branch (forced: a rewritten remote history is followed) and makes the
@@ -148,6 +188,7 @@ impl Workspace {
             Err(Failed::Corrupt(e)) => {
                 let dir = self.dir().to_path_buf();
                 tracing::warn!(workspace = %dir.display(), error = %e.message(), "workspace has missing or unreadable objects");
+                self.dirty();
                 move_aside(&dir, "has missing or unreadable objects")
                     .map_err(|e| self.local_io(e))?;
                 self.repo = reuse_or_create(&dir, &self.url, &self.branch)?;
@@ -174,40 +215,139 @@ impl Workspace {
         };
         // The head commit and its tree must be readable, even when nothing needs checking out.
         self.repo.find_commit(head)?.tree()?;
-        let moved = self.last_head != Some(head);
-        if (moved || !self.clean)
-            && let Err(err) = self.reset_to(head)
-        {
-            if is_corruption(&err) {
-                return Err(Failed::Corrupt(err));
+        let previous = self.last_head;
+        let mut changed = Some(Vec::new());
+        if previous != Some(head) || !self.clean {
+            changed = match (previous, self.clean) {
+                (Some(old), true) => self.move_tree(old, head)?,
+                _ => None,
+            };
+            if changed.is_none() {
+                self.reset_or_rebuild(head)?;
             }
-            // A damaged index is the usual cause; a hard reset rebuilds it from the tree.
-            tracing::warn!(error = %err.message(), "reset failed; rebuilding the index");
-            let _ = std::fs::remove_file(self.repo.path().join("index"));
-            self.reset_to(head)?;
         }
         self.last_head = Some(head);
-        Ok(Synced { head, moved })
+        self.remember();
+        Ok(Synced {
+            head,
+            previous,
+            changed,
+        })
+    }
+
+    /// Saves the memo beside the workspace when the tree is clean at a new head.
+    fn remember(&mut self) {
+        if self.clean && self.last_head.is_some() && self.saved != self.last_head {
+            if let Some(head) = self.last_head {
+                memo::save(&self.sidecar(memo::SUFFIX), &self.repo, head);
+            }
+            self.saved = self.last_head;
+        }
+    }
+
+    /// The tree is about to be written to: it is no longer known clean, here or on disk.
+    fn dirty(&mut self) {
+        self.clean = false;
+        if self.saved.take().is_some() {
+            memo::forget(&self.sidecar(memo::SUFFIX));
+        }
+    }
+
+    /// A hard reset to `head`; a damaged index (the usual cause of a failing reset) is
+    /// rebuilt from the tree.
+    fn reset_or_rebuild(&mut self, head: Oid) -> Result<(), Failed> {
+        let Err(err) = self.reset_to(head) else {
+            return Ok(());
+        };
+        if is_corruption(&err) {
+            return Err(Failed::Corrupt(err));
+        }
+        tracing::warn!(error = %err.message(), "reset failed; rebuilding the index");
+        let _ = std::fs::remove_file(self.repo.path().join("index"));
+        Ok(self.reset_to(head)?)
+    }
+
+    /// Moves a clean tree from `old` to `new` by checking out only the files that differ
+    /// (libgit2 applies its filters and path checks, and updates the index), and returns
+    /// them. `None` when a path is not plain (the caller resets instead).
+    fn move_tree(&mut self, old: Oid, new: Oid) -> Result<Option<Vec<PathBuf>>, Failed> {
+        let Some(changed) = self.diff_paths(old, new)? else {
+            return Ok(None);
+        };
+        let new_tree = self.repo.find_commit(new)?.tree()?;
+        if !changed.is_empty() {
+            let mut checkout = CheckoutBuilder::new();
+            // Exact paths: without them a checkout would visit the whole tree.
+            checkout.force().disable_pathspec_match(true);
+            for path in &changed {
+                checkout.path(path);
+            }
+            self.repo
+                .checkout_tree(new_tree.as_object(), Some(&mut checkout))?;
+        }
+        let branch_ref = format!("refs/heads/{}", self.branch);
+        self.repo
+            .reference(&branch_ref, new, true, "laminar: follow remote")?;
+        self.repo.set_head(&branch_ref)?;
+        self.tree_moves += 1;
+        self.clean = true;
+        Ok(Some(changed))
+    }
+
+    /// The files that differ between two commits, relative to the root.
+    pub fn changed_files(&self, from: Oid, to: Oid) -> Result<Vec<PathBuf>, GitError> {
+        match self.diff_paths(from, to) {
+            Ok(Some(paths)) => Ok(paths),
+            Ok(None) => Err(GitError::Workspace {
+                path: self.dir().to_path_buf(),
+                message: "the commits hold a path that is not plain".into(),
+            }),
+            Err(failed) => Err(self.failure(failed)),
+        }
+    }
+
+    /// The paths that differ between two commits' trees; `None` if one is not plain.
+    fn diff_paths(&self, old: Oid, new: Oid) -> Result<Option<Vec<PathBuf>>, Failed> {
+        let old_tree = self.repo.find_commit(old)?.tree()?;
+        let new_tree = self.repo.find_commit(new)?.tree()?;
+        let diff = self
+            .repo
+            .diff_tree_to_tree(Some(&old_tree), Some(&new_tree), None)?;
+        let mut changed = Vec::new();
+        for delta in diff.deltas() {
+            let file = match delta.status() {
+                Delta::Deleted => delta.old_file(),
+                _ => delta.new_file(),
+            };
+            match file.path().filter(|p| plain_relative(p)) {
+                Some(path) => changed.push(path.to_path_buf()),
+                None => return Ok(None),
+            }
+        }
+        Ok(Some(changed))
     }
 
     /// Throws away uncommitted work (after a failed exec action, say): back to the last synced
     /// head.
     pub fn discard(&mut self) -> Result<(), GitError> {
-        match self.last_head {
-            Some(head) => self.reset_to(head).map_err(|e| self.local(e)),
-            None => Ok(()),
-        }
+        let Some(head) = self.last_head else {
+            return Ok(());
+        };
+        self.reset_to(head).map_err(|e| self.local(e))?;
+        self.remember();
+        Ok(())
     }
 
-    /// Marks the tree as written to: the next sync resets it even if the remote stands still.
+    /// Marks the tree as about to be written to: the next sync resets it even if the remote
+    /// stands still, in this process or the next.
     pub fn touched(&mut self) {
-        self.clean = false;
+        self.dirty();
     }
 
     /// Stages every change (new, modified, deleted; `.gitignore` respected) and commits it on
     /// top of the synced head with `message`. `None` when the tree is unchanged.
     pub fn commit(&mut self, message: &str) -> Result<Option<Oid>, GitError> {
-        self.clean = false;
+        self.dirty();
         let local = |e: git2::Error| self.local(e);
         let Some(head) = self.last_head else {
             return Err(GitError::Workspace {
@@ -262,6 +402,7 @@ impl Workspace {
                 .map_err(|e| self.local(e))?;
             self.last_head = Some(commit);
             self.clean = true;
+            self.remember();
         }
         Ok(pushed)
     }
@@ -425,6 +566,14 @@ impl Workspace {
     }
 }
 
+/// Relative, with only normal components, none of them `.git`: safe to join to the root.
+fn plain_relative(path: &Path) -> bool {
+    path.components().all(|c| match c {
+        Component::Normal(part) => !part.eq_ignore_ascii_case(".git"),
+        _ => false,
+    })
+}
+
 /// Why a sync step failed, before it is turned into a [`GitError`].
 enum Failed {
     Local(git2::Error),
@@ -450,6 +599,25 @@ fn is_corruption(e: &git2::Error) -> bool {
         e.class(),
         ErrorClass::Odb | ErrorClass::Object | ErrorClass::Zlib
     ) || (e.code() == ErrorCode::NotFound && e.class() == ErrorClass::Tree)
+}
+
+fn sidecar(dir: &Path, suffix: &str) -> PathBuf {
+    let mut name = dir.as_os_str().to_owned();
+    name.push(suffix);
+    PathBuf::from(name)
+}
+
+/// Whether the working tree holds exactly what the index says: no file changed, none left
+/// over (git's own stat check: files whose size and time match the index are not read).
+fn tree_matches_index(repo: &Repository) -> bool {
+    let mut options = StatusOptions::new();
+    options
+        .include_untracked(true)
+        .recurse_untracked_dirs(false)
+        .include_ignored(false)
+        .exclude_submodules(true);
+    repo.statuses(Some(&mut options))
+        .is_ok_and(|statuses| statuses.is_empty())
 }
 
 /// Opens the workspace at `dir` if it is healthy and tracks `url`; otherwise moves it aside

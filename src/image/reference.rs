@@ -18,7 +18,7 @@ use std::ops::Range;
 pub const MAX_TAG_LEN: usize = 128;
 
 /// Where the parts of one reference lie in the text it was found in.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct RefSpans {
     /// The name: domain and path, without tag and digest.
     pub name: Range<usize>,

@@ -9,7 +9,7 @@ use super::reference::{RefSpans, match_remainder};
 use crate::config::RegistryId;
 
 /// A tagged reference found in some text.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct ImageRef {
     /// The registry whose prefix the name starts with (the longest, if several do).
     pub registry: RegistryId,

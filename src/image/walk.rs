@@ -19,7 +19,7 @@ pub const DEFAULT_MAX_FILE_SIZE: u64 = 8 * 1024 * 1024;
 const BINARY_PROBE_LEN: usize = 8 * 1024;
 
 /// The references in one file.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct FileRefs {
     /// Relative to the scanned root.
     pub path: PathBuf,
@@ -56,15 +56,87 @@ pub fn scan_paths(
     scanner: &Scanner,
     max_file_size: u64,
 ) -> Result<Vec<FileRefs>, WalkError> {
-    let root = root.canonicalize().map_err(|source| WalkError::Root {
-        path: root.to_path_buf(),
-        source,
-    })?;
-    let starts: Vec<PathBuf> = paths
+    let starts = Starts::resolve(root, paths)?;
+    scan_starts(&starts, scanner, max_file_size)
+}
+
+/// Where a scan of some configured paths begins: the canonical root and the canonical form of
+/// each path that exists inside it. Two scans with equal starts visit the same files.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Starts {
+    root: PathBuf,
+    starts: Vec<PathBuf>,
+}
+
+impl Starts {
+    /// Resolves `paths` (relative to `root`); those missing or leading outside are skipped
+    /// with a warning.
+    pub fn resolve(root: &Path, paths: &[PathBuf]) -> Result<Starts, WalkError> {
+        let root = root.canonicalize().map_err(|source| WalkError::Root {
+            path: root.to_path_buf(),
+            source,
+        })?;
+        let starts = paths
+            .iter()
+            .filter_map(|rel| resolve_inside(&root, rel))
+            .collect();
+        Ok(Starts { root, starts })
+    }
+
+    /// Whether a full scan from these starts would visit the file at `rel` (relative to the
+    /// root, reached through no symlink): it lies under a start, outside any `.git`.
+    fn covers(&self, rel: &Path) -> bool {
+        !rel.components().any(|c| c.as_os_str() == ".git")
+            && self
+                .starts
+                .iter()
+                .any(|s| self.root.join(rel).starts_with(s))
+    }
+}
+
+/// An earlier scan brought up to date after the files at `changed` (relative to the root:
+/// added, modified or deleted) changed on disk: only those are read again. Gives what a full
+/// scan from `starts` would.
+pub fn patch_scan(
+    starts: &Starts,
+    earlier: &[FileRefs],
+    changed: &[PathBuf],
+    scanner: &Scanner,
+    max_file_size: u64,
+) -> Vec<FileRefs> {
+    let changed: std::collections::HashSet<&Path> = changed.iter().map(PathBuf::as_path).collect();
+    let mut visitor = Visitor {
+        root: &starts.root,
+        scanner,
+        max_file_size,
+        found: &Mutex::new(Vec::new()),
+        buffer: Vec::new(),
+        local: Vec::new(),
+    };
+    for rel in changed.iter().filter(|rel| starts.covers(rel)) {
+        let path = starts.root.join(rel);
+        if let Ok(meta) = std::fs::symlink_metadata(&path) {
+            visitor.visit_file(&path, meta.file_type());
+        }
+    }
+    let mut files: Vec<FileRefs> = earlier
         .iter()
-        .filter_map(|rel| resolve_inside(&root, rel))
+        .filter(|f| !changed.contains(f.path.as_path()))
+        .cloned()
+        .chain(std::mem::take(&mut visitor.local))
         .collect();
-    let Some((first, rest)) = starts.split_first() else {
+    files.sort_by(|a, b| a.path.cmp(&b.path));
+    files
+}
+
+/// Scans every file under `starts`, in parallel.
+pub fn scan_starts(
+    starts: &Starts,
+    scanner: &Scanner,
+    max_file_size: u64,
+) -> Result<Vec<FileRefs>, WalkError> {
+    let root = &starts.root;
+    let Some((first, rest)) = starts.starts.split_first() else {
         return Ok(Vec::new());
     };
     let mut builder = WalkBuilder::new(first);
@@ -77,7 +149,7 @@ pub fn scan_paths(
         .filter_entry(|entry| entry.file_name() != ".git");
     let found = Mutex::new(Vec::new());
     let mut visitors = VisitorBuilder {
-        root: &root,
+        root,
         scanner,
         max_file_size,
         found: &found,
@@ -150,17 +222,20 @@ impl ParallelVisitor for Visitor<'_> {
 
 impl Visitor<'_> {
     fn visit_entry(&mut self, entry: &DirEntry) {
-        let Some(file_type) = entry.file_type() else {
-            return;
-        };
+        if let Some(file_type) = entry.file_type() {
+            self.visit_file(entry.path(), file_type);
+        }
+    }
+
+    /// Scans one regular file; symlinks are never followed.
+    fn visit_file(&mut self, path: &Path, file_type: std::fs::FileType) {
         if file_type.is_symlink() {
-            tracing::debug!(path = %entry.path().display(), "symlink not followed");
+            tracing::debug!(path = %path.display(), "symlink not followed");
             return;
         }
         if !file_type.is_file() {
             return;
         }
-        let path = entry.path();
         match self.read(path) {
             Ok(true) => {}
             Ok(false) => return,

@@ -117,6 +117,17 @@ impl Fixture {
         }
     }
 
+    /// The one working copy under the data directory.
+    fn workspace_dir(&self) -> std::path::PathBuf {
+        let workspaces = self.shared.config.global.data_dir.join("workspaces");
+        std::fs::read_dir(&workspaces)
+            .unwrap()
+            .flatten()
+            .find(|e| e.path().is_dir())
+            .unwrap()
+            .path()
+    }
+
     async fn run(&mut self) -> CycleReport {
         self.cycle
             .run(&self.shared, Mode::Apply, Instant::now())
@@ -274,13 +285,7 @@ async fn a_failing_exec_action_means_no_commit_and_a_clean_tree() {
     );
     assert!(errors(&report)[0].contains("broken"));
     assert_eq!(f.remote.head(), before);
-    let workspaces = f.shared.config.global.data_dir.join("workspaces");
-    let dir = std::fs::read_dir(&workspaces)
-        .unwrap()
-        .flatten()
-        .find(|e| e.path().is_dir())
-        .unwrap()
-        .path();
+    let dir = f.workspace_dir();
     assert_eq!(
         git(&dir, &["status", "--porcelain"]),
         "",
@@ -468,4 +473,36 @@ async fn the_scheduler_runs_every_repo_reports_failures_and_stops_when_told() {
         metrics.contains("laminar_sync_total{repo=\"broken\",result=\"unchanged\"} 0"),
         "series exist for a repo that never succeeded: {metrics}"
     );
+}
+
+#[tokio::test]
+async fn a_new_process_starts_warm_and_resets_only_a_tree_changed_outside_laminar() {
+    let mut f = Fixture::new(&[("dev/app.yaml", APP), ("docs/a.md", "a\n")], "", "");
+    assert_eq!(f.run().await.result, CycleResult::Updated);
+    f.remote.write("docs/a.md", "b\n");
+    f.remote.commit_and_push("an unrelated change");
+    f.script.develop("reg.io/acme/app", 3);
+
+    // `laminar once`, or a restarted daemon: a new cycle state over the same data directory.
+    let repo = f.cycle.repo.clone();
+    f.cycle = RepoCycle::new(repo.clone());
+    let report = f.run().await;
+    assert_eq!(report.result, CycleResult::Updated, "{:?}", errors(&report));
+    assert_eq!(
+        f.cycle.resets(),
+        0,
+        "started warm: the tree was moved, not reset"
+    );
+    assert_eq!(
+        f.remote.show("dev/app.yaml"),
+        APP.replace("develop-1", "develop-3").trim_end()
+    );
+
+    // A file changed by hand in the working copy: the next process notices and resets.
+    let dir = f.workspace_dir();
+    std::fs::write(dir.join("docs/a.md"), "edited by hand\n").unwrap();
+    f.cycle = RepoCycle::new(repo);
+    assert_eq!(f.run().await.result, CycleResult::Unchanged);
+    assert_eq!(f.cycle.resets(), 1);
+    assert_eq!(git(&dir, &["status", "--porcelain"]), "");
 }

@@ -208,6 +208,18 @@ impl Daemon {
             .await
     }
 
+    /// `/api/v1/status`, parsed.
+    pub async fn status(&self) -> serde_json::Value {
+        let text = self
+            .get("/api/v1/status")
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        serde_json::from_str(&text).unwrap()
+    }
+
     pub async fn post(&self, path: &str, token: Option<&str>) -> reqwest::Response {
         let request = self.client.post(format!("{}{path}", self.base));
         let request = match token {
@@ -296,16 +308,11 @@ async fn the_daemon_syncs_on_trigger_serves_metrics_and_status_and_stops_on_sigt
         "dev/app.yaml: app develop-3 → develop-4"
     );
 
-    let status: serde_json::Value = serde_json::from_str(
-        &daemon
-            .get("/api/v1/status")
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap(),
-    )
-    .unwrap();
+    // The status is recorded once the cycle has ended, a moment after its push.
+    daemon
+        .wait_for(|| async { daemon.status().await["repos"]["manifests"]["head"] == remote.head() })
+        .await;
+    let status = daemon.status().await;
     let repo = &status["repos"]["manifests"];
     assert_eq!(repo["result"], "updated");
     assert_eq!(repo["head"], remote.head());
@@ -434,16 +441,12 @@ async fn remote_rules_exec_actions_and_their_limits() {
     daemon
         .wait_for(|| async { remote.show("prod/api.yaml").ends_with("acme/api:1.12.0") })
         .await;
-    let status = daemon
-        .get("/api/v1/status")
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let status: serde_json::Value = serde_json::from_str(&status).unwrap();
+    // The status is recorded once the cycle has ended, a moment after its push.
+    daemon
+        .wait_for(|| async { daemon.status().await["repos"]["manifests"]["result"] == "failed" })
+        .await;
+    let status = daemon.status().await;
     let repo = &status["repos"]["manifests"];
-    assert_eq!(repo["result"], "failed");
     assert!(
         repo["error"]
             .as_str()

@@ -94,8 +94,8 @@ fn clone_commit_and_push_over_ssh_changing_only_the_tag() {
     let mut workspace = open(&data, &repo);
     let synced = workspace.sync().unwrap();
     assert_eq!(synced.head.to_string(), remote.head());
-    assert!(synced.moved);
-    assert!(!workspace.sync().unwrap().moved, "nothing new upstream");
+    assert!(synced.moved());
+    assert!(!workspace.sync().unwrap().moved(), "nothing new upstream");
 
     let dir = workspace.dir().to_path_buf();
     assert_eq!(bump(&dir, &repo, 2).unwrap().len(), 1);
@@ -123,7 +123,7 @@ fn clone_commit_and_push_over_ssh_changing_only_the_tag() {
 
     // After its own push the workspace is in step: no reset, nothing moved.
     let synced = workspace.sync().unwrap();
-    assert!(!synced.moved);
+    assert!(!synced.moved());
     assert_eq!(
         workspace.resets(),
         1,
@@ -233,7 +233,7 @@ fn a_force_pushed_remote_is_followed() {
     );
 
     let synced = workspace.sync().unwrap();
-    assert!(synced.moved);
+    assert!(synced.moved());
     assert_eq!(synced.head.to_string(), remote.head());
     assert!(!workspace.dir().join("dev/extra.yaml").exists());
     assert!(workspace.dir().join("dev/other.yaml").exists());
@@ -310,7 +310,7 @@ fn a_raced_push_is_rejected_and_redone(repo: Repo, remote: &BareRepo) {
     };
     assert!(!why.is_empty());
     assert_eq!(remote.head(), theirs, "their commit stays");
-    assert!(workspace.sync().unwrap().moved);
+    assert!(workspace.sync().unwrap().moved());
     bump(&dir, &repo, 2).unwrap();
     assert_eq!(commit_and_push(&mut workspace, "redone"), Push::Pushed);
     git(

@@ -7,6 +7,7 @@ mod deploy;
 mod ecr;
 mod git;
 mod git_server;
+mod incremental;
 mod readme;
 mod registry;
 mod registry_faults;

@@ -286,9 +286,7 @@ async fn fifty_kill_9s_leave_no_garbled_or_duplicate_commit() {
         if round > 2 {
             // The previous run was killed: this one must recover in its first cycle.
             daemon.wait_ready().await;
-            let status = daemon.get("/api/v1/status").await.unwrap();
-            let status: serde_json::Value =
-                serde_json::from_str(&status.text().await.unwrap()).unwrap();
+            let status = daemon.status().await;
             assert_ne!(
                 status["repos"]["manifests"]["result"], "failed",
                 "round {round}: {status}"
