@@ -12,16 +12,14 @@ cd "$(dirname "$0")/.."
 scripts/install-deps.sh
 cargo build --release --quiet
 python3 - "$PWD/target/release/laminar" "${1:-100}" "${2:-50000}" <<'PY'
-import os, socket, statistics, subprocess, sys, tempfile, time, urllib.request
+import os, statistics, subprocess, sys, tempfile, time, urllib.request
 sys.path.insert(0, os.path.join(os.getcwd(), "scripts"))
 import oci_push
+from benchlib import free_port, start_registry
 
 laminar, repos_n, files_n = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
 work = tempfile.mkdtemp(prefix="laminar-bench-")
 TOKEN = "bench-token"
-
-def free_port():
-    s = socket.socket(); s.bind(("127.0.0.1", 0)); port = s.getsockname()[1]; s.close(); return port
 
 def sh(*args, cwd=None):
     return subprocess.run(args, cwd=cwd, check=True, capture_output=True, text=True).stdout.strip()
@@ -30,20 +28,8 @@ def git(cwd, *args):
     return sh("git", "-c", "user.name=Bench", "-c", "user.email=b@e", "-c", "init.defaultBranch=main", *args, cwd=cwd)
 
 # A local registry.
-reg_port = free_port(); reg = f"127.0.0.1:{reg_port}"
-with open(f"{work}/registry.yml", "w") as f:
-    f.write(f"version: 0.1\nlog:\n  level: error\n  accesslog:\n    disabled: true\nstorage:\n  filesystem:\n    rootdirectory: {work}/registry\nhttp:\n  addr: {reg}\n")
-registry = subprocess.Popen(["docker-registry", "serve", f"{work}/registry.yml"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+reg, registry = start_registry(work)
 procs = [registry]
-
-def wait_http(url, timeout=30):
-    end = time.time() + timeout
-    while time.time() < end:
-        try:
-            urllib.request.urlopen(url, timeout=2); return
-        except Exception:
-            time.sleep(0.05)
-    raise SystemExit(f"{url} did not come up")
 
 def req(method, url, body=None, ctype=None, token=None):
     r = urllib.request.Request(url, data=body, method=method)
@@ -105,7 +91,6 @@ def repo_yaml(name, bare, pattern, files="[.]"):
     return f"- name: {name}\n  url: {bare}\n  branch: main\n  pollFreq: 3600\n  updates:\n  - pattern: \"{pattern}\"\n    files: {files}\n"
 
 try:
-    wait_http(f"http://{reg}/v2/")
     images = 10
     for i in range(images):
         for minor in range(3):

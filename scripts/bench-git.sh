@@ -14,17 +14,15 @@ cd "$(dirname "$0")/.."
 scripts/install-deps.sh
 cargo build --release --quiet
 python3 - "$PWD/target/release/laminar" "${@:-10000 100000}" <<'PY'
-import os, resource, shutil, socket, subprocess, sys, tempfile, time, urllib.request
+import os, shutil, subprocess, sys, tempfile, time, urllib.request
 sys.path.insert(0, os.path.join(os.getcwd(), "scripts"))
 import oci_push
+from benchlib import free_port, start_registry
 
 laminar = sys.argv[1]
 sizes = [int(s) for arg in sys.argv[2:] for s in arg.split()]
 work = tempfile.mkdtemp(prefix="laminar-bench-git-")
 TOKEN = "bench-token"
-
-def free_port():
-    s = socket.socket(); s.bind(("127.0.0.1", 0)); port = s.getsockname()[1]; s.close(); return port
 
 def git(cwd, *args, stdin=None):
     return subprocess.run(["git", "-c", "user.name=Bench", "-c", "user.email=b@e", *args], cwd=cwd,
@@ -42,20 +40,8 @@ def timed(args, cwd):
         raise SystemExit(f"{args} failed: {err}")
     return took, usage.ru_maxrss / 1024
 
-reg = f"127.0.0.1:{free_port()}"
-with open(f"{work}/registry.yml", "w") as f:
-    f.write(f"version: 0.1\nlog:\n  level: error\n  accesslog:\n    disabled: true\nstorage:\n  filesystem:\n    rootdirectory: {work}/registry\nhttp:\n  addr: {reg}\n")
-registry = subprocess.Popen(["docker-registry", "serve", f"{work}/registry.yml"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+reg, registry = start_registry(work)
 procs = [registry]
-
-def wait_http(url, timeout=60):
-    end = time.time() + timeout
-    while time.time() < end:
-        try:
-            return urllib.request.urlopen(url, timeout=2)
-        except Exception:
-            time.sleep(0.05)
-    raise SystemExit(f"{url} did not come up")
 
 def generate(n):
     """A bare repo of n files of 1 KiB, written with git fast-import."""
@@ -92,7 +78,6 @@ def metric(base, prefix):
     return sum(float(l.rsplit(" ", 1)[1]) for l in text.splitlines() if l.startswith(prefix))
 
 try:
-    wait_http(f"http://{reg}/v2/")
     oci_push.push(reg, "bench/app", "1.0.0", "2024-01-01T00:00:00Z")
     for n in sizes:
         bare = generate(n)
