@@ -207,6 +207,11 @@ impl Workspace {
             let mut remote = self.repo.find_remote("origin")?;
             let mut options = FetchOptions::new();
             options.remote_callbacks(self.auth.callbacks(&trouble));
+            // Only the branch's tip is needed: history is never read. (libgit2's local
+            // transport cannot fetch shallow; it copies objects on disk instead.)
+            if Remote::parse(&self.url) != Remote::Local {
+                options.depth(1);
+            }
             remote.fetch(&[refspec(&self.branch)], Some(&mut options), None)
         };
         fetched.map_err(|e| Failed::Remote(e, trouble.into_inner()))?;

@@ -89,15 +89,22 @@ fn commit_and_push(workspace: &mut Workspace, message: &str) -> Push {
 fn clone_commit_and_push_over_ssh_changing_only_the_tag() {
     let server = SshServer::start();
     let remote = BareRepo::new(&[("dev/app.yaml", APP), ("README.md", "manifests\n")]);
+    remote.write("README.md", "manifests, with history\n");
+    remote.commit_and_push("history laminar never reads");
     let repo = ssh_config(&server, &remote);
     let data = Dir::new();
     let mut workspace = open(&data, &repo);
     let synced = workspace.sync().unwrap();
     assert_eq!(synced.head.to_string(), remote.head());
     assert!(synced.moved());
+    let dir = workspace.dir().to_path_buf();
+    assert_eq!(
+        git(&dir, &["rev-list", "--count", "HEAD"]),
+        "1",
+        "fetched shallow: the tip only"
+    );
     assert!(!workspace.sync().unwrap().moved(), "nothing new upstream");
 
-    let dir = workspace.dir().to_path_buf();
     assert_eq!(bump(&dir, &repo, 2).unwrap().len(), 1);
     let commit = workspace
         .commit("dev/app.yaml: app develop-1 → develop-2")
@@ -132,7 +139,7 @@ fn clone_commit_and_push_over_ssh_changing_only_the_tag() {
     // The same change again: already upstream, no commit.
     assert!(bump(&dir, &repo, 2).unwrap().is_empty());
     assert_eq!(workspace.commit("nothing").unwrap(), None);
-    assert_eq!(git(&remote.bare, &["rev-list", "--count", "main"]), "2");
+    assert_eq!(git(&remote.bare, &["rev-list", "--count", "main"]), "3");
 }
 
 #[test]
