@@ -8,6 +8,7 @@ pub(crate) mod known_hosts;
 mod local_push;
 mod lock;
 mod memo;
+mod tree_move;
 pub(crate) mod url;
 mod workspace;
 

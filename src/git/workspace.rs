@@ -18,6 +18,7 @@ use super::auth::{GitAuth, Trouble};
 use super::local_push::{self, LocalPushError};
 use super::lock::WorkspaceLock;
 use super::memo::{self, Memo};
+use super::tree_move;
 use super::url::{Remote, redact};
 use crate::config::Repo;
 
@@ -279,8 +280,13 @@ impl Workspace {
         let Some(changed) = self.diff_paths(old, new)? else {
             return Ok(None);
         };
+        // Known clean no more until the move is complete, here or in a process after a crash.
+        self.dirty();
+        let old_tree = self.repo.find_commit(old)?.tree()?;
         let new_tree = self.repo.find_commit(new)?.tree()?;
-        if !changed.is_empty() {
+        let written = !changed.is_empty()
+            && tree_move::write_changes(&self.repo, &self.dir, &old_tree, &new_tree, &changed)?;
+        if !changed.is_empty() && !written {
             let mut checkout = CheckoutBuilder::new();
             // Exact paths: without them a checkout would visit the whole tree.
             checkout.force().disable_pathspec_match(true);

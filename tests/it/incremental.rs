@@ -27,6 +27,8 @@ enum Change {
     Binary {
         file: usize,
     },
+    /// Line-ending rules: files under `dev/` are written with CRLF from then on.
+    Attributes,
     Delete {
         dir: usize,
         file: usize,
@@ -47,6 +49,7 @@ fn change() -> impl Strategy<Value = Change> {
         1 => (0..4usize).prop_map(|file| Change::Binary { file }),
         2 => (0..3usize, 0..4usize).prop_map(|(dir, file)| Change::Delete { dir, file }),
         1 => (0..4usize, 0..4usize).prop_map(|(file, target)| Change::Link { file, target }),
+        1 => Just(Change::Attributes),
     ]
 }
 
@@ -76,6 +79,7 @@ fn apply(remote: &BareRepo, change: &Change) {
         Change::Delete { dir, file } => {
             let _ = std::fs::remove_file(root.join(format!("{}/f{file}.yaml", DIRS[*dir])));
         }
+        Change::Attributes => remote.write("dev/.gitattributes", "*.yaml text eol=crlf\n"),
         Change::Link { file, target } => {
             let link = root.join(format!("dev/l{file}.yaml"));
             let _ = std::fs::remove_file(&link);
@@ -83,6 +87,55 @@ fn apply(remote: &BareRepo, change: &Change) {
             std::os::unix::fs::symlink(format!("f{target}.yaml"), link).unwrap();
         }
     }
+}
+
+/// Every file under `root` but `.git`, with its bytes (a symlink: its target).
+fn contents(root: &std::path::Path) -> Vec<(PathBuf, Vec<u8>)> {
+    let mut found = Vec::new();
+    let mut pending = vec![root.to_path_buf()];
+    while let Some(dir) = pending.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap().flatten() {
+            let path = entry.path();
+            let kind = entry.file_type().unwrap();
+            if entry.file_name() == ".git" {
+                continue;
+            } else if kind.is_dir() {
+                pending.push(path);
+            } else if kind.is_symlink() {
+                let target = std::fs::read_link(&path).unwrap();
+                found.push((
+                    path.strip_prefix(root).unwrap().to_path_buf(),
+                    target.into_os_string().into_encoded_bytes(),
+                ));
+            } else {
+                found.push((
+                    path.strip_prefix(root).unwrap().to_path_buf(),
+                    std::fs::read(&path).unwrap(),
+                ));
+            }
+        }
+    }
+    found.sort();
+    found
+}
+
+/// A second working copy of `repo` under `data`, brought to the remote head by a full reset
+/// from wherever it was (its saved memo removed, so it cannot move by differences).
+fn reset_checkout(repo: &Repo, data: &Dir) -> PathBuf {
+    if let Ok(entries) = std::fs::read_dir(data.path().join("workspaces")) {
+        for entry in entries.flatten() {
+            if entry.file_name().to_string_lossy().ends_with(".memo.json") {
+                std::fs::remove_file(entry.path()).unwrap();
+            }
+        }
+    }
+    let mut workspace = Workspace::open(data.path(), repo, identity(), None).unwrap();
+    let synced = workspace.sync().unwrap();
+    assert!(
+        synced.changed.is_none() || synced.previous.is_none(),
+        "reset whole"
+    );
+    workspace.dir().to_path_buf()
 }
 
 fn repo(url: &str) -> Repo {
@@ -115,6 +168,7 @@ proptest! {
         let remote = BareRepo::new(&[("dev/f0.yaml", "image: reg.io/acme/app:develop-1\n")]);
         let repo = repo(remote.bare.to_str().unwrap());
         let data = Dir::new();
+        let resets = Dir::new();
         let scanner = Scanner::new(["reg.io/acme"]).unwrap();
         let paths: Vec<PathBuf> = repo.scan_paths();
         let mut workspace = Workspace::open(data.path(), &repo, identity(), None).unwrap();
@@ -122,6 +176,8 @@ proptest! {
         let dir = workspace.dir().to_path_buf();
         let mut starts = Starts::resolve(&dir, &paths).unwrap();
         let mut files: Vec<FileRefs> = scan_starts(&starts, &scanner, 1 << 20).unwrap();
+        // The oracle follows the same commits, each by a full reset.
+        reset_checkout(&repo, &resets);
         for (n, commit) in commits.iter().enumerate() {
             for change in commit {
                 apply(&remote, change);
@@ -143,6 +199,8 @@ proptest! {
             };
             starts = now;
             prop_assert_eq!(&files, &scan_paths(&dir, &paths, &scanner, 1 << 20).unwrap());
+            let reset = reset_checkout(&repo, &resets);
+            prop_assert_eq!(contents(&dir), contents(&reset), "byte for byte what a reset gives");
         }
         prop_assert_eq!(workspace.resets(), 1, "only the first checkout reset the tree");
     }
