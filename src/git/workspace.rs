@@ -661,8 +661,31 @@ fn reuse_or_create(dir: &Path, url: &str, branch: &str) -> Result<Repository, Gi
             let git = Repository::init(dir).map_err(|e| local(&e.message()))?;
             git.remote_with_fetch("origin", url, &refspec(branch))
                 .map_err(|e| local(&e.message()))?;
+            if Remote::parse(url) == Remote::Local {
+                borrow_objects(&git, url);
+            }
             Ok(git)
         }
+    }
+}
+
+/// A remote on this machine lends its object store (git's "alternates", as `git clone
+/// --shared` does), so fetching copies no objects: libgit2 would otherwise pack the whole
+/// history in-process. Objects laminar creates are still written here. Should the remote
+/// ever prune one this workspace still needs, the workspace is found damaged and rebuilt.
+fn borrow_objects(git: &Repository, url: &str) {
+    let lent = Repository::open(local_push::remote_path(url))
+        .ok()
+        .map(|remote| remote.path().join("objects"))
+        .and_then(|objects| objects.canonicalize().ok());
+    let Some(objects) = lent else {
+        return;
+    };
+    let alternates = git.path().join("objects/info/alternates");
+    let written = std::fs::create_dir_all(git.path().join("objects/info"))
+        .and_then(|()| std::fs::write(&alternates, format!("{}\n", objects.display())));
+    if let Err(err) = written {
+        tracing::debug!(error = %err, "cannot borrow the local remote's objects; fetching them");
     }
 }
 
