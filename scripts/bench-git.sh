@@ -28,17 +28,26 @@ def git(cwd, *args, stdin=None):
     return subprocess.run(["git", "-c", "user.name=Bench", "-c", "user.email=b@e", *args], cwd=cwd,
                           check=True, capture_output=True, input=stdin).stdout.decode().strip()
 
+# Runs a command from a small parent, so its peak RSS is its own: a child forked from this
+# script (which holds a generated repo in memory) would report this script's pages as its own.
+MEASURE = """
+import os, subprocess, sys, time
+start = time.perf_counter()
+p = subprocess.Popen(sys.argv[1:], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+_, status, usage = os.wait4(p.pid, 0)
+took = time.perf_counter() - start
+sys.stderr.write(p.stderr.read().decode())
+print(status, took, usage.ru_maxrss / 1024)
+"""
+
 def timed(args, cwd):
     """Wall seconds and peak RSS (MB) of one command."""
-    start = time.perf_counter()
-    p = subprocess.Popen(args, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+    out = subprocess.run([sys.executable, "-c", MEASURE, *args], cwd=cwd, capture_output=True,
                          env=dict(os.environ, RUST_LOG="warn"))
-    _, status, usage = os.wait4(p.pid, 0)
-    took = time.perf_counter() - start
-    err = p.stderr.read().decode()
-    if status != 0:
-        raise SystemExit(f"{args} failed: {err}")
-    return took, usage.ru_maxrss / 1024
+    status, took, rss = out.stdout.decode().split()
+    if status != "0":
+        raise SystemExit(f"{args} failed: {out.stderr.decode()}")
+    return float(took), float(rss)
 
 reg, registry = start_registry(work)
 procs = [registry]
