@@ -81,6 +81,8 @@ pub struct Workspace {
     tree_moves: u32,
     /// The head the memo file beside the workspace records, if there is one.
     saved: Option<Oid>,
+    /// Just created: nothing has been checked out yet.
+    fresh: bool,
 }
 
 impl std::fmt::Debug for Workspace {
@@ -106,7 +108,7 @@ impl Workspace {
         set_timeouts();
         let dir = data_dir.join("workspaces").join(dir_name(repo));
         let lock = WorkspaceLock::acquire(&dir)?;
-        let git = reuse_or_create(&dir, &repo.url, &repo.branch)?;
+        let (git, fresh) = reuse_or_create(&dir, &repo.url, &repo.branch)?;
         Ok(Workspace {
             repo: git,
             dir,
@@ -121,6 +123,7 @@ impl Workspace {
             resets: 0,
             tree_moves: 0,
             saved: None,
+            fresh,
         })
     }
 
@@ -192,7 +195,7 @@ impl Workspace {
                 self.dirty();
                 move_aside(&dir, "has missing or unreadable objects")
                     .map_err(|e| self.local_io(e))?;
-                self.repo = reuse_or_create(&dir, &self.url, &self.branch)?;
+                (self.repo, self.fresh) = reuse_or_create(&dir, &self.url, &self.branch)?;
                 self.last_head = None;
                 self.clean = false;
                 self.fetch_and_reset()
@@ -492,7 +495,10 @@ impl Workspace {
             git2::ResetType::Hard,
             Some(CheckoutBuilder::new().force()),
         )?;
-        self.remove_untracked()?;
+        // A tree just created holds nothing untracked; looking would read every file.
+        if !std::mem::take(&mut self.fresh) {
+            self.remove_untracked()?;
+        }
         self.resets += 1;
         self.clean = true;
         Ok(())
@@ -632,8 +638,8 @@ fn tree_matches_index(repo: &Repository) -> bool {
 }
 
 /// Opens the workspace at `dir` if it is healthy and tracks `url`; otherwise moves it aside
-/// and initialises an empty one.
-fn reuse_or_create(dir: &Path, url: &str, branch: &str) -> Result<Repository, GitError> {
+/// and initialises an empty one (then `true`: its tree is empty).
+fn reuse_or_create(dir: &Path, url: &str, branch: &str) -> Result<(Repository, bool), GitError> {
     let local = |e: &dyn std::fmt::Display| GitError::Workspace {
         path: dir.to_path_buf(),
         message: e.to_string(),
@@ -655,7 +661,7 @@ fn reuse_or_create(dir: &Path, url: &str, branch: &str) -> Result<Repository, Gi
         Err(_) => None,
     };
     match existing {
-        Some(git) => Ok(git),
+        Some(git) => Ok((git, false)),
         None => {
             std::fs::create_dir_all(dir).map_err(|e| local(&e))?;
             let git = Repository::init(dir).map_err(|e| local(&e.message()))?;
@@ -664,7 +670,7 @@ fn reuse_or_create(dir: &Path, url: &str, branch: &str) -> Result<Repository, Gi
             if Remote::parse(url) == Remote::Local {
                 borrow_objects(&git, url);
             }
-            Ok(git)
+            Ok((git, true))
         }
     }
 }
