@@ -5,8 +5,8 @@
 //! The file is written only while the tree is clean at its head, and removed before anything
 //! writes to the tree: a process killed mid-cycle leaves no file, and the next one resets. It
 //! is trusted only if the branch still points at its head and git's index is the one laminar
-//! last wrote (same size and time): a git command run in the workspace by hand makes the next
-//! cycle reset. Edits to the files alone are not detected; leave the workspace to laminar.
+//! last wrote (same size and time), and the workspace then checks the tree against that index:
+//! a git command or a file edited in the workspace by hand makes the next cycle reset.
 
 use std::path::Path;
 use std::time::UNIX_EPOCH;
