@@ -297,7 +297,7 @@ impl RepoCycle {
     ) -> Result<Arc<Vec<FileRefs>>, CycleError> {
         let paths = rules.repo.scan_paths();
         let dir = self.checkout_dir()?;
-        let saved = self.sidecar(ScanMemo::SUFFIX)?;
+        let saved = self.open_workspace()?.sidecar(ScanMemo::SUFFIX);
         let scanner = shared.scanner.clone();
         let earlier = self.last_scan.take();
         let synced = synced.clone();
@@ -443,18 +443,12 @@ impl RepoCycle {
         Ok(out)
     }
 
-    fn checkout_dir(&self) -> Result<PathBuf, CycleError> {
-        self.workspace
-            .as_ref()
-            .map(|w| w.dir().to_path_buf())
-            .ok_or_else(|| self.no_workspace())
+    fn open_workspace(&self) -> Result<&Workspace, CycleError> {
+        self.workspace.as_ref().ok_or_else(|| self.no_workspace())
     }
 
-    fn sidecar(&self, suffix: &str) -> Result<PathBuf, CycleError> {
-        self.workspace
-            .as_ref()
-            .map(|w| w.sidecar(suffix))
-            .ok_or_else(|| self.no_workspace())
+    fn checkout_dir(&self) -> Result<PathBuf, CycleError> {
+        Ok(self.open_workspace()?.dir().to_path_buf())
     }
 
     fn no_workspace(&self) -> CycleError {

@@ -83,6 +83,8 @@ pub struct Workspace {
     saved: Option<Oid>,
     /// Just created: nothing has been checked out yet.
     fresh: bool,
+    /// The remote is on this machine (`file://` or a path).
+    local: bool,
 }
 
 impl std::fmt::Debug for Workspace {
@@ -124,6 +126,7 @@ impl Workspace {
             tree_moves: 0,
             saved: None,
             fresh,
+            local: Remote::parse(&repo.url) == Remote::Local,
         })
     }
 
@@ -192,7 +195,7 @@ impl Workspace {
             Err(Failed::Corrupt(e)) => {
                 let dir = self.dir().to_path_buf();
                 tracing::warn!(workspace = %dir.display(), error = %e.message(), "workspace has missing or unreadable objects");
-                self.dirty();
+                self.touched();
                 move_aside(&dir, "has missing or unreadable objects")
                     .map_err(|e| self.local_io(e))?;
                 (self.repo, self.fresh) = reuse_or_create(&dir, &self.url, &self.branch)?;
@@ -213,7 +216,7 @@ impl Workspace {
             options.remote_callbacks(self.auth.callbacks(&trouble));
             // Only the branch's tip is needed: history is never read. (libgit2's local
             // transport cannot fetch shallow; it copies objects on disk instead.)
-            if Remote::parse(&self.url) != Remote::Local {
+            if !self.local {
                 options.depth(1);
             }
             remote.fetch(&[refspec(&self.branch)], Some(&mut options), None)
@@ -246,19 +249,11 @@ impl Workspace {
 
     /// Saves the memo beside the workspace when the tree is clean at a new head.
     fn remember(&mut self) {
-        if self.clean && self.last_head.is_some() && self.saved != self.last_head {
-            if let Some(head) = self.last_head {
-                memo::save(&self.sidecar(memo::SUFFIX), &self.repo, head);
-            }
-            self.saved = self.last_head;
-        }
-    }
-
-    /// The tree is about to be written to: it is no longer known clean, here or on disk.
-    fn dirty(&mut self) {
-        self.clean = false;
-        if self.saved.take().is_some() {
-            memo::forget(&self.sidecar(memo::SUFFIX));
+        if let Some(head) = self.last_head.filter(|_| self.clean)
+            && self.saved != Some(head)
+        {
+            memo::save(&self.sidecar(memo::SUFFIX), &self.repo, head);
+            self.saved = Some(head);
         }
     }
 
@@ -284,7 +279,7 @@ impl Workspace {
             return Ok(None);
         };
         // Known clean no more until the move is complete, here or in a process after a crash.
-        self.dirty();
+        self.touched();
         let old_tree = self.repo.find_commit(old)?.tree()?;
         let new_tree = self.repo.find_commit(new)?.tree()?;
         let written = !changed.is_empty()
@@ -355,13 +350,16 @@ impl Workspace {
     /// Marks the tree as about to be written to: the next sync resets it even if the remote
     /// stands still, in this process or the next.
     pub fn touched(&mut self) {
-        self.dirty();
+        self.clean = false;
+        if self.saved.take().is_some() {
+            memo::forget(&self.sidecar(memo::SUFFIX));
+        }
     }
 
     /// Stages every change (new, modified, deleted; `.gitignore` respected) and commits it on
     /// top of the synced head with `message`. `None` when the tree is unchanged.
     pub fn commit(&mut self, message: &str) -> Result<Option<Oid>, GitError> {
-        self.dirty();
+        self.touched();
         let local = |e: git2::Error| self.local(e);
         let Some(head) = self.last_head else {
             return Err(GitError::Workspace {
@@ -406,9 +404,9 @@ impl Workspace {
                 message: "not in step with the remote: sync first".into(),
             });
         };
-        let pushed = match Remote::parse(&self.url) {
-            Remote::Local => self.push_local(expected, commit)?,
-            _ => self.push_over_network()?,
+        let pushed = match self.local {
+            true => self.push_local(expected, commit)?,
+            false => self.push_over_network()?,
         };
         if pushed == Push::Pushed {
             self.repo

@@ -101,7 +101,11 @@ struct Fixture {
 
 impl Fixture {
     fn new(files: &[(&str, &str)], global: &str, extra: &str) -> Fixture {
-        let remote = BareRepo::new(files);
+        Fixture::on(BareRepo::new(files), global, extra)
+    }
+
+    /// A fixture on an existing remote.
+    fn on(remote: BareRepo, global: &str, extra: &str) -> Fixture {
         let data = Dir::new();
         let url = remote.bare.display().to_string();
         let config = config(&data, &[("manifests", &url)], global, extra);
@@ -200,14 +204,10 @@ fn racing_action(remote: &BareRepo, times: u32) -> String {
 async fn a_push_rejected_twice_is_redone_on_top_of_the_new_head() {
     let remote = BareRepo::new(&[("dev/app.yaml", APP)]);
     let action = racing_action(&remote, 2);
-    let data = Dir::new();
-    let url = remote.bare.display().to_string();
-    let config = config(&data, &[("manifests", &url)], "", &action);
-    let script = Script::default();
-    script.develop("reg.io/acme/app", 3);
-    let shared = shared(config.clone(), &script, &data);
-    let mut cycle = RepoCycle::new(config.repos[0].clone());
-    let report = cycle.run(&shared, Mode::Apply, Instant::now()).await;
+    let mut f = Fixture::on(remote, "", &action);
+    f.script.develop("reg.io/acme/app", 3);
+    let report = f.run().await;
+    let remote = &f.remote;
     assert_eq!(report.result, CycleResult::Updated, "{:?}", errors(&report));
     assert_eq!(report.push_attempts, 3, "two rejections, then through");
     for n in 0..2 {
@@ -235,7 +235,7 @@ async fn a_push_rejected_twice_is_redone_on_top_of_the_new_head() {
         remote.show("dev/app.yaml"),
         APP.replace("develop-1", "develop-3").trim_end()
     );
-    let metrics = shared.metrics.render();
+    let metrics = f.shared.metrics.render();
     assert!(
         metrics.contains("laminar_push_retries_total{repo=\"manifests\"} 2"),
         "{metrics}"
@@ -246,19 +246,9 @@ async fn a_push_rejected_twice_is_redone_on_top_of_the_new_head() {
 async fn a_branch_that_keeps_moving_exhausts_the_attempts_without_force() {
     let remote = BareRepo::new(&[("dev/app.yaml", APP)]);
     let action = racing_action(&remote, 100);
-    let data = Dir::new();
-    let url = remote.bare.display().to_string();
-    let config = config(
-        &data,
-        &[("manifests", &url)],
-        "  pushAttempts: 2\n",
-        &action,
-    );
-    let script = Script::default();
-    script.develop("reg.io/acme/app", 2);
-    let shared = shared(config.clone(), &script, &data);
-    let mut cycle = RepoCycle::new(config.repos[0].clone());
-    let report = cycle.run(&shared, Mode::Apply, Instant::now()).await;
+    let mut f = Fixture::on(remote, "  pushAttempts: 2\n", &action);
+    let report = f.run().await;
+    let remote = &f.remote;
     assert!(
         matches!(report.errors[..], [CycleError::PushRaces { attempts: 2 }]),
         "{:?}",
