@@ -357,6 +357,7 @@ fn repo(d: &mut Decoder, node: &Node, env: &Environment) -> Option<Repo> {
         .get(d, "execEnv", &[])
         .map(|n| env_names(d, n))
         .unwrap_or_default();
+    let exec_paths = f.get(d, "execPaths", &[]).map(|n| paths(d, n));
     let updates = f.require(d, "updates", &[]).map(|n| {
         if is_empty_list(n) {
             d.error(n.pos, "updates must list at least one rule");
@@ -378,6 +379,7 @@ fn repo(d: &mut Decoder, node: &Node, env: &Environment) -> Option<Repo> {
         remote_config: remote_config.unwrap_or(false),
         exec,
         exec_env,
+        exec_paths,
         updates: updates?,
     })
 }

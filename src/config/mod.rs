@@ -284,6 +284,8 @@ pub struct Repo {
     pub exec: Vec<String>,
     /// Environment variables this repo's exec actions may see, added to `global.execEnv`.
     pub exec_env: Vec<String>,
+    /// The files and directories exec actions read, when they do not need the whole tree.
+    pub exec_paths: Option<Vec<PathBuf>>,
     pub updates: Vec<UpdateRule>,
 }
 

@@ -395,6 +395,21 @@ fn exec_env_names_are_listed_globally_and_per_repo() {
 }
 
 #[test]
+fn exec_paths_are_repo_relative() {
+    let config = ok(&format!("{MINIMAL}  execPaths: [charts/, values.yaml]\n")).config;
+    assert_eq!(
+        config.repos[0].exec_paths,
+        Some(vec![PathBuf::from("charts"), PathBuf::from("values.yaml")])
+    );
+    assert_eq!(ok(MINIMAL).config.repos[0].exec_paths, None);
+    let bad = errors(&format!("{MINIMAL}  execPaths: [../secrets]\n"));
+    assert!(
+        bad.starts_with("laminar.yaml:") && bad.contains("invalid path \"../secrets\""),
+        "{bad}"
+    );
+}
+
+#[test]
 fn two_registries_may_not_share_a_prefix() {
     let text = MINIMAL.replace(
         "- reg: reg.io/acme\n",

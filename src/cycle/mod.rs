@@ -29,7 +29,7 @@ pub use report::{CycleReport, CycleResult};
 
 use crate::config::{Config, RegistryId, RemoteConfig, Repo};
 use crate::exec::{self, ExecContext};
-use crate::git::{GitError, Identity, Memo, Push, Synced, Workspace};
+use crate::git::{Coverage, GitError, Identity, Memo, Push, Synced, Workspace};
 use crate::image::rewrite::splice;
 use crate::image::scanner::{Scanner, ScannerError};
 use crate::image::walk::{
@@ -107,6 +107,8 @@ pub struct RepoCycle {
     workspace: Option<Workspace>,
     /// The last valid `.laminar.yaml`.
     remote: RemoteConfig,
+    /// The part of the tree the last sync was asked to bring to disk.
+    wanted: Coverage,
     /// The last scan, and what it was made for.
     last_scan: Option<ScanMemo>,
     /// Hard resets of the working tree in this repo's cycles so far.
@@ -120,6 +122,7 @@ impl RepoCycle {
             memo: Memo::default(),
             workspace: None,
             remote: RemoteConfig::default(),
+            wanted: Coverage::Full,
             last_scan: None,
             resets: 0,
         }
@@ -164,8 +167,13 @@ impl RepoCycle {
         report: &mut CycleReport,
     ) -> Result<bool, CycleError> {
         let mut synced = self.sync_workspace(shared).await?;
+        self.read_repo_file(shared, report).await?;
+        let rules = self.rules(shared);
+        if rules.coverage() != self.wanted {
+            // The repo's own rules name paths not on disk yet.
+            synced = self.sync_workspace(shared).await?;
+        }
         report.head = Some(synced.head);
-        let rules = self.repo_rules(shared, report).await?;
         let mut files = self.scan(shared, &rules, &synced).await?;
         report.references = files.iter().map(|f| f.refs.len()).sum();
         let tags = ask_registries(shared, &rules.repo, &files, started, report).await;
@@ -218,10 +226,19 @@ impl RepoCycle {
         Err(CycleError::PushRaces { attempts })
     }
 
-    /// Opens the workspace (first time in a cycle) and brings it in step with the remote.
+    /// Opens the workspace (first time in a cycle) and brings it in step with the remote,
+    /// with the part of the tree the current rules need on disk.
     async fn sync_workspace(&mut self, shared: &Shared) -> Result<Synced, CycleError> {
+        self.wanted = self.rules(shared).coverage();
+        let wanted = self.wanted.clone();
         let synced = match self.workspace.is_some() {
-            true => self.git(|workspace| workspace.sync()).await?,
+            true => {
+                self.git(|workspace| {
+                    workspace.want(wanted);
+                    workspace.sync()
+                })
+                .await?
+            }
             false => {
                 let data_dir = shared.config.global.data_dir.clone();
                 let repo = self.repo.clone();
@@ -230,12 +247,13 @@ impl RepoCycle {
                     email: shared.config.global.git_email.clone(),
                 };
                 let home = shared.home.clone();
-                let memo = self.memo;
+                let memo = self.memo.clone();
                 let (workspace, synced) =
                     tokio::task::spawn_blocking(move || {
                         match Workspace::open(&data_dir, &repo, identity, home.as_deref()) {
                             Ok(workspace) => {
                                 let mut workspace = workspace.resume(memo);
+                                workspace.want(wanted);
                                 let synced = workspace.sync();
                                 (Some(workspace), synced)
                             }
@@ -257,34 +275,40 @@ impl RepoCycle {
         Ok(synced?)
     }
 
-    /// The configured rules, plus the repo's own `.laminar.yaml` where enabled. An unreadable
-    /// or invalid file is reported and the last valid one stays in force.
-    async fn repo_rules(
+    /// Reads the repo's own `.laminar.yaml` where enabled. An unreadable or invalid file is
+    /// reported and the last valid one stays in force.
+    async fn read_repo_file(
         &mut self,
         shared: &Shared,
         report: &mut CycleReport,
-    ) -> Result<Rules, CycleError> {
-        if self.repo.remote_config {
-            match repo_rules::read(&self.checkout_dir()?).await {
-                Ok(Some(remote)) => self.remote = remote,
-                Ok(None) => self.remote = RemoteConfig::default(),
-                Err(error) => report.errors.push(error),
-            }
+    ) -> Result<(), CycleError> {
+        if !self.repo.remote_config {
+            return Ok(());
         }
-        let allowed = shared.config.global.allow_remote_exec;
-        if !self.remote.exec.is_empty() && !allowed {
+        match repo_rules::read(&self.checkout_dir()?).await {
+            Ok(Some(remote)) => self.remote = remote,
+            Ok(None) => self.remote = RemoteConfig::default(),
+            Err(error) => report.errors.push(error),
+        }
+        if !self.remote.exec.is_empty() && !shared.config.global.allow_remote_exec {
             tracing::warn!(
                 "{} declares exec actions; they are ignored unless global.allowRemoteExec is true",
                 crate::config::REMOTE_CONFIG_FILE
             );
         }
+        Ok(())
+    }
+
+    /// The configured rules, plus the repo's own as last read.
+    fn rules(&self, shared: &Shared) -> Rules {
+        let allowed = shared.config.global.allow_remote_exec;
         let mut repo = self.repo.clone();
         repo.updates.extend(self.remote.updates.iter().cloned());
         let mut exec = self.repo.exec.clone();
         if allowed {
             exec.extend(self.remote.exec.iter().cloned());
         }
-        Ok(Rules { repo, exec })
+        Rules { repo, exec }
     }
 
     /// Every reference under the rules' paths. The last scan is reused while the head and

@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::config::{self, REMOTE_CONFIG_FILE, RemoteConfig, Repo};
+use crate::git::Coverage;
 
 use super::CycleError;
 
@@ -43,6 +44,30 @@ pub struct Rules {
     pub repo: Repo,
     /// Exec actions: the configured ones, plus the repo's own where the operator allows.
     pub exec: Vec<String>,
+}
+
+impl Rules {
+    /// The part of the tree the cycle needs on disk: the rules' paths and the repo's own
+    /// config file; with exec actions, also the paths they declare (`execPaths`), or else
+    /// the whole tree — an action may read any file.
+    pub fn coverage(&self) -> Coverage {
+        let exec_paths = match (&self.repo.exec_paths, self.exec.is_empty()) {
+            (_, true) => Vec::new(),
+            (Some(paths), false) => paths.clone(),
+            (None, false) => return Coverage::Full,
+        };
+        let own_file = self
+            .repo
+            .remote_config
+            .then(|| PathBuf::from(REMOTE_CONFIG_FILE));
+        Coverage::of(
+            self.repo
+                .scan_paths()
+                .into_iter()
+                .chain(exec_paths)
+                .chain(own_file),
+        )
+    }
 }
 
 /// Reads `.laminar.yaml` from the checkout at `root`: `Ok(None)` when there is none.

@@ -1,5 +1,5 @@
-//! What a workspace knows about itself between cycles — the head its tree holds, and whether
-//! the tree is exactly that head — in memory for the daemon and in a file beside the workspace
+//! What a workspace knows about itself between cycles — the head its tree holds, whether the
+//! tree is exactly that head, and which part of it is on disk — in memory for the daemon and in a file beside the workspace
 //! (`<workspace>.memo.json`) so that `laminar once` and a restarted daemon start warm.
 //!
 //! The file is written only while the tree is clean at its head, and removed before anything
@@ -14,14 +14,17 @@ use std::time::UNIX_EPOCH;
 use git2::{Oid, Repository};
 use serde::{Deserialize, Serialize};
 
+use super::coverage::Coverage;
 use crate::image::rewrite::write_atomically;
 
 /// The workspace's state between cycles.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Memo {
     pub(super) last_head: Option<Oid>,
     /// The tree is exactly `last_head`: nothing has been written since.
     pub(super) clean: bool,
+    /// The part of the tree on disk.
+    pub(super) coverage: Coverage,
 }
 
 #[derive(Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -29,6 +32,9 @@ struct Saved {
     head: String,
     index_len: u64,
     index_modified_ns: u128,
+    /// Absent in memos written before partial workspaces: those were whole.
+    #[serde(default)]
+    coverage: Coverage,
 }
 
 /// The memo file's suffix, after the workspace's directory name.
@@ -45,12 +51,13 @@ pub(super) fn load(file: &Path, repo: &Repository, branch: &str) -> Memo {
         let branch_head = repo.refname_to_id(&format!("refs/heads/{branch}")).ok()?;
         let (len, modified) = index_stamp(repo)?;
         (branch_head == head && len == saved.index_len && modified == saved.index_modified_ns)
-            .then_some(head)
+            .then_some((head, saved.coverage))
     });
     match head {
-        Some(head) => Memo {
+        Some((head, coverage)) => Memo {
             last_head: Some(head),
             clean: true,
+            coverage,
         },
         None => {
             forget(file);
@@ -60,7 +67,7 @@ pub(super) fn load(file: &Path, repo: &Repository, branch: &str) -> Memo {
 }
 
 /// Records that the tree is clean at `head`; a failure only costs the next process a reset.
-pub(super) fn save(file: &Path, repo: &Repository, head: Oid) {
+pub(super) fn save(file: &Path, repo: &Repository, head: Oid, coverage: &Coverage) {
     let Some((index_len, index_modified_ns)) = index_stamp(repo) else {
         return;
     };
@@ -68,6 +75,7 @@ pub(super) fn save(file: &Path, repo: &Repository, head: Oid) {
         head: head.to_string(),
         index_len,
         index_modified_ns,
+        coverage: coverage.clone(),
     };
     let written = serde_json::to_vec(&saved)
         .map_err(std::io::Error::other)

@@ -4,6 +4,7 @@
 //! decides what to commit and when to retry.
 
 pub(crate) mod auth;
+mod coverage;
 pub(crate) mod known_hosts;
 mod local_push;
 mod lock;
@@ -14,6 +15,7 @@ mod workspace;
 
 use std::path::PathBuf;
 
+pub use coverage::Coverage;
 pub use memo::Memo;
 pub use workspace::{Identity, Push, Synced, Workspace};
 

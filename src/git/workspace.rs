@@ -6,15 +6,16 @@ use std::path::{Component, Path, PathBuf};
 use std::sync::Once;
 use std::time::SystemTime;
 
-use git2::build::CheckoutBuilder;
+use git2::build::{CheckoutBuilder, TreeUpdateBuilder};
 use git2::{
-    Delta, ErrorClass, ErrorCode, FetchOptions, IndexAddOption, Oid, PushOptions, Repository,
-    Signature, Status, StatusOptions,
+    Delta, ErrorClass, ErrorCode, FetchOptions, FileMode, Oid, PushOptions, Repository, Signature,
+    Status, StatusOptions, StatusShow, Statuses,
 };
 use sha2::{Digest, Sha256};
 
 use super::GitError;
 use super::auth::{GitAuth, Trouble};
+use super::coverage::Coverage;
 use super::local_push::{self, LocalPushError};
 use super::lock::WorkspaceLock;
 use super::memo::{self, Memo};
@@ -85,6 +86,10 @@ pub struct Workspace {
     fresh: bool,
     /// The remote is on this machine (`file://` or a path).
     local: bool,
+    /// The part of the tree on disk.
+    coverage: Coverage,
+    /// The part of the tree the next sync must bring to disk.
+    wanted: Coverage,
 }
 
 impl std::fmt::Debug for Workspace {
@@ -127,7 +132,15 @@ impl Workspace {
             saved: None,
             fresh,
             local: Remote::parse(&repo.url) == Remote::Local,
+            coverage: Coverage::Full,
+            wanted: Coverage::Full,
         })
+    }
+
+    /// Which part of the tree the next sync brings to disk (the whole tree unless told).
+    /// A workspace that already holds more keeps it until its next reset.
+    pub fn want(&mut self, coverage: Coverage) {
+        self.wanted = coverage;
     }
 
     /// Picks up where a previous handle of this process left off (see [`Workspace::memo`]).
@@ -142,6 +155,7 @@ impl Workspace {
         self.clean = memo.clean;
         // A clean memo is always on disk too (see `remember`).
         self.saved = memo.last_head.filter(|_| memo.clean);
+        self.coverage = memo.coverage;
         self
     }
 
@@ -158,6 +172,7 @@ impl Workspace {
         Memo {
             last_head: self.last_head,
             clean: self.clean,
+            coverage: self.coverage.clone(),
         }
     }
 
@@ -226,11 +241,14 @@ impl Workspace {
             return Err(Failed::NoBranch);
         };
         // The head commit and its tree must be readable, even when nothing needs checking out.
-        self.repo.find_commit(head)?.tree()?;
+        let tree = self.repo.find_commit(head)?.tree()?;
+        // A tree that lacks files now wanted is reset to bring them.
+        let covered = self.coverage.includes(&self.wanted.for_tree(&tree));
+        drop(tree);
         let previous = self.last_head;
         let mut changed = Some(Vec::new());
-        if previous != Some(head) || !self.clean {
-            changed = match (previous, self.clean) {
+        if previous != Some(head) || !self.clean || !covered {
+            changed = match (previous, self.clean && covered) {
                 (Some(old), true) => self.move_tree(old, head)?,
                 _ => None,
             };
@@ -252,7 +270,12 @@ impl Workspace {
         if let Some(head) = self.last_head.filter(|_| self.clean)
             && self.saved != Some(head)
         {
-            memo::save(&self.sidecar(memo::SUFFIX), &self.repo, head);
+            memo::save(
+                &self.sidecar(memo::SUFFIX),
+                &self.repo,
+                head,
+                &self.coverage,
+            );
             self.saved = Some(head);
         }
     }
@@ -271,13 +294,18 @@ impl Workspace {
         Ok(self.reset_to(head)?)
     }
 
-    /// Moves a clean tree from `old` to `new` by checking out only the files that differ
-    /// (libgit2 applies its filters and path checks, and updates the index), and returns
-    /// them. `None` when a path is not plain (the caller resets instead).
+    /// Moves a clean tree from `old` to `new` by writing only the files on disk that differ,
+    /// and returns them. `None` when a path is not plain (the caller resets instead).
     fn move_tree(&mut self, old: Oid, new: Oid) -> Result<Option<Vec<PathBuf>>, Failed> {
-        let Some(changed) = self.diff_paths(old, new)? else {
+        let Some(mut changed) = self.diff_paths(old, new)? else {
             return Ok(None);
         };
+        // Files outside a partial tree stay off disk, unless laminar or an action wrote one.
+        if self.coverage != Coverage::Full {
+            let index = self.repo.index()?;
+            changed
+                .retain(|path| self.coverage.contains(path) || index.get_path(path, 0).is_some());
+        }
         // Known clean no more until the move is complete, here or in a process after a crash.
         self.touched();
         let old_tree = self.repo.find_commit(old)?.tree()?;
@@ -356,8 +384,9 @@ impl Workspace {
         }
     }
 
-    /// Stages every change (new, modified, deleted; `.gitignore` respected) and commits it on
-    /// top of the synced head with `message`. `None` when the tree is unchanged.
+    /// Stages every change on disk (new, modified, deleted; `.gitignore` respected) and
+    /// commits it on top of the synced head with `message`. Only what changed on disk goes in:
+    /// files a partial tree never held stay as the head has them. `None` when nothing changed.
     pub fn commit(&mut self, message: &str) -> Result<Option<Oid>, GitError> {
         self.touched();
         let local = |e: git2::Error| self.local(e);
@@ -367,14 +396,10 @@ impl Workspace {
                 message: "not in step with the remote: sync first".into(),
             });
         };
-        let mut index = self.repo.index().map_err(local)?;
-        index
-            .add_all(["*"], IndexAddOption::DEFAULT, None)
-            .map_err(local)?;
-        index.update_all(["*"], None).map_err(local)?;
-        index.write().map_err(local)?;
-        let tree_id = index.write_tree().map_err(local)?;
         let parent = self.repo.find_commit(head).map_err(local)?;
+        let tree_id = self
+            .stage_changes(&parent.tree().map_err(local)?)
+            .map_err(local)?;
         if parent.tree_id() == tree_id {
             return Ok(None);
         }
@@ -392,6 +417,33 @@ impl Workspace {
             )
             .map_err(local)?;
         Ok(Some(oid))
+    }
+
+    /// Brings every change on disk into the index and returns the head's tree with those
+    /// changes.
+    fn stage_changes(&self, head: &git2::Tree) -> Result<Oid, git2::Error> {
+        let mut index = self.repo.index()?;
+        let mut update = TreeUpdateBuilder::new();
+        let statuses = workdir_statuses(&self.repo, true)?;
+        for entry in statuses.iter() {
+            let Some(path) = entry.path().ok().map(Path::new) else {
+                return Err(git2::Error::from_str("a changed file's name is not UTF-8"));
+            };
+            if entry.status().contains(Status::WT_DELETED) {
+                index.remove_path(path)?;
+                update.remove(path);
+                continue;
+            }
+            index.add_path(path)?;
+            let Some(staged) = index.get_path(path, 0) else {
+                return Err(git2::Error::from_str(
+                    "a staged file is missing from the index",
+                ));
+            };
+            update.upsert(path, staged.id, file_mode(staged.mode));
+        }
+        index.write()?;
+        update.create_updated(&self.repo, head)
     }
 
     /// Pushes `commit` to the branch, never forced: the remote branch moves only if it still
@@ -481,18 +533,34 @@ impl Workspace {
         format!("refs/remotes/origin/{}", self.branch)
     }
 
-    /// Points the branch at `head` and makes index and tree match it, untracked files removed.
+    /// Points the branch at `head` and makes index and tree match the wanted part of it,
+    /// untracked files removed.
     fn reset_to(&mut self, head: Oid) -> Result<(), git2::Error> {
         let commit = self.repo.find_commit(head)?;
+        let tree = commit.tree()?;
+        let coverage = self.wanted.for_tree(&tree);
         let branch_ref = format!("refs/heads/{}", self.branch);
         self.repo
             .reference(&branch_ref, head, true, "laminar: follow remote")?;
         self.repo.set_head(&branch_ref)?;
-        self.repo.reset(
-            commit.as_object(),
-            git2::ResetType::Hard,
-            Some(CheckoutBuilder::new().force()),
-        )?;
+        match &coverage {
+            Coverage::Full => self.repo.reset(
+                commit.as_object(),
+                git2::ResetType::Hard,
+                Some(CheckoutBuilder::new().force()),
+            )?,
+            Coverage::Paths(_) => {
+                let mut index = self.repo.index()?;
+                coverage.fill_index(&self.repo, &tree, &mut index)?;
+                self.repo
+                    .checkout_index(Some(&mut index), Some(CheckoutBuilder::new().force()))?;
+                // Files the checkout found already right keep no stat data; record it, so
+                // later checks of the tree need not read them.
+                index.update_all(["*"], None)?;
+                index.write()?;
+            }
+        }
+        self.coverage = coverage;
         // A tree just created holds nothing untracked; looking would read every file.
         if !std::mem::take(&mut self.fresh) {
             self.remove_untracked()?;
@@ -503,13 +571,8 @@ impl Workspace {
     }
 
     fn remove_untracked(&self) -> Result<(), git2::Error> {
-        let mut options = StatusOptions::new();
         // Untracked directories come back whole ("rendered/"), and go whole.
-        options
-            .include_untracked(true)
-            .recurse_untracked_dirs(false)
-            .include_ignored(false);
-        let statuses = self.repo.statuses(Some(&mut options))?;
+        let statuses = workdir_statuses(&self.repo, false)?;
         let root = self.dir().to_path_buf();
         for entry in statuses.iter() {
             if !entry.status().contains(Status::WT_NEW) {
@@ -625,14 +688,29 @@ fn sidecar(dir: &Path, suffix: &str) -> PathBuf {
 /// Whether the working tree holds exactly what the index says: no file changed, none left
 /// over (git's own stat check: files whose size and time match the index are not read).
 fn tree_matches_index(repo: &Repository) -> bool {
+    workdir_statuses(repo, false).is_ok_and(|statuses| statuses.is_empty())
+}
+
+/// How the files on disk differ from the index (`.gitignore` respected); untracked
+/// directories listed file by file when `each_file`. The index is never compared with the
+/// head: a partial tree's index holds only what is on disk.
+fn workdir_statuses(repo: &Repository, each_file: bool) -> Result<Statuses<'_>, git2::Error> {
     let mut options = StatusOptions::new();
     options
+        .show(StatusShow::Workdir)
         .include_untracked(true)
-        .recurse_untracked_dirs(false)
+        .recurse_untracked_dirs(each_file)
         .include_ignored(false)
         .exclude_submodules(true);
     repo.statuses(Some(&mut options))
-        .is_ok_and(|statuses| statuses.is_empty())
+}
+
+fn file_mode(mode: u32) -> FileMode {
+    match mode {
+        0o120000 => FileMode::Link,
+        0o100755 => FileMode::BlobExecutable,
+        _ => FileMode::Blob,
+    }
 }
 
 /// Opens the workspace at `dir` if it is healthy and tracks `url`; otherwise moves it aside

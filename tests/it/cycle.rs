@@ -20,11 +20,11 @@ use tokio::time::Instant;
 use crate::git_server::{BareRepo, git};
 use crate::util::Dir;
 
-const APP: &str = "image: reg.io/acme/app:develop-1  # keep this comment\n";
+pub(crate) const APP: &str = "image: reg.io/acme/app:develop-1  # keep this comment\n";
 
 /// Tag listings a test scripts per image: tags, or a failure.
 #[derive(Clone, Default)]
-struct Script(Arc<Mutex<HashMap<String, Listing>>>);
+pub(crate) struct Script(Arc<Mutex<HashMap<String, Listing>>>);
 
 type Listing = Result<Vec<TagInfo>, Failure>;
 
@@ -39,7 +39,7 @@ fn develop(n: u32) -> TagInfo {
 
 impl Script {
     /// `develop-1` … `develop-{newest}`.
-    fn develop(&self, image: &str, newest: u32) {
+    pub(crate) fn develop(&self, image: &str, newest: u32) {
         self.set(image, Ok((1..=newest).map(develop).collect()));
     }
 
@@ -91,21 +91,21 @@ fn shared(config: Arc<Config>, script: &Script, data: &Dir) -> Shared {
 }
 
 /// One repo on a local bare remote, with everything a cycle needs.
-struct Fixture {
-    remote: BareRepo,
-    script: Script,
-    shared: Shared,
-    cycle: RepoCycle,
+pub(crate) struct Fixture {
+    pub(crate) remote: BareRepo,
+    pub(crate) script: Script,
+    pub(crate) shared: Shared,
+    pub(crate) cycle: RepoCycle,
     _data: Dir,
 }
 
 impl Fixture {
-    fn new(files: &[(&str, &str)], global: &str, extra: &str) -> Fixture {
+    pub(crate) fn new(files: &[(&str, &str)], global: &str, extra: &str) -> Fixture {
         Fixture::on(BareRepo::new(files), global, extra)
     }
 
     /// A fixture on an existing remote.
-    fn on(remote: BareRepo, global: &str, extra: &str) -> Fixture {
+    pub(crate) fn on(remote: BareRepo, global: &str, extra: &str) -> Fixture {
         let data = Dir::new();
         let url = remote.bare.display().to_string();
         let config = config(&data, &[("manifests", &url)], global, extra);
@@ -122,7 +122,7 @@ impl Fixture {
     }
 
     /// The one working copy under the data directory.
-    fn workspace_dir(&self) -> std::path::PathBuf {
+    pub(crate) fn workspace_dir(&self) -> std::path::PathBuf {
         let workspaces = self.shared.config.global.data_dir.join("workspaces");
         std::fs::read_dir(&workspaces)
             .unwrap()
@@ -132,14 +132,14 @@ impl Fixture {
             .path()
     }
 
-    async fn run(&mut self) -> CycleReport {
+    pub(crate) async fn run(&mut self) -> CycleReport {
         self.cycle
             .run(&self.shared, Mode::Apply, Instant::now())
             .await
     }
 }
 
-fn errors(report: &CycleReport) -> Vec<String> {
+pub(crate) fn errors(report: &CycleReport) -> Vec<String> {
     report.errors.iter().map(ToString::to_string).collect()
 }
 
@@ -190,7 +190,7 @@ async fn a_failing_registry_is_reported_and_other_images_still_move() {
 
 /// An exec action that, on its first `times` runs, pushes an outside commit to the remote:
 /// laminar's push right after it is then refused.
-fn racing_action(remote: &BareRepo, times: u32) -> String {
+pub(crate) fn racing_action(remote: &BareRepo, times: u32) -> String {
     let counter = remote.outside.parent().unwrap().join("races");
     std::fs::write(&counter, "0").unwrap();
     format!(
@@ -490,9 +490,17 @@ async fn a_new_process_starts_warm_and_resets_only_a_tree_changed_outside_lamina
 
     // A file changed by hand in the working copy: the next process notices and resets.
     let dir = f.workspace_dir();
-    std::fs::write(dir.join("docs/a.md"), "edited by hand\n").unwrap();
+    std::fs::write(dir.join("dev/app.yaml"), "edited by hand\n").unwrap();
     f.cycle = RepoCycle::new(repo);
     assert_eq!(f.run().await.result, CycleResult::Unchanged);
     assert_eq!(f.cycle.resets(), 1);
-    assert_eq!(git(&dir, &["status", "--porcelain"]), "");
+    // The workspace holds only the rules' paths; what it holds matches its index.
+    assert_eq!(
+        git(&dir, &["status", "--porcelain", "--no-renames", "dev"]),
+        ""
+    );
+    assert!(
+        !dir.join("docs").exists(),
+        "docs/ lies outside the rules' paths"
+    );
 }

@@ -5,7 +5,7 @@
 use std::path::PathBuf;
 
 use laminar::config::{Environment, Repo, parse};
-use laminar::git::{Identity, Workspace};
+use laminar::git::{Coverage, Identity, Workspace};
 use laminar::image::scanner::Scanner;
 use laminar::image::walk::{FileRefs, Starts, patch_scan, scan_paths, scan_starts};
 use proptest::prelude::*;
@@ -121,7 +121,7 @@ fn contents(root: &std::path::Path) -> Vec<(PathBuf, Vec<u8>)> {
 
 /// A second working copy of `repo` under `data`, brought to the remote head by a full reset
 /// from wherever it was (its saved memo removed, so it cannot move by differences).
-fn reset_checkout(repo: &Repo, data: &Dir) -> PathBuf {
+fn reset_checkout(repo: &Repo, data: &Dir, coverage: &Coverage) -> PathBuf {
     if let Ok(entries) = std::fs::read_dir(data.path().join("workspaces")) {
         for entry in entries.flatten() {
             if entry.file_name().to_string_lossy().ends_with(".memo.json") {
@@ -130,6 +130,7 @@ fn reset_checkout(repo: &Repo, data: &Dir) -> PathBuf {
         }
     }
     let mut workspace = Workspace::open(data.path(), repo, identity(), None).unwrap();
+    workspace.want(coverage.clone());
     let synced = workspace.sync().unwrap();
     assert!(
         synced.changed.is_none() || synced.previous.is_none(),
@@ -159,11 +160,12 @@ fn identity() -> Identity {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 12, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: 16, ..ProptestConfig::default() })]
 
     #[test]
     fn an_incremental_scan_equals_a_full_scan(
-        commits in prop::collection::vec(prop::collection::vec(change(), 1..4), 1..6)
+        commits in prop::collection::vec(prop::collection::vec(change(), 1..4), 1..6),
+        partial in any::<bool>(),
     ) {
         let remote = BareRepo::new(&[("dev/f0.yaml", "image: reg.io/acme/app:develop-1\n")]);
         let repo = repo(remote.bare.to_str().unwrap());
@@ -171,13 +173,23 @@ proptest! {
         let resets = Dir::new();
         let scanner = Scanner::new(["reg.io/acme"]).unwrap();
         let paths: Vec<PathBuf> = repo.scan_paths();
+        // A partial workspace holds only the rules' paths.
+        let coverage = match partial {
+            true => Coverage::of(paths.clone()),
+            false => Coverage::Full,
+        };
+        let status_of: Vec<&str> = match partial {
+            true => vec!["status", "--porcelain", "--", "dev", "other/f0.yaml"],
+            false => vec!["status", "--porcelain"],
+        };
         let mut workspace = Workspace::open(data.path(), &repo, identity(), None).unwrap();
+        workspace.want(coverage.clone());
         workspace.sync().unwrap();
         let dir = workspace.dir().to_path_buf();
         let mut starts = Starts::resolve(&dir, &paths).unwrap();
         let mut files: Vec<FileRefs> = scan_starts(&starts, &scanner, 1 << 20).unwrap();
         // The oracle follows the same commits, each by a full reset.
-        reset_checkout(&repo, &resets);
+        reset_checkout(&repo, &resets, &coverage);
         for (n, commit) in commits.iter().enumerate() {
             for change in commit {
                 apply(&remote, change);
@@ -189,7 +201,7 @@ proptest! {
             remote.commit_and_push(&format!("outside {n}"));
             let synced = workspace.sync().unwrap();
             let changed = synced.changed.clone().expect("moved by its differences, not reset");
-            prop_assert_eq!(git(&dir, &["status", "--porcelain"]), "");
+            prop_assert_eq!(git(&dir, &status_of), "");
             prop_assert_eq!(git(&dir, &["rev-parse", "HEAD"]), remote.head());
             let now = Starts::resolve(&dir, &paths).unwrap();
             files = if now == starts {
@@ -199,8 +211,14 @@ proptest! {
             };
             starts = now;
             prop_assert_eq!(&files, &scan_paths(&dir, &paths, &scanner, 1 << 20).unwrap());
-            let reset = reset_checkout(&repo, &resets);
-            prop_assert_eq!(contents(&dir), contents(&reset), "byte for byte what a reset gives");
+            let reset = reset_checkout(&repo, &resets, &coverage);
+            let on_disk = contents(&dir);
+            prop_assert_eq!(&on_disk, &contents(&reset), "byte for byte what a reset gives");
+            let paths_of = |files: Vec<(PathBuf, Vec<u8>)>| -> Vec<PathBuf> {
+                files.into_iter().map(|(path, _)| path).filter(|p| coverage.contains(p)).collect()
+            };
+            let on_disk_paths: Vec<PathBuf> = on_disk.into_iter().map(|(path, _)| path).collect();
+            prop_assert_eq!(on_disk_paths, paths_of(contents(&remote.outside)), "the covered files, and only those");
         }
         prop_assert_eq!(workspace.resets(), 1, "only the first checkout reset the tree");
     }

@@ -8,6 +8,7 @@ mod ecr;
 mod git;
 mod git_server;
 mod incremental;
+mod partial;
 mod readme;
 mod registry;
 mod registry_faults;
