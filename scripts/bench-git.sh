@@ -6,7 +6,9 @@
 #  (2) `laminar once` again, warm (memo and scan kept beside the workspace);
 #  (3) an unrelated one-line commit, then `laminar once` (warm: one file moved and re-read);
 #  (4) the daemon: a cycle after an unrelated commit, triggered through the API, and its
-#      idle RSS.
+#      idle RSS;
+#  (5) a whole-tree workspace (exec actions without `execPaths`): cold first cycle vs the clone.
+# (1)–(4) use a partial workspace: the rules name `deploy/` only.
 #
 #   scripts/bench-git.sh [SIZES…]   (defaults: 10000 100000)
 set -euo pipefail
@@ -75,11 +77,11 @@ def outside_commit(bare, n):
     git(clone, "commit", "-qam", "unrelated")
     git(clone, "push", "-q", "origin", "main")
 
-def config(d, bare, port=0):
+def config(d, bare, port=0, extra=""):
     with open(f"{d}/laminar.yaml", "w") as f:
         f.write(f"global:\n  dataDir: state\n  listen: 127.0.0.1:{port}\n"
                 f"dockerRegistries:\n- reg: {reg}/bench\n  insecure: true\n"
-                f"git:\n- name: mono\n  url: file://{bare}\n  branch: main\n  pollFreq: 3600\n"
+                f"git:\n- name: mono\n  url: file://{bare}\n  branch: main\n  pollFreq: 3600\n{extra}"
                 f"  updates:\n  - pattern: semver:^1\n    files: [deploy/]\n")
 
 def metric(base, prefix):
@@ -120,6 +122,9 @@ try:
         rss = int([l for l in open(f"/proc/{p.pid}/status") if l.startswith("VmRSS")][0].split()[1]) / 1024
         print(f"(4) {n} files: daemon cycle after an unrelated one-line commit {took * 1000:.0f}ms, idle RSS {rss:.1f}MB")
         p.terminate(); p.wait()
+        whole = f"{work}/laminar-{n}-whole"; os.makedirs(whole); config(whole, bare, extra="  exec: [\"true\"]\n")
+        took, rss = timed([laminar, "once"], whole)
+        print(f"(5) {n} files: whole tree, cold first cycle {took:.2f}s (peak RSS {rss:.0f}MB) vs git clone --depth 1 {clone:.2f}s: ratio={took / clone:.2f}")
 finally:
     for p in procs:
         p.kill()
