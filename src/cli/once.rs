@@ -85,6 +85,18 @@ fn print(out: &mut impl Write, name: &str, report: &CycleReport, dry_run: bool) 
             kept.site, kept.image, kept.tag, kept.reason
         )?;
     }
+    for (path, u) in &report.unmanaged {
+        writeln!(
+            out,
+            "  {}:{}:{}: {} ({}) not managed: {}",
+            crate::image::walk::slash_path(path),
+            u.line,
+            u.column,
+            u.written.escape_debug(),
+            u.form.as_str(),
+            u.reason
+        )?;
+    }
     for error in &report.errors {
         writeln!(out, "  error: {error}")?;
     }

@@ -8,6 +8,7 @@ use serde::Serialize;
 
 use super::{CliError, load_config};
 use crate::config::Repo;
+use crate::image::forms::Form;
 use crate::image::scanner::Scanner;
 use crate::image::walk::{DEFAULT_MAX_FILE_SIZE, FileRefs, scan_paths};
 
@@ -24,6 +25,9 @@ pub struct ScanArgs {
     /// One JSON object per line
     #[arg(long)]
     pub json: bool,
+    /// Also list the images found that are not managed, and why
+    #[arg(long)]
+    pub all: bool,
     /// Skip files larger than this many bytes
     #[arg(long, value_name = "BYTES", default_value_t = DEFAULT_MAX_FILE_SIZE)]
     pub max_file_size: u64,
@@ -39,20 +43,38 @@ struct Line<'a> {
     tag: &'a str,
     digest: Option<&'a str>,
     rule: Option<&'a str>,
+    form: &'a str,
+}
+
+/// One `--json --all` line for an image that is not managed.
+#[derive(Serialize)]
+struct UnmanagedLine<'a> {
+    file: &'a str,
+    line: usize,
+    column: usize,
+    written: &'a str,
+    form: &'a str,
+    unmanaged: &'a str,
 }
 
 pub fn run(args: &ScanArgs, config: Option<&Path>) -> Result<(), CliError> {
     let stdout = io::stdout();
     let mut out = BufWriter::new(stdout.lock());
     if !args.registries.is_empty() {
-        let scanner = scanner(&args.registries)?;
+        let prefixes = args
+            .registries
+            .iter()
+            .map(|p| crate::config::registry_prefix(p))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(CliError::Usage)?;
+        let scanner = scanner(&prefixes, args.all)?;
         let files = scan_paths(
             &args.dir,
             &[PathBuf::from(".")],
             &scanner,
             args.max_file_size,
         )?;
-        print(&mut out, &files, None, args.json)?;
+        print(&mut out, &files, None, args)?;
         return Ok(out.flush()?);
     }
     let path = config.map_or_else(
@@ -60,7 +82,7 @@ pub fn run(args: &ScanArgs, config: Option<&Path>) -> Result<(), CliError> {
         Path::to_path_buf,
     );
     let config = load_config(&path)?.config;
-    let scanner = scanner(config.prefixes())?;
+    let scanner = scanner(config.prefixes(), args.all)?;
     let repos: Vec<&Repo> = config
         .repos
         .iter()
@@ -74,21 +96,29 @@ pub fn run(args: &ScanArgs, config: Option<&Path>) -> Result<(), CliError> {
     }
     for repo in repos {
         let files = scan_paths(&args.dir, &repo.scan_paths(), &scanner, args.max_file_size)?;
-        print(&mut out, &files, Some(repo), args.json)?;
+        print(&mut out, &files, Some(repo), args)?;
     }
     Ok(out.flush()?)
 }
 
-fn scanner<I: IntoIterator<Item = S>, S: AsRef<str>>(prefixes: I) -> Result<Scanner, CliError> {
-    Scanner::new(prefixes).map_err(|e| CliError::Usage(e.to_string()))
+fn scanner<I: IntoIterator<Item = S>, S: AsRef<str>>(
+    prefixes: I,
+    all: bool,
+) -> Result<Scanner, CliError> {
+    let scanner = Scanner::new(prefixes).map_err(|e| CliError::Usage(e.to_string()))?;
+    Ok(match all {
+        true => scanner.looking_at_everything(),
+        false => scanner,
+    })
 }
 
 fn print(
     out: &mut impl Write,
     files: &[FileRefs],
     repo: Option<&Repo>,
-    json: bool,
+    args: &ScanArgs,
 ) -> io::Result<()> {
+    let json = args.json;
     for file in files {
         let display = file.display_path();
         for r in &file.refs {
@@ -104,6 +134,7 @@ fn print(
                     tag: &r.tag,
                     digest: r.digest.as_deref(),
                     rule,
+                    form: r.form.as_str(),
                 };
                 serde_json::to_writer(&mut *out, &line)?;
                 out.write_all(b"\n")?;
@@ -116,10 +147,37 @@ fn print(
                 if let Some(digest) = &r.digest {
                     write!(out, "@{digest}")?;
                 }
+                if r.form != Form::Inline {
+                    write!(out, " ({})", r.form.as_str())?;
+                }
                 match rule {
                     Some(rule) => writeln!(out, " [{rule}]")?,
                     None => writeln!(out)?,
                 }
+            }
+        }
+        for u in file.unmanaged.iter().filter(|_| args.all) {
+            if json {
+                let line = UnmanagedLine {
+                    file: &display,
+                    line: u.line,
+                    column: u.column,
+                    written: &u.written,
+                    form: u.form.as_str(),
+                    unmanaged: &u.reason.to_string(),
+                };
+                serde_json::to_writer(&mut *out, &line)?;
+                out.write_all(b"\n")?;
+            } else {
+                writeln!(
+                    out,
+                    "{display}:{}:{}: {} ({}) not managed: {}",
+                    u.line,
+                    u.column,
+                    u.written.escape_debug(),
+                    u.form.as_str(),
+                    u.reason
+                )?;
             }
         }
     }

@@ -10,10 +10,10 @@ use std::time::Duration;
 use super::fields::Decoder;
 use super::yaml::{Node, Pos, Value};
 use super::{
-    Config, Environment, Global, Registry, RegistryAuth, RegistryKind, RemoteConfig, Repo,
-    SecretSource, UpdateRule, repo_relative,
+    Config, Endpoint, Environment, Global, Registry, RegistryAuth, RegistryKind, RemoteConfig,
+    Repo, SecretSource, UpdateRule, repo_relative,
 };
-use crate::image::reference::{match_domain, match_remainder};
+use crate::image::reference::match_domain;
 use crate::policy::{Order, Pattern, Policy, PolicyError, compile_glob};
 
 const DEFAULT_POLL: Duration = Duration::from_secs(60);
@@ -255,6 +255,9 @@ fn registry(d: &mut Decoder, node: &Node, env: &Environment) -> Option<Registry>
     if let Some(v) = f.get(d, "mutableTags", &[]).and_then(|n| d.bool(n)) {
         registry.mutable_tags = v;
     }
+    registry.endpoint = f
+        .get(d, "endpoint", &[])
+        .and_then(|n| endpoint(d, n, registry.insecure));
     registry.auth = f.get(d, "auth", &[]).and_then(|n| registry_auth(d, n, env));
     // Region and account default to those in an ECR host (see `Registry::new`).
     if let Some(region) = f.get(d, "region", &[]).and_then(|n| d.text(n)) {
@@ -305,25 +308,48 @@ fn registry_auth(d: &mut Decoder, node: &Node, env: &Environment) -> Option<Regi
     }
 }
 
-/// `host[:port][/path…]` with the path in the reference grammar; a trailing `/` is dropped.
+/// `https://host[:port]` (or `http://` for an insecure registry), nothing after the authority.
+fn endpoint(d: &mut Decoder, node: &Node, insecure: bool) -> Option<Endpoint> {
+    let text = d.text(node)?;
+    let (scheme, rest) = match text.split_once("://") {
+        Some(("https", rest)) => ("https", rest),
+        Some(("http", rest)) if insecure => ("http", rest),
+        Some(("http", _)) => {
+            d.error(
+                node.pos,
+                "a plain http endpoint needs insecure: true on the registry",
+            );
+            return None;
+        }
+        _ => {
+            d.error(
+                node.pos,
+                format!("invalid endpoint {text:?}: expected https://host[:port]"),
+            );
+            return None;
+        }
+    };
+    let authority = rest.trim_end_matches('/');
+    match match_domain(authority.as_bytes(), 0) {
+        Some(end) if end == authority.len() => Some(Endpoint {
+            scheme,
+            authority: authority.to_string(),
+        }),
+        _ => {
+            d.error(
+                node.pos,
+                format!("invalid endpoint {text:?}: expected https://host[:port]"),
+            );
+            None
+        }
+    }
+}
+
 fn registry_prefix(d: &mut Decoder, node: &Node) -> Option<String> {
     let text = d.text(node)?;
-    let prefix = text.trim_end_matches('/');
-    let bytes = prefix.as_bytes();
-    let valid = match match_domain(bytes, 0) {
-        Some(end) if end == bytes.len() => true,
-        Some(end) if bytes[end] == b'/' => match_remainder(bytes, 0, end + 1)
-            .is_some_and(|spans| spans.full().end == bytes.len() && spans.tag.is_none()),
-        _ => false,
-    };
-    if !valid {
-        d.error(
-            node.pos,
-            format!("invalid registry prefix {text:?}: expected host[:port][/lowercase/path], without a tag"),
-        );
-        return None;
-    }
-    Some(prefix.to_string())
+    super::registry_prefix(&text)
+        .map_err(|message| d.error(node.pos, message))
+        .ok()
 }
 
 fn repos(d: &mut Decoder, node: &Node, env: &Environment) -> Vec<Repo> {

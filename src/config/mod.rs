@@ -78,6 +78,9 @@ pub struct Registry {
     pub max_concurrency: usize,
     /// Tags may be moved to other images: re-resolve tag→digest every cycle.
     pub mutable_tags: bool,
+    /// Where the registry API is reached instead of the host references name (a mirror, a
+    /// pull-through cache).
+    pub endpoint: Option<Endpoint>,
     /// Credentials; `None` means the default for the kind (AWS chain, or docker config if it
     /// has an entry for the host, else anonymous).
     pub auth: Option<RegistryAuth>,
@@ -174,6 +177,34 @@ pub fn ecr_host(host: &str) -> Option<(&str, &str)> {
     (account_ok && !region.is_empty() && !region.contains('.')).then_some((account, region))
 }
 
+/// A registry prefix as configured (`reg:`) or given on the command line: `host[:port]`
+/// and an optional path in the reference grammar; a trailing `/` is dropped.
+pub fn registry_prefix(text: &str) -> Result<String, String> {
+    use crate::image::reference::{match_domain, match_remainder};
+    let prefix = text.trim_end_matches('/');
+    let bytes = prefix.as_bytes();
+    let valid = match match_domain(bytes, 0) {
+        Some(end) if end == bytes.len() => true,
+        Some(end) if bytes[end] == b'/' => match_remainder(bytes, 0, end + 1)
+            .is_some_and(|spans| spans.full().end == bytes.len() && spans.tag.is_none()),
+        _ => false,
+    };
+    match valid {
+        true => Ok(prefix.to_string()),
+        false => Err(format!(
+            "invalid registry prefix {text:?}: expected host[:port][/lowercase/path], without a tag"
+        )),
+    }
+}
+
+/// A registry API address: scheme and `host[:port]`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Endpoint {
+    /// `https`, or `http` for a registry marked `insecure`.
+    pub scheme: &'static str,
+    pub authority: String,
+}
+
 /// A configured registry, named by its prefix (prefixes are unique in a config): what the
 /// scanner reports for a reference and what the registry layer is asked by.
 #[derive(
@@ -235,6 +266,7 @@ impl Registry {
             rate_limit: Registry::DEFAULT_RATE_LIMIT,
             max_concurrency: Registry::DEFAULT_MAX_CONCURRENCY,
             mutable_tags: false,
+            endpoint: None,
             auth: None,
             ecr: EcrOptions {
                 registry_id: ecr_parts.map(|(account, _)| account.to_string()),

@@ -410,6 +410,31 @@ fn exec_paths_are_repo_relative() {
 }
 
 #[test]
+fn an_endpoint_is_a_scheme_and_an_authority() {
+    let with = |endpoint: &str, insecure: &str| {
+        MINIMAL.replace(
+            "- reg: reg.io/acme\n",
+            &format!("- reg: docker.io\n  endpoint: {endpoint}\n{insecure}"),
+        )
+    };
+    let config = ok(&with("https://mirror.example:5000/", "")).config;
+    assert_eq!(
+        config.registries[0].endpoint,
+        Some(Endpoint {
+            scheme: "https",
+            authority: "mirror.example:5000".into()
+        })
+    );
+    let plain = ok(&with("http://127.0.0.1:5000", "  insecure: true\n")).config;
+    assert_eq!(
+        plain.registries[0].endpoint.as_ref().unwrap().scheme,
+        "http"
+    );
+    assert!(errors(&with("http://127.0.0.1:5000", "")).contains("needs insecure: true"));
+    assert!(errors(&with("https://h/v2/x", "")).contains("invalid endpoint"));
+}
+
+#[test]
 fn two_registries_may_not_share_a_prefix() {
     let text = MINIMAL.replace(
         "- reg: reg.io/acme\n",

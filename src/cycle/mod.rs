@@ -180,6 +180,10 @@ impl RepoCycle {
         let mut planned = plan(&rules.repo, &files, &tags);
         report.planned(&planned);
         if mode == Mode::DryRun {
+            report.unmanaged = files
+                .iter()
+                .flat_map(|f| f.unmanaged.iter().map(|u| (f.path.clone(), u.clone())))
+                .collect();
             let dir = self.checkout_dir()?;
             let planned = planned.clone();
             report.diff = tokio::task::spawn_blocking(move || unified_diff(&dir, &planned)).await?;

@@ -1,8 +1,11 @@
 //! What a cycle found and did: for the log, the metrics, `laminar once` and the status board.
 
+use std::path::PathBuf;
+
 use git2::Oid;
 use serde::Serialize;
 
+use crate::image::scanner::Unmanaged;
 use crate::plan::{Change, Kept, Plan};
 use crate::status::{ReferenceStatus, RepoStatus};
 
@@ -45,6 +48,8 @@ pub struct CycleReport {
     pub push_attempts: u32,
     /// Dry runs: a unified diff per changed file.
     pub diff: String,
+    /// Dry runs: images found that are not kept current, by file.
+    pub unmanaged: Vec<(PathBuf, Unmanaged)>,
 }
 
 impl Default for CycleReport {
@@ -58,6 +63,7 @@ impl Default for CycleReport {
             references: 0,
             push_attempts: 0,
             diff: String::new(),
+            unmanaged: Vec::new(),
         }
     }
 }

@@ -17,6 +17,9 @@ use std::ops::Range;
 /// Longest tag the grammar allows.
 pub const MAX_TAG_LEN: usize = 128;
 
+/// Longest name (domain and path) the distribution spec allows.
+pub const MAX_NAME_LEN: usize = 255;
+
 /// Where the parts of one reference lie in the text it was found in.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct RefSpans {
@@ -60,27 +63,35 @@ impl Reference {
     /// As in Docker, the first component is a registry domain only when it contains `.` or `:`
     /// or is `localhost`, and more components follow.
     pub fn parse(text: &str) -> Option<Reference> {
-        let bytes = text.as_bytes();
-        let (domain, path_start) = match bytes.iter().position(|&b| b == b'/') {
-            Some(slash) if looks_like_domain(&text[..slash]) => {
-                let end = match_domain(bytes, 0)?;
-                (end == slash).then_some(())?;
-                (Some(text[..slash].to_string()), slash + 1)
-            }
-            _ => (None, 0),
-        };
-        let spans = match_remainder(bytes, 0, path_start)?;
-        if spans.full().end != bytes.len() {
-            return None;
-        }
+        let (spans, path_start) = whole(text)?;
         let slice = |r: &Range<usize>| text[r.clone()].to_string();
         Some(Reference {
-            domain,
+            domain: (path_start > 0).then(|| text[..path_start - 1].to_string()),
             path: text[path_start..spans.name.end].to_string(),
             tag: spans.tag.as_ref().map(slice),
             digest: spans.digest.as_ref().map(slice),
         })
     }
+}
+
+/// The spans of a whole string read as one reference (see [`Reference::parse`]).
+pub fn parse_spans(text: &str) -> Option<RefSpans> {
+    whole(text).map(|(spans, _)| spans)
+}
+
+/// The spans of `text` as one reference, and where its path starts (after the domain).
+fn whole(text: &str) -> Option<(RefSpans, usize)> {
+    let bytes = text.as_bytes();
+    let path_start = match bytes.iter().position(|&b| b == b'/') {
+        Some(slash) if looks_like_domain(&text[..slash]) => {
+            let end = match_domain(bytes, 0)?;
+            (end == slash).then_some(())?;
+            slash + 1
+        }
+        _ => 0,
+    };
+    let spans = match_remainder(bytes, 0, path_start)?;
+    (spans.full().end == bytes.len()).then_some((spans, path_start))
 }
 
 fn looks_like_domain(first: &str) -> bool {
@@ -100,7 +111,7 @@ pub fn match_remainder(text: &[u8], name_start: usize, path_start: usize) -> Opt
     }
     let name = name_start..pos;
     // A name character right after the path means the grammar was broken mid-word (`App`, `a_`).
-    if text.get(pos).is_some_and(|&b| is_word_byte(b)) {
+    if text.get(pos).is_some_and(|&b| is_word_byte(b)) || name.len() > MAX_NAME_LEN {
         return None;
     }
     let mut tag = None;

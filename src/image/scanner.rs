@@ -1,11 +1,18 @@
-//! Finds image references that start with a configured registry prefix, in any text.
+//! Finds image references below the configured registries.
 //!
-//! One pass per file: a multi-pattern search finds each `prefix/`, then the reference grammar
-//! decides where the reference ends. The scanner knows nothing of files or rules.
+//! In any text, one pass per file: a multi-pattern search finds each `prefix/` (for Docker
+//! Hub, each of its host names), then the reference grammar decides where the reference ends.
+//! Where a file's structure shows more (see [`super::forms`]), those references are added.
+//! The scanner knows nothing of rules.
+
+use std::collections::HashSet;
+use std::path::Path;
 
 use aho_corasick::{AhoCorasick, AhoCorasickBuilder, Input, MatchKind};
 
-use super::reference::{RefSpans, match_remainder};
+use super::forms::{self, Candidate, Form};
+use super::hub::{self, HUB_HOSTS, HubRegistries};
+use super::reference::{RefSpans, is_valid_tag, match_remainder};
 use crate::config::RegistryId;
 
 /// A tagged reference found in some text.
@@ -21,8 +28,64 @@ pub struct ImageRef {
     pub line: usize,
     /// 1-based column, counted in bytes like ripgrep's `--column`.
     pub column: usize,
-    /// Byte spans in the text, for the rewriter.
+    /// Byte spans in the text, for the rewriter. For split forms the name and the tag lie
+    /// apart, in either order.
     pub spans: RefSpans,
+    /// How the reference is written.
+    #[serde(default)]
+    pub form: Form,
+}
+
+/// Something a file's structure shows to be an image, that laminar does not keep current.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Unmanaged {
+    pub line: usize,
+    pub column: usize,
+    pub form: Form,
+    /// The name (and tag) as written, cut short if long.
+    pub written: String,
+    pub reason: UnmanagedReason,
+}
+
+/// Why an image is not kept current.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum UnmanagedReason {
+    /// No configured registry covers the name.
+    NoRegistry,
+    /// The name or tag is a template (`{{ … }}`, `${…}`), filled in elsewhere.
+    Templated,
+    /// `tag: ""`: the chart's default (usually its appVersion) applies.
+    EmptyTag,
+    /// Only a digest, or nothing, pins it.
+    Untagged,
+    /// The tag is written with escapes or folding: its bytes are not its value.
+    NotEditable,
+    /// The tag does not fit the tag grammar.
+    InvalidTag,
+}
+
+impl std::fmt::Display for UnmanagedReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str(match self {
+            UnmanagedReason::NoRegistry => "no configured registry covers it",
+            UnmanagedReason::Templated => "templated: its value is filled in elsewhere",
+            UnmanagedReason::EmptyTag => "empty tag: the chart's default (its appVersion) applies",
+            UnmanagedReason::Untagged => "no tag to keep current",
+            UnmanagedReason::NotEditable => "the tag is written with escapes; it is not rewritten",
+            UnmanagedReason::InvalidTag => "not a valid tag",
+        })
+    }
+}
+
+/// What one file holds.
+#[derive(Debug, Default)]
+pub struct FileScan {
+    pub refs: Vec<ImageRef>,
+    pub unmanaged: Vec<Unmanaged>,
+    /// The file looked like YAML but did not parse: only `refs` written in one piece were
+    /// found.
+    pub error: Option<forms::YamlError>,
 }
 
 /// Searches text for references below a set of registry prefixes.
@@ -30,8 +93,21 @@ pub struct ImageRef {
 pub struct Scanner {
     /// Each prefix with its `/` appended, so `reg.io/acme` never matches `reg.io/acme-x/app`.
     finder: AhoCorasick,
-    /// The registry of each pattern, by pattern index.
-    registries: Vec<RegistryId>,
+    /// What each pattern finds, by pattern index.
+    targets: Vec<Target>,
+    /// The registries not on Docker Hub, longest prefix first.
+    prefixes: Vec<RegistryId>,
+    /// The registries on Docker Hub.
+    hub: HubRegistries,
+    /// Look at every image the structure shows, also those no registry covers.
+    everything: bool,
+}
+
+#[derive(Clone, Debug)]
+enum Target {
+    Registry(RegistryId),
+    /// A Docker Hub host: which registry (if any) manages the name depends on all of it.
+    Hub,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -49,16 +125,187 @@ impl Scanner {
             .into_iter()
             .map(|p| RegistryId::new(p.as_ref()))
             .collect();
-        let patterns: Vec<String> = registries
+        let hub = HubRegistries::new(registries.iter().map(|id| (id.prefix(), id.clone())));
+        let mut prefixes: Vec<RegistryId> = registries
+            .into_iter()
+            .filter(|id| !hub::is_hub_prefix(id.prefix()))
+            .collect();
+        prefixes.sort_by_key(|id| std::cmp::Reverse(id.prefix().len()));
+        let mut targets: Vec<Target> = prefixes.iter().cloned().map(Target::Registry).collect();
+        if !hub.is_empty() {
+            targets.extend(HUB_HOSTS.map(|_| Target::Hub));
+        }
+        let patterns: Vec<String> = prefixes
             .iter()
             .map(|id| format!("{}/", id.prefix()))
+            .chain(
+                HUB_HOSTS
+                    .iter()
+                    .filter(|_| !hub.is_empty())
+                    .map(|h| format!("{h}/")),
+            )
             .collect();
         // Leftmost-longest: where `reg.io/a` and `reg.io/a/b` both match, the longer one names
         // the registry.
         let finder = AhoCorasickBuilder::new()
             .match_kind(MatchKind::LeftmostLongest)
             .build(&patterns)?;
-        Ok(Scanner { finder, registries })
+        Ok(Scanner {
+            finder,
+            targets,
+            prefixes,
+            hub,
+            everything: false,
+        })
+    }
+
+    /// A scanner that also looks for images no configured registry covers (in every file
+    /// form), so they can be listed as unmanaged.
+    pub fn looking_at_everything(mut self) -> Scanner {
+        self.everything = true;
+        self
+    }
+
+    /// Every reference in the file at `path` holding `text`: the text's own, and those its
+    /// structure shows; and the images its structure shows that are not managed.
+    pub fn scan_file(&self, path: &Path, text: &[u8]) -> FileScan {
+        let mut scan = FileScan {
+            refs: self.scan(text),
+            ..FileScan::default()
+        };
+        let candidates =
+            match forms::candidates(path, text, self.everything || !self.hub.is_empty()) {
+                Ok(candidates) => candidates,
+                Err(err) => {
+                    scan.error = Some(err);
+                    return scan;
+                }
+            };
+        if candidates.is_empty() {
+            return scan;
+        }
+        let seen: HashSet<usize> = scan.refs.iter().map(|r| r.spans.name.start).collect();
+        let mut extra: Vec<(usize, Result<ImageRef, Unmanaged>)> = candidates
+            .into_iter()
+            .filter(|c| !seen.contains(&c.name_span.start))
+            .filter_map(|c| self.resolve(c))
+            .collect();
+        extra.sort_by_key(|(at, _)| *at);
+        let mut lines = LineCounter::default();
+        for (at, resolved) in extra {
+            let (line, column) = lines.locate(text, at);
+            match resolved {
+                Ok(mut reference) => {
+                    (reference.line, reference.column) = (line, column);
+                    scan.refs.push(reference);
+                }
+                Err(mut unmanaged) => {
+                    (unmanaged.line, unmanaged.column) = (line, column);
+                    scan.unmanaged.push(unmanaged);
+                }
+            }
+        }
+        scan.refs.sort_by_key(|r| (r.line, r.column));
+        scan
+    }
+
+    /// The reference a structured candidate makes — or why it makes none that is managed —
+    /// with the offset its position is counted from; `None` when it is no image name at all.
+    fn resolve(&self, candidate: Candidate) -> Option<(usize, Result<ImageRef, Unmanaged>)> {
+        let Candidate {
+            form,
+            name,
+            name_span,
+            tag,
+            digest,
+        } = candidate;
+        let form = match (form, hub::names_its_registry(&name)) {
+            (Form::Inline, false) => Form::ImplicitHub,
+            (form, _) => form,
+        };
+        // Split values are located by their tag (that is what changes), if they have one.
+        let at = match (form, &tag) {
+            (Form::Helm | Form::Kustomize, Some(tag)) => tag.span.start,
+            _ => name_span.start,
+        };
+        let written: String = match &tag {
+            Some(tag) => format!("{name}:{}", tag.text),
+            None => name.clone(),
+        }
+        .chars()
+        .take(200)
+        .collect();
+        let unmanaged = |reason| {
+            let unmanaged = Unmanaged {
+                line: 0,
+                column: 0,
+                form,
+                written: written.clone(),
+                reason,
+            };
+            Some((at, Err(unmanaged)))
+        };
+        let templated = |text: &str| ["{{", "${", "$("].iter().any(|t| text.contains(t));
+        if templated(&name) || tag.as_ref().is_some_and(|t| templated(&t.text)) {
+            return unmanaged(UnmanagedReason::Templated);
+        }
+        if super::reference::Reference::parse(&name)
+            .is_none_or(|r| r.tag.is_some() || r.digest.is_some())
+        {
+            return None;
+        }
+        let registry = match hub::names_its_registry(&name) {
+            true => self.registry_for(&name),
+            false => self.hub.registry_for(&name).cloned(),
+        };
+        let Some(tag) = tag else {
+            // A bare name in a Dockerfile or an image key is often a build stage or a default.
+            return match form {
+                Form::Helm | Form::Kustomize => unmanaged(UnmanagedReason::Untagged),
+                _ => None,
+            };
+        };
+        let Some(registry) = registry else {
+            return unmanaged(UnmanagedReason::NoRegistry);
+        };
+        if tag.text.is_empty() {
+            return unmanaged(UnmanagedReason::EmptyTag);
+        }
+        if !tag.editable || digest.as_ref().is_some_and(|d| !d.editable) {
+            return unmanaged(UnmanagedReason::NotEditable);
+        }
+        if !is_valid_tag(&tag.text) || digest.as_ref().is_some_and(|d| !is_digest(&d.text)) {
+            return unmanaged(UnmanagedReason::InvalidTag);
+        }
+        let reference = ImageRef {
+            registry,
+            image: name,
+            tag: tag.text,
+            digest: digest.as_ref().map(|d| d.text.clone()),
+            line: 0,
+            column: 0,
+            spans: RefSpans {
+                name: name_span,
+                tag: Some(tag.span),
+                digest: digest.map(|d| d.span),
+            },
+            form,
+        };
+        Some((at, Ok(reference)))
+    }
+
+    /// The registry that manages an image name that names its registry.
+    fn registry_for(&self, name: &str) -> Option<RegistryId> {
+        if let Some(id) = self.hub.registry_for(name) {
+            return Some(id.clone());
+        }
+        self.prefixes
+            .iter()
+            .find(|id| {
+                name.strip_prefix(id.prefix())
+                    .is_some_and(|rest| rest.starts_with('/'))
+            })
+            .cloned()
     }
 
     /// Every tagged reference in `text`, in order. Digest-only and untagged names are skipped.
@@ -78,6 +325,16 @@ impl Scanner {
             let Some(tag) = &spans.tag else {
                 continue;
             };
+            let registry = match &self.targets[hit.pattern().as_usize()] {
+                Target::Registry(id) => id.clone(),
+                Target::Hub => match self
+                    .hub
+                    .registry_for(&String::from_utf8_lossy(&text[spans.name.clone()]))
+                {
+                    Some(id) => id.clone(),
+                    None => continue,
+                },
+            };
             pos = spans.full().end;
             let (line, column) = lines.locate(text, start);
             // The grammar admits only ASCII, so these conversions never replace anything.
@@ -85,17 +342,30 @@ impl Scanner {
                 String::from_utf8_lossy(&text[range.clone()]).into_owned()
             };
             found.push(ImageRef {
-                registry: self.registries[hit.pattern().as_usize()].clone(),
+                registry,
                 image: string(&spans.name),
                 tag: string(tag),
                 digest: spans.digest.as_ref().map(string),
                 line,
                 column,
                 spans,
+                form: Form::Inline,
             });
         }
         found
     }
+}
+
+/// `algorithm:hex`, as a pinned digest is written.
+fn is_digest(text: &str) -> bool {
+    text.split_once(':').is_some_and(|(algorithm, encoded)| {
+        !algorithm.is_empty()
+            && algorithm
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+            && encoded.len() >= 32
+            && encoded.bytes().all(|b| b.is_ascii_hexdigit())
+    })
 }
 
 /// A byte that, right before a prefix, shows the prefix is the tail of some longer name
@@ -220,6 +490,133 @@ mod tests {
                 "reg.io/a/b:v1"
             ]
         );
+    }
+
+    /// (form, registry, image, tag) of each reference `scan_file` finds.
+    fn structured(
+        prefixes: &[&str],
+        file: &str,
+        text: &str,
+    ) -> Vec<(Form, String, String, String)> {
+        let scan = Scanner::new(prefixes)
+            .unwrap()
+            .scan_file(Path::new(file), text.as_bytes());
+        assert!(scan.error.is_none(), "{:?}", scan.error);
+        scan.refs
+            .into_iter()
+            .map(|r| (r.form, r.registry.to_string(), r.image, r.tag))
+            .collect()
+    }
+
+    fn row(form: Form, registry: &str, image: &str, tag: &str) -> (Form, String, String, String) {
+        (form, registry.into(), image.into(), tag.into())
+    }
+
+    #[test]
+    fn docker_hub_names_are_managed_in_every_spelling_where_they_are_images() {
+        let hub = &["docker.io/library", "docker.io/bitnami", "ghcr.io/acme"];
+        let text = "web:\n  image: nginx:1.25\ncache:\n  image: bitnami/redis:7.2\nproxy:\n  image: docker.io/library/haproxy:2.9\n\
+                    old:\n  image: index.docker.io/library/httpd:2.4\nother:\n  image: quay.io/x/y:1\nnote: redis:7 in free text\n";
+        assert_eq!(
+            structured(hub, "compose.yaml", text),
+            [
+                row(Form::ImplicitHub, "docker.io/library", "nginx", "1.25"),
+                row(
+                    Form::ImplicitHub,
+                    "docker.io/bitnami",
+                    "bitnami/redis",
+                    "7.2"
+                ),
+                row(
+                    Form::Inline,
+                    "docker.io/library",
+                    "docker.io/library/haproxy",
+                    "2.9"
+                ),
+                row(
+                    Form::Inline,
+                    "docker.io/library",
+                    "index.docker.io/library/httpd",
+                    "2.4"
+                ),
+            ]
+        );
+        let dockerfile = "FROM golang:1.22 AS build\nFROM gcr.io/distroless/static:nonroot\nCOPY --from=busybox:1.36 /bin/sh /sh\n";
+        assert_eq!(
+            structured(hub, "Dockerfile", dockerfile),
+            [
+                row(Form::ImplicitHub, "docker.io/library", "golang", "1.22"),
+                row(Form::ImplicitHub, "docker.io/library", "busybox", "1.36"),
+            ]
+        );
+        assert_eq!(
+            structured(hub, "main.tf", "image = \"postgres:16\"\n"),
+            [row(
+                Form::ImplicitHub,
+                "docker.io/library",
+                "postgres",
+                "16"
+            )]
+        );
+        assert!(structured(hub, "notes.txt", "nginx:1.25\n").is_empty());
+        assert!(
+            structured(&["ghcr.io/acme"], "compose.yaml", text).is_empty(),
+            "no hub registry, no implicit names"
+        );
+    }
+
+    #[test]
+    fn split_and_kustomize_forms_are_located_at_their_tags() {
+        let values = "image:\n  registry: ghcr.io\n  repository: acme/app\n  tag: \"1.0\"\nchart:\n  repository: https://charts.example.com\n  version: 1.2.3\nempty:\n  repository: ghcr.io/acme/e\n  tag: \"\"\n";
+        let scan = Scanner::new(["ghcr.io/acme"])
+            .unwrap()
+            .scan_file(Path::new("values.yaml"), values.as_bytes());
+        let found = scan.refs;
+        assert_eq!(found.len(), 1, "{found:?}");
+        let unmanaged: Vec<_> = scan
+            .unmanaged
+            .iter()
+            .map(|u| (u.line, u.written.as_str(), u.reason))
+            .collect();
+        assert_eq!(
+            unmanaged,
+            [(10, "ghcr.io/acme/e:", UnmanagedReason::EmptyTag)]
+        );
+        assert_eq!(
+            (
+                found[0].form,
+                found[0].image.as_str(),
+                found[0].tag.as_str()
+            ),
+            (Form::Helm, "ghcr.io/acme/app", "1.0")
+        );
+        assert_eq!((found[0].line, found[0].column), (4, 9));
+        let kustomization = "images:\n- name: app\n  newName: ghcr.io/acme/app\n  newTag: v2\n";
+        assert_eq!(
+            structured(&["ghcr.io/acme"], "kustomization.yaml", kustomization),
+            [row(
+                Form::Kustomize,
+                "ghcr.io/acme",
+                "ghcr.io/acme/app",
+                "v2"
+            )]
+        );
+    }
+
+    #[test]
+    fn a_file_that_is_not_yaml_still_gets_its_inline_references() {
+        let text = "image: ghcr.io/acme/app:1\nrepository: [\n";
+        let scan = Scanner::new(["ghcr.io/acme"])
+            .unwrap()
+            .scan_file(Path::new("x.yaml"), text.as_bytes());
+        assert_eq!(scan.refs.len(), 1);
+        assert!(scan.error.is_some());
+    }
+
+    #[test]
+    fn a_name_longer_than_the_spec_allows_is_no_reference() {
+        let long = format!("reg.io/{}:1", "a".repeat(250));
+        assert!(texts(&["reg.io"], &long).is_empty());
     }
 
     #[test]

@@ -10,7 +10,7 @@ use std::sync::Mutex;
 
 use ignore::{DirEntry, ParallelVisitor, ParallelVisitorBuilder, WalkBuilder, WalkState};
 
-use super::scanner::{ImageRef, Scanner};
+use super::scanner::{ImageRef, Scanner, Unmanaged};
 
 /// Files larger than this are skipped unless the caller says otherwise.
 pub const DEFAULT_MAX_FILE_SIZE: u64 = 8 * 1024 * 1024;
@@ -24,6 +24,9 @@ pub struct FileRefs {
     /// Relative to the scanned root.
     pub path: PathBuf,
     pub refs: Vec<ImageRef>,
+    /// Images the file's structure shows that are not kept current, and why.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub unmanaged: Vec<Unmanaged>,
 }
 
 impl FileRefs {
@@ -244,12 +247,19 @@ impl Visitor<'_> {
                 return;
             }
         }
-        let refs = self.scanner.scan(&self.buffer);
-        if refs.is_empty() {
+        let rel = path.strip_prefix(self.root).unwrap_or(path).to_path_buf();
+        let scan = self.scanner.scan_file(&rel, &self.buffer);
+        if let Some(err) = scan.error {
+            tracing::info!(path = %path.display(), error = %err, "not valid YAML; only references written in one piece were found");
+        }
+        if scan.refs.is_empty() && scan.unmanaged.is_empty() {
             return;
         }
-        let rel = path.strip_prefix(self.root).unwrap_or(path).to_path_buf();
-        self.local.push(FileRefs { path: rel, refs });
+        self.local.push(FileRefs {
+            path: rel,
+            refs: scan.refs,
+            unmanaged: scan.unmanaged,
+        });
     }
 
     /// Reads the file into the buffer; `false` when it is to be skipped (too big, binary).

@@ -47,10 +47,13 @@ fn table(images: &[&str], tags: Vec<TagInfo>) -> TagTable {
 }
 
 fn scan(path: &str, text: &str) -> Vec<FileRefs> {
-    let refs = Scanner::new(["reg.io/acme"]).unwrap().scan(text.as_bytes());
+    let scan = Scanner::new(["reg.io/acme"])
+        .unwrap()
+        .scan_file(Path::new(path), text.as_bytes());
     vec![FileRefs {
         path: PathBuf::from(path),
-        refs,
+        refs: scan.refs,
+        unmanaged: scan.unmanaged,
     }]
 }
 
@@ -291,5 +294,129 @@ proptest! {
                 }
             }
         }
+    }
+}
+
+/// One structured reference in a generated values file or kustomization.
+#[derive(Clone, Debug)]
+struct Split {
+    app: u8,
+    tag: u64,
+    quote: &'static str,
+    /// `{repository: …, tag: …}` on one line instead of a block.
+    flow: bool,
+    /// `registry: reg.io` beside `repository: acme/app…`.
+    registry_key: bool,
+    /// `version:` instead of `tag:`.
+    version_key: bool,
+    anchor: bool,
+}
+
+fn arb_split() -> impl Strategy<Value = Split> {
+    (
+        0u8..3,
+        0u64..20,
+        prop_oneof![Just(""), Just("\""), Just("'")],
+        any::<bool>(),
+        any::<bool>(),
+        any::<bool>(),
+        any::<bool>(),
+    )
+        .prop_map(
+            |(app, tag, quote, flow, registry_key, version_key, anchor)| Split {
+                app,
+                tag,
+                quote,
+                flow,
+                registry_key,
+                version_key,
+                anchor,
+            },
+        )
+}
+
+/// A chart-style values file: each entry a mapping of split keys, with comments.
+fn render_values(entries: &[Split]) -> String {
+    let mut text = String::from("# values\n");
+    for (n, e) in entries.iter().enumerate() {
+        let anchor = if e.anchor {
+            format!(" &a{n}")
+        } else {
+            String::new()
+        };
+        let tag_key = if e.version_key { "version" } else { "tag" };
+        let q = e.quote;
+        let repository = match e.registry_key {
+            true => format!("registry: reg.io\n  repository: acme/app{}", e.app),
+            false => format!("repository: reg.io/acme/app{}", e.app),
+        };
+        if e.flow && !e.registry_key {
+            text.push_str(&format!(
+                "e{n}:{anchor} {{{repository}, {tag_key}: {q}develop-{}{q}}}  # flow\n",
+                e.tag
+            ));
+        } else {
+            text.push_str(&format!(
+                "e{n}:{anchor}\n  {repository}  # where\n  {tag_key}: {q}develop-{}{q} # which\n",
+                e.tag
+            ));
+        }
+    }
+    text
+}
+
+fn render_kustomization(entries: &[Split]) -> String {
+    let mut text = String::from("resources: [app.yaml]\nimages:\n");
+    for (n, e) in entries.iter().enumerate() {
+        let q = e.quote;
+        text.push_str(&format!(
+            "- name: app-{n}\n  newName: reg.io/acme/app{}\n  newTag: {q}develop-{}{q}  # pinned\n",
+            e.app, e.tag
+        ));
+    }
+    text
+}
+
+/// The text with every tag span cut out: what must not change.
+fn outside_tags(text: &str, refs: &[ImageRef]) -> String {
+    let mut spans: Vec<_> = refs.iter().filter_map(|r| r.spans.tag.clone()).collect();
+    spans.sort_by_key(|s| s.start);
+    let mut out = String::new();
+    let mut at = 0;
+    for span in spans {
+        out.push_str(&text[at..span.start]);
+        out.push('|');
+        at = span.end;
+    }
+    out.push_str(&text[at..]);
+    out
+}
+
+proptest! {
+    #[test]
+    fn split_references_are_rewritten_in_their_tag_bytes_only(
+        entries in prop::collection::vec(arb_split(), 1..8),
+        newest in 0u64..25,
+        kustomize in any::<bool>(),
+    ) {
+        let (path, text) = match kustomize {
+            true => ("dev/kustomization.yaml", render_kustomization(&entries)),
+            false => ("dev/values.yaml", render_values(&entries)),
+        };
+        let tags = table(&["reg.io/acme/app0", "reg.io/acme/app1", "reg.io/acme/app2"], (0..=newest).map(develop).collect());
+        let before = scan(path, &text);
+        prop_assert_eq!(before[0].refs.len(), entries.len(), "every entry found: {}", text);
+        let first = plan(&repo(), &before, &tags);
+        let after_text = apply_text(&text, &first);
+        let after = scan(path, &after_text);
+        prop_assert_eq!(after[0].refs.len(), entries.len());
+        for (old, new) in before[0].refs.iter().zip(&after[0].refs) {
+            prop_assert_eq!(new.line, old.line);
+            prop_assert_eq!(&new.image, &old.image);
+            let change = first.changes.iter().find(|c| c.site.line == old.line && c.site.column == old.column);
+            prop_assert_eq!(&new.tag, change.map_or(&old.tag, |c| &c.new_tag));
+        }
+        prop_assert_eq!(outside_tags(&text, &before[0].refs), outside_tags(&after_text, &after[0].refs));
+        prop_assert!(plan(&repo(), &after, &tags).is_empty());
     }
 }

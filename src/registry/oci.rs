@@ -60,6 +60,8 @@ pub struct OciSource {
     http: Http,
     /// `http` for insecure registries, else `https`.
     scheme: &'static str,
+    /// `host[:port]` called instead of the image's own host.
+    endpoint: Option<String>,
     auth_config: Option<RegistryAuth>,
     /// Resolved on first use, and again after a failure (a fixed secret is picked up).
     authorizer: Mutex<Option<Arc<Authorizer>>>,
@@ -80,7 +82,12 @@ impl OciSource {
     ) -> OciSource {
         OciSource {
             http,
-            scheme: if registry.insecure { "http" } else { "https" },
+            scheme: match &registry.endpoint {
+                Some(endpoint) => endpoint.scheme,
+                None if registry.insecure => "http",
+                None => "https",
+            },
+            endpoint: registry.endpoint.as_ref().map(|e| e.authority.clone()),
             auth_config: registry.auth.clone(),
             authorizer: Mutex::new(None),
             platform: registry.platform.clone(),
@@ -243,9 +250,16 @@ impl OciSource {
     fn url(&self, image: &ImageName, rest: &str) -> Result<Url, Failure> {
         let text = format!(
             "{}://{}/v2/{}/{rest}",
-            self.scheme, image.host, image.repository
+            self.scheme,
+            self.host(image),
+            image.repository
         );
         Url::parse(&text).map_err(|e| Failure::InvalidImage(format!("{text}: {e}")))
+    }
+
+    /// The host called for `image`: the endpoint, if one is configured.
+    fn host<'a>(&'a self, image: &'a ImageName) -> &'a str {
+        self.endpoint.as_deref().unwrap_or(&image.host)
     }
 
     async fn authorizer(&self, image: &ImageName) -> Result<Arc<Authorizer>, Failure> {
@@ -255,7 +269,7 @@ impl OciSource {
         }
         let home = std::env::var_os("HOME").map(std::path::PathBuf::from);
         let credentials =
-            auth::resolve(self.auth_config.as_ref(), &image.host, home.as_deref()).await?;
+            auth::resolve(self.auth_config.as_ref(), self.host(image), home.as_deref()).await?;
         let authorizer = Arc::new(Authorizer::new(credentials));
         *slot = Some(authorizer.clone());
         Ok(authorizer)

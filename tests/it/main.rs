@@ -5,6 +5,7 @@ mod cycle;
 mod daemon;
 mod deploy;
 mod ecr;
+mod forms;
 mod git;
 mod git_server;
 mod incremental;

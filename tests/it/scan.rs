@@ -46,7 +46,7 @@ fn json_lines_have_exactly_the_documented_keys() {
     assert_eq!(
         lines[1],
         format!(
-            "{{\"file\":\"dev/app.yaml\",\"line\":2,\"column\":8,\"image\":\"{ECR}/app\",\"tag\":\"develop-1\",\"digest\":null,\"rule\":null}}"
+            "{{\"file\":\"dev/app.yaml\",\"line\":2,\"column\":8,\"image\":\"{ECR}/app\",\"tag\":\"develop-1\",\"digest\":null,\"rule\":null,\"form\":\"inline\"}}"
         )
     );
     let files: Vec<String> = lines

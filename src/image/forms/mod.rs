@@ -1,0 +1,123 @@
+//! Where a file's structure says an image is, beyond the `registry/name:tag` strings the
+//! text scanner finds: Helm values split into keys, kustomize `images:`, and — for names
+//! that leave Docker Hub implied, which only the context shows to be images — values of
+//! YAML image keys, Dockerfile `FROM` and `COPY --from`, HCL `image = "…"`.
+
+mod dockerfile;
+mod hcl;
+pub mod yaml;
+
+use std::ops::Range;
+use std::path::Path;
+
+use memchr::memmem;
+
+pub use yaml::YamlError;
+
+/// How a reference is written.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Form {
+    /// `registry/name:tag` in one string.
+    #[default]
+    Inline,
+    /// Helm values: `repository` and `tag` (or `version`) keys of one mapping.
+    Helm,
+    /// A kustomize `images:` entry.
+    Kustomize,
+    /// `name:tag` with Docker Hub implied (`nginx:1.25`, `bitnami/redis:7.2`), where the
+    /// context shows it is an image.
+    ImplicitHub,
+}
+
+impl Form {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Form::Inline => "inline",
+            Form::Helm => "helm",
+            Form::Kustomize => "kustomize",
+            Form::ImplicitHub => "implicit-hub",
+        }
+    }
+}
+
+/// A possible reference, before it is checked against the grammar and the registries.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Candidate {
+    pub form: Form,
+    /// The image name as written (split values joined the way charts join them).
+    pub name: String,
+    /// Where the name (or the repository value) is written.
+    pub name_span: Range<usize>,
+    /// `None` when no tag is written at all.
+    pub tag: Option<Part>,
+    pub digest: Option<Part>,
+}
+
+/// One value of a candidate: its text and where it lies.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Part {
+    pub text: String,
+    /// The value's own bytes, without quotes.
+    pub span: Range<usize>,
+    /// The bytes at `span` are exactly `text` (no escapes, no folding): it can be rewritten.
+    pub editable: bool,
+}
+
+/// What a file's structure holds. `hub` says whether a Docker Hub registry is configured:
+/// only then are names without a registry looked for.
+pub fn candidates(path: &Path, text: &[u8], hub: bool) -> Result<Vec<Candidate>, YamlError> {
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy())
+        .unwrap_or_default();
+    let lower = name.to_ascii_lowercase();
+    let Ok(text) = std::str::from_utf8(text) else {
+        return Ok(Vec::new());
+    };
+    let kustomization = matches!(
+        lower.as_str(),
+        "kustomization.yaml" | "kustomization.yml" | "kustomization"
+    );
+    if kustomization || lower.ends_with(".yaml") || lower.ends_with(".yml") {
+        // Parse only where a key these forms use is written at all.
+        let has = |word: &str| memmem::find(text.as_bytes(), word.as_bytes()).is_some();
+        let wanted = has("repository") || (kustomization && has("images")) || (hub && has("image"));
+        return match wanted {
+            true => yaml::candidates(text, kustomization, hub),
+            false => Ok(Vec::new()),
+        };
+    }
+    if !hub {
+        return Ok(Vec::new());
+    }
+    if lower.starts_with("dockerfile") || lower.ends_with(".dockerfile") || lower == "containerfile"
+    {
+        return Ok(dockerfile::candidates(text));
+    }
+    if [".tf", ".hcl", ".nomad"]
+        .iter()
+        .any(|ext| lower.ends_with(ext))
+    {
+        return Ok(hcl::candidates(text));
+    }
+    Ok(Vec::new())
+}
+
+/// A candidate for a `name[:tag][@digest]` string written at `start` of the file.
+fn inline_at(text: &str, start: usize) -> Option<Candidate> {
+    let spans = super::reference::parse_spans(text)?;
+    let at = |r: &Range<usize>| r.start + start..r.end + start;
+    let part = |r: &Range<usize>| Part {
+        text: text[r.clone()].to_string(),
+        span: at(r),
+        editable: true,
+    };
+    Some(Candidate {
+        form: Form::Inline,
+        name: text[spans.name.clone()].to_string(),
+        name_span: at(&spans.name),
+        tag: spans.tag.as_ref().map(part),
+        digest: spans.digest.as_ref().map(part),
+    })
+}
