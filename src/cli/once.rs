@@ -86,16 +86,8 @@ fn print(out: &mut impl Write, name: &str, report: &CycleReport, dry_run: bool) 
         )?;
     }
     for (path, u) in &report.unmanaged {
-        writeln!(
-            out,
-            "  {}:{}:{}: {} ({}) not managed: {}",
-            crate::image::walk::slash_path(path),
-            u.line,
-            u.column,
-            u.written.escape_debug(),
-            u.form.as_str(),
-            u.reason
-        )?;
+        let file = crate::image::walk::slash_path(path);
+        writeln!(out, "  {file}:{}:{}: {u}", u.line, u.column)?;
     }
     for error in &report.errors {
         writeln!(out, "  error: {error}")?;

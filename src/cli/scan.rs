@@ -169,15 +169,7 @@ fn print(
                 serde_json::to_writer(&mut *out, &line)?;
                 out.write_all(b"\n")?;
             } else {
-                writeln!(
-                    out,
-                    "{display}:{}:{}: {} ({}) not managed: {}",
-                    u.line,
-                    u.column,
-                    u.written.escape_debug(),
-                    u.form.as_str(),
-                    u.reason
-                )?;
+                writeln!(out, "{display}:{}:{}: {u}", u.line, u.column)?;
             }
         }
     }

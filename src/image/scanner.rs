@@ -63,6 +63,9 @@ pub enum UnmanagedReason {
     NotEditable,
     /// The tag does not fit the tag grammar.
     InvalidTag,
+    /// The file looks like YAML but does not parse (a Helm template, say): only references
+    /// written in one piece were read from it. `written` holds the parser's message.
+    NotYaml,
 }
 
 impl std::fmt::Display for UnmanagedReason {
@@ -74,7 +77,25 @@ impl std::fmt::Display for UnmanagedReason {
             UnmanagedReason::Untagged => "no tag to keep current",
             UnmanagedReason::NotEditable => "the tag is written with escapes; it is not rewritten",
             UnmanagedReason::InvalidTag => "not a valid tag",
+            UnmanagedReason::NotYaml => {
+                "not valid YAML; only references written in one piece were read"
+            }
         })
+    }
+}
+
+/// `name:tag (form) not managed: reason`, control characters escaped.
+impl std::fmt::Display for Unmanaged {
+    fn fmt(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        let written = self.written.escape_debug();
+        match self.reason {
+            UnmanagedReason::NotYaml => write!(f, "not managed: {} ({written})", self.reason),
+            reason => write!(
+                f,
+                "{written} ({}) not managed: {reason}",
+                self.form.as_str()
+            ),
+        }
     }
 }
 
@@ -82,10 +103,8 @@ impl std::fmt::Display for UnmanagedReason {
 #[derive(Debug, Default)]
 pub struct FileScan {
     pub refs: Vec<ImageRef>,
+    /// Including, when the file looked like YAML but did not parse, that.
     pub unmanaged: Vec<Unmanaged>,
-    /// The file looked like YAML but did not parse: only `refs` written in one piece were
-    /// found.
-    pub error: Option<forms::YamlError>,
 }
 
 /// Searches text for references below a set of registry prefixes.
@@ -97,6 +116,9 @@ pub struct Scanner {
     targets: Vec<Target>,
     /// The registries not on Docker Hub, longest prefix first.
     prefixes: Vec<RegistryId>,
+    /// The hosts of `prefixes`: a file without one of them (and without Docker Hub
+    /// registries configured) can hold no managed reference in any form.
+    hosts: AhoCorasick,
     /// The registries on Docker Hub.
     hub: HubRegistries,
     /// Look at every image the structure shows, also those no registry covers.
@@ -150,10 +172,16 @@ impl Scanner {
         let finder = AhoCorasickBuilder::new()
             .match_kind(MatchKind::LeftmostLongest)
             .build(&patterns)?;
+        let hosts = AhoCorasick::new(
+            prefixes
+                .iter()
+                .map(|id| id.prefix().split('/').next().unwrap_or_default()),
+        )?;
         Ok(Scanner {
             finder,
             targets,
             prefixes,
+            hosts,
             hub,
             everything: false,
         })
@@ -173,14 +201,23 @@ impl Scanner {
             refs: self.scan(text),
             ..FileScan::default()
         };
-        let candidates =
-            match forms::candidates(path, text, self.everything || !self.hub.is_empty()) {
-                Ok(candidates) => candidates,
-                Err(err) => {
-                    scan.error = Some(err);
-                    return scan;
-                }
-            };
+        let look_for_hub = self.everything || !self.hub.is_empty();
+        if !look_for_hub && !self.hosts.is_match(text) {
+            return scan;
+        }
+        let candidates = match forms::candidates(path, text, look_for_hub) {
+            Ok(candidates) => candidates,
+            Err(err) => {
+                scan.unmanaged.push(Unmanaged {
+                    line: err.line,
+                    column: 1,
+                    form: Form::Inline,
+                    written: err.message.chars().take(200).collect(),
+                    reason: UnmanagedReason::NotYaml,
+                });
+                return scan;
+            }
+        };
         if candidates.is_empty() {
             return scan;
         }
@@ -501,7 +538,11 @@ mod tests {
         let scan = Scanner::new(prefixes)
             .unwrap()
             .scan_file(Path::new(file), text.as_bytes());
-        assert!(scan.error.is_none(), "{:?}", scan.error);
+        assert!(
+            scan.unmanaged
+                .iter()
+                .all(|u| u.reason != UnmanagedReason::NotYaml)
+        );
         scan.refs
             .into_iter()
             .map(|r| (r.form, r.registry.to_string(), r.image, r.tag))
@@ -610,7 +651,7 @@ mod tests {
             .unwrap()
             .scan_file(Path::new("x.yaml"), text.as_bytes());
         assert_eq!(scan.refs.len(), 1);
-        assert!(scan.error.is_some());
+        assert_eq!(scan.unmanaged[0].reason, UnmanagedReason::NotYaml);
     }
 
     #[test]

@@ -249,9 +249,6 @@ impl Visitor<'_> {
         }
         let rel = path.strip_prefix(self.root).unwrap_or(path).to_path_buf();
         let scan = self.scanner.scan_file(&rel, &self.buffer);
-        if let Some(err) = scan.error {
-            tracing::info!(path = %path.display(), error = %err, "not valid YAML; only references written in one piece were found");
-        }
         if scan.refs.is_empty() && scan.unmanaged.is_empty() {
             return;
         }
