@@ -282,7 +282,7 @@ impl Scanner {
             };
             Some((at, Err(unmanaged)))
         };
-        let templated = |text: &str| ["{{", "${", "$("].iter().any(|t| text.contains(t));
+        let templated = forms::is_templated;
         if templated(&name) || tag.as_ref().is_some_and(|t| templated(&t.text)) {
             return unmanaged(UnmanagedReason::Templated);
         }
@@ -641,6 +641,23 @@ mod tests {
                 "ghcr.io/acme/app",
                 "v2"
             )]
+        );
+    }
+
+    #[test]
+    fn templated_values_are_reported_and_never_managed() {
+        let text = "web:\n  image: \"{{ .Values.web }}\"\napp:\n  repository: ghcr.io/acme/x\n  tag: \"{{ .Chart.AppVersion }}\"\n";
+        let scan = Scanner::new(["docker.io", "ghcr.io/acme"])
+            .unwrap()
+            .scan_file(Path::new("values.yaml"), text.as_bytes());
+        assert!(scan.refs.is_empty());
+        let reasons: Vec<_> = scan.unmanaged.iter().map(|u| (u.line, u.reason)).collect();
+        assert_eq!(
+            reasons,
+            [
+                (2, UnmanagedReason::Templated),
+                (5, UnmanagedReason::Templated)
+            ]
         );
     }
 

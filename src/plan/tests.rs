@@ -47,7 +47,7 @@ fn table(images: &[&str], tags: Vec<TagInfo>) -> TagTable {
 }
 
 fn scan(path: &str, text: &str) -> Vec<FileRefs> {
-    let scan = Scanner::new(["reg.io/acme"])
+    let scan = Scanner::new(["reg.io/acme", "docker.io/acme"])
         .unwrap()
         .scan_file(Path::new(path), text.as_bytes());
     vec![FileRefs {
@@ -365,6 +365,19 @@ fn render_values(entries: &[Split]) -> String {
     text
 }
 
+/// A compose file naming Docker Hub images without their registry.
+fn render_compose(entries: &[Split]) -> String {
+    let mut text = String::from("services:\n");
+    for (n, e) in entries.iter().enumerate() {
+        let q = e.quote;
+        text.push_str(&format!(
+            "  s{n}:\n    image: {q}acme/app{}:develop-{}{q}  # hub\n",
+            e.app, e.tag
+        ));
+    }
+    text
+}
+
 fn render_kustomization(entries: &[Split]) -> String {
     let mut text = String::from("resources: [app.yaml]\nimages:\n");
     for (n, e) in entries.iter().enumerate() {
@@ -397,13 +410,15 @@ proptest! {
     fn split_references_are_rewritten_in_their_tag_bytes_only(
         entries in prop::collection::vec(arb_split(), 1..8),
         newest in 0u64..25,
-        kustomize in any::<bool>(),
+        form in 0..3,
     ) {
-        let (path, text) = match kustomize {
-            true => ("dev/kustomization.yaml", render_kustomization(&entries)),
-            false => ("dev/values.yaml", render_values(&entries)),
+        let (path, text) = match form {
+            0 => ("dev/kustomization.yaml", render_kustomization(&entries)),
+            1 => ("dev/compose.yaml", render_compose(&entries)),
+            _ => ("dev/values.yaml", render_values(&entries)),
         };
-        let tags = table(&["reg.io/acme/app0", "reg.io/acme/app1", "reg.io/acme/app2"], (0..=newest).map(develop).collect());
+        let images = ["reg.io/acme/app0", "reg.io/acme/app1", "reg.io/acme/app2", "acme/app0", "acme/app1", "acme/app2"];
+        let tags = table(&images, (0..=newest).map(develop).collect());
         let before = scan(path, &text);
         prop_assert_eq!(before[0].refs.len(), entries.len(), "every entry found: {}", text);
         let first = plan(&repo(), &before, &tags);

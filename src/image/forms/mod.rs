@@ -104,6 +104,11 @@ pub fn candidates(path: &Path, text: &[u8], hub: bool) -> Result<Vec<Candidate>,
     Ok(Vec::new())
 }
 
+/// Whether a value is a template filled in elsewhere (`{{ .Values.tag }}`, `${TAG}`, `$(TAG)`).
+pub fn is_templated(text: &str) -> bool {
+    ["{{", "${", "$("].iter().any(|t| text.contains(t))
+}
+
 /// A candidate for a `name[:tag][@digest]` string written at `start` of the file.
 fn inline_at(text: &str, start: usize) -> Option<Candidate> {
     let spans = super::reference::parse_spans(text)?;

@@ -237,10 +237,21 @@ impl Finder<'_, '_> {
         }
     }
 
-    /// The value of an image key, `name:tag` in one scalar.
+    /// The value of an image key, `name:tag` in one scalar; a templated one is kept whole,
+    /// to be reported.
     fn inline(&mut self, scalar: &Scalar) {
-        if let Some(span) = self.editable(scalar) {
-            self.found.extend(inline_at(&scalar.value, span.start));
+        let Some(span) = self.editable(scalar) else {
+            return;
+        };
+        match super::is_templated(&scalar.value) {
+            true => self.found.push(Candidate {
+                form: Form::Inline,
+                name: scalar.value.to_string(),
+                name_span: span,
+                tag: None,
+                digest: None,
+            }),
+            false => self.found.extend(inline_at(&scalar.value, span.start)),
         }
     }
 

@@ -132,7 +132,7 @@ fn image_keys_give_inline_candidates_only_when_asked() {
     let names: Vec<(String, String)> = candidates(text, false, true)
         .unwrap()
         .into_iter()
-        .map(|c| (c.name, text[c.tag.unwrap().span].to_string()))
+        .filter_map(|c| Some((c.name, text[c.tag?.span].to_string())))
         .collect();
     assert_eq!(
         names,
