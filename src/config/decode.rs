@@ -519,9 +519,17 @@ fn update_rule(d: &mut Decoder, node: &Node) -> Option<UpdateRule> {
     let mut f = d.fields(node)?;
     let pattern = f.require(d, "pattern", &[]).and_then(|n| {
         let text = d.text(n)?;
-        Pattern::parse(&text)
+        let pattern = Pattern::parse(&text)
             .map_err(|e| d.error(n.pos, e.to_string()))
-            .ok()
+            .ok()?;
+        if let Some((version, now)) = pattern.cargo_reading_differs() {
+            let verb = if now { "now matches" } else { "no longer matches" };
+            d.warn(
+                n.pos,
+                format!("{text} is read as Flux, Argo CD Image Updater and the Go laminar read it (Masterminds semver), not as Cargo reads it: {version} {verb}"),
+            );
+        }
+        Some(pattern)
     });
     let files = f.require(d, "files", &[]).and_then(|n| {
         if is_empty_list(n) {

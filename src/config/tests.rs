@@ -435,6 +435,22 @@ fn an_endpoint_is_a_scheme_and_an_authority() {
 }
 
 #[test]
+fn a_semver_range_cargo_read_otherwise_gets_a_migration_note() {
+    let text = MINIMAL.replace("glob:develop-*", "semver:1.2.3");
+    let warnings = ok(&text)
+        .warnings
+        .map(|w| w.to_string())
+        .unwrap_or_default();
+    assert!(
+        warnings.contains("laminar.yaml:8:14: semver:1.2.3 is read as Flux, Argo CD Image Updater and the Go laminar read it (Masterminds semver), not as Cargo reads it: "),
+        "{warnings}"
+    );
+    assert!(warnings.contains("no longer matches"), "{warnings}");
+    let same = MINIMAL.replace("glob:develop-*", "semver:^1.2");
+    assert!(ok(&same).warnings.is_none());
+}
+
+#[test]
 fn two_registries_may_not_share_a_prefix() {
     let text = MINIMAL.replace(
         "- reg: reg.io/acme\n",

@@ -3,6 +3,7 @@
 //! A policy never moves a reference backwards: the chosen tag must be strictly greater than the
 //! current one under the policy's own ordering.
 
+mod constraint;
 mod pattern;
 mod version;
 

@@ -4,8 +4,9 @@ use std::fmt;
 
 use globset::{Glob, GlobMatcher};
 use regex::Regex;
-use semver::VersionReq;
+use semver::{Version, VersionReq};
 
+use super::constraint::Constraint;
 use super::version::parse_version;
 
 /// `glob:…`, `regex:…` or `semver:…`, compiled.
@@ -20,7 +21,7 @@ pub struct Pattern {
 enum Kind {
     Glob(GlobMatcher),
     Regex(Regex),
-    Semver(VersionReq),
+    Semver(Constraint),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -33,7 +34,7 @@ pub enum PatternError {
     Glob(String, String),
     #[error("invalid regex {0:?}: {1}")]
     Regex(String, String),
-    #[error("invalid semver range {0:?}: {1}")]
+    #[error("{1}")]
     Semver(String, String),
 }
 
@@ -50,7 +51,7 @@ impl Pattern {
                 Regex::new(body).map_err(|e| PatternError::Regex(body.into(), one_line(&e)))?,
             ),
             "semver" => Kind::Semver(
-                VersionReq::parse(body.trim())
+                Constraint::parse(body.trim())
                     .map_err(|e| PatternError::Semver(body.into(), e.to_string()))?,
             ),
             other => return Err(PatternError::UnknownType(other.to_string())),
@@ -77,6 +78,24 @@ impl Pattern {
         matches!(self.kind, Kind::Semver(_))
     }
 
+    /// For a semver range that Cargo's range language (which laminar once used) reads
+    /// differently: a version the two readings disagree on, and whether it matches now.
+    pub fn cargo_reading_differs(&self) -> Option<(Version, bool)> {
+        let Kind::Semver(constraint) = &self.kind else {
+            return None;
+        };
+        let body = self
+            .source
+            .split_once(':')
+            .map_or("", |(_, body)| body)
+            .trim();
+        let cargo = VersionReq::parse(body).ok()?;
+        samples(body).find_map(|v| {
+            let now = constraint.matches(&v);
+            (now != cargo.matches(&v)).then_some((v, now))
+        })
+    }
+
     pub fn as_str(&self) -> &str {
         &self.source
     }
@@ -86,6 +105,34 @@ impl fmt::Display for Pattern {
     fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
         f.write_str(&self.source)
     }
+}
+
+/// Versions around the numbers a range names, where two readings of it may part.
+fn samples(range: &str) -> impl Iterator<Item = Version> {
+    let mut numbers: Vec<u64> = range
+        .split(|c: char| !c.is_ascii_digit())
+        .filter_map(|n| n.parse().ok())
+        .flat_map(|n: u64| [n.saturating_sub(1), n, n.saturating_add(1)])
+        .chain([0, 1])
+        .collect();
+    numbers.sort_unstable();
+    numbers.dedup();
+    numbers.truncate(12);
+    let mut triples = Vec::with_capacity(numbers.len().pow(3));
+    for &major in &numbers {
+        for &minor in &numbers {
+            for &patch in &numbers {
+                triples.push((major, minor, patch));
+            }
+        }
+    }
+    triples.into_iter().flat_map(|(major, minor, patch)| {
+        ["", "0", "rc.1"].into_iter().map(move |pre| {
+            let mut v = Version::new(major, minor, patch);
+            v.pre = semver::Prerelease::new(pre).unwrap_or_default();
+            v
+        })
+    })
 }
 
 /// Compiles a glob that is matched against a whole tag.
@@ -170,5 +217,18 @@ mod tests {
             Pattern::parse("semver:^^1").unwrap_err(),
             PatternError::Semver(..)
         ));
+    }
+
+    #[test]
+    fn ranges_cargo_reads_otherwise_are_pointed_out() {
+        let (version, now) = p("semver:1.2.3").cargo_reading_differs().unwrap();
+        assert!(!now, "a bare version pins: {version} no longer matches");
+        assert!(p("semver:>=1.2.0-0").cargo_reading_differs().is_some());
+        assert_eq!(p("semver:^1.2").cargo_reading_differs(), None);
+        assert_eq!(
+            p("semver:>=1.2.0 <2").cargo_reading_differs(),
+            None,
+            "Cargo refused it: nothing changed"
+        );
     }
 }
