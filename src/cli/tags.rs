@@ -27,6 +27,12 @@ pub struct TagsArgs {
     /// Sort on this regex's capture group instead of the whole tag
     #[arg(long, value_name = "RE")]
     pub extract: Option<String>,
+    /// asc, or desc: the smallest is newest (alphabetical and numerical sorts)
+    #[arg(long, value_parser = ["asc", "desc"], default_value = "asc")]
+    pub order: String,
+    /// Only tags whose extracted part (else the tag) is a version in this semver range
+    #[arg(long, value_name = "RANGE")]
+    pub range: Option<String>,
     /// The tag in use now: select only a strictly newer one
     #[arg(long, value_name = "TAG")]
     pub current: Option<String>,
@@ -64,8 +70,14 @@ pub fn run(args: &TagsArgs, config: Option<&Path>) -> Result<(), CliError> {
     let usage = |e: String| CliError::Usage(e);
     let pattern = Pattern::parse(args.pattern.as_deref().unwrap_or("glob:*"))
         .map_err(|e| usage(e.to_string()))?;
-    let policy = Policy::new(pattern, &[], args.sort, args.extract.as_deref())
+    let mut policy = Policy::new(pattern, &[], args.sort, args.extract.as_deref())
         .map_err(|e| usage(e.to_string()))?;
+    if args.order == "desc" {
+        policy = policy.descending().map_err(|e| usage(e.to_string()))?;
+    }
+    if let Some(range) = &args.range {
+        policy = policy.with_range(range).map_err(|e| usage(e.to_string()))?;
+    }
     let (mut registry, data_dir) = match config {
         Some(path) => {
             let config = load_config(path)?.config;

@@ -63,6 +63,7 @@ fn default_global(env: &Environment) -> Global {
         git_user: "laminar".into(),
         git_email: "laminar@localhost".into(),
         commit_message: None,
+        commit_change_line: None,
         push_attempts: 5,
         data_dir: env.default_data_dir(),
         listen: DEFAULT_LISTEN
@@ -91,6 +92,7 @@ fn global(d: &mut Decoder, node: &Node, env: &Environment) -> Global {
     global.commit_message = f
         .get(d, "commitMessage", &["gitMessage"])
         .and_then(|n| d.text(n));
+    global.commit_change_line = f.get(d, "commitChangeLine", &[]).and_then(|n| d.text(n));
     if let Some(n) = f
         .get(d, "pushAttempts", &[])
         .and_then(|n| d.whole_number(n, 1, 100))
@@ -548,13 +550,35 @@ fn update_rule(d: &mut Decoder, node: &Node) -> Option<UpdateRule> {
     });
     let extract_node = f.get(d, "extract", &[]);
     let extract = extract_node.and_then(|n| d.text(n));
+    let order_node = f.get(d, "order", &[]);
+    let descending = match order_node.and_then(|n| Some((n, d.text(n)?))) {
+        Some((_, text)) if text == "desc" => true,
+        Some((n, text)) if text != "asc" => {
+            d.error(
+                n.pos,
+                format!("unknown order {text:?}: expected asc or desc"),
+            );
+            false
+        }
+        _ => false,
+    };
+    let range_node = f.get(d, "range", &[]);
+    let range = range_node.and_then(|n| d.text(n));
     f.finish(d);
-    let policy = Policy::new(pattern?, &exclude, sort, extract.as_deref());
+    let policy = Policy::new(pattern?, &exclude, sort, extract.as_deref())
+        .and_then(|p| if descending { p.descending() } else { Ok(p) })
+        .and_then(|p| match &range {
+            Some(range) => p.with_range(range),
+            None => Ok(p),
+        });
     let policy = policy
         .map_err(|e| {
+            let at = |n: Option<&Node>| n.map_or(node.pos, |n| n.pos);
             let pos = match e {
                 PolicyError::Exclude(..) => node.pos,
-                _ => extract_node.map_or(node.pos, |n| n.pos),
+                PolicyError::DescendingOrder => at(order_node),
+                PolicyError::Range(_) => at(range_node),
+                _ => at(extract_node),
             };
             d.error(pos, e.to_string())
         })

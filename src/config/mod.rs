@@ -35,6 +35,8 @@ pub struct Global {
     pub git_email: String,
     /// Commit message template; the default message is used when absent.
     pub commit_message: Option<String>,
+    /// Template of the line each change gets in a commit message.
+    pub commit_change_line: Option<String>,
     /// Attempts at pushing one change before the cycle gives up (push races).
     pub push_attempts: u32,
     /// Working copies and caches.

@@ -55,17 +55,17 @@ fn the_example_config_is_valid_and_uses_every_alias() {
     let loaded = ok(include_str!("../../laminar.example.yaml"));
     let config = &loaded.config;
     assert_eq!(config.repos.len(), 1);
-    assert_eq!(config.update_rule_count(), 3);
+    assert_eq!(config.update_rule_count(), 4);
     assert_eq!(config.registries.len(), 2);
     let repo = &config.repos[0];
     assert_eq!(repo.key, Some(PathBuf::from("/home/op/example_ssh_id_rsa")));
     assert_eq!(repo.poll_freq, Duration::from_secs(120));
     assert_eq!(repo.exec, ["kapitan compile"]);
     assert_eq!(
-        repo.updates[1].files,
+        repo.updates[2].files,
         [PathBuf::from("staging/values.yaml")]
     );
-    assert!(!repo.updates[1].policy.allows("release-2-rc1"));
+    assert!(!repo.updates[2].policy.allows("release-2-rc1"));
     // The key and known_hosts files do not exist here: warnings, not errors.
     let warnings = loaded
         .warnings

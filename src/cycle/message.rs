@@ -2,12 +2,23 @@
 //!
 //! Template placeholders: `{repo}`, `{count}`, `{summary}` (the default subject) and
 //! `{changes}` (one line per change). A template without `{changes}` gets the change lines
-//! appended as the body, so a commit always says what it did.
+//! appended as the body, so a commit always says what it did. Each change's line has its own
+//! template: `{file}`, `{base}` (the file's name), `{image}`, `{name}` (the image's last path
+//! component), `{old}`, `{new}`.
 
 use crate::plan::Change;
 
-pub fn render(template: Option<&str>, repo: &str, changes: &[Change]) -> String {
-    let lines: Vec<String> = changes.iter().map(line).collect();
+/// Each change's line unless configured: `dev/app.yaml: reg.io/team/app develop-1 → develop-2`.
+const CHANGE_LINE: &str = "{file}: {image} {old} → {new}";
+
+pub fn render(
+    template: Option<&str>,
+    change_line: Option<&str>,
+    repo: &str,
+    changes: &[Change],
+) -> String {
+    let change_line = change_line.unwrap_or(CHANGE_LINE);
+    let lines: Vec<String> = changes.iter().map(|c| line(change_line, c)).collect();
     let summary = match changes {
         [one] => format!(
             "{}: {} {} → {}",
@@ -36,15 +47,35 @@ pub fn render(template: Option<&str>, repo: &str, changes: &[Change]) -> String 
     }
 }
 
-/// `dev/app.yaml: registry/team/app develop-1 → develop-2`
-fn line(change: &Change) -> String {
-    format!(
-        "{}: {} {} → {}",
-        change.site.path.display(),
-        change.image,
-        change.old_tag,
-        change.new_tag
-    )
+/// One change's line, from its template.
+fn line(template: &str, change: &Change) -> String {
+    let path = &change.site.path;
+    let base = path.file_name().unwrap_or(path.as_os_str());
+    // One pass, so a value holding `{…}` is never expanded again.
+    let mut out = String::with_capacity(template.len() + 64);
+    let mut rest = template;
+    while let Some(start) = rest.find('{') {
+        out.push_str(&rest[..start]);
+        let after = &rest[start..];
+        let field = after.find('}').map(|end| &after[..=end]);
+        let value = match field {
+            Some("{file}") => path.display().to_string(),
+            Some("{base}") => base.to_string_lossy().into_owned(),
+            Some("{image}") => change.image.clone(),
+            Some("{name}") => short_name(&change.image).to_string(),
+            Some("{old}") => change.old_tag.clone(),
+            Some("{new}") => change.new_tag.clone(),
+            _ => {
+                out.push('{');
+                rest = &after[1..];
+                continue;
+            }
+        };
+        out.push_str(&value);
+        rest = &after[field.map_or(1, str::len)..];
+    }
+    out.push_str(rest);
+    out
 }
 
 /// The last path component of an image name: `app` for `reg.io/team/app`.

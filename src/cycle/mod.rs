@@ -397,6 +397,7 @@ impl RepoCycle {
         let global = &shared.config.global;
         let message = message::render(
             global.commit_message.as_deref(),
+            global.commit_change_line.as_deref(),
             &self.repo.name,
             &planned.changes,
         );

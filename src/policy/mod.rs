@@ -15,6 +15,7 @@ use std::time::SystemTime;
 use globset::{GlobSet, GlobSetBuilder};
 use regex::Regex;
 
+pub use constraint::{Constraint, ConstraintError};
 pub(crate) use pattern::one_line;
 pub use pattern::{Pattern, PatternError, compile_glob};
 pub use version::{Number, parse_version};
@@ -88,6 +89,10 @@ pub struct Policy {
     pub order: Order,
     /// Sort on this capture group instead of the whole tag.
     extract: Option<Regex>,
+    /// The smallest is newest (`order: desc`, for alphabetical and numerical sorts).
+    descending: bool,
+    /// A semver range the ranked text (the extracted part, else the tag) must satisfy.
+    range: Option<Constraint>,
 }
 
 /// Why a policy leaves a reference as it is.
@@ -125,6 +130,8 @@ enum SortKey {
     Version(semver::Version),
     Text(String),
     Number(Number),
+    /// Another key, its order turned around.
+    Descending(std::cmp::Reverse<Box<SortKey>>),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -137,6 +144,10 @@ pub enum PolicyError {
     ExtractWithoutGroup(String),
     #[error("extract cannot be used with sort: time (push times are not in the tag)")]
     ExtractWithTime,
+    #[error("order: desc applies to sort: alphabetical and numerical only")]
+    DescendingOrder,
+    #[error("{0}")]
+    Range(ConstraintError),
 }
 
 impl Policy {
@@ -179,7 +190,25 @@ impl Policy {
             exclude,
             order,
             extract,
+            descending: false,
+            range: None,
         })
+    }
+
+    /// The smallest tag (or extracted part) is the newest: Flux's `order: desc`.
+    pub fn descending(mut self) -> Result<Policy, PolicyError> {
+        if !matches!(self.order, Order::Alphabetical | Order::Numerical) {
+            return Err(PolicyError::DescendingOrder);
+        }
+        self.descending = true;
+        Ok(self)
+    }
+
+    /// Only tags whose ranked text (the extracted part, else the tag) is a version in
+    /// `range`, a semver range: Flux's filter with a semver policy.
+    pub fn with_range(mut self, range: &str) -> Result<Policy, PolicyError> {
+        self.range = Some(Constraint::parse(range.trim()).map_err(PolicyError::Range)?);
+        Ok(self)
     }
 
     /// Is a reference whose current tag is `tag` in this rule's channel?
@@ -189,7 +218,16 @@ impl Policy {
 
     /// Is `tag` one this policy may move a reference to?
     pub fn allows(&self, tag: &str) -> bool {
-        self.pattern.matches(tag) && !self.exclude.is_match(tag)
+        self.pattern.matches(tag) && !self.exclude.is_match(tag) && self.in_range(tag)
+    }
+
+    fn in_range(&self, tag: &str) -> bool {
+        let Some(range) = &self.range else {
+            return true;
+        };
+        self.ranked_text(tag)
+            .and_then(parse_version)
+            .is_some_and(|version| range.matches(&version))
     }
 
     /// Picks the newest allowed tag, if it is strictly newer than `current`.
@@ -264,16 +302,28 @@ impl Policy {
         named.or_else(|| captures.get(1)).map(|m| m.as_str())
     }
 
+    /// Whether `tag` can be placed in the ordering (tests compare with Flux's picks).
+    #[cfg(test)]
+    fn key_of(&self, tag: &str) -> Option<SortKey> {
+        self.key(&TagInfo::named(tag))
+    }
+
     fn key(&self, info: &TagInfo) -> Option<SortKey> {
         let ranked = || self.ranked_text(&info.tag);
-        match self.order {
+        let key = match self.order {
             Order::Time => Some(SortKey::Time(info.pushed)),
             Order::Semver => ranked().and_then(parse_version).map(SortKey::Version),
             Order::Alphabetical => ranked().map(|text| SortKey::Text(text.to_string())),
             Order::Numerical => ranked().and_then(Number::parse).map(SortKey::Number),
-        }
+        }?;
+        Some(match self.descending {
+            true => SortKey::Descending(std::cmp::Reverse(Box::new(key))),
+            false => key,
+        })
     }
 }
 
+#[cfg(test)]
+mod flux_tests;
 #[cfg(test)]
 mod tests;

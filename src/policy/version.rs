@@ -19,9 +19,11 @@ pub fn parse_version(tag: &str) -> Option<Version> {
     Version::parse(&padded).ok()
 }
 
-/// A non-negative decimal number of any length, ordered by value.
+/// A decimal number of any length, ordered by value.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Number {
+    /// Below zero (never for zero itself).
+    negative: bool,
     /// Integer digits without leading zeros.
     integer: String,
     /// Fraction digits without trailing zeros.
@@ -29,8 +31,13 @@ pub struct Number {
 }
 
 impl Number {
-    /// `42`, `007`, `3.14`; anything else (signs, exponents, letters) is not a number.
+    /// `42`, `007`, `3.14`, `-5` (an extracted part may carry a sign; a tag cannot start
+    /// with one); anything else (exponents, letters) is not a number.
     pub fn parse(text: &str) -> Option<Number> {
+        let (negative, text) = match text.strip_prefix('-') {
+            Some(rest) => (true, rest),
+            None => (false, text),
+        };
         let (integer, fraction) = text.split_once('.').unwrap_or((text, ""));
         let all_digits = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
         if integer.is_empty() || !all_digits(integer) || !all_digits(fraction) {
@@ -39,20 +46,33 @@ impl Number {
         if text.contains('.') && fraction.is_empty() {
             return None;
         }
+        let integer = integer.trim_start_matches('0').to_string();
+        let fraction = fraction.trim_end_matches('0').to_string();
+        let zero = integer.is_empty() && fraction.is_empty();
         Some(Number {
-            integer: integer.trim_start_matches('0').to_string(),
-            fraction: fraction.trim_end_matches('0').to_string(),
+            negative: negative && !zero,
+            integer,
+            fraction,
         })
     }
-}
 
-impl Ord for Number {
-    fn cmp(&self, other: &Self) -> Ordering {
+    fn magnitude(&self, other: &Self) -> Ordering {
         self.integer
             .len()
             .cmp(&other.integer.len())
             .then_with(|| self.integer.cmp(&other.integer))
             .then_with(|| self.fraction.cmp(&other.fraction))
+    }
+}
+
+impl Ord for Number {
+    fn cmp(&self, other: &Self) -> Ordering {
+        match (self.negative, other.negative) {
+            (false, false) => self.magnitude(other),
+            (true, true) => other.magnitude(self),
+            (true, false) => Ordering::Less,
+            (false, true) => Ordering::Greater,
+        }
     }
 }
 
@@ -86,7 +106,9 @@ mod tests {
         assert!(n("1.10") < n("1.9"));
         assert!(n("2.50") == n("2.5"));
         assert!(n("123456789012345678901234567890123456789012") > n("99"));
-        for bad in ["", "-1", "1e3", "1.", ".5", "v1", "1.2.3"] {
+        assert!(n("-5") < n("-4.5") && n("-4.5") < n("0") && n("-0") == n("0"));
+        assert!(n("-62") < n("15"));
+        for bad in ["", "-", "--1", "1e3", "1.", ".5", "v1", "1.2.3"] {
             assert_eq!(Number::parse(bad), None, "{bad}");
         }
     }

@@ -401,6 +401,21 @@ async fn commit_message_templates_list_every_change() {
 }
 
 #[tokio::test]
+async fn each_change_line_follows_its_own_template() {
+    let two = "a: reg.io/acme/app:develop-1\nb: reg.io/acme/app:develop-1\n";
+    let mut f = Fixture::new(
+        &[("dev/app.yaml", two)],
+        "  commitMessage: \"{changes}\"\n  commitChangeLine: \"{base}: {name}:{new} (was {old}) {x}\"\n",
+        "",
+    );
+    assert_eq!(f.run().await.result, CycleResult::Updated);
+    assert_eq!(
+        git(&f.remote.bare, &["log", "-1", "--format=%B", "main"]),
+        "app.yaml: app:develop-2 (was develop-1) {x}\napp.yaml: app:develop-2 (was develop-1) {x}"
+    );
+}
+
+#[tokio::test]
 async fn the_scheduler_runs_every_repo_reports_failures_and_stops_when_told() {
     let good = BareRepo::new(&[("dev/app.yaml", APP)]);
     let data = Dir::new();

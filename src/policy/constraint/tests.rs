@@ -63,3 +63,23 @@ fn refused_constraints_say_why_and_suggest_a_spelling() {
         assert!(Constraint::parse(bad).is_err(), "{bad}");
     }
 }
+
+#[test]
+fn a_rule_pattern_and_a_range_on_the_whole_tag_agree_on_every_check() {
+    use crate::policy::{Pattern, Policy};
+    for line in MASTERMINDS.lines().filter(|l| !l.starts_with('#')) {
+        let [constraint, version, _] = line.split('\t').collect::<Vec<_>>()[..] else {
+            panic!("bad line {line:?}");
+        };
+        let pattern = Pattern::parse(&format!("semver:{constraint}")).unwrap();
+        let ranged = Policy::new(Pattern::parse("glob:*").unwrap(), &[], None, None)
+            .unwrap()
+            .with_range(constraint)
+            .unwrap();
+        assert_eq!(
+            pattern.matches(version),
+            ranged.allows(version),
+            "{constraint:?} {version}"
+        );
+    }
+}
