@@ -48,6 +48,74 @@ fn tag_names(listing: &Value) -> Vec<String> {
 }
 
 #[tokio::test]
+async fn tags_tries_a_range_on_extracted_versions_and_a_descending_order() {
+    let server = RegistryServer::start().await;
+    for tag in [
+        "main-1.3.9-abc123",
+        "main-1.4.2-abcdef",
+        "main-1.10.0-0123ab",
+        "main-2.0.0-fedcba",
+        "build-9",
+        "build-10",
+    ] {
+        server.push("acme/app", tag, "2024-01-01T00:00:00Z").await;
+    }
+    let dir = Dir::new();
+    let image = format!("{}/acme/app", server.addr);
+    let ranged = tags_json(
+        &dir,
+        &[
+            &image,
+            "--insecure",
+            "--pattern",
+            "glob:main-*",
+            "--extract",
+            "^main-(?P<v>.+)-[a-f0-9]+$",
+            "--sort",
+            "semver",
+            "--range",
+            ">=1.4 <2",
+        ],
+    );
+    assert_eq!(
+        tag_names(&ranged),
+        ["main-1.10.0-0123ab", "main-1.4.2-abcdef"]
+    );
+    assert_eq!(ranged["selected"], "main-1.10.0-0123ab");
+    let descending = tags_json(
+        &dir,
+        &[
+            &image,
+            "--insecure",
+            "--pattern",
+            "glob:build-*",
+            "--extract",
+            "build-(\\d+)",
+            "--order",
+            "desc",
+        ],
+    );
+    assert_eq!(tag_names(&descending), ["build-9", "build-10"]);
+    let bad = dir
+        .laminar()
+        .args([
+            "tags",
+            &image,
+            "--insecure",
+            "--pattern",
+            "semver:>=1.2 && <2",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&bad.stderr).contains("did you mean"),
+        "{}",
+        String::from_utf8_lossy(&bad.stderr)
+    );
+}
+
+#[tokio::test]
 async fn more_than_a_hundred_tags_in_semver_order_without_manifest_requests() {
     let server = RegistryServer::start().await;
     for minor in 0..130 {
