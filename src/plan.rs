@@ -7,6 +7,7 @@ use std::fmt;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::SystemTime;
 
 use crate::config::Repo;
 use crate::image::rewrite::{Edit, RewriteError, rewrite_file};
@@ -131,8 +132,9 @@ impl Plan {
     }
 }
 
-/// Decides, for every reference a rule manages, whether to move it and to which tag.
-pub fn plan(repo: &Repo, files: &[FileRefs], tags: &TagTable) -> Plan {
+/// Decides, for every reference a rule manages, whether to move it and to which tag, as of
+/// `now` (tag ages are measured from it).
+pub fn plan(repo: &Repo, files: &[FileRefs], tags: &TagTable, now: SystemTime) -> Plan {
     let mut plan = Plan::default();
     for file in files {
         for reference in &file.refs {
@@ -154,7 +156,7 @@ pub fn plan(repo: &Repo, files: &[FileRefs], tags: &TagTable) -> Plan {
                 plan.kept.push(keep(KeptReason::NoTags));
                 continue;
             };
-            match rule.policy.select(&reference.tag, known) {
+            match rule.policy.select(&reference.tag, known, now) {
                 Selection::Keep(why) => plan.kept.push(keep(KeptReason::Rule(why))),
                 Selection::Update { to, reason } => match change(reference, to, site.clone()) {
                     Some(change) => plan.changes.push(Change {

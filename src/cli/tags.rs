@@ -33,6 +33,9 @@ pub struct TagsArgs {
     /// Only tags whose extracted part (else the tag) is a version in this semver range
     #[arg(long, value_name = "RANGE")]
     pub range: Option<String>,
+    /// Select only tags at least this old: seconds, or e.g. 90s, 30m, 72h, 3d
+    #[arg(long, value_name = "AGE", value_parser = |s: &str| crate::config::parse_duration(s).ok_or("expected e.g. 3600, 30m, 72h or 3d"))]
+    pub min_age: Option<std::time::Duration>,
     /// The tag in use now: select only a strictly newer one
     #[arg(long, value_name = "TAG")]
     pub current: Option<String>,
@@ -78,6 +81,9 @@ pub fn run(args: &TagsArgs, config: Option<&Path>) -> Result<(), CliError> {
     if let Some(range) = &args.range {
         policy = policy.with_range(range).map_err(|e| usage(e.to_string()))?;
     }
+    if let Some(min_age) = args.min_age {
+        policy = policy.with_min_age(min_age);
+    }
     let (mut registry, data_dir) = match config {
         Some(path) => {
             let config = load_config(path)?.config;
@@ -104,14 +110,14 @@ pub fn run(args: &TagsArgs, config: Option<&Path>) -> Result<(), CliError> {
         )
         .await;
         let tags = registries
-            .tags(&registry.id(), &args.image, policy.order == Order::Time)
+            .tags(&registry.id(), &args.image, policy.needs_times())
             .await;
         registries.save_cache().await;
         Ok(tags?)
     })?;
     let ranked = policy.rank(&tags);
     let selected = match &args.current {
-        Some(current) => match policy.select(current, &tags) {
+        Some(current) => match policy.select(current, &tags, SystemTime::now()) {
             Selection::Update { to, .. } => Some(to.tag.as_str()),
             Selection::Keep(_) => None,
         },

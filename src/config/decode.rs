@@ -484,29 +484,20 @@ fn existing_file(d: &mut Decoder, node: &Node, env: &Environment, what: &str) ->
 /// Whole seconds, or a number with an `s`, `m` or `h` suffix. Must be at least one second.
 fn seconds(d: &mut Decoder, node: &Node) -> Option<Duration> {
     let parsed = match &node.value {
-        Value::Int(n) => u64::try_from(*n).ok(),
-        Value::Str(text) => {
-            let (digits, unit) = text.trim().split_at(text.trim().len().saturating_sub(1));
-            let factor = match unit {
-                "s" => Some(1),
-                "m" => Some(60),
-                "h" => Some(3600),
-                _ => None,
-            };
-            factor.and_then(|f| digits.parse::<u64>().ok()?.checked_mul(f))
-        }
+        Value::Int(n) => u64::try_from(*n)
+            .ok()
+            .filter(|n| *n > 0)
+            .map(Duration::from_secs),
+        Value::Str(text) => super::parse_duration(text),
         _ => None,
     };
-    match parsed {
-        Some(secs) if secs > 0 => Some(Duration::from_secs(secs)),
-        _ => {
-            d.error(
-                node.pos,
-                "expected a positive number of seconds (or e.g. \"90s\", \"5m\", \"1h\")",
-            );
-            None
-        }
+    if parsed.is_none() {
+        d.error(
+            node.pos,
+            "expected a positive number of seconds (or e.g. \"90s\", \"5m\", \"1h\", \"3d\")",
+        );
     }
+    parsed
 }
 
 /// The `updates:` list of a repo (also the schema of a repo's own `.laminar.yaml`).
@@ -564,12 +555,17 @@ fn update_rule(d: &mut Decoder, node: &Node) -> Option<UpdateRule> {
     };
     let range_node = f.get(d, "range", &[]);
     let range = range_node.and_then(|n| d.text(n));
+    let min_age = f.get(d, "minAge", &[]).and_then(|n| seconds(d, n));
     f.finish(d);
     let policy = Policy::new(pattern?, &exclude, sort, extract.as_deref())
         .and_then(|p| if descending { p.descending() } else { Ok(p) })
         .and_then(|p| match &range {
             Some(range) => p.with_range(range),
             None => Ok(p),
+        })
+        .map(|p| match min_age {
+            Some(min_age) => p.with_min_age(min_age),
+            None => p,
         });
     let policy = policy
         .map_err(|e| {

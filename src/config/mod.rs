@@ -199,6 +199,20 @@ pub fn registry_prefix(text: &str) -> Result<String, String> {
     }
 }
 
+/// A positive duration: whole seconds, or a number with `s`, `m`, `h` or `d`.
+pub fn parse_duration(text: &str) -> Option<Duration> {
+    let text = text.trim();
+    let (digits, factor) = match text.char_indices().last()? {
+        (at, 's') => (&text[..at], 1),
+        (at, 'm') => (&text[..at], 60),
+        (at, 'h') => (&text[..at], 3600),
+        (at, 'd') => (&text[..at], 86_400),
+        _ => (text, 1),
+    };
+    let secs = digits.parse::<u64>().ok()?.checked_mul(factor)?;
+    (secs > 0).then(|| Duration::from_secs(secs))
+}
+
 /// A registry API address: scheme and `host[:port]`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Endpoint {

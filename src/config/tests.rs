@@ -451,6 +451,31 @@ fn a_semver_range_cargo_read_otherwise_gets_a_migration_note() {
 }
 
 #[test]
+fn min_age_order_and_range_shape_a_rule() {
+    let rule = "    minAge: 3d\n    order: desc\n    sort: numerical\n    extract: 'develop-(\\d+)'\n    range: \">=1 <100\"\n";
+    let config = ok(&format!("{MINIMAL}{rule}")).config;
+    let policy = &config.repos[0].updates[0].policy;
+    assert_eq!(policy.min_age, Some(Duration::from_secs(3 * 86_400)));
+    assert!(policy.allows("develop-9") && !policy.allows("develop-100"));
+    let bad = errors(&format!("{MINIMAL}    minAge: soon\n    order: sideways\n"));
+    assert!(
+        bad.contains("laminar.yaml:10:13: expected a positive number of seconds"),
+        "{bad}"
+    );
+    assert!(
+        bad.contains("laminar.yaml:11:12: unknown order \"sideways\""),
+        "{bad}"
+    );
+    let time = errors(&format!("{MINIMAL}    order: desc\n"));
+    assert!(
+        time.contains(
+            "laminar.yaml:10:12: order: desc applies to sort: alphabetical and numerical only"
+        ),
+        "{time}"
+    );
+}
+
+#[test]
 fn two_registries_may_not_share_a_prefix() {
     let text = MINIMAL.replace(
         "- reg: reg.io/acme\n",

@@ -17,7 +17,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use git2::Oid;
 use rand::Rng;
@@ -37,7 +37,6 @@ use crate::image::walk::{
 };
 use crate::metrics::Metrics;
 use crate::plan::{Plan, TagTable, apply, plan};
-use crate::policy::Order;
 use crate::registry::{Options, Registries};
 use repo_rules::Rules;
 use scan_memo::ScanMemo;
@@ -177,7 +176,7 @@ impl RepoCycle {
         let mut files = self.scan(shared, &rules, &synced).await?;
         report.references = files.iter().map(|f| f.refs.len()).sum();
         let tags = ask_registries(shared, &rules.repo, &files, started, report).await;
-        let mut planned = plan(&rules.repo, &files, &tags);
+        let mut planned = plan(&rules.repo, &files, &tags, SystemTime::now());
         report.planned(&planned);
         if mode == Mode::DryRun {
             report.unmanaged = files
@@ -220,7 +219,7 @@ impl RepoCycle {
                     synced = self.sync_workspace(shared).await?;
                     report.head = Some(synced.head);
                     files = self.scan(shared, &rules, &synced).await?;
-                    planned = plan(&rules.repo, &files, &tags);
+                    planned = plan(&rules.repo, &files, &tags, SystemTime::now());
                 }
             }
         }
@@ -504,7 +503,7 @@ async fn ask_registries(
             if let Some(rule) = repo.rule_for(&file.path, &reference.tag) {
                 // A pinned digest must move with the tag, so the new tag's digest is needed:
                 // the timed listing resolves digests (and caches them).
-                let needs_times = rule.policy.order == Order::Time || reference.digest.is_some();
+                let needs_times = rule.policy.needs_times() || reference.digest.is_some();
                 *wanted
                     .entry((reference.registry.clone(), reference.image.as_str()))
                     .or_default() |= needs_times;

@@ -74,6 +74,7 @@ fn moves_each_reference_by_its_own_rule() {
         &repo(),
         &scan("dev/app.yaml", text),
         &table(&["reg.io/acme/app"], tags),
+        UNIX_EPOCH,
     );
     let moves: Vec<_> = plan
         .changes
@@ -106,19 +107,19 @@ fn rules_only_cover_their_files() {
     let text = "reg.io/acme/app:develop-1\n";
     let tags = table(&["reg.io/acme/app"], vec![develop(1), develop(2)]);
     assert_eq!(
-        plan(&repo(), &scan("dev/x.yaml", text), &tags)
+        plan(&repo(), &scan("dev/x.yaml", text), &tags, UNIX_EPOCH)
             .changes
             .len(),
         1
     );
-    assert!(plan(&repo(), &scan("prod/x.yaml", text), &tags).is_empty());
+    assert!(plan(&repo(), &scan("prod/x.yaml", text), &tags, UNIX_EPOCH).is_empty());
 }
 
 #[test]
 fn pinned_digests_move_with_the_tag_or_not_at_all() {
     let text = format!("reg.io/acme/app:develop-1@{}\n", digest(1));
     let tags = table(&["reg.io/acme/app"], vec![develop(1), develop(2)]);
-    let plan = plan(&repo(), &scan("dev/app.yaml", &text), &tags);
+    let plan = plan(&repo(), &scan("dev/app.yaml", &text), &tags, UNIX_EPOCH);
     assert_eq!(
         apply_text(&text, &plan),
         format!("reg.io/acme/app:develop-2@{}\n", digest(2))
@@ -127,7 +128,7 @@ fn pinned_digests_move_with_the_tag_or_not_at_all() {
     let mut no_digest = develop(2);
     no_digest.digest = None;
     let tags = table(&["reg.io/acme/app"], vec![develop(1), no_digest]);
-    let plan = super::plan(&repo(), &scan("dev/app.yaml", &text), &tags);
+    let plan = super::plan(&repo(), &scan("dev/app.yaml", &text), &tags, UNIX_EPOCH);
     assert!(plan.is_empty());
     assert!(
         plan.kept[0]
@@ -143,7 +144,7 @@ fn pinned_digests_move_with_the_tag_or_not_at_all() {
 fn unknown_images_and_up_to_date_references_are_kept_with_a_reason() {
     let text = "reg.io/acme/app:develop-2 reg.io/acme/other:develop-1";
     let tags = table(&["reg.io/acme/app"], vec![develop(1), develop(2)]);
-    let plan = plan(&repo(), &scan("dev/app.yaml", text), &tags);
+    let plan = plan(&repo(), &scan("dev/app.yaml", text), &tags, UNIX_EPOCH);
     let reasons: Vec<_> = plan
         .kept
         .iter()
@@ -178,7 +179,7 @@ fn apply_rewrites_files_in_place() {
         1 << 20,
     )
     .unwrap();
-    let plan = plan(&repo(), &files, &tags);
+    let plan = plan(&repo(), &files, &tags, UNIX_EPOCH);
     assert_eq!(
         apply(dir.path(), &plan).unwrap(),
         [PathBuf::from("dev/app.yaml")]
@@ -254,9 +255,9 @@ proptest! {
     ) {
         let text = render(&pieces);
         let tags = table(&["reg.io/acme/app0", "reg.io/acme/app1"], (0..=newest).map(develop).collect());
-        let first = plan(&repo(), &scan("dev/app.yaml", &text), &tags);
+        let first = plan(&repo(), &scan("dev/app.yaml", &text), &tags, UNIX_EPOCH);
         let once = apply_text(&text, &first);
-        let second = plan(&repo(), &scan("dev/app.yaml", &once), &tags);
+        let second = plan(&repo(), &scan("dev/app.yaml", &once), &tags, UNIX_EPOCH);
         prop_assert!(second.is_empty(), "second plan: {:?}", second.changes);
         prop_assert_eq!(apply_text(&once, &second), once);
     }
@@ -269,7 +270,7 @@ proptest! {
         let text = render(&pieces);
         let tags = table(&["reg.io/acme/app0", "reg.io/acme/app1", "reg.io/acme/app2"], (0..=newest).map(develop).collect());
         let before = scan("dev/app.yaml", &text);
-        let plan = plan(&repo(), &before, &tags);
+        let plan = plan(&repo(), &before, &tags, UNIX_EPOCH);
         let after_text = apply_text(&text, &plan);
         let after = scan("dev/app.yaml", &after_text);
         prop_assert_eq!(before[0].refs.len(), after[0].refs.len());
@@ -421,7 +422,7 @@ proptest! {
         let tags = table(&images, (0..=newest).map(develop).collect());
         let before = scan(path, &text);
         prop_assert_eq!(before[0].refs.len(), entries.len(), "every entry found: {}", text);
-        let first = plan(&repo(), &before, &tags);
+        let first = plan(&repo(), &before, &tags, UNIX_EPOCH);
         let after_text = apply_text(&text, &first);
         let after = scan(path, &after_text);
         prop_assert_eq!(after[0].refs.len(), entries.len());
@@ -432,6 +433,6 @@ proptest! {
             prop_assert_eq!(&new.tag, change.map_or(&old.tag, |c| &c.new_tag));
         }
         prop_assert_eq!(outside_tags(&text, &before[0].refs), outside_tags(&after_text, &after[0].refs));
-        prop_assert!(plan(&repo(), &after, &tags).is_empty());
+        prop_assert!(plan(&repo(), &after, &tags, UNIX_EPOCH).is_empty());
     }
 }

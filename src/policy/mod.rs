@@ -10,7 +10,7 @@ mod version;
 use std::cmp::Ordering;
 use std::fmt;
 use std::str::FromStr;
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use globset::{GlobSet, GlobSetBuilder};
 use regex::Regex;
@@ -93,6 +93,8 @@ pub struct Policy {
     descending: bool,
     /// A semver range the ranked text (the extracted part, else the tag) must satisfy.
     range: Option<Constraint>,
+    /// Tags younger than this (or of unknown age) are not chosen yet.
+    pub min_age: Option<Duration>,
 }
 
 /// Why a policy leaves a reference as it is.
@@ -104,6 +106,8 @@ pub enum Keep {
     NoCandidates,
     /// The current tag cannot be placed in the ordering (e.g. `extract` does not match it).
     CurrentUnordered,
+    /// The newest allowed tag is younger than `minAge` (or its age is unknown).
+    Held { tag: String, age: Option<Duration> },
 }
 
 impl fmt::Display for Keep {
@@ -112,7 +116,38 @@ impl fmt::Display for Keep {
             Keep::UpToDate => "already the newest allowed tag",
             Keep::NoCandidates => "no tag in the registry is allowed by the rule",
             Keep::CurrentUnordered => "the current tag cannot be ordered under the rule",
+            Keep::Held {
+                tag,
+                age: Some(age),
+            } => {
+                return write!(
+                    f,
+                    "held: {tag} is younger than minAge (pushed {} ago)",
+                    Ago(*age)
+                );
+            }
+            Keep::Held { tag, age: None } => {
+                return write!(
+                    f,
+                    "held: {tag} has no known push time, so minAge cannot be met"
+                );
+            }
         })
+    }
+}
+
+/// A duration the way people say it: `5 h`, `3 d`, `40 min`.
+struct Ago(Duration);
+
+impl fmt::Display for Ago {
+    fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        let secs = self.0.as_secs();
+        match secs {
+            0..120 => write!(f, "{secs} s"),
+            120..7200 => write!(f, "{} min", secs / 60),
+            7200..172_800 => write!(f, "{} h", secs / 3600),
+            _ => write!(f, "{} d", secs / 86_400),
+        }
     }
 }
 
@@ -192,7 +227,20 @@ impl Policy {
             extract,
             descending: false,
             range: None,
+            min_age: None,
         })
+    }
+
+    /// Tags are chosen only once they are `min_age` old (by the registry's time); a tag of
+    /// unknown age never is.
+    pub fn with_min_age(mut self, min_age: Duration) -> Policy {
+        self.min_age = Some(min_age);
+        self
+    }
+
+    /// Whether the registry's times matter to this policy (to order, or to age tags).
+    pub fn needs_times(&self) -> bool {
+        self.order == Order::Time || self.min_age.is_some()
     }
 
     /// The smallest tag (or extracted part) is the newest: Flux's `order: desc`.
@@ -221,6 +269,16 @@ impl Policy {
         self.pattern.matches(tag) && !self.exclude.is_match(tag) && self.in_range(tag)
     }
 
+    /// Whether `info` is at least `min_age` old at `now` (always, without a `min_age`).
+    fn old_enough(&self, info: &TagInfo, now: SystemTime) -> bool {
+        let Some(min_age) = self.min_age else {
+            return true;
+        };
+        info.pushed
+            .and_then(|pushed| now.duration_since(pushed).ok())
+            .is_some_and(|age| age >= min_age)
+    }
+
     fn in_range(&self, tag: &str) -> bool {
         let Some(range) = &self.range else {
             return true;
@@ -230,18 +288,32 @@ impl Policy {
             .is_some_and(|version| range.matches(&version))
     }
 
-    /// Picks the newest allowed tag, if it is strictly newer than `current`.
+    /// Picks the newest allowed tag old enough at `now`, if it is strictly newer than
+    /// `current`.
     ///
     /// Ties in the ordering are broken by the tag string, so the choice is deterministic; a
     /// candidate that only ties with the current tag is not an update.
-    pub fn select<'t>(&self, current: &str, tags: &'t [TagInfo]) -> Selection<'t> {
-        let best = tags
-            .iter()
-            .filter(|info| self.allows(&info.tag))
-            .filter_map(|info| Some((self.key(info)?, info)))
-            .max_by(|(ka, a), (kb, b)| ka.cmp(kb).then_with(|| a.tag.cmp(&b.tag)));
-        let Some((best_key, best)) = best else {
+    pub fn select<'t>(&self, current: &str, tags: &'t [TagInfo], now: SystemTime) -> Selection<'t> {
+        let newest = |old_enough: bool| {
+            tags.iter()
+                .filter(|info| self.allows(&info.tag))
+                .filter(|info| !old_enough || self.old_enough(info, now))
+                .filter_map(|info| Some((self.key(info)?, info)))
+                .max_by(|(ka, a), (kb, b)| ka.cmp(kb).then_with(|| a.tag.cmp(&b.tag)))
+        };
+        let Some((newest_key, newest_any)) = newest(false) else {
             return Selection::Keep(Keep::NoCandidates);
+        };
+        let held = (!self.old_enough(newest_any, now)).then(|| Keep::Held {
+            tag: newest_any.tag.clone(),
+            age: newest_any.pushed.and_then(|p| now.duration_since(p).ok()),
+        });
+        let (best_key, best) = match &held {
+            None => (newest_key, newest_any),
+            Some(held) => match newest(true) {
+                Some(found) => found,
+                None => return Selection::Keep(held.clone()),
+            },
         };
         let known_current = match self.order {
             Order::Time => tags.iter().find(|info| info.tag == current).cloned(),
@@ -262,12 +334,18 @@ impl Policy {
         match best_key.cmp(&current_key) {
             Ordering::Greater if best.tag != current => Selection::Update {
                 to: best,
-                reason: format!(
-                    "{} is the newest tag allowed by {} (by {})",
-                    best.tag, self.pattern, self.order
-                ),
+                reason: match &held {
+                    None => format!(
+                        "{} is the newest tag allowed by {} (by {})",
+                        best.tag, self.pattern, self.order
+                    ),
+                    Some(held) => format!(
+                        "{} is the newest tag allowed by {} (by {}) old enough; {held}",
+                        best.tag, self.pattern, self.order
+                    ),
+                },
             },
-            _ => Selection::Keep(Keep::UpToDate),
+            _ => Selection::Keep(held.unwrap_or(Keep::UpToDate)),
         }
     }
 

@@ -4,6 +4,9 @@ use proptest::prelude::*;
 
 use super::*;
 
+/// When the policies are asked; minAge is measured from here.
+const NOW: SystemTime = UNIX_EPOCH;
+
 fn at(tag: &str, secs: u64) -> TagInfo {
     TagInfo {
         tag: tag.to_string(),
@@ -34,9 +37,12 @@ fn glob_rules_follow_push_time_by_default() {
         at("main-9", 900),
     ];
     assert_eq!(p.order, Order::Time);
-    assert_eq!(chosen(&p.select("develop-1", &tags)), Some("develop-2"));
     assert_eq!(
-        p.select("develop-2", &tags),
+        chosen(&p.select("develop-1", &tags, NOW)),
+        Some("develop-2")
+    );
+    assert_eq!(
+        p.select("develop-2", &tags, NOW),
         Selection::Keep(Keep::UpToDate)
     );
 }
@@ -47,7 +53,7 @@ fn never_downgrades_under_time_order() {
     // The current tag was pushed after every other one: nothing to do.
     let tags = [at("develop-1", 500), at("develop-2", 300)];
     assert_eq!(
-        p.select("develop-1", &tags),
+        p.select("develop-1", &tags, NOW),
         Selection::Keep(Keep::UpToDate)
     );
 }
@@ -57,7 +63,7 @@ fn a_tie_with_the_current_tag_is_not_an_update() {
     let p = policy("glob:develop-*", &[], None, None);
     let tags = [at("develop-1", 100), at("develop-2", 100)];
     assert_eq!(
-        p.select("develop-1", &tags),
+        p.select("develop-1", &tags, NOW),
         Selection::Keep(Keep::UpToDate)
     );
     // Among candidates, ties break by tag string so the choice is stable.
@@ -66,21 +72,27 @@ fn a_tie_with_the_current_tag_is_not_an_update() {
         at("develop-b", 100),
         at("develop-a", 100),
     ];
-    assert_eq!(chosen(&p.select("develop-1", &tags)), Some("develop-b"));
+    assert_eq!(
+        chosen(&p.select("develop-1", &tags, NOW)),
+        Some("develop-b")
+    );
 }
 
 #[test]
 fn unknown_push_times_sort_oldest() {
     let p = policy("glob:develop-*", &[], None, None);
     let tags = [TagInfo::named("develop-9"), at("develop-3", 10)];
-    assert_eq!(chosen(&p.select("develop-9", &tags)), Some("develop-3"));
+    assert_eq!(
+        chosen(&p.select("develop-9", &tags, NOW)),
+        Some("develop-3")
+    );
 }
 
 #[test]
 fn a_current_tag_unknown_to_the_registry_moves_to_the_newest_and_says_so() {
     let p = policy("glob:develop-*", &[], None, None);
     let tags = [at("develop-2", 100), at("develop-3", 200)];
-    let Selection::Update { to, reason } = p.select("develop-1", &tags) else {
+    let Selection::Update { to, reason } = p.select("develop-1", &tags, NOW) else {
         panic!("expected an update")
     };
     assert_eq!(to.tag, "develop-3");
@@ -97,8 +109,11 @@ fn semver_rules_take_the_highest_version_and_keep_the_registry_spelling() {
         TagInfo::named("2.0.0"),
         TagInfo::named("1.11.0-rc.1"),
     ];
-    assert_eq!(chosen(&p.select("v1.2.0", &tags)), Some("1.10"));
-    assert_eq!(p.select("1.10.0", &tags), Selection::Keep(Keep::UpToDate));
+    assert_eq!(chosen(&p.select("v1.2.0", &tags, NOW)), Some("1.10"));
+    assert_eq!(
+        p.select("1.10.0", &tags, NOW),
+        Selection::Keep(Keep::UpToDate)
+    );
 }
 
 #[test]
@@ -110,7 +125,10 @@ fn exclude_globs_remove_candidates() {
         at("develop-3", 3),
         at("develop-4-canary", 4),
     ];
-    assert_eq!(chosen(&p.select("develop-1", &tags)), Some("develop-2"));
+    assert_eq!(
+        chosen(&p.select("develop-1", &tags, NOW)),
+        Some("develop-2")
+    );
 }
 
 #[test]
@@ -121,9 +139,9 @@ fn numerical_and_alphabetical_orders() {
         TagInfo::named("10"),
         TagInfo::named("100"),
     ];
-    assert_eq!(chosen(&numeric.select("9", &tags)), Some("100"));
+    assert_eq!(chosen(&numeric.select("9", &tags, NOW)), Some("100"));
     let alpha = policy("regex:^[0-9]+$", &[], Some(Order::Alphabetical), None);
-    assert_eq!(chosen(&alpha.select("10", &tags)), Some("9"));
+    assert_eq!(chosen(&alpha.select("10", &tags, NOW)), Some("9"));
 }
 
 #[test]
@@ -135,9 +153,12 @@ fn extract_sorts_on_a_capture_and_defaults_to_numeric() {
         TagInfo::named("develop-12"),
         TagInfo::named("develop-x"),
     ];
-    assert_eq!(chosen(&p.select("develop-9", &tags)), Some("develop-12"));
     assert_eq!(
-        p.select("develop-x", &tags),
+        chosen(&p.select("develop-9", &tags, NOW)),
+        Some("develop-12")
+    );
+    assert_eq!(
+        p.select("develop-x", &tags, NOW),
         Selection::Keep(Keep::CurrentUnordered)
     );
     let dated = policy(
@@ -151,7 +172,7 @@ fn extract_sorts_on_a_capture_and_defaults_to_numeric() {
         TagInfo::named("main-0000-20250101"),
     ];
     assert_eq!(
-        chosen(&dated.select("main-ffff-20240101", &tags)),
+        chosen(&dated.select("main-ffff-20240101", &tags, NOW)),
         Some("main-0000-20250101")
     );
 }
@@ -174,7 +195,7 @@ fn ranking_lists_allowed_tags_newest_first_and_unorderable_ones_last() {
 fn no_allowed_tag_keeps_the_reference() {
     let p = policy("glob:develop-*", &[], None, None);
     assert_eq!(
-        p.select("develop-1", &[at("main-1", 1)]),
+        p.select("develop-1", &[at("main-1", 1)], NOW),
         Selection::Keep(Keep::NoCandidates)
     );
 }
@@ -254,7 +275,7 @@ proptest! {
         current in arb_tag(),
     ) {
         prop_assume!(policy.manages(&current));
-        if let Selection::Update { to, .. } = policy.select(&current, &tags) {
+        if let Selection::Update { to, .. } = policy.select(&current, &tags, NOW) {
             prop_assert!(policy.pattern.matches(&to.tag), "{} fails the pattern", to.tag);
             prop_assert!(!policy.exclude.is_match(&to.tag), "{} is excluded", to.tag);
             prop_assert!(to.tag != current);
@@ -279,9 +300,60 @@ proptest! {
         current in arb_tag(),
     ) {
         prop_assume!(policy.manages(&current));
-        if let Selection::Update { to, .. } = policy.select(&current, &tags) {
-            let again = policy.select(&to.tag, &tags);
+        if let Selection::Update { to, .. } = policy.select(&current, &tags, NOW) {
+            let again = policy.select(&to.tag, &tags, NOW);
             prop_assert!(matches!(again, Selection::Keep(_)), "moved again: {:?}", again);
         }
     }
+}
+
+#[test]
+fn min_age_holds_young_tags_and_fails_closed_on_unknown_times() {
+    let now = UNIX_EPOCH + Duration::from_secs(1_000_000);
+    let hours_ago = |tag: &str, h: u64| TagInfo {
+        tag: tag.into(),
+        pushed: Some(now - Duration::from_secs(h * 3600)),
+        digest: None,
+    };
+    let p = policy("glob:develop-*", &[], None, None).with_min_age(Duration::from_secs(72 * 3600));
+    assert!(p.needs_times());
+    let tags = [
+        hours_ago("develop-1", 200),
+        hours_ago("develop-2", 100),
+        hours_ago("develop-3", 5),
+    ];
+    let Selection::Update { to, reason } = p.select("develop-1", &tags, now) else {
+        panic!("an old enough tag is newer")
+    };
+    assert_eq!(to.tag, "develop-2");
+    assert!(
+        reason.ends_with("held: develop-3 is younger than minAge (pushed 5 h ago)"),
+        "{reason}"
+    );
+    let held = p.select("develop-2", &tags, now);
+    assert_eq!(
+        held,
+        Selection::Keep(Keep::Held {
+            tag: "develop-3".into(),
+            age: Some(Duration::from_secs(5 * 3600))
+        })
+    );
+    let Selection::Keep(keep) = held else {
+        unreachable!()
+    };
+    assert_eq!(
+        keep.to_string(),
+        "held: develop-3 is younger than minAge (pushed 5 h ago)"
+    );
+
+    let versions = policy("semver:^1", &[], None, None).with_min_age(Duration::from_secs(3600));
+    let unknown = [TagInfo::named("1.1.0"), hours_ago("1.0.0", 10)];
+    assert_eq!(
+        versions.select("1.0.0", &unknown, now),
+        Selection::Keep(Keep::Held {
+            tag: "1.1.0".into(),
+            age: None
+        }),
+        "a tag of unknown age is never chosen"
+    );
 }

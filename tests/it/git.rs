@@ -71,7 +71,7 @@ fn bump(dir: &Path, repo: &Repo, newest: u32) -> Result<Vec<Change>, String> {
     let table: TagTable = [("reg.io/acme/app".to_string(), std::sync::Arc::new(tags))]
         .into_iter()
         .collect();
-    let plan = plan(repo, &files, &table);
+    let plan = plan(repo, &files, &table, std::time::SystemTime::now());
     apply(dir, &plan).map_err(|e| e.to_string())?;
     Ok(plan.changes)
 }
