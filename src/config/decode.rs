@@ -257,6 +257,18 @@ fn registry(d: &mut Decoder, node: &Node, env: &Environment) -> Option<Registry>
     if let Some(v) = f.get(d, "mutableTags", &[]).and_then(|n| d.bool(n)) {
         registry.mutable_tags = v;
     }
+    if let Some(n) = f
+        .get(d, "maxTags", &[])
+        .and_then(|n| d.whole_number(n, 1, 1_000_000))
+    {
+        registry.limits.max_tags = n as usize;
+    }
+    if let Some(n) = f
+        .get(d, "maxPages", &[])
+        .and_then(|n| d.whole_number(n, 1, 100_000))
+    {
+        registry.limits.max_pages = n as usize;
+    }
     registry.endpoint = f
         .get(d, "endpoint", &[])
         .and_then(|n| endpoint(d, n, registry.insecure));

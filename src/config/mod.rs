@@ -83,6 +83,8 @@ pub struct Registry {
     /// Where the registry API is reached instead of the host references name (a mirror, a
     /// pull-through cache).
     pub endpoint: Option<Endpoint>,
+    /// Caps on one image's tag listing.
+    pub limits: ListLimits,
     /// Credentials; `None` means the default for the kind (AWS chain, or docker config if it
     /// has an entry for the host, else anonymous).
     pub auth: Option<RegistryAuth>,
@@ -213,6 +215,22 @@ pub fn parse_duration(text: &str) -> Option<Duration> {
     (secs > 0).then(|| Duration::from_secs(secs))
 }
 
+/// Caps on one tag listing: a listing beyond them fails rather than being used partly.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ListLimits {
+    pub max_pages: usize,
+    pub max_tags: usize,
+}
+
+impl Default for ListLimits {
+    fn default() -> ListLimits {
+        ListLimits {
+            max_pages: 200,
+            max_tags: 20_000,
+        }
+    }
+}
+
 /// A registry API address: scheme and `host[:port]`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Endpoint {
@@ -283,6 +301,7 @@ impl Registry {
             max_concurrency: Registry::DEFAULT_MAX_CONCURRENCY,
             mutable_tags: false,
             endpoint: None,
+            limits: ListLimits::default(),
             auth: None,
             ecr: EcrOptions {
                 registry_id: ecr_parts.map(|(account, _)| account.to_string()),

@@ -417,7 +417,18 @@ fn an_endpoint_is_a_scheme_and_an_authority() {
             &format!("- reg: docker.io\n  endpoint: {endpoint}\n{insecure}"),
         )
     };
-    let config = ok(&with("https://mirror.example:5000/", "")).config;
+    let config = ok(&with(
+        "https://mirror.example:5000/",
+        "  maxTags: 500\n  maxPages: 7\n",
+    ))
+    .config;
+    assert_eq!(
+        config.registries[0].limits,
+        ListLimits {
+            max_pages: 7,
+            max_tags: 500
+        }
+    );
     assert_eq!(
         config.registries[0].endpoint,
         Some(Endpoint {

@@ -20,6 +20,12 @@ impl RegistryError {
 pub enum Failure {
     #[error("rate limited (HTTP {status}); gave up after {attempts} attempts")]
     RateLimited { status: u16, attempts: u32 },
+    #[error("server error (HTTP {status}); gave up after {attempts} attempts")]
+    ServerError { status: u16, attempts: u32 },
+    #[error(
+        "HTTP {status} asking to wait {after}, longer than a cycle waits; trying again next cycle"
+    )]
+    WaitTooLong { status: u16, after: String },
     #[error("authentication failed: {0}")]
     Auth(String),
     #[error("cannot get credentials: {0}")]
@@ -34,8 +40,14 @@ pub enum Failure {
     Timeout,
     #[error("malformed response: {0}")]
     Malformed(String),
-    #[error("more than {0} tags: refusing a partial list")]
+    #[error("more than {0} tags: refusing a partial list (raise maxTags if this is right)")]
     TooManyTags(usize),
+    #[error(
+        "more than {0} pages of tags: refusing a partial list (raise maxPages if this is right)"
+    )]
+    TooManyPages(usize),
+    #[error("the tag list's next page is one already fetched: a pagination loop")]
+    PageLoop,
     #[error("ECR: {0}")]
     Ecr(String),
     #[error("cannot set up the client: {0}")]
@@ -49,6 +61,8 @@ impl Failure {
     pub fn metric_label(&self) -> &'static str {
         match self {
             Failure::RateLimited { .. } => "rate_limited",
+            Failure::ServerError { .. } => "server_error",
+            Failure::WaitTooLong { .. } => "wait_too_long",
             Failure::Auth(_) => "auth",
             Failure::Credentials(_) => "credentials",
             Failure::NotFound => "not_found",
@@ -57,6 +71,8 @@ impl Failure {
             Failure::Timeout => "timeout",
             Failure::Malformed(_) => "malformed",
             Failure::TooManyTags(_) => "too_many_tags",
+            Failure::TooManyPages(_) => "too_many_pages",
+            Failure::PageLoop => "page_loop",
             Failure::Ecr(_) => "ecr",
             Failure::Setup(_) => "setup",
             Failure::InvalidImage(_) => "invalid_image",

@@ -117,12 +117,27 @@ impl Http {
                         "server_error"
                     };
                     self.count(kind, label, took);
-                    let wait = retry_after(&fetched.headers, SystemTime::now())
-                        .unwrap_or_else(|| self.backoff(attempt));
-                    if last || wait > self.retry.max_wait {
-                        return Err(Failure::RateLimited {
-                            status,
-                            attempts: attempt,
+                    let wait = match retry_after(&fetched.headers, SystemTime::now()) {
+                        RetryAfter::Absent => self.backoff(attempt),
+                        RetryAfter::Wait(wait) if wait <= self.retry.max_wait => wait,
+                        RetryAfter::Wait(wait) => {
+                            let after = format!("{} s", wait.as_secs());
+                            return Err(Failure::WaitTooLong { status, after });
+                        }
+                        RetryAfter::Unreadable(after) => {
+                            return Err(Failure::WaitTooLong { status, after });
+                        }
+                    };
+                    if last {
+                        return Err(match status {
+                            429 => Failure::RateLimited {
+                                status,
+                                attempts: attempt,
+                            },
+                            _ => Failure::ServerError {
+                                status,
+                                attempts: attempt,
+                            },
                         });
                     }
                     wait
@@ -210,14 +225,31 @@ fn error_chain(err: &dyn std::error::Error) -> String {
     text
 }
 
-/// `Retry-After` as seconds or an HTTP date.
-pub fn retry_after(headers: &HeaderMap, now: SystemTime) -> Option<Duration> {
-    let value = headers.get(RETRY_AFTER)?.to_str().ok()?.trim();
-    if let Ok(seconds) = value.parse::<u64>() {
-        return Some(Duration::from_secs(seconds));
+/// What a `Retry-After` header asks for.
+#[derive(Debug, PartialEq, Eq)]
+pub enum RetryAfter {
+    Absent,
+    Wait(Duration),
+    /// A number too large to read: longer than anyone waits. Holds the value, shortened.
+    Unreadable(String),
+}
+
+/// `Retry-After` as seconds or an HTTP date; other text is ignored, as if absent.
+pub fn retry_after(headers: &HeaderMap, now: SystemTime) -> RetryAfter {
+    let Some(value) = headers.get(RETRY_AFTER).and_then(|v| v.to_str().ok()) else {
+        return RetryAfter::Absent;
+    };
+    let value = value.trim();
+    if !value.is_empty() && value.bytes().all(|b| b.is_ascii_digit()) {
+        return match value.parse::<u64>() {
+            Ok(seconds) => RetryAfter::Wait(Duration::from_secs(seconds)),
+            Err(_) => RetryAfter::Unreadable(format!("{}… s", &value[..value.len().min(20)])),
+        };
     }
-    let at = httpdate::parse_http_date(value).ok()?;
-    Some(at.duration_since(now).unwrap_or(Duration::ZERO))
+    match httpdate::parse_http_date(value) {
+        Ok(at) => RetryAfter::Wait(at.duration_since(now).unwrap_or(Duration::ZERO)),
+        Err(_) => RetryAfter::Absent,
+    }
 }
 
 #[cfg(test)]
@@ -233,18 +265,17 @@ mod tests {
     #[test]
     fn retry_after_reads_seconds_and_dates() {
         let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
-        assert_eq!(
-            retry_after(&headers("7"), now),
-            Some(Duration::from_secs(7))
-        );
+        let wait = |secs| RetryAfter::Wait(Duration::from_secs(secs));
+        assert_eq!(retry_after(&headers("7"), now), wait(7));
         let later = httpdate::fmt_http_date(now + Duration::from_secs(30));
-        assert_eq!(
-            retry_after(&headers(&later), now),
-            Some(Duration::from_secs(30))
-        );
+        assert_eq!(retry_after(&headers(&later), now), wait(30));
         let earlier = httpdate::fmt_http_date(now - Duration::from_secs(30));
-        assert_eq!(retry_after(&headers(&earlier), now), Some(Duration::ZERO));
-        assert_eq!(retry_after(&headers("soon"), now), None);
-        assert_eq!(retry_after(&HeaderMap::new(), now), None);
+        assert_eq!(retry_after(&headers(&earlier), now), wait(0));
+        assert_eq!(retry_after(&headers("soon"), now), RetryAfter::Absent);
+        assert_eq!(retry_after(&HeaderMap::new(), now), RetryAfter::Absent);
+        assert!(matches!(
+            retry_after(&headers("99999999999999999999999"), now),
+            RetryAfter::Unreadable(_)
+        ));
     }
 }

@@ -30,7 +30,6 @@ pub use cache::DiskCache;
 pub use counters::{RequestCounters, RequestKind};
 pub use error::{Failure, RegistryError};
 pub use image::ImageName;
-pub use oci::ListLimits;
 
 use crate::config::{Registry, RegistryId, RegistryKind};
 use crate::policy::TagInfo;
@@ -89,7 +88,6 @@ impl TagSource for Broken {
 #[derive(Clone, Debug, Default)]
 pub struct Options {
     pub retry: http::RetryPolicy,
-    pub limits: ListLimits,
 }
 
 /// Tags of one image, shared by everyone who asked for a listing at about the same time.
@@ -138,16 +136,12 @@ impl Registries {
         for registry in registries {
             let source: Box<dyn TagSource> = match registry.kind {
                 RegistryKind::Ecr => Box::new(
-                    ecr::EcrSource::new(registry, counters.clone(), options.limits.max_pages).await,
+                    ecr::EcrSource::new(registry, counters.clone(), registry.limits.max_pages)
+                        .await,
                 ),
                 RegistryKind::Oci => {
                     match http::Http::new(registry, counters.clone(), options.retry.clone()) {
-                        Ok(http) => Box::new(oci::OciSource::new(
-                            registry,
-                            http,
-                            cache.clone(),
-                            options.limits,
-                        )),
+                        Ok(http) => Box::new(oci::OciSource::new(registry, http, cache.clone())),
                         Err(failure) => Box::new(Broken(failure)),
                     }
                 }

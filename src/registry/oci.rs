@@ -21,7 +21,7 @@ use super::counters::RequestKind;
 use super::error::Failure;
 use super::http::{Fetched, Http};
 use super::image::ImageName;
-use crate::config::{Platform, Registry, RegistryAuth};
+use crate::config::{ListLimits, Platform, Registry, RegistryAuth};
 use crate::image::reference::is_valid_tag;
 use crate::policy::TagInfo;
 
@@ -38,22 +38,6 @@ const PAGE_SIZE: usize = 100;
 /// Images created before this are taken to have no real creation time (reproducible builds
 /// write the epoch or other fixed dates).
 const PLAUSIBLE_SINCE: u64 = 946_684_800; // 2000-01-01T00:00:00Z
-
-/// Caps on one tag listing.
-#[derive(Clone, Copy, Debug)]
-pub struct ListLimits {
-    pub max_pages: usize,
-    pub max_tags: usize,
-}
-
-impl Default for ListLimits {
-    fn default() -> ListLimits {
-        ListLimits {
-            max_pages: 200,
-            max_tags: 20_000,
-        }
-    }
-}
 
 #[derive(Debug)]
 pub struct OciSource {
@@ -74,12 +58,7 @@ pub struct OciSource {
 }
 
 impl OciSource {
-    pub fn new(
-        registry: &Registry,
-        http: Http,
-        cache: Arc<DiskCache>,
-        limits: ListLimits,
-    ) -> OciSource {
+    pub fn new(registry: &Registry, http: Http, cache: Arc<DiskCache>) -> OciSource {
         OciSource {
             http,
             scheme: match &registry.endpoint {
@@ -93,7 +72,7 @@ impl OciSource {
             platform: registry.platform.clone(),
             mutable_tags: registry.mutable_tags,
             cache,
-            limits,
+            limits: registry.limits,
             parallel: registry.max_concurrency.max(1) * 2,
         }
     }
@@ -224,7 +203,11 @@ impl OciSource {
     async fn list_tags(&self, image: &ImageName) -> Result<Vec<String>, Failure> {
         let mut url = self.url(image, &format!("tags/list?n={PAGE_SIZE}"))?;
         let mut tags = Vec::new();
+        let mut fetched_pages = HashSet::new();
         for _ in 0..self.limits.max_pages {
+            if !fetched_pages.insert(url.to_string()) {
+                return Err(Failure::PageLoop);
+            }
             let fetched = self
                 .fetch(RequestKind::Tags, image, &url, Method::GET, "tag list")
                 .await?;
@@ -244,7 +227,7 @@ impl OciSource {
                 None => return Ok(tags),
             }
         }
-        Err(Failure::TooManyTags(tags.len()))
+        Err(Failure::TooManyPages(self.limits.max_pages))
     }
 
     fn url(&self, image: &ImageName, rest: &str) -> Result<Url, Failure> {

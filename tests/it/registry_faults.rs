@@ -3,11 +3,12 @@
 
 use std::time::Duration;
 
+use laminar::config::ListLimits;
 use laminar::config::Registry;
 use laminar::registry::http::RetryPolicy;
-use laminar::registry::{Failure, ListLimits, Options, Registries, RequestKind};
+use laminar::registry::{Failure, Options, Registries, RequestKind};
 use wiremock::matchers::{header, method, path, query_param};
-use wiremock::{Mock, MockServer, ResponseTemplate};
+use wiremock::{Mock, MockServer, Request, ResponseTemplate};
 
 use crate::util::Dir;
 
@@ -26,7 +27,6 @@ async fn registries(server: &MockServer, data: &Dir) -> Registries {
             base: Duration::from_millis(10),
             max_wait: Duration::from_secs(5),
         },
-        ..Options::default()
     };
     Registries::new(&[registry(server)], data.path(), options).await
 }
@@ -187,7 +187,43 @@ async fn a_link_to_another_host_is_refused() {
 }
 
 #[tokio::test]
-async fn page_caps_refuse_partial_lists() {
+async fn page_caps_are_per_registry_and_refuse_partial_lists() {
+    let server = MockServer::start().await;
+    // Every page links to the next one: an endless listing.
+    Mock::given(method("GET"))
+        .and(path("/v2/acme/app/tags/list"))
+        .respond_with(|request: &Request| {
+            let n: u32 = request
+                .url
+                .query_pairs()
+                .find(|(k, _)| k == "page")
+                .and_then(|(_, v)| v.parse().ok())
+                .unwrap_or(0);
+            let next = format!("</v2/acme/app/tags/list?page={}>; rel=\"next\"", n + 1);
+            ResponseTemplate::new(200)
+                .set_body_json(page(&[&format!("t{n}")]))
+                .insert_header("link", next.as_str())
+        })
+        .mount(&server)
+        .await;
+    let data = Dir::new();
+    let mut capped = registry(&server);
+    capped.limits = ListLimits {
+        max_pages: 5,
+        max_tags: 1000,
+    };
+    let registries = Registries::new(&[capped], data.path(), Options::default()).await;
+    let err = registries
+        .tags(&registries.ids()[0], &image(&server), false)
+        .await
+        .unwrap_err();
+    assert_eq!(err.failure, Failure::TooManyPages(5));
+    assert!(err.to_string().contains("raise maxPages"), "{err}");
+    assert_eq!(registries.counters().total("mock", RequestKind::Tags), 5);
+}
+
+#[tokio::test]
+async fn a_link_back_to_a_fetched_page_is_a_loop_reported_at_once() {
     let server = MockServer::start().await;
     Mock::given(method("GET"))
         .and(path("/v2/acme/app/tags/list"))
@@ -199,20 +235,13 @@ async fn page_caps_refuse_partial_lists() {
         .mount(&server)
         .await;
     let data = Dir::new();
-    let options = Options {
-        limits: ListLimits {
-            max_pages: 5,
-            max_tags: 1000,
-        },
-        ..Options::default()
-    };
-    let registries = Registries::new(&[registry(&server)], data.path(), options).await;
+    let registries = registries(&server, &data).await;
     let err = registries
         .tags(&registries.ids()[0], &image(&server), false)
         .await
         .unwrap_err();
-    assert_eq!(err.metric_label(), "too_many_tags");
-    assert_eq!(registries.counters().total("mock", RequestKind::Tags), 5);
+    assert_eq!(err.failure, Failure::PageLoop);
+    assert_eq!(registries.counters().total("mock", RequestKind::Tags), 2);
 }
 
 #[tokio::test]
@@ -253,7 +282,7 @@ async fn too_many_requests_waits_for_retry_after_then_succeeds() {
 }
 
 #[tokio::test]
-async fn persistent_429_and_long_retry_after_fail_the_image_with_a_typed_error() {
+async fn server_errors_429_and_long_retry_after_fail_the_image_with_typed_errors() {
     let server = MockServer::start().await;
     Mock::given(method("GET"))
         .and(path("/v2/acme/app/tags/list"))
@@ -263,12 +292,44 @@ async fn persistent_429_and_long_retry_after_fail_the_image_with_a_typed_error()
     let err = listing_error(&server).await;
     assert_eq!(
         err.failure,
-        Failure::RateLimited {
+        Failure::ServerError {
             status: 503,
+            attempts: 3
+        },
+        "a 503 is a server error, not a rate limit"
+    );
+    assert!(err.to_string().contains("acme/app"), "{err}");
+
+    let limited = MockServer::start().await;
+    Mock::given(method("GET"))
+        .respond_with(ResponseTemplate::new(429))
+        .mount(&limited)
+        .await;
+    let err = listing_error(&limited).await;
+    assert_eq!(
+        err.failure,
+        Failure::RateLimited {
+            status: 429,
             attempts: 3
         }
     );
-    assert!(err.to_string().contains("acme/app"), "{err}");
+
+    let huge = MockServer::start().await;
+    Mock::given(method("GET"))
+        .respond_with(
+            ResponseTemplate::new(429).insert_header("retry-after", "99999999999999999999999"),
+        )
+        .mount(&huge)
+        .await;
+    let err = listing_error(&huge).await;
+    assert!(
+        matches!(err.failure, Failure::WaitTooLong { status: 429, .. }),
+        "{err}"
+    );
+    assert!(
+        err.to_string().contains("longer than a cycle waits"),
+        "{err}"
+    );
 
     let slow = MockServer::start().await;
     Mock::given(method("GET"))
@@ -278,9 +339,9 @@ async fn persistent_429_and_long_retry_after_fail_the_image_with_a_typed_error()
     let err = listing_error(&slow).await;
     assert_eq!(
         err.failure,
-        Failure::RateLimited {
+        Failure::WaitTooLong {
             status: 429,
-            attempts: 1
+            after: "3600 s".into()
         },
         "an hour is not waited for"
     );
@@ -343,7 +404,6 @@ async fn a_dead_registry_is_a_network_error_not_a_hang() {
             base: Duration::from_millis(10),
             max_wait: Duration::from_secs(1),
         },
-        ..Options::default()
     };
     let registries = Registries::new(&[registry], data.path(), options).await;
     let err = registries
