@@ -169,12 +169,18 @@ impl OciSource {
         digest: &str,
     ) -> Result<Option<SystemTime>, Failure> {
         let mut manifest = self.manifest(image, digest).await?;
+        if let Some(created) = manifest.annotated_created() {
+            return Ok(Some(created));
+        }
         if manifest.is_index() {
             let Some(entry) = manifest.pick(&self.platform) else {
                 tracing::warn!(image = %image.written, %digest, platform = %self.platform, "no image for the platform in the index");
                 return Ok(None);
             };
             manifest = self.manifest(image, &entry).await?;
+            if let Some(created) = manifest.annotated_created() {
+                return Ok(Some(created));
+            }
         }
         let Some(config) = manifest.config.map(|c| c.digest) else {
             return Err(Failure::Malformed("image manifest without config".into()));
@@ -388,6 +394,18 @@ struct Manifest {
     #[serde(default)]
     manifests: Vec<IndexEntry>,
     config: Option<Descriptor>,
+    #[serde(default)]
+    annotations: std::collections::HashMap<String, String>,
+}
+
+impl Manifest {
+    /// The build time the manifest itself states (`org.opencontainers.image.created`), when
+    /// plausible: the config blob then need not be read.
+    fn annotated_created(&self) -> Option<SystemTime> {
+        self.annotations
+            .get("org.opencontainers.image.created")
+            .and_then(|at| plausible_time(at))
+    }
 }
 
 #[derive(Deserialize)]

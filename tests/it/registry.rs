@@ -295,6 +295,36 @@ async fn the_disk_cache_spares_manifest_and_blob_requests_on_later_runs() {
 }
 
 #[tokio::test]
+async fn a_creation_annotation_on_the_manifest_spares_the_config_read() {
+    let server = RegistryServer::start().await;
+    // The config says 2024-01-01; the manifest's annotation, which wins, says 2024-03-01.
+    server
+        .push_annotated(
+            "acme/app",
+            "v1",
+            "2024-01-01T00:00:00Z",
+            "2024-03-01T00:00:00Z",
+        )
+        .await;
+    let image = format!("{}/acme/app", server.addr);
+    let data = Dir::new();
+    let registry = local(&server);
+    let registries = registries(&registry, data.path()).await;
+    let tags = registries
+        .tags(&registries.ids()[0], &image, true)
+        .await
+        .unwrap();
+    let march = std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_709_251_200);
+    assert_eq!(tags[0].pushed, Some(march));
+    // One HEAD for the digest, one manifest read, no config blob.
+    assert_eq!(
+        registries.counters().total("local", RequestKind::Manifest),
+        2
+    );
+    assert_eq!(registries.counters().total("local", RequestKind::Blob), 0);
+}
+
+#[tokio::test]
 async fn concurrent_callers_share_one_listing() {
     let server = RegistryServer::start().await;
     server

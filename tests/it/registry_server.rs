@@ -162,6 +162,7 @@ impl RegistryServer {
         reference: Option<&str>,
         created: &str,
         arch: &str,
+        annotated: Option<&str>,
     ) -> (String, usize) {
         let (layer, layer_size) = self.push_blob(repo, b"laminar test layer").await;
         let config = json!({
@@ -173,13 +174,16 @@ impl RegistryServer {
         });
         let (config_digest, config_size) =
             self.push_blob(repo, config.to_string().as_bytes()).await;
-        let manifest = json!({
+        let mut manifest = json!({
             "schemaVersion": 2,
             "mediaType": OCI_MANIFEST,
             "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": config_digest, "size": config_size},
             "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip", "digest": layer, "size": layer_size}],
-        })
-        .to_string();
+        });
+        if let Some(at) = annotated {
+            manifest["annotations"] = json!({"org.opencontainers.image.created": at});
+        }
+        let manifest = manifest.to_string();
         let digest = format!("sha256:{:x}", Sha256::digest(manifest.as_bytes()));
         self.put_manifest(
             repo,
@@ -193,14 +197,23 @@ impl RegistryServer {
 
     /// Pushes `repo:tag` created at `created`; returns the manifest digest.
     pub async fn push(&self, repo: &str, tag: &str, created: &str) -> String {
-        self.push_image(repo, Some(tag), created, "amd64").await.0
+        self.push_image(repo, Some(tag), created, "amd64", None)
+            .await
+            .0
+    }
+
+    /// Pushes `repo:tag` whose manifest carries `org.opencontainers.image.created: annotated`
+    /// (its config says `created`).
+    pub async fn push_annotated(&self, repo: &str, tag: &str, created: &str, annotated: &str) {
+        self.push_image(repo, Some(tag), created, "amd64", Some(annotated))
+            .await;
     }
 
     /// Pushes an index under `tag` with one image per `(architecture, created)`.
     pub async fn push_index(&self, repo: &str, tag: &str, images: &[(&str, &str)]) -> String {
         let mut manifests = Vec::new();
         for (arch, created) in images {
-            let (digest, size) = self.push_image(repo, None, created, arch).await;
+            let (digest, size) = self.push_image(repo, None, created, arch, None).await;
             manifests.push(json!({
                 "mediaType": OCI_MANIFEST,
                 "digest": digest,
