@@ -208,13 +208,15 @@ fn registry(d: &mut Decoder, node: &Node, env: &Environment) -> Option<Registry>
     if let Some(name) = f.get(d, "name", &[]).and_then(|n| d.text(n)) {
         registry.name = name;
     }
-    if let Some(node) = f.get(d, "type", &[]) {
+    let type_node = f.get(d, "type", &[]);
+    if let Some(node) = type_node {
         match d.text(node).as_deref() {
             Some("oci") => registry.kind = RegistryKind::Oci,
             Some("ecr") => registry.kind = RegistryKind::Ecr,
+            Some("dockerhub") => registry.kind = RegistryKind::Dockerhub,
             Some(other) => d.error(
                 node.pos,
-                format!("unknown registry type {other:?}: expected oci or ecr"),
+                format!("unknown registry type {other:?}: expected oci, ecr or dockerhub"),
             ),
             None => {}
         }
@@ -272,6 +274,13 @@ fn registry(d: &mut Decoder, node: &Node, env: &Environment) -> Option<Registry>
     registry.endpoint = f
         .get(d, "endpoint", &[])
         .and_then(|n| endpoint(d, n, registry.insecure));
+    // A Docker Hub mirror or pull-through cache speaks the registry protocol, not Hub's API.
+    if type_node.is_none()
+        && registry.endpoint.is_some()
+        && registry.kind == RegistryKind::Dockerhub
+    {
+        registry.kind = RegistryKind::Oci;
+    }
     registry.auth = f.get(d, "auth", &[]).and_then(|n| registry_auth(d, n, env));
     // Region and account default to those in an ECR host (see `Registry::new`).
     if let Some(region) = f.get(d, "region", &[]).and_then(|n| d.text(n)) {

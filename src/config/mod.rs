@@ -97,6 +97,8 @@ pub enum RegistryKind {
     Oci,
     /// AWS ECR, through its own API.
     Ecr,
+    /// Docker Hub, through its own API (hub.docker.com), which gives push times.
+    Dockerhub,
 }
 
 /// ECR specifics; region and account default to those in the registry host.
@@ -287,6 +289,7 @@ impl Registry {
         let ecr_parts = ecr_host(prefix_host(prefix));
         let kind = match ecr_parts {
             Some(_) => RegistryKind::Ecr,
+            None if crate::image::hub::is_hub_prefix(prefix) => RegistryKind::Dockerhub,
             None => RegistryKind::Oci,
         };
         Registry {

@@ -9,6 +9,7 @@
 pub mod auth;
 mod cache;
 pub mod counters;
+mod dockerhub;
 mod ecr;
 pub mod error;
 pub mod http;
@@ -56,6 +57,16 @@ impl TagSource for oci::OciSource {
         with_times: bool,
     ) -> BoxFuture<'a, Result<Vec<TagInfo>, Failure>> {
         Box::pin(oci::OciSource::tags(self, image, with_times))
+    }
+}
+
+impl TagSource for dockerhub::HubSource {
+    fn tags<'a>(
+        &'a self,
+        image: &'a ImageName,
+        _with_times: bool,
+    ) -> BoxFuture<'a, Result<Vec<TagInfo>, Failure>> {
+        Box::pin(dockerhub::HubSource::tags(self, image))
     }
 }
 
@@ -142,6 +153,12 @@ impl Registries {
                 RegistryKind::Oci => {
                     match http::Http::new(registry, counters.clone(), options.retry.clone()) {
                         Ok(http) => Box::new(oci::OciSource::new(registry, http, cache.clone())),
+                        Err(failure) => Box::new(Broken(failure)),
+                    }
+                }
+                RegistryKind::Dockerhub => {
+                    match http::Http::new(registry, counters.clone(), options.retry.clone()) {
+                        Ok(http) => Box::new(dockerhub::HubSource::new(registry, http)),
                         Err(failure) => Box::new(Broken(failure)),
                     }
                 }

@@ -339,15 +339,21 @@ fn next_link(fetched: &Fetched, current: &Url) -> Result<Option<Url>, Failure> {
     let Some(target) = parse_next_link(value) else {
         return Ok(None);
     };
+    next_page(current, target).map(Some)
+}
+
+/// A next page's address resolved against the current one; it must stay on the same origin,
+/// or credentials could be sent elsewhere.
+pub(super) fn next_page(current: &Url, target: &str) -> Result<Url, Failure> {
     let next = current
         .join(target)
-        .map_err(|_| Failure::Malformed(format!("Link target {target:?}")))?;
+        .map_err(|_| Failure::Malformed(format!("next page link {target:?}")))?;
     if next.origin() != current.origin() {
         return Err(Failure::Malformed(
-            "Link header points at another host".into(),
+            "the next page link points at another host".into(),
         ));
     }
-    Ok(Some(next))
+    Ok(next)
 }
 
 /// `<url>; rel="next", <url2>; rel="prev"` → the `next` url.
@@ -370,7 +376,7 @@ fn parse_next_link(value: &str) -> Option<&str> {
     None
 }
 
-fn is_digest(text: &str) -> bool {
+pub(super) fn is_digest(text: &str) -> bool {
     text.strip_prefix("sha256:")
         .is_some_and(|hex| hex.len() == 64 && hex.bytes().all(|b| b.is_ascii_hexdigit()))
 }

@@ -5,6 +5,7 @@ mod corpus;
 mod cycle;
 mod daemon;
 mod deploy;
+mod dockerhub;
 mod ecr;
 mod forms;
 mod git;

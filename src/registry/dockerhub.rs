@@ -1,0 +1,216 @@
+//! Docker Hub through its own API rather than the registry protocol: one request lists up to
+//! 100 tags, each with its digest and the time it was last pushed, so a time-ordered rule
+//! costs no manifest request at all (manifest reads count against Hub's pull quota) and
+//! orders by push time, not by the build time an image carries.
+//!
+//! API (docs.docker.com/reference/api/hub/latest):
+//! - "List repository tags": `GET /v2/namespaces/{namespace}/repositories/{repository}/tags
+//!   ?page_size=100` → `{"count", "next", "previous", "results": [{"name", "digest",
+//!   "last_updated", "tag_last_pushed", …}]}`, `next` the URL of the following page or null.
+//! - "Create access token": `POST /v2/auth/token` with `{"identifier", "secret"}` (a user and a
+//!   personal access token) → `{"access_token"}`, a bearer valid for 10 minutes. Public
+//!   repositories need none.
+
+use std::collections::HashSet;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use reqwest::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE, HeaderValue};
+use reqwest::{Method, Url};
+use serde::Deserialize;
+use tokio::sync::Mutex;
+
+use super::auth::{self, Credentials};
+use super::counters::RequestKind;
+use super::error::Failure;
+use super::http::{Fetched, Http};
+use super::image::ImageName;
+use super::oci::{is_digest, next_page};
+use crate::config::{ListLimits, Registry, RegistryAuth};
+use crate::image::reference::is_valid_tag;
+use crate::policy::TagInfo;
+
+/// Where the Hub API lives unless an `endpoint` says otherwise.
+const HUB_API: &str = "https://hub.docker.com";
+const PAGE_SIZE: usize = 100;
+/// Access tokens live 10 minutes; a new one is asked for before that.
+const TOKEN_LIFETIME: Duration = Duration::from_secs(8 * 60);
+
+#[derive(Debug)]
+pub struct HubSource {
+    http: Http,
+    /// `scheme://host[:port]` of the API.
+    base: String,
+    auth_config: Option<RegistryAuth>,
+    /// The bearer and when it was issued.
+    token: Mutex<Option<(HeaderValue, SystemTime)>>,
+    limits: ListLimits,
+}
+
+#[derive(Deserialize)]
+struct Page {
+    next: Option<String>,
+    #[serde(default)]
+    results: Vec<HubTag>,
+}
+
+#[derive(Deserialize)]
+struct HubTag {
+    name: String,
+    digest: Option<String>,
+    tag_last_pushed: Option<String>,
+    last_updated: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct AccessToken {
+    access_token: String,
+}
+
+impl HubSource {
+    pub fn new(registry: &Registry, http: Http) -> HubSource {
+        let base = match &registry.endpoint {
+            Some(endpoint) => format!("{}://{}", endpoint.scheme, endpoint.authority),
+            None => HUB_API.to_string(),
+        };
+        HubSource {
+            http,
+            base,
+            auth_config: registry.auth.clone(),
+            token: Mutex::new(None),
+            limits: registry.limits,
+        }
+    }
+
+    /// Every tag of `image`, with digests and push times (there is no cheaper listing).
+    pub async fn tags(&self, image: &ImageName) -> Result<Vec<TagInfo>, Failure> {
+        let (namespace, repository) = image
+            .repository
+            .split_once('/')
+            .ok_or_else(|| Failure::InvalidImage(image.written.clone()))?;
+        let first = format!(
+            "{}/v2/namespaces/{namespace}/repositories/{repository}/tags?page_size={PAGE_SIZE}",
+            self.base
+        );
+        let mut url =
+            Url::parse(&first).map_err(|e| Failure::InvalidImage(format!("{first}: {e}")))?;
+        let mut tags = Vec::new();
+        let mut fetched_pages = HashSet::new();
+        for _ in 0..self.limits.max_pages {
+            if !fetched_pages.insert(url.to_string()) {
+                return Err(Failure::PageLoop);
+            }
+            let fetched = self.get(&url).await?;
+            let page: Page = serde_json::from_slice(&fetched.body)
+                .map_err(|e| Failure::Malformed(format!("Docker Hub tag list: {e}")))?;
+            for tag in page.results {
+                if !is_valid_tag(&tag.name) {
+                    tracing::warn!(image = %image.written, tag = %tag.name.escape_debug(), "Docker Hub listed an invalid tag; dropped");
+                    continue;
+                }
+                let pushed = tag.tag_last_pushed.or(tag.last_updated);
+                tags.push(TagInfo {
+                    tag: tag.name,
+                    pushed: pushed.as_deref().and_then(parse_time),
+                    digest: tag.digest.filter(|d| is_digest(d)),
+                });
+            }
+            if tags.len() > self.limits.max_tags {
+                return Err(Failure::TooManyTags(self.limits.max_tags));
+            }
+            match page.next {
+                Some(next) => url = next_page(&url, &next)?,
+                None => return Ok(tags),
+            }
+        }
+        Err(Failure::TooManyPages(self.limits.max_pages))
+    }
+
+    /// One page, with a bearer when credentials are configured; a 401 gets a fresh token and
+    /// one more try (a rotated secret is read again).
+    async fn get(&self, url: &Url) -> Result<Fetched, Failure> {
+        let mut renewed = false;
+        loop {
+            let bearer = self.bearer(renewed).await?;
+            let fetched = self
+                .http
+                .send(RequestKind::Tags, || {
+                    let request = self
+                        .http
+                        .client()
+                        .get(url.clone())
+                        .header(ACCEPT, "application/json");
+                    match &bearer {
+                        Some(value) => request.header(AUTHORIZATION, value.clone()),
+                        None => request,
+                    }
+                })
+                .await?;
+            match fetched.status.as_u16() {
+                200..=299 => return Ok(fetched),
+                401 if bearer.is_some() && !renewed => renewed = true,
+                401 | 403 => return Err(Failure::Auth("Docker Hub refused the tag list".into())),
+                404 => return Err(Failure::NotFound),
+                status => {
+                    return Err(Failure::Status {
+                        status,
+                        what: "Docker Hub tag list",
+                    });
+                }
+            }
+        }
+    }
+
+    /// The bearer for the configured credentials (none for anonymous access), issued anew
+    /// when it is old or `renew` is set.
+    async fn bearer(&self, renew: bool) -> Result<Option<HeaderValue>, Failure> {
+        let mut slot = self.token.lock().await;
+        if let Some((token, issued)) = &*slot
+            && !renew
+            && issued.elapsed().is_ok_and(|age| age < TOKEN_LIFETIME)
+        {
+            return Ok(Some(token.clone()));
+        }
+        let home = std::env::var_os("HOME").map(std::path::PathBuf::from);
+        let credentials = auth::resolve(
+            self.auth_config.as_ref(),
+            "registry-1.docker.io",
+            home.as_deref(),
+        )
+        .await?;
+        let Credentials::Basic { username, password } = credentials else {
+            return Ok(None);
+        };
+        let url = format!("{}/v2/auth/token", self.base);
+        let body =
+            serde_json::json!({"identifier": username, "secret": password.expose()}).to_string();
+        let fetched = self
+            .http
+            .send(RequestKind::Auth, || {
+                self.http
+                    .client()
+                    .request(Method::POST, &url)
+                    .header(CONTENT_TYPE, "application/json")
+                    .body(body.clone())
+            })
+            .await?;
+        if !fetched.status.is_success() {
+            return Err(Failure::Auth(format!(
+                "Docker Hub refused the credentials (HTTP {})",
+                fetched.status.as_u16()
+            )));
+        }
+        let token: AccessToken = serde_json::from_slice(&fetched.body)
+            .map_err(|e| Failure::Malformed(format!("Docker Hub access token: {e}")))?;
+        let mut value = HeaderValue::from_str(&format!("Bearer {}", token.access_token))
+            .map_err(|_| Failure::Malformed("Docker Hub access token".into()))?;
+        value.set_sensitive(true);
+        *slot = Some((value.clone(), SystemTime::now()));
+        Ok(Some(value))
+    }
+}
+
+fn parse_time(text: &str) -> Option<SystemTime> {
+    let timestamp: jiff::Timestamp = text.parse().ok()?;
+    let seconds = u64::try_from(timestamp.as_second()).ok()?;
+    Some(UNIX_EPOCH + Duration::from_secs(seconds))
+}
