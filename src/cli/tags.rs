@@ -3,7 +3,7 @@
 
 use std::io::{self, Write};
 use std::path::Path;
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use clap::Args;
 use serde::Serialize;
@@ -11,7 +11,7 @@ use serde::Serialize;
 use super::{CliError, load_config};
 use crate::config::{Environment, Registry};
 use crate::image::reference::Reference;
-use crate::policy::{Order, Pattern, Policy, Selection, TagInfo};
+use crate::policy::{Ago, Order, Pattern, Policy, Selection, TagInfo};
 use crate::registry::{Options, Registries};
 
 #[derive(Debug, Args)]
@@ -58,6 +58,8 @@ impl clap::builder::ValueParserFactory for Order {
 #[derive(Serialize)]
 struct Listing<'a> {
     image: &'a str,
+    /// `pushed` or `created`: what the tags' times are.
+    time_source: &'static str,
     tags: Vec<Row<'a>>,
     selected: Option<&'a str>,
 }
@@ -67,6 +69,7 @@ struct Row<'a> {
     tag: &'a str,
     digest: Option<&'a str>,
     created: Option<String>,
+    age_seconds: Option<u64>,
 }
 
 pub fn run(args: &TagsArgs, config: Option<&Path>) -> Result<(), CliError> {
@@ -125,23 +128,31 @@ pub fn run(args: &TagsArgs, config: Option<&Path>) -> Result<(), CliError> {
     };
     let stdout = io::stdout();
     let mut out = stdout.lock();
+    let now = SystemTime::now();
+    let time_source = registry.kind.time_source();
     if args.json {
         let listing = Listing {
             image: &args.image,
-            tags: ranked.iter().map(|t| row(t)).collect(),
+            time_source,
+            tags: ranked.iter().map(|t| row(t, now)).collect(),
             selected,
         };
         serde_json::to_writer(&mut out, &listing).map_err(io::Error::other)?;
         writeln!(out)?;
     } else {
+        writeln!(out, "times: {time_source}")?;
         for t in &ranked {
-            let r = row(t);
+            let r = row(t, now);
+            let age = r
+                .age_seconds
+                .map(|s| format!("{} ago", Ago(Duration::from_secs(s))));
             writeln!(
                 out,
-                "{}\t{}\t{}",
+                "{}\t{}\t{}\t{}",
                 r.tag,
                 r.digest.unwrap_or("-"),
-                r.created.as_deref().unwrap_or("-")
+                r.created.as_deref().unwrap_or("-"),
+                age.as_deref().unwrap_or("-")
             )?;
         }
         match selected {
@@ -152,11 +163,15 @@ pub fn run(args: &TagsArgs, config: Option<&Path>) -> Result<(), CliError> {
     Ok(())
 }
 
-fn row(t: &TagInfo) -> Row<'_> {
+fn row(t: &TagInfo, now: SystemTime) -> Row<'_> {
     Row {
         tag: &t.tag,
         digest: t.digest.as_deref(),
         created: t.pushed.map(rfc3339),
+        age_seconds: t
+            .pushed
+            .and_then(|at| now.duration_since(at).ok())
+            .map(|age| age.as_secs()),
     }
 }
 

@@ -101,6 +101,17 @@ pub enum RegistryKind {
     Dockerhub,
 }
 
+impl RegistryKind {
+    /// What a tag's time is on this kind of registry: when the tag was pushed, or when its
+    /// image was built.
+    pub fn time_source(self) -> &'static str {
+        match self {
+            RegistryKind::Ecr | RegistryKind::Dockerhub => "pushed",
+            RegistryKind::Oci => "created",
+        }
+    }
+}
+
 /// ECR specifics; region and account default to those in the registry host.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct EcrOptions {

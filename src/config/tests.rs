@@ -436,10 +436,18 @@ fn an_endpoint_is_a_scheme_and_an_authority() {
             authority: "mirror.example:5000".into()
         })
     );
-    assert_eq!(config.registries[0].kind, RegistryKind::Oci, "a Hub mirror speaks the registry protocol");
+    assert_eq!(
+        config.registries[0].kind,
+        RegistryKind::Oci,
+        "a Hub mirror speaks the registry protocol"
+    );
     let hub = ok(&MINIMAL.replace("- reg: reg.io/acme\n", "- reg: docker.io/library\n")).config;
     assert_eq!(hub.registries[0].kind, RegistryKind::Dockerhub);
-    let scripted = ok(&with("http://127.0.0.1:5000", "  insecure: true\n  type: dockerhub\n")).config;
+    let scripted = ok(&with(
+        "http://127.0.0.1:5000",
+        "  insecure: true\n  type: dockerhub\n",
+    ))
+    .config;
     assert_eq!(scripted.registries[0].kind, RegistryKind::Dockerhub);
     let plain = ok(&with("http://127.0.0.1:5000", "  insecure: true\n")).config;
     assert_eq!(

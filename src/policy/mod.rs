@@ -137,7 +137,7 @@ impl fmt::Display for Keep {
 }
 
 /// A duration the way people say it: `5 h`, `3 d`, `40 min`.
-struct Ago(Duration);
+pub struct Ago(pub Duration);
 
 impl fmt::Display for Ago {
     fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {

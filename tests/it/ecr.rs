@@ -201,6 +201,7 @@ async fn ecr_tags_come_with_digests_and_push_times_in_one_call() {
             .ends_with('Z')
     );
     assert_eq!(listing["selected"], "develop-10");
+    assert_eq!(listing["time_source"], "pushed");
 
     let missing = laminar_tags(&dir, Some(&moto.endpoint), &[&format!("{HOST}/acme/nope")]);
     assert_eq!(missing.status.code(), Some(1));

@@ -224,6 +224,11 @@ async fn time_order_follows_image_creation_and_never_downgrades() {
     );
     assert_eq!(listing["tags"][0]["created"], "2024-03-05T00:00:00Z");
     assert_eq!(
+        listing["time_source"], "created",
+        "a plain registry dates images by build"
+    );
+    assert!(listing["tags"][0]["age_seconds"].as_u64().unwrap() > 86_400);
+    assert_eq!(
         listing["tags"][3]["created"],
         Value::Null,
         "an epoch creation time is unknown"
@@ -531,7 +536,7 @@ async fn tags_uses_the_config_registry_for_auth() {
         String::from_utf8_lossy(&output.stderr)
     );
     let text = String::from_utf8(output.stdout).unwrap();
-    assert!(text.starts_with("v1.1.0\t"), "{text}");
+    assert!(text.starts_with("times: created\nv1.1.0\t"), "{text}");
     assert!(text.ends_with("selected: v1.1.0\n"), "{text}");
 
     let failed = dir
