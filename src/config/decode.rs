@@ -214,9 +214,13 @@ fn registry(d: &mut Decoder, node: &Node, env: &Environment) -> Option<Registry>
             Some("oci") => registry.kind = RegistryKind::Oci,
             Some("ecr") => registry.kind = RegistryKind::Ecr,
             Some("dockerhub") => registry.kind = RegistryKind::Dockerhub,
+            Some("quay") => registry.kind = RegistryKind::Quay,
+            Some("harbor") => registry.kind = RegistryKind::Harbor,
             Some(other) => d.error(
                 node.pos,
-                format!("unknown registry type {other:?}: expected oci, ecr or dockerhub"),
+                format!(
+                    "unknown registry type {other:?}: expected oci, ecr, dockerhub, quay or harbor"
+                ),
             ),
             None => {}
         }
@@ -274,11 +278,9 @@ fn registry(d: &mut Decoder, node: &Node, env: &Environment) -> Option<Registry>
     registry.endpoint = f
         .get(d, "endpoint", &[])
         .and_then(|n| endpoint(d, n, registry.insecure));
-    // A Docker Hub mirror or pull-through cache speaks the registry protocol, not Hub's API.
-    if type_node.is_none()
-        && registry.endpoint.is_some()
-        && registry.kind == RegistryKind::Dockerhub
-    {
+    // A mirror or pull-through cache speaks the registry protocol, not the vendor's API.
+    let vendor_api = matches!(registry.kind, RegistryKind::Dockerhub | RegistryKind::Quay);
+    if type_node.is_none() && registry.endpoint.is_some() && vendor_api {
         registry.kind = RegistryKind::Oci;
     }
     registry.auth = f.get(d, "auth", &[]).and_then(|n| registry_auth(d, n, env));

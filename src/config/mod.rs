@@ -99,6 +99,10 @@ pub enum RegistryKind {
     Ecr,
     /// Docker Hub, through its own API (hub.docker.com), which gives push times.
     Dockerhub,
+    /// Quay (quay.io or self-hosted), through its API, which gives push times.
+    Quay,
+    /// Harbor, through its API, which gives push times.
+    Harbor,
 }
 
 impl RegistryKind {
@@ -106,7 +110,10 @@ impl RegistryKind {
     /// image was built.
     pub fn time_source(self) -> &'static str {
         match self {
-            RegistryKind::Ecr | RegistryKind::Dockerhub => "pushed",
+            RegistryKind::Ecr
+            | RegistryKind::Dockerhub
+            | RegistryKind::Quay
+            | RegistryKind::Harbor => "pushed",
             RegistryKind::Oci => "created",
         }
     }
@@ -301,6 +308,7 @@ impl Registry {
         let kind = match ecr_parts {
             Some(_) => RegistryKind::Ecr,
             None if crate::image::hub::is_hub_prefix(prefix) => RegistryKind::Dockerhub,
+            None if prefix_host(prefix) == "quay.io" => RegistryKind::Quay,
             None => RegistryKind::Oci,
         };
         Registry {

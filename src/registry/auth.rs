@@ -34,7 +34,7 @@ pub enum Credentials {
 }
 
 impl Credentials {
-    fn basic_header(&self) -> Option<HeaderValue> {
+    pub(super) fn basic_header(&self) -> Option<HeaderValue> {
         let Credentials::Basic { username, password } = self else {
             return None;
         };

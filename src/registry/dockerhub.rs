@@ -11,8 +11,7 @@
 //!   personal access token) → `{"access_token"}`, a bearer valid for 10 minutes. Public
 //!   repositories need none.
 
-use std::collections::HashSet;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime};
 
 use reqwest::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE, HeaderValue};
 use reqwest::{Method, Url};
@@ -24,9 +23,9 @@ use super::counters::RequestKind;
 use super::error::Failure;
 use super::http::{Fetched, Http};
 use super::image::ImageName;
-use super::oci::{is_digest, next_page};
+use super::oci::next_page;
+use super::paged::{self, Listed};
 use crate::config::{ListLimits, Registry, RegistryAuth};
-use crate::image::reference::is_valid_tag;
 use crate::policy::TagInfo;
 
 /// Where the Hub API lives unless an `endpoint` says otherwise.
@@ -91,38 +90,32 @@ impl HubSource {
             "{}/v2/namespaces/{namespace}/repositories/{repository}/tags?page_size={PAGE_SIZE}",
             self.base
         );
-        let mut url =
+        let first =
             Url::parse(&first).map_err(|e| Failure::InvalidImage(format!("{first}: {e}")))?;
-        let mut tags = Vec::new();
-        let mut fetched_pages = HashSet::new();
-        for _ in 0..self.limits.max_pages {
-            if !fetched_pages.insert(url.to_string()) {
-                return Err(Failure::PageLoop);
-            }
-            let fetched = self.get(&url).await?;
-            let page: Page = serde_json::from_slice(&fetched.body)
-                .map_err(|e| Failure::Malformed(format!("Docker Hub tag list: {e}")))?;
-            for tag in page.results {
-                if !is_valid_tag(&tag.name) {
-                    tracing::warn!(image = %image.written, tag = %tag.name.escape_debug(), "Docker Hub listed an invalid tag; dropped");
-                    continue;
-                }
-                let pushed = tag.tag_last_pushed.or(tag.last_updated);
-                tags.push(TagInfo {
-                    tag: tag.name,
-                    pushed: pushed.as_deref().and_then(parse_time),
-                    digest: tag.digest.filter(|d| is_digest(d)),
-                });
-            }
-            if tags.len() > self.limits.max_tags {
-                return Err(Failure::TooManyTags(self.limits.max_tags));
-            }
-            match page.next {
-                Some(next) => url = next_page(&url, &next)?,
-                None => return Ok(tags),
-            }
-        }
-        Err(Failure::TooManyPages(self.limits.max_pages))
+        paged::follow(image, "Docker Hub", first, self.limits, |url| {
+            self.page(url)
+        })
+        .await
+    }
+
+    async fn page(&self, url: Url) -> Result<(Vec<Listed>, Option<Url>), Failure> {
+        let fetched = self.get(&url).await?;
+        let page: Page = paged::json(&fetched.body, "Docker Hub")?;
+        let listed = page
+            .results
+            .into_iter()
+            .map(|tag| Listed {
+                pushed: tag
+                    .tag_last_pushed
+                    .or(tag.last_updated)
+                    .as_deref()
+                    .and_then(paged::rfc3339),
+                name: tag.name,
+                digest: tag.digest,
+            })
+            .collect();
+        let next = page.next.map(|next| next_page(&url, &next)).transpose()?;
+        Ok((listed, next))
     }
 
     /// One page, with a bearer when credentials are configured; a 401 gets a fresh token and
@@ -207,10 +200,4 @@ impl HubSource {
         *slot = Some((value.clone(), SystemTime::now()));
         Ok(Some(value))
     }
-}
-
-fn parse_time(text: &str) -> Option<SystemTime> {
-    let timestamp: jiff::Timestamp = text.parse().ok()?;
-    let seconds = u64::try_from(timestamp.as_second()).ok()?;
-    Some(UNIX_EPOCH + Duration::from_secs(seconds))
 }

@@ -12,9 +12,12 @@ pub mod counters;
 mod dockerhub;
 mod ecr;
 pub mod error;
+mod harbor;
 pub mod http;
 pub mod image;
 mod oci;
+mod paged;
+mod quay;
 mod ratelimit;
 
 use std::collections::HashMap;
@@ -67,6 +70,26 @@ impl TagSource for dockerhub::HubSource {
         _with_times: bool,
     ) -> BoxFuture<'a, Result<Vec<TagInfo>, Failure>> {
         Box::pin(dockerhub::HubSource::tags(self, image))
+    }
+}
+
+impl TagSource for quay::QuaySource {
+    fn tags<'a>(
+        &'a self,
+        image: &'a ImageName,
+        _with_times: bool,
+    ) -> BoxFuture<'a, Result<Vec<TagInfo>, Failure>> {
+        Box::pin(quay::QuaySource::tags(self, image))
+    }
+}
+
+impl TagSource for harbor::HarborSource {
+    fn tags<'a>(
+        &'a self,
+        image: &'a ImageName,
+        _with_times: bool,
+    ) -> BoxFuture<'a, Result<Vec<TagInfo>, Failure>> {
+        Box::pin(harbor::HarborSource::tags(self, image))
     }
 }
 
@@ -159,6 +182,18 @@ impl Registries {
                 RegistryKind::Dockerhub => {
                     match http::Http::new(registry, counters.clone(), options.retry.clone()) {
                         Ok(http) => Box::new(dockerhub::HubSource::new(registry, http)),
+                        Err(failure) => Box::new(Broken(failure)),
+                    }
+                }
+                RegistryKind::Quay => {
+                    match http::Http::new(registry, counters.clone(), options.retry.clone()) {
+                        Ok(http) => Box::new(quay::QuaySource::new(registry, http)),
+                        Err(failure) => Box::new(Broken(failure)),
+                    }
+                }
+                RegistryKind::Harbor => {
+                    match http::Http::new(registry, counters.clone(), options.retry.clone()) {
+                        Ok(http) => Box::new(harbor::HarborSource::new(registry, http)),
                         Err(failure) => Box::new(Broken(failure)),
                     }
                 }

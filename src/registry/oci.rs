@@ -357,7 +357,7 @@ pub(super) fn next_page(current: &Url, target: &str) -> Result<Url, Failure> {
 }
 
 /// `<url>; rel="next", <url2>; rel="prev"` → the `next` url.
-fn parse_next_link(value: &str) -> Option<&str> {
+pub(super) fn parse_next_link(value: &str) -> Option<&str> {
     let mut rest = value;
     while let Some(open) = rest.find('<') {
         let close = rest[open..].find('>')? + open;
