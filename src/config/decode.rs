@@ -216,10 +216,11 @@ fn registry(d: &mut Decoder, node: &Node, env: &Environment) -> Option<Registry>
             Some("dockerhub") => registry.kind = RegistryKind::Dockerhub,
             Some("quay") => registry.kind = RegistryKind::Quay,
             Some("harbor") => registry.kind = RegistryKind::Harbor,
+            Some("ghcr") => registry.kind = RegistryKind::Ghcr,
             Some(other) => d.error(
                 node.pos,
                 format!(
-                    "unknown registry type {other:?}: expected oci, ecr, dockerhub, quay or harbor"
+                    "unknown registry type {other:?}: expected oci, ecr, dockerhub, quay, harbor or ghcr"
                 ),
             ),
             None => {}

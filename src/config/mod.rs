@@ -103,6 +103,9 @@ pub enum RegistryKind {
     Quay,
     /// Harbor, through its API, which gives push times.
     Harbor,
+    /// GitHub's registry through the GitHub Packages API (needs a token), which gives the
+    /// time each version was last updated.
+    Ghcr,
 }
 
 impl RegistryKind {
@@ -113,7 +116,8 @@ impl RegistryKind {
             RegistryKind::Ecr
             | RegistryKind::Dockerhub
             | RegistryKind::Quay
-            | RegistryKind::Harbor => "pushed",
+            | RegistryKind::Harbor
+            | RegistryKind::Ghcr => "pushed",
             RegistryKind::Oci => "created",
         }
     }

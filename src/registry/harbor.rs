@@ -12,7 +12,7 @@ use serde::Deserialize;
 use super::error::Failure;
 use super::http::Http;
 use super::image::ImageName;
-use super::oci::{next_page, parse_next_link};
+use super::oci::next_link;
 use super::paged::{self, Listed};
 use crate::config::{ListLimits, Registry, RegistryAuth};
 use crate::policy::TagInfo;
@@ -97,13 +97,7 @@ impl HarborSource {
                     })
             })
             .collect();
-        let next = fetched
-            .headers
-            .get(reqwest::header::LINK)
-            .and_then(|v| v.to_str().ok())
-            .and_then(parse_next_link)
-            .map(|target| next_page(&url, target))
-            .transpose()?;
+        let next = next_link(&fetched, &url)?;
         Ok((listed, next))
     }
 }

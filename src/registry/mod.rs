@@ -12,6 +12,7 @@ pub mod counters;
 mod dockerhub;
 mod ecr;
 pub mod error;
+mod ghcr;
 mod harbor;
 pub mod http;
 pub mod image;
@@ -90,6 +91,16 @@ impl TagSource for harbor::HarborSource {
         _with_times: bool,
     ) -> BoxFuture<'a, Result<Vec<TagInfo>, Failure>> {
         Box::pin(harbor::HarborSource::tags(self, image))
+    }
+}
+
+impl TagSource for ghcr::GhcrSource {
+    fn tags<'a>(
+        &'a self,
+        image: &'a ImageName,
+        _with_times: bool,
+    ) -> BoxFuture<'a, Result<Vec<TagInfo>, Failure>> {
+        Box::pin(ghcr::GhcrSource::tags(self, image))
     }
 }
 
@@ -188,6 +199,12 @@ impl Registries {
                 RegistryKind::Quay => {
                     match http::Http::new(registry, counters.clone(), options.retry.clone()) {
                         Ok(http) => Box::new(quay::QuaySource::new(registry, http)),
+                        Err(failure) => Box::new(Broken(failure)),
+                    }
+                }
+                RegistryKind::Ghcr => {
+                    match http::Http::new(registry, counters.clone(), options.retry.clone()) {
+                        Ok(http) => Box::new(ghcr::GhcrSource::new(registry, http)),
                         Err(failure) => Box::new(Broken(failure)),
                     }
                 }

@@ -332,7 +332,7 @@ fn expect_ok(fetched: Fetched, what: &'static str) -> Result<Fetched, Failure> {
 
 /// The `rel="next"` target of a `Link` header, resolved against the page URL; it must stay on
 /// the same origin, or credentials could be sent elsewhere.
-fn next_link(fetched: &Fetched, current: &Url) -> Result<Option<Url>, Failure> {
+pub(super) fn next_link(fetched: &Fetched, current: &Url) -> Result<Option<Url>, Failure> {
     let Some(value) = header(fetched, LINK.as_str()) else {
         return Ok(None);
     };
@@ -357,7 +357,7 @@ pub(super) fn next_page(current: &Url, target: &str) -> Result<Url, Failure> {
 }
 
 /// `<url>; rel="next", <url2>; rel="prev"` → the `next` url.
-pub(super) fn parse_next_link(value: &str) -> Option<&str> {
+fn parse_next_link(value: &str) -> Option<&str> {
     let mut rest = value;
     while let Some(open) = rest.find('<') {
         let close = rest[open..].find('>')? + open;

@@ -8,6 +8,7 @@ mod deploy;
 mod dockerhub;
 mod ecr;
 mod forms;
+mod ghcr;
 mod git;
 mod git_server;
 mod harbor;
