@@ -284,6 +284,26 @@ fn registry(d: &mut Decoder, node: &Node, env: &Environment) -> Option<Registry>
     if type_node.is_none() && registry.endpoint.is_some() && vendor_api {
         registry.kind = RegistryKind::Oci;
     }
+    if let Some(node) = f.get(d, "timeSource", &[]) {
+        match (d.text(node).as_deref(), registry.kind) {
+            // Build times come from the images themselves, through the registry protocol.
+            (Some("created"), RegistryKind::Ecr) => d.error(
+                node.pos,
+                "ECR gives push times only (timeSource: pushed)",
+            ),
+            (Some("created"), _) => registry.kind = RegistryKind::Oci,
+            (Some("pushed"), RegistryKind::Oci) => d.error(
+                node.pos,
+                "this registry gives no push times through the registry protocol: set type: dockerhub, quay, harbor or ghcr when it is one of those",
+            ),
+            (Some("pushed"), _) => {}
+            (Some(other), _) => d.error(
+                node.pos,
+                format!("unknown timeSource {other:?}: expected pushed or created"),
+            ),
+            (None, _) => {}
+        }
+    }
     registry.auth = f.get(d, "auth", &[]).and_then(|n| registry_auth(d, n, env));
     // Region and account default to those in an ECR host (see `Registry::new`).
     if let Some(region) = f.get(d, "region", &[]).and_then(|n| d.text(n)) {

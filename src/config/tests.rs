@@ -500,6 +500,32 @@ fn min_age_order_and_range_shape_a_rule() {
 }
 
 #[test]
+fn time_source_picks_push_or_build_times() {
+    let hub = |extra: &str| {
+        MINIMAL.replace(
+            "- reg: reg.io/acme\n",
+            &format!("- reg: docker.io\n{extra}"),
+        )
+    };
+    assert_eq!(
+        ok(&hub("")).config.registries[0].kind.time_source(),
+        "pushed"
+    );
+    let created = ok(&hub("  timeSource: created\n")).config;
+    assert_eq!(created.registries[0].kind, RegistryKind::Oci);
+    assert_eq!(created.registries[0].kind.time_source(), "created");
+    let pushed = errors(&MINIMAL.replace(
+        "- reg: reg.io/acme\n",
+        "- reg: reg.io/acme\n  timeSource: pushed\n",
+    ));
+    assert!(
+        pushed.contains("laminar.yaml:3:15: this registry gives no push times"),
+        "{pushed}"
+    );
+    assert!(errors(&hub("  timeSource: soon\n")).contains("unknown timeSource \"soon\""));
+}
+
+#[test]
 fn two_registries_may_not_share_a_prefix() {
     let text = MINIMAL.replace(
         "- reg: reg.io/acme\n",
