@@ -37,6 +37,9 @@ const MANIFEST_ACCEPT: &str = "application/vnd.oci.image.index.v1+json, \
 const PAGE_SIZE: usize = 100;
 /// Images created before this are taken to have no real creation time (reproducible builds
 /// write the epoch or other fixed dates).
+/// How long credentials read for a registry are used before they are read again.
+const CREDENTIALS_FRESH: std::time::Duration = std::time::Duration::from_secs(300);
+
 const PLAUSIBLE_SINCE: u64 = 946_684_800; // 2000-01-01T00:00:00Z
 
 #[derive(Debug)]
@@ -47,8 +50,8 @@ pub struct OciSource {
     /// `host[:port]` called instead of the image's own host.
     endpoint: Option<String>,
     auth_config: Option<RegistryAuth>,
-    /// Resolved on first use, and again after a failure (a fixed secret is picked up).
-    authorizer: Mutex<Option<Arc<Authorizer>>>,
+    /// With when its credentials were read (see [`OciSource::authorizer`]).
+    authorizer: Mutex<Option<(Arc<Authorizer>, std::time::Instant)>>,
     platform: Platform,
     mutable_tags: bool,
     cache: Arc<DiskCache>,
@@ -251,16 +254,23 @@ impl OciSource {
         self.endpoint.as_deref().unwrap_or(&image.host)
     }
 
-    async fn authorizer(&self, image: &ImageName) -> Result<Arc<Authorizer>, Failure> {
+    /// The authorizer for this registry. Its credentials are read again (a password file, an
+    /// environment variable, a docker config, a credential helper's output) once they are
+    /// [`CREDENTIALS_FRESH`] old, and when `renew` says the registry refused them: a rotated
+    /// secret or an hourly helper token works without a restart.
+    async fn authorizer(&self, image: &ImageName, renew: bool) -> Result<Arc<Authorizer>, Failure> {
         let mut slot = self.authorizer.lock().await;
-        if let Some(authorizer) = &*slot {
+        if let Some((authorizer, read)) = &*slot
+            && !renew
+            && read.elapsed() < CREDENTIALS_FRESH
+        {
             return Ok(authorizer.clone());
         }
         let home = std::env::var_os("HOME").map(std::path::PathBuf::from);
         let credentials =
             auth::resolve(self.auth_config.as_ref(), self.host(image), home.as_deref()).await?;
         let authorizer = Arc::new(Authorizer::new(credentials));
-        *slot = Some(authorizer.clone());
+        *slot = Some((authorizer.clone(), std::time::Instant::now()));
         Ok(authorizer)
     }
 
@@ -275,10 +285,11 @@ impl OciSource {
         method: Method,
         what: &'static str,
     ) -> Result<Fetched, Failure> {
-        let authorizer = self.authorizer(image).await?;
+        let mut authorizer = self.authorizer(image, false).await?;
         let scope = image.pull_scope();
         let mut auth = authorizer.header(&scope).await;
         let mut answered = false;
+        let mut renewed = false;
         loop {
             let fetched = self
                 .http
@@ -294,8 +305,13 @@ impl OciSource {
                     }
                 })
                 .await?;
-            if fetched.status.as_u16() != 401 || answered {
+            if fetched.status.as_u16() != 401 || (answered && renewed) {
                 return expect_ok(fetched, what);
+            }
+            // Refused after answering the challenge: read the credentials again, once.
+            if answered {
+                authorizer = self.authorizer(image, true).await?;
+                renewed = true;
             }
             let challenge = header(&fetched, WWW_AUTHENTICATE.as_str())
                 .ok_or_else(|| Failure::Auth("HTTP 401 without a challenge".into()))?

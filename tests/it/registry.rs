@@ -425,6 +425,31 @@ async fn mutable_tags_are_resolved_again_each_cycle() {
 }
 
 #[tokio::test]
+async fn a_secret_fixed_while_running_is_read_again_after_a_refusal() {
+    let server = RegistryServer::start_with_basic_auth("bot", "s3cret").await;
+    server.push("acme/app", "v1", "2024-01-01T00:00:00Z").await;
+    let image = format!("{}/acme/app", server.addr);
+    let data = Dir::new();
+    let password = data.write("password", "old-secret");
+    let mut registry = local(&server);
+    registry.auth = Some(RegistryAuth::Basic {
+        username: "bot".into(),
+        password: SecretSource::File(password.clone()),
+    });
+    let registries = registries(&registry, data.path()).await;
+    let id = registries.ids()[0].clone();
+    let err = registries.tags(&id, &image, false).await.unwrap_err();
+    assert!(matches!(err.failure, Failure::Auth(_)), "{err}");
+    // The secret is rotated in its file; the same process picks it up at the next refusal.
+    std::fs::write(&password, "s3cret").unwrap();
+    let tags = registries
+        .tags_since(&id, &image, false, tokio::time::Instant::now())
+        .await
+        .unwrap();
+    assert_eq!(tags[0].tag, "v1");
+}
+
+#[tokio::test]
 async fn basic_auth_from_the_environment_a_docker_config_or_nothing() {
     let server = RegistryServer::start_with_basic_auth("bot", "s3cret").await;
     server.push("acme/app", "v1", "2024-01-01T00:00:00Z").await;
