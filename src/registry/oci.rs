@@ -136,23 +136,33 @@ impl OciSource {
         Ok(digest)
     }
 
-    /// `None` when the tag vanished between listing and lookup.
+    /// `None` when the tag vanished between listing and lookup. A new tag costs one manifest
+    /// read (which also gives its digest), and the config read unless the manifest carries a
+    /// creation annotation; a known tag costs nothing (with `mutableTags`, one HEAD, which
+    /// Docker Hub does not count as a pull).
     async fn tag_info(&self, image: &ImageName, tag: String) -> Result<Option<TagInfo>, Failure> {
-        let cached = (!self.mutable_tags)
-            .then(|| self.cache.digest(&image.written, &tag))
-            .flatten();
-        let digest = match cached {
-            Some(digest) => digest,
-            None => match self.digest(image, &tag).await {
-                Ok(digest) => digest,
-                Err(Failure::NotFound) => return Ok(None),
-                Err(failure) => return Err(failure),
-            },
+        let known = self.cache.digest(&image.written, &tag);
+        let looked_up = match (known, self.mutable_tags) {
+            (Some(digest), false) => Ok((digest, None)),
+            (Some(_), true) => self.digest(image, &tag).await.map(|digest| (digest, None)),
+            (None, _) => self
+                .manifest_of_tag(image, &tag)
+                .await
+                .map(|(digest, manifest)| (digest, Some(manifest))),
+        };
+        let (digest, manifest) = match looked_up {
+            Ok(found) => found,
+            Err(Failure::NotFound) => return Ok(None),
+            Err(failure) => return Err(failure),
         };
         let pushed = match self.cache.created(&digest) {
             Some(created) => created,
             None => {
-                let created = self.created(image, &digest).await?;
+                let manifest = match manifest {
+                    Some(manifest) => manifest,
+                    None => self.manifest(image, &digest).await?,
+                };
+                let created = self.created(image, &digest, manifest).await?;
                 self.cache.set_created(&digest, created);
                 created
             }
@@ -164,14 +174,36 @@ impl OciSource {
         }))
     }
 
-    /// The creation time in the config of the image `digest` names (for an index, of the
-    /// configured platform's image).
+    /// The manifest `tag` names now and its digest (recorded in the cache), in one read.
+    async fn manifest_of_tag(
+        &self,
+        image: &ImageName,
+        tag: &str,
+    ) -> Result<(String, Manifest), Failure> {
+        let url = self.url(image, &format!("manifests/{tag}"))?;
+        let fetched = self
+            .fetch(RequestKind::Manifest, image, &url, Method::GET, "manifest")
+            .await?;
+        let digest = match header(&fetched, "docker-content-digest") {
+            Some(digest) => digest.to_string(),
+            None => format!("sha256:{:x}", Sha256::digest(&fetched.body)),
+        };
+        if !is_digest(&digest) {
+            return Err(Failure::Malformed(format!("manifest digest {digest:?}")));
+        }
+        let manifest = parse_manifest(&fetched)?;
+        self.cache.set_digest(&image.written, tag, &digest);
+        Ok((digest, manifest))
+    }
+
+    /// The creation time of the image `manifest` (named `digest`) describes: its annotation,
+    /// else its config's `created`; for an index, of the configured platform's image.
     async fn created(
         &self,
         image: &ImageName,
         digest: &str,
+        mut manifest: Manifest,
     ) -> Result<Option<SystemTime>, Failure> {
-        let mut manifest = self.manifest(image, digest).await?;
         if let Some(created) = manifest.annotated_created() {
             return Ok(Some(created));
         }
@@ -201,11 +233,7 @@ impl OciSource {
         let fetched = self
             .fetch(RequestKind::Manifest, image, &url, Method::GET, "manifest")
             .await?;
-        let mut manifest: Manifest = json(&fetched, "manifest")?;
-        if manifest.media_type.is_none() {
-            manifest.media_type = header(&fetched, CONTENT_TYPE.as_str()).map(str::to_string);
-        }
-        Ok(manifest)
+        parse_manifest(&fetched)
     }
 
     /// Every tag, following `Link: <…>; rel="next"` cursors, refusing partial lists.
@@ -325,6 +353,15 @@ impl OciSource {
 /// A JSON body, or a typed failure naming what it should have been.
 fn json<T: serde::de::DeserializeOwned>(fetched: &Fetched, what: &str) -> Result<T, Failure> {
     serde_json::from_slice(&fetched.body).map_err(|e| Failure::Malformed(format!("{what}: {e}")))
+}
+
+/// A manifest or index; a media type missing from the body comes from the response header.
+fn parse_manifest(fetched: &Fetched) -> Result<Manifest, Failure> {
+    let mut manifest: Manifest = json(fetched, "manifest")?;
+    if manifest.media_type.is_none() {
+        manifest.media_type = header(fetched, CONTENT_TYPE.as_str()).map(str::to_string);
+    }
+    Ok(manifest)
 }
 
 fn header<'a>(fetched: &'a Fetched, name: &str) -> Option<&'a str> {
