@@ -2,12 +2,13 @@
 //! local registry started by `scripts/bench-registry.sh`. Prints wall times and request counts
 //! by kind; the warm cycle should cost exactly one tag-list request per image per page.
 //!
-//! Environment: REGISTRY_ADDR (host:port), IMAGES (default 200), REPO_PREFIX (default bench).
+//! Environment: REGISTRY_ADDR (host:port), IMAGES (default 200), REPO_PREFIX (default bench),
+//! HUB_API (set: REGISTRY_ADDR serves Docker Hub's API, and the images are Hub names).
 
 use std::collections::BTreeMap;
 use std::time::Instant;
 
-use laminar::config::Registry;
+use laminar::config::{Endpoint, Registry};
 use laminar::registry::{Options, Registries};
 
 fn main() {
@@ -20,10 +21,20 @@ fn main() {
         .and_then(|v| v.parse().ok())
         .unwrap_or(200);
     let prefix = std::env::var("REPO_PREFIX").unwrap_or_else(|_| "bench".into());
+    let hub = std::env::var_os("HUB_API").is_some();
     let names: Vec<String> = (0..images)
-        .map(|i| format!("{addr}/{prefix}/app-{i}"))
+        .map(|i| match hub {
+            true => format!("{prefix}/app-{i}"),
+            false => format!("{addr}/{prefix}/app-{i}"),
+        })
         .collect();
-    let mut registry = Registry::new(&addr);
+    let mut registry = Registry::new(if hub { "docker.io" } else { &addr });
+    if hub {
+        registry.endpoint = Some(Endpoint {
+            scheme: "http",
+            authority: addr.clone(),
+        });
+    }
     registry.name = "bench".into();
     registry.insecure = true;
     registry.rate_limit = 5000.0;
@@ -58,9 +69,14 @@ fn main() {
             .iter()
             .map(|k| format!("{k}={}", counts.get(*k).copied().unwrap_or(0)))
             .collect();
+        let metadata = ["manifest", "blob"]
+            .iter()
+            .map(|k| counts.get(*k).copied().unwrap_or(0))
+            .sum::<u64>();
         println!(
-            "laminar_{cycle}_seconds={seconds:.3} images={images} tags={tags} requests: {}",
-            by_kind.join(" ")
+            "laminar_{cycle}_seconds={seconds:.3} images={images} tags={tags} requests: {} per_tag={:.2}",
+            by_kind.join(" "),
+            metadata as f64 / tags.max(1) as f64
         );
     }
 }

@@ -44,3 +44,45 @@ for cycle in cold warm; do
   s=$(echo "$out" | sed -n "s/^laminar_${cycle}_seconds=\([0-9.]*\).*/\1/p")
   awk -v a="$s" -v b="$skopeo_s" -v c="$cycle" 'BEGIN {printf "%s: laminar=%ss skopeo=%ss ratio=%.3f\n", c, a, b, a / b}'
 done
+echo "(a) plain OCI registry: manifest+blob requests per new tag, cold (target ≤ 2, ≤ 1 with the creation annotation): $(echo "$out" | sed -n 's/^laminar_cold.*per_tag=\([0-9.]*\).*/\1/p')"
+
+# (b) The same images behind a Docker-Hub-shaped API (docs.docker.com, "List repository
+# tags"): 100 tags a page with digests and push times.
+hub_port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+python3 - "$hub_port" "$tags" <<'PY' &
+import http.server, json, re, sys
+port, tags = int(sys.argv[1]), int(sys.argv[2])
+class Hub(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    def log_message(self, *args): pass
+    def do_GET(self):
+        m = re.match(r"/v2/namespaces/([^/]+)/repositories/([^/]+)/tags\?(.*)", self.path)
+        if not m:
+            self.send_response(404); self.end_headers(); return
+        query = dict(p.split("=", 1) for p in m.group(3).split("&") if "=" in p)
+        size, page = int(query.get("page_size", 10)), int(query.get("page", 1))
+        names = [f"develop-{j}" for j in range(tags)][(page - 1) * size: page * size]
+        more = page * size < tags
+        body = json.dumps({
+            "count": tags,
+            "next": f"http://127.0.0.1:{port}/v2/namespaces/{m.group(1)}/repositories/{m.group(2)}/tags?page_size={size}&page={page + 1}" if more else None,
+            "previous": None,
+            "results": [{"name": n, "digest": "sha256:" + format(j, "064x"), "tag_last_pushed": f"2024-01-01T{j % 24:02d}:00:00Z", "last_updated": f"2024-01-01T{j % 24:02d}:00:00Z"} for j, n in enumerate(names)],
+        }).encode()
+        self.send_response(200); self.send_header("content-type", "application/json"); self.send_header("content-length", str(len(body))); self.end_headers(); self.wfile.write(body)
+http.server.ThreadingHTTPServer(("127.0.0.1", port), Hub).serve_forever()
+PY
+hub_pid=$!
+trap 'kill $registry_pid $hub_pid 2>/dev/null; rm -rf "$work"' EXIT
+python3 - "$hub_port" <<'PY'
+import socket, sys, time
+for _ in range(100):
+    try:
+        socket.create_connection(("127.0.0.1", int(sys.argv[1])), 0.2).close(); break
+    except OSError:
+        time.sleep(0.05)
+PY
+hub_out=$(REGISTRY_ADDR=127.0.0.1:$hub_port IMAGES=$images HUB_API=1 cargo bench --quiet --bench registry_cycle 2>/dev/null)
+echo "$hub_out"
+echo "(b) Docker Hub API: listing pages per 100 tags and manifest reads, cold (target ≤ 1 and 0); requests per image, warm (target 1): see tags= and manifest= above"
+
