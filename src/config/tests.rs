@@ -56,7 +56,7 @@ fn the_example_config_is_valid_and_uses_every_alias() {
     let config = &loaded.config;
     assert_eq!(config.repos.len(), 1);
     assert_eq!(config.update_rule_count(), 4);
-    assert_eq!(config.registries.len(), 2);
+    assert_eq!(config.registries.len(), 3);
     let repo = &config.repos[0];
     assert_eq!(repo.key, Some(PathBuf::from("/home/op/example_ssh_id_rsa")));
     assert_eq!(repo.poll_freq, Duration::from_secs(120));
@@ -353,7 +353,7 @@ fn bad_registry_options_are_located() {
     let text = "\
 dockerRegistries:
 - reg: ghcr.io/acme
-  type: quay
+  type: artifactory
   platform: linux
   rateLimit: 0
   maxConcurrency: many
@@ -367,7 +367,7 @@ git: []
 ";
     let report = errors(text);
     for line in [
-        "laminar.yaml:3:9: unknown registry type \"quay\"",
+        "laminar.yaml:3:9: unknown registry type \"artifactory\"",
         "laminar.yaml:4:13: invalid platform \"linux\"",
         "laminar.yaml:5:14: expected a positive number of requests per second",
         "laminar.yaml:6:19: expected a whole number from 1 to 1024",
