@@ -136,8 +136,7 @@ fn print(
                     rule,
                     form: r.form.as_str(),
                 };
-                serde_json::to_writer(&mut *out, &line)?;
-                out.write_all(b"\n")?;
+                json_line(out, &line)?;
             } else {
                 write!(
                     out,
@@ -166,12 +165,17 @@ fn print(
                     form: u.form.as_str(),
                     unmanaged: &u.reason.to_string(),
                 };
-                serde_json::to_writer(&mut *out, &line)?;
-                out.write_all(b"\n")?;
+                json_line(out, &line)?;
             } else {
                 writeln!(out, "{display}:{}:{}: {u}", u.line, u.column)?;
             }
         }
     }
     Ok(())
+}
+
+/// One JSON object and a newline.
+fn json_line(out: &mut impl Write, value: &impl Serialize) -> io::Result<()> {
+    serde_json::to_writer(&mut *out, value)?;
+    out.write_all(b"\n")
 }

@@ -161,6 +161,11 @@ pub fn is_valid_tag(tag: &str) -> bool {
     match_tag(tag.as_bytes(), 0).is_some_and(|span| span.end == tag.len())
 }
 
+/// Is `digest` a whole, valid `algorithm:encoded` digest?
+pub fn is_valid_digest(digest: &str) -> bool {
+    match_digest(digest.as_bytes(), 0).is_some_and(|span| span.end == digest.len())
+}
+
 /// `[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}`; a longer run is not a tag at all.
 fn match_tag(text: &[u8], start: usize) -> Option<Range<usize>> {
     let first = *text.get(start)?;

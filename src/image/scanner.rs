@@ -10,9 +10,9 @@ use std::path::Path;
 
 use aho_corasick::{AhoCorasick, AhoCorasickBuilder, Input, MatchKind};
 
-use super::forms::{self, Candidate, Form};
+use super::forms::{self, Candidate, FileKind, Form};
 use super::hub::{self, HUB_HOSTS, HubRegistries};
-use super::reference::{RefSpans, is_valid_tag, match_remainder};
+use super::reference::{RefSpans, is_valid_digest, is_valid_tag, match_remainder};
 use crate::config::RegistryId;
 
 /// A tagged reference found in some text.
@@ -202,10 +202,13 @@ impl Scanner {
             ..FileScan::default()
         };
         let look_for_hub = self.everything || !self.hub.is_empty();
+        let Some(kind) = FileKind::of(path).filter(|k| look_for_hub || k.beyond_hub_names()) else {
+            return scan;
+        };
         if !look_for_hub && !self.hosts.is_match(text) {
             return scan;
         }
-        let candidates = match forms::candidates(path, text, look_for_hub) {
+        let candidates = match forms::candidates(kind, text, look_for_hub) {
             Ok(candidates) => candidates,
             Err(err) => {
                 scan.unmanaged.push(Unmanaged {
@@ -311,7 +314,7 @@ impl Scanner {
         if !tag.editable || digest.as_ref().is_some_and(|d| !d.editable) {
             return unmanaged(UnmanagedReason::NotEditable);
         }
-        if !is_valid_tag(&tag.text) || digest.as_ref().is_some_and(|d| !is_digest(&d.text)) {
+        if !is_valid_tag(&tag.text) || digest.as_ref().is_some_and(|d| !is_valid_digest(&d.text)) {
             return unmanaged(UnmanagedReason::InvalidTag);
         }
         let reference = ImageRef {
@@ -391,18 +394,6 @@ impl Scanner {
         }
         found
     }
-}
-
-/// `algorithm:hex`, as a pinned digest is written.
-fn is_digest(text: &str) -> bool {
-    text.split_once(':').is_some_and(|(algorithm, encoded)| {
-        !algorithm.is_empty()
-            && algorithm
-                .bytes()
-                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
-            && encoded.len() >= 32
-            && encoded.bytes().all(|b| b.is_ascii_hexdigit())
-    })
 }
 
 /// A byte that, right before a prefix, shows the prefix is the tail of some longer name

@@ -67,10 +67,7 @@ struct AccessToken {
 
 impl HubSource {
     pub fn new(registry: &Registry, http: Http) -> HubSource {
-        let base = match &registry.endpoint {
-            Some(endpoint) => format!("{}://{}", endpoint.scheme, endpoint.authority),
-            None => HUB_API.to_string(),
-        };
+        let base = paged::api_base(registry, || HUB_API.to_string());
         HubSource {
             http,
             base,

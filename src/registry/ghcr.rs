@@ -54,10 +54,7 @@ struct Container {
 
 impl GhcrSource {
     pub fn new(registry: &Registry, http: Http) -> GhcrSource {
-        let base = match &registry.endpoint {
-            Some(endpoint) => format!("{}://{}", endpoint.scheme, endpoint.authority),
-            None => GITHUB_API.to_string(),
-        };
+        let base = paged::api_base(registry, || GITHUB_API.to_string());
         GhcrSource {
             http,
             base,

@@ -43,10 +43,7 @@ struct HarborTag {
 
 impl HarborSource {
     pub fn new(registry: &Registry, http: Http) -> HarborSource {
-        let base = match &registry.endpoint {
-            Some(endpoint) => format!("{}://{}", endpoint.scheme, endpoint.authority),
-            None => format!("https://{}", registry.host()),
-        };
+        let base = paged::api_base(registry, || format!("https://{}", registry.host()));
         HarborSource {
             http,
             base,

@@ -64,55 +64,29 @@ impl TagSource for oci::OciSource {
     }
 }
 
-impl TagSource for dockerhub::HubSource {
-    fn tags<'a>(
-        &'a self,
-        image: &'a ImageName,
-        _with_times: bool,
-    ) -> BoxFuture<'a, Result<Vec<TagInfo>, Failure>> {
-        Box::pin(dockerhub::HubSource::tags(self, image))
-    }
+/// Sources whose listing always carries times and digests (ECR, the vendors' APIs):
+/// `with_times` changes nothing for them.
+macro_rules! timed_source {
+    ($($source:ty),*) => {$(
+        impl TagSource for $source {
+            fn tags<'a>(
+                &'a self,
+                image: &'a ImageName,
+                _with_times: bool,
+            ) -> BoxFuture<'a, Result<Vec<TagInfo>, Failure>> {
+                Box::pin(<$source>::tags(self, image))
+            }
+        }
+    )*};
 }
 
-impl TagSource for quay::QuaySource {
-    fn tags<'a>(
-        &'a self,
-        image: &'a ImageName,
-        _with_times: bool,
-    ) -> BoxFuture<'a, Result<Vec<TagInfo>, Failure>> {
-        Box::pin(quay::QuaySource::tags(self, image))
-    }
-}
-
-impl TagSource for harbor::HarborSource {
-    fn tags<'a>(
-        &'a self,
-        image: &'a ImageName,
-        _with_times: bool,
-    ) -> BoxFuture<'a, Result<Vec<TagInfo>, Failure>> {
-        Box::pin(harbor::HarborSource::tags(self, image))
-    }
-}
-
-impl TagSource for ghcr::GhcrSource {
-    fn tags<'a>(
-        &'a self,
-        image: &'a ImageName,
-        _with_times: bool,
-    ) -> BoxFuture<'a, Result<Vec<TagInfo>, Failure>> {
-        Box::pin(ghcr::GhcrSource::tags(self, image))
-    }
-}
-
-impl TagSource for ecr::EcrSource {
-    fn tags<'a>(
-        &'a self,
-        image: &'a ImageName,
-        _with_times: bool,
-    ) -> BoxFuture<'a, Result<Vec<TagInfo>, Failure>> {
-        Box::pin(ecr::EcrSource::tags(self, image))
-    }
-}
+timed_source!(
+    dockerhub::HubSource,
+    quay::QuaySource,
+    harbor::HarborSource,
+    ghcr::GhcrSource,
+    ecr::EcrSource
+);
 
 /// A registry whose client could not be set up (say, an unreadable CA file): every request
 /// reports that, and the other registries carry on.
@@ -184,36 +158,21 @@ impl Registries {
                     ecr::EcrSource::new(registry, counters.clone(), registry.limits.max_pages)
                         .await,
                 ),
-                RegistryKind::Oci => {
-                    match http::Http::new(registry, counters.clone(), options.retry.clone()) {
-                        Ok(http) => Box::new(oci::OciSource::new(registry, http, cache.clone())),
-                        Err(failure) => Box::new(Broken(failure)),
-                    }
-                }
-                RegistryKind::Dockerhub => {
-                    match http::Http::new(registry, counters.clone(), options.retry.clone()) {
-                        Ok(http) => Box::new(dockerhub::HubSource::new(registry, http)),
-                        Err(failure) => Box::new(Broken(failure)),
-                    }
-                }
-                RegistryKind::Quay => {
-                    match http::Http::new(registry, counters.clone(), options.retry.clone()) {
-                        Ok(http) => Box::new(quay::QuaySource::new(registry, http)),
-                        Err(failure) => Box::new(Broken(failure)),
-                    }
-                }
-                RegistryKind::Ghcr => {
-                    match http::Http::new(registry, counters.clone(), options.retry.clone()) {
-                        Ok(http) => Box::new(ghcr::GhcrSource::new(registry, http)),
-                        Err(failure) => Box::new(Broken(failure)),
-                    }
-                }
-                RegistryKind::Harbor => {
-                    match http::Http::new(registry, counters.clone(), options.retry.clone()) {
-                        Ok(http) => Box::new(harbor::HarborSource::new(registry, http)),
-                        Err(failure) => Box::new(Broken(failure)),
-                    }
-                }
+                kind => match http::Http::new(registry, counters.clone(), options.retry.clone()) {
+                    Err(failure) => Box::new(Broken(failure)),
+                    Ok(http) => match kind {
+                        RegistryKind::Dockerhub => {
+                            Box::new(dockerhub::HubSource::new(registry, http))
+                        }
+                        RegistryKind::Quay => Box::new(quay::QuaySource::new(registry, http)),
+                        RegistryKind::Harbor => Box::new(harbor::HarborSource::new(registry, http)),
+                        RegistryKind::Ghcr => Box::new(ghcr::GhcrSource::new(registry, http)),
+                        // (ECR is answered above.)
+                        RegistryKind::Oci | RegistryKind::Ecr => {
+                            Box::new(oci::OciSource::new(registry, http, cache.clone()))
+                        }
+                    },
+                },
             };
             sources.push((registry.clone(), source));
         }

@@ -21,6 +21,7 @@ use super::counters::RequestKind;
 use super::error::Failure;
 use super::http::{Fetched, Http};
 use super::image::ImageName;
+use super::paged;
 use crate::config::{ListLimits, Platform, Registry, RegistryAuth};
 use crate::image::reference::is_valid_tag;
 use crate::policy::TagInfo;
@@ -436,9 +437,8 @@ pub(super) fn is_digest(text: &str) -> bool {
 
 /// RFC 3339 → time, unless before 2000 (reproducible builds) or unreadable.
 fn plausible_time(text: &str) -> Option<SystemTime> {
-    let timestamp: jiff::Timestamp = text.parse().ok()?;
-    let seconds = u64::try_from(timestamp.as_second()).ok()?;
-    (seconds >= PLAUSIBLE_SINCE).then(|| UNIX_EPOCH + std::time::Duration::from_secs(seconds))
+    paged::rfc3339(text)
+        .filter(|at| *at >= UNIX_EPOCH + std::time::Duration::from_secs(PLAUSIBLE_SINCE))
 }
 
 #[derive(Deserialize)]

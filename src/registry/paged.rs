@@ -14,7 +14,7 @@ use super::error::Failure;
 use super::http::{Fetched, Http};
 use super::image::ImageName;
 use super::oci::is_digest;
-use crate::config::{ListLimits, RegistryAuth};
+use crate::config::{ListLimits, Registry, RegistryAuth};
 use crate::image::reference::is_valid_tag;
 use crate::policy::TagInfo;
 
@@ -66,6 +66,14 @@ where
         }
     }
     Err(Failure::TooManyPages(limits.max_pages))
+}
+
+/// `scheme://host[:port]` of a vendor's API: the registry's `endpoint`, else `default`.
+pub(super) fn api_base(registry: &Registry, default: impl FnOnce() -> String) -> String {
+    match &registry.endpoint {
+        Some(endpoint) => format!("{}://{}", endpoint.scheme, endpoint.authority),
+        None => default(),
+    }
 }
 
 /// An RFC 3339 time, as the vendors' APIs write them.

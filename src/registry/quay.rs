@@ -48,10 +48,7 @@ struct QuayTag {
 
 impl QuaySource {
     pub fn new(registry: &Registry, http: Http) -> QuaySource {
-        let base = match &registry.endpoint {
-            Some(endpoint) => format!("{}://{}", endpoint.scheme, endpoint.authority),
-            None => format!("https://{}", registry.host()),
-        };
+        let base = paged::api_base(registry, || format!("https://{}", registry.host()));
         QuaySource {
             http,
             base,

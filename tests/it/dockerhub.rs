@@ -3,13 +3,13 @@
 
 use std::time::{Duration, UNIX_EPOCH};
 
-use laminar::config::{Endpoint, Registry, RegistryAuth, RegistryKind, SecretSource};
+use laminar::config::{Registry, RegistryAuth, RegistryKind, SecretSource};
 use laminar::registry::{Failure, Options, Registries, RequestKind};
 use serde_json::json;
 use wiremock::matchers::{body_partial_json, header, method, path, query_param};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
-use crate::util::Dir;
+use crate::util::{Dir, digest, scripted};
 
 const TAGS: &str = "/v2/namespaces/library/repositories/nginx/tags";
 
@@ -20,18 +20,8 @@ fn hub(server: &MockServer) -> Registry {
         RegistryKind::Dockerhub,
         "docker.io speaks Hub's API"
     );
-    registry.name = "hub".into();
-    registry.insecure = true;
     registry.rate_limit = 1000.0;
-    registry.endpoint = Some(Endpoint {
-        scheme: "http",
-        authority: server.address().to_string(),
-    });
-    registry
-}
-
-fn digest(n: u8) -> String {
-    format!("sha256:{}", format!("{n:02x}").repeat(32))
+    scripted(registry, "hub", server)
 }
 
 /// One tag as the API lists it (fields laminar reads, and some it does not).

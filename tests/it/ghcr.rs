@@ -4,17 +4,13 @@
 
 use std::time::{Duration, UNIX_EPOCH};
 
-use laminar::config::{Endpoint, Registry, RegistryAuth, RegistryKind, SecretSource};
+use laminar::config::{Registry, RegistryAuth, RegistryKind, SecretSource};
 use laminar::registry::{Failure, Options, Registries, RequestKind};
 use serde_json::json;
 use wiremock::matchers::{header, method, path, query_param};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
-use crate::util::Dir;
-
-fn digest(n: u8) -> String {
-    format!("sha256:{}", format!("{n:02x}").repeat(32))
-}
+use crate::util::{Dir, digest, scripted};
 
 fn version(n: u8, updated: &str, tags: &[&str]) -> serde_json::Value {
     json!({
@@ -26,12 +22,7 @@ fn version(n: u8, updated: &str, tags: &[&str]) -> serde_json::Value {
 fn ghcr(server: &MockServer, token: Option<std::path::PathBuf>) -> Registry {
     let mut registry = Registry::new("ghcr.io/acme");
     registry.kind = RegistryKind::Ghcr;
-    registry.name = "ghcr".into();
-    registry.insecure = true;
-    registry.endpoint = Some(Endpoint {
-        scheme: "http",
-        authority: server.address().to_string(),
-    });
+    let mut registry = scripted(registry, "ghcr", server);
     registry.auth = token.map(|file| RegistryAuth::Basic {
         username: "bot".into(),
         password: SecretSource::File(file),

@@ -3,20 +3,16 @@
 
 use std::time::{Duration, UNIX_EPOCH};
 
-use laminar::config::{Endpoint, Registry, RegistryAuth, RegistryKind, SecretSource};
+use laminar::config::{Registry, RegistryAuth, RegistryKind, SecretSource};
 use laminar::registry::{Options, Registries, RequestKind};
 use serde_json::json;
 use wiremock::matchers::{header, method, path, query_param};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
-use crate::util::Dir;
+use crate::util::{Dir, digest, scripted};
 
 /// `team/app` below the project `acme`: the `/` is encoded twice.
 const ARTIFACTS: &str = "/api/v2.0/projects/acme/repositories/team%252Fapp/artifacts";
-
-fn digest(n: u8) -> String {
-    format!("sha256:{}", format!("{n:02x}").repeat(32))
-}
 
 #[tokio::test]
 async fn harbor_gives_each_tag_its_own_push_time_across_pages() {
@@ -64,12 +60,7 @@ async fn harbor_gives_each_tag_its_own_push_time_across_pages() {
         "Harbor is said with type: harbor"
     );
     registry.kind = RegistryKind::Harbor;
-    registry.name = "harbor".into();
-    registry.insecure = true;
-    registry.endpoint = Some(Endpoint {
-        scheme: "http",
-        authority: server.address().to_string(),
-    });
+    let mut registry = scripted(registry, "harbor", &server);
     registry.auth = Some(RegistryAuth::Basic {
         username: "robot$ci".into(),
         password: SecretSource::File(data.write("secret", "secret")),

@@ -3,19 +3,15 @@
 
 use std::time::{Duration, UNIX_EPOCH};
 
-use laminar::config::{Endpoint, Registry, RegistryAuth, RegistryKind, SecretSource};
+use laminar::config::{Registry, RegistryAuth, RegistryKind, SecretSource};
 use laminar::registry::{Options, Registries, RequestKind};
 use serde_json::json;
 use wiremock::matchers::{header, method, path, query_param};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
-use crate::util::Dir;
+use crate::util::{Dir, digest, scripted};
 
 const TAGS: &str = "/api/v1/repository/acme/app/tag/";
-
-fn digest(n: u8) -> String {
-    format!("sha256:{}", format!("{n:02x}").repeat(32))
-}
 
 fn tag(name: &str, pushed: u64, n: u8) -> serde_json::Value {
     json!({
@@ -43,14 +39,8 @@ async fn quay_tags_come_with_push_times_page_by_page_and_a_bearer_for_private_re
             .await;
     }
     let data = Dir::new();
-    let mut registry = Registry::new("quay.io/acme");
-    assert_eq!(registry.kind, RegistryKind::Quay);
-    registry.name = "quay".into();
-    registry.insecure = true;
-    registry.endpoint = Some(Endpoint {
-        scheme: "http",
-        authority: server.address().to_string(),
-    });
+    assert_eq!(Registry::new("quay.io/acme").kind, RegistryKind::Quay);
+    let mut registry = scripted(Registry::new("quay.io/acme"), "quay", &server);
     registry.auth = Some(RegistryAuth::Basic {
         username: "$oauthtoken".into(),
         password: SecretSource::File(data.write("token", "oauth-token")),

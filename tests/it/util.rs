@@ -47,3 +47,23 @@ impl Dir {
 pub fn project_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
+
+/// A well-formed sha256 digest, one per `n`.
+pub fn digest(n: u8) -> String {
+    format!("sha256:{}", format!("{n:02x}").repeat(32))
+}
+
+/// `registry` answered by the scripted `server` over plain HTTP, named `name` (for counters).
+pub fn scripted(
+    mut registry: laminar::config::Registry,
+    name: &str,
+    server: &wiremock::MockServer,
+) -> laminar::config::Registry {
+    registry.name = name.into();
+    registry.insecure = true;
+    registry.endpoint = Some(laminar::config::Endpoint {
+        scheme: "http",
+        authority: server.address().to_string(),
+    });
+    registry
+}

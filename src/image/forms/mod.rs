@@ -64,44 +64,73 @@ pub struct Part {
     pub editable: bool,
 }
 
-/// What a file's structure holds. `hub` says whether a Docker Hub registry is configured:
-/// only then are names without a registry looked for.
-pub fn candidates(path: &Path, text: &[u8], hub: bool) -> Result<Vec<Candidate>, YamlError> {
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy())
-        .unwrap_or_default();
-    let lower = name.to_ascii_lowercase();
+/// The files whose structure can show an image.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FileKind {
+    /// `.yaml`/`.yml`; `kustomization` for kustomize's own file (`Kustomization` too).
+    Yaml {
+        kustomization: bool,
+    },
+    Dockerfile,
+    /// `.tf`, `.hcl`, `.nomad`.
+    Hcl,
+}
+
+impl FileKind {
+    /// The kind of the file at `path`, by its name; `None` for any other file.
+    pub fn of(path: &Path) -> Option<FileKind> {
+        let lower = path.file_name()?.to_string_lossy().to_ascii_lowercase();
+        let kustomization = matches!(
+            lower.as_str(),
+            "kustomization.yaml" | "kustomization.yml" | "kustomization"
+        );
+        if kustomization || lower.ends_with(".yaml") || lower.ends_with(".yml") {
+            Some(FileKind::Yaml { kustomization })
+        } else if lower.starts_with("dockerfile")
+            || lower.ends_with(".dockerfile")
+            || lower == "containerfile"
+        {
+            Some(FileKind::Dockerfile)
+        } else if [".tf", ".hcl", ".nomad"]
+            .iter()
+            .any(|ext| lower.ends_with(ext))
+        {
+            Some(FileKind::Hcl)
+        } else {
+            None
+        }
+    }
+
+    /// Whether the file can show an image other than by names without a registry (which
+    /// matter only with a Docker Hub registry configured): YAML's split values and
+    /// kustomize entries.
+    pub fn beyond_hub_names(self) -> bool {
+        matches!(self, FileKind::Yaml { .. })
+    }
+}
+
+/// What a file of `kind` holding `text` shows by its structure. `hub` says whether names
+/// without a registry are looked for (in YAML image keys; Dockerfiles and HCL hold nothing
+/// else).
+pub fn candidates(kind: FileKind, text: &[u8], hub: bool) -> Result<Vec<Candidate>, YamlError> {
     let Ok(text) = std::str::from_utf8(text) else {
         return Ok(Vec::new());
     };
-    let kustomization = matches!(
-        lower.as_str(),
-        "kustomization.yaml" | "kustomization.yml" | "kustomization"
-    );
-    if kustomization || lower.ends_with(".yaml") || lower.ends_with(".yml") {
-        // Parse only where a key these forms use is written at all.
-        let has = |word: &str| memmem::find(text.as_bytes(), word.as_bytes()).is_some();
-        let wanted = has("repository") || (kustomization && has("images")) || (hub && has("image"));
-        return match wanted {
-            true => yaml::candidates(text, kustomization, hub),
-            false => Ok(Vec::new()),
-        };
+    match kind {
+        FileKind::Yaml { kustomization } => {
+            // Parse only where a key these forms use is written at all.
+            let has = |word: &str| memmem::find(text.as_bytes(), word.as_bytes()).is_some();
+            let wanted =
+                has("repository") || (kustomization && has("images")) || (hub && has("image"));
+            match wanted {
+                true => yaml::candidates(text, kustomization, hub),
+                false => Ok(Vec::new()),
+            }
+        }
+        FileKind::Dockerfile if hub => Ok(dockerfile::candidates(text)),
+        FileKind::Hcl if hub => Ok(hcl::candidates(text)),
+        FileKind::Dockerfile | FileKind::Hcl => Ok(Vec::new()),
     }
-    if !hub {
-        return Ok(Vec::new());
-    }
-    if lower.starts_with("dockerfile") || lower.ends_with(".dockerfile") || lower == "containerfile"
-    {
-        return Ok(dockerfile::candidates(text));
-    }
-    if [".tf", ".hcl", ".nomad"]
-        .iter()
-        .any(|ext| lower.ends_with(ext))
-    {
-        return Ok(hcl::candidates(text));
-    }
-    Ok(Vec::new())
 }
 
 /// Whether a value is a template filled in elsewhere (`{{ .Values.tag }}`, `${TAG}`, `$(TAG)`).
