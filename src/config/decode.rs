@@ -10,8 +10,8 @@ use std::time::Duration;
 use super::fields::Decoder;
 use super::yaml::{Node, Pos, Value};
 use super::{
-    Config, Endpoint, Environment, Global, Registry, RegistryAuth, RegistryKind, RemoteConfig,
-    Repo, SecretSource, UpdateRule, repo_relative,
+    CloudIdentity, Config, Endpoint, Environment, Global, Registry, RegistryAuth, RegistryKind,
+    RemoteConfig, Repo, SecretSource, UpdateRule, repo_relative,
 };
 use crate::image::reference::match_domain;
 use crate::policy::{Order, Pattern, Policy, PolicyError, compile_glob};
@@ -208,7 +208,7 @@ fn registry(d: &mut Decoder, node: &Node, env: &Environment) -> Option<Registry>
     if let Some(name) = f.get(d, "name", &[]).and_then(|n| d.text(n)) {
         registry.name = name;
     }
-    let type_node = f.get(d, "type", &[]);
+    let type_node = f.get(d, "type", &["kind"]);
     if let Some(node) = type_node {
         match d.text(node).as_deref() {
             Some("oci") => registry.kind = RegistryKind::Oci,
@@ -217,10 +217,12 @@ fn registry(d: &mut Decoder, node: &Node, env: &Environment) -> Option<Registry>
             Some("quay") => registry.kind = RegistryKind::Quay,
             Some("harbor") => registry.kind = RegistryKind::Harbor,
             Some("ghcr") => registry.kind = RegistryKind::Ghcr,
+            Some("gar") => registry.kind = RegistryKind::Gar,
+            Some("acr") => registry.kind = RegistryKind::Acr,
             Some(other) => d.error(
                 node.pos,
                 format!(
-                    "unknown registry type {other:?}: expected oci, ecr, dockerhub, quay, harbor or ghcr"
+                    "unknown registry type {other:?}: expected oci, ecr, dockerhub, quay, harbor, ghcr, gar or acr"
                 ),
             ),
             None => {}
@@ -280,7 +282,10 @@ fn registry(d: &mut Decoder, node: &Node, env: &Environment) -> Option<Registry>
         .get(d, "endpoint", &[])
         .and_then(|n| endpoint(d, n, registry.insecure));
     // A mirror or pull-through cache speaks the registry protocol, not the vendor's API.
-    let vendor_api = matches!(registry.kind, RegistryKind::Dockerhub | RegistryKind::Quay);
+    let vendor_api = matches!(
+        registry.kind,
+        RegistryKind::Dockerhub | RegistryKind::Quay | RegistryKind::Gar | RegistryKind::Acr
+    );
     if type_node.is_none() && registry.endpoint.is_some() && vendor_api {
         registry.kind = RegistryKind::Oci;
     }
@@ -294,7 +299,7 @@ fn registry(d: &mut Decoder, node: &Node, env: &Environment) -> Option<Registry>
             (Some("created"), _) => registry.kind = RegistryKind::Oci,
             (Some("pushed"), RegistryKind::Oci) => d.error(
                 node.pos,
-                "this registry gives no push times through the registry protocol: set type: dockerhub, quay, harbor or ghcr when it is one of those",
+                "this registry gives no push times through the registry protocol: set type: dockerhub, quay, harbor, ghcr, gar or acr when it is one of those",
             ),
             (Some("pushed"), _) => {}
             (Some(other), _) => d.error(
@@ -318,22 +323,31 @@ fn registry(d: &mut Decoder, node: &Node, env: &Environment) -> Option<Registry>
 }
 
 /// Exactly one of: `username` with `passwordEnv` or `passwordFile`; `dockerConfig`;
-/// `anonymous: true`.
+/// `anonymous: true`; `identity: gcp | azure`.
 fn registry_auth(d: &mut Decoder, node: &Node, env: &Environment) -> Option<RegistryAuth> {
     let mut f = d.fields(node)?;
     let username = f.get(d, "username", &[]).and_then(|n| d.text(n));
     let password = secret(d, &mut f, env, "passwordEnv", "passwordFile");
     let docker_config = f.get(d, "dockerConfig", &[]).and_then(|n| d.text(n));
     let anonymous = f.get(d, "anonymous", &[]).and_then(|n| d.bool(n));
+    let identity = f.get(d, "identity", &[]);
     f.finish(d);
     let basic = username.is_some() || password.is_some();
-    let chosen = [basic, docker_config.is_some(), anonymous == Some(true)];
+    let chosen = [
+        basic,
+        docker_config.is_some(),
+        anonymous == Some(true),
+        identity.is_some(),
+    ];
     if chosen.iter().filter(|c| **c).count() != 1 {
         d.error(
             node.pos,
-            "auth needs exactly one of: username with passwordEnv or passwordFile; dockerConfig; anonymous: true",
+            "auth needs exactly one of: username with passwordEnv or passwordFile; dockerConfig; anonymous: true; identity",
         );
         return None;
+    }
+    if let Some(node) = identity {
+        return cloud_identity(d, node, env).map(RegistryAuth::Identity);
     }
     if let Some(path) = docker_config {
         return Some(RegistryAuth::DockerConfig(env.expand_home(&path)));
@@ -351,6 +365,46 @@ fn registry_auth(d: &mut Decoder, node: &Node, env: &Environment) -> Option<Regi
             d.error(node.pos, "basic auth needs passwordEnv or passwordFile");
             None
         }
+    }
+}
+
+/// `gcp` or `azure`, with what the platform put in the environment.
+fn cloud_identity(d: &mut Decoder, node: &Node, env: &Environment) -> Option<CloudIdentity> {
+    let var = |name: &str| env.cloud.get(name).cloned();
+    match d.text(node).as_deref() {
+        Some("gcp") => Some(CloudIdentity::Gcp {
+            metadata_host: var("GCE_METADATA_HOST")
+                .unwrap_or_else(|| "metadata.google.internal".into()),
+        }),
+        Some("azure") => {
+            let (Some(client_id), Some(tenant_id), Some(token_file)) = (
+                var("AZURE_CLIENT_ID"),
+                var("AZURE_TENANT_ID"),
+                var("AZURE_FEDERATED_TOKEN_FILE"),
+            ) else {
+                d.error(
+                    node.pos,
+                    "identity: azure needs AZURE_CLIENT_ID, AZURE_TENANT_ID and AZURE_FEDERATED_TOKEN_FILE in the environment (AKS workload identity sets them)",
+                );
+                return None;
+            };
+            let authority = var("AZURE_AUTHORITY_HOST")
+                .unwrap_or_else(|| "https://login.microsoftonline.com/".into());
+            Some(CloudIdentity::Azure {
+                client_id,
+                tenant_id,
+                token_file: PathBuf::from(token_file),
+                authority: format!("{}/", authority.trim_end_matches('/')),
+            })
+        }
+        Some(other) => {
+            d.error(
+                node.pos,
+                format!("unknown identity {other:?}: expected gcp or azure"),
+            );
+            None
+        }
+        None => None,
     }
 }
 

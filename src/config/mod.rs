@@ -6,6 +6,7 @@ mod diagnostic;
 mod fields;
 mod yaml;
 
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::{Component, Path, PathBuf};
 use std::time::Duration;
@@ -106,6 +107,12 @@ pub enum RegistryKind {
     /// GitHub's registry through the GitHub Packages API (needs a token), which gives the
     /// time each version was last updated.
     Ghcr,
+    /// Google Artifact Registry: tags through the registry protocol, push times through the
+    /// Artifact Registry API (needs a Google access token).
+    Gar,
+    /// Azure Container Registry: tags through the registry protocol, push times through its
+    /// `/acr/v1` API.
+    Acr,
 }
 
 impl RegistryKind {
@@ -117,7 +124,9 @@ impl RegistryKind {
             | RegistryKind::Dockerhub
             | RegistryKind::Quay
             | RegistryKind::Harbor
-            | RegistryKind::Ghcr => "pushed",
+            | RegistryKind::Ghcr
+            | RegistryKind::Gar
+            | RegistryKind::Acr => "pushed",
             RegistryKind::Oci => "created",
         }
     }
@@ -193,6 +202,24 @@ pub enum RegistryAuth {
     /// A docker `config.json`: `auths`, `credHelpers`, `credsStore`.
     DockerConfig(PathBuf),
     Anonymous,
+    /// The platform's workload identity, exchanged for registry credentials.
+    Identity(CloudIdentity),
+}
+
+/// Where a cloud identity's first token comes from, fixed when the config is read.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum CloudIdentity {
+    /// The GCE/GKE metadata server (`GCE_METADATA_HOST`, else `metadata.google.internal`).
+    Gcp { metadata_host: String },
+    /// Azure workload identity: the federated token file the AKS webhook mounts, traded at
+    /// Entra ID (`AZURE_AUTHORITY_HOST`) for an access token, traded at the registry for a
+    /// refresh token.
+    Azure {
+        client_id: String,
+        tenant_id: String,
+        token_file: PathBuf,
+        authority: String,
+    },
 }
 
 /// `<account>.dkr.ecr.<region>.amazonaws.com[.cn]` → (account, region).
@@ -313,6 +340,8 @@ impl Registry {
             Some(_) => RegistryKind::Ecr,
             None if crate::image::hub::is_hub_prefix(prefix) => RegistryKind::Dockerhub,
             None if prefix_host(prefix) == "quay.io" => RegistryKind::Quay,
+            None if is_gar_host(prefix_host(prefix)) => RegistryKind::Gar,
+            None if is_acr_host(prefix_host(prefix)) => RegistryKind::Acr,
             None => RegistryKind::Oci,
         };
         Registry {
@@ -345,6 +374,20 @@ impl Registry {
     pub fn host(&self) -> &str {
         prefix_host(&self.prefix)
     }
+}
+
+/// `<location>-docker.pkg.dev`: an Artifact Registry host.
+fn is_gar_host(host: &str) -> bool {
+    host.strip_suffix("-docker.pkg.dev")
+        .is_some_and(|location| !location.is_empty() && !location.contains('.'))
+}
+
+/// `<name>.azurecr.io` (and the sovereign clouds' suffixes): an Azure Container Registry.
+fn is_acr_host(host: &str) -> bool {
+    [".azurecr.io", ".azurecr.cn", ".azurecr.us"]
+        .iter()
+        .filter_map(|suffix| host.strip_suffix(suffix))
+        .any(|name| !name.is_empty() && !name.contains('.'))
 }
 
 fn prefix_host(prefix: &str) -> &str {
@@ -525,7 +568,18 @@ fn decode_text<T>(
 pub struct Environment {
     pub home: Option<PathBuf>,
     pub xdg_state_home: Option<PathBuf>,
+    /// `GCE_METADATA_HOST`, `AZURE_*`: where cloud identities are found.
+    pub cloud: HashMap<&'static str, String>,
 }
+
+/// The environment variables cloud identities are configured by.
+pub const CLOUD_VARIABLES: [&str; 5] = [
+    "GCE_METADATA_HOST",
+    "AZURE_CLIENT_ID",
+    "AZURE_TENANT_ID",
+    "AZURE_FEDERATED_TOKEN_FILE",
+    "AZURE_AUTHORITY_HOST",
+];
 
 impl Environment {
     pub fn from_process() -> Environment {
@@ -537,6 +591,12 @@ impl Environment {
         Environment {
             home: var("HOME"),
             xdg_state_home: var("XDG_STATE_HOME"),
+            cloud: CLOUD_VARIABLES
+                .into_iter()
+                .filter_map(|name| {
+                    Some((name, std::env::var(name).ok().filter(|v| !v.is_empty())?))
+                })
+                .collect(),
         }
     }
 

@@ -6,7 +6,7 @@ use super::*;
 fn env() -> Environment {
     Environment {
         home: Some(PathBuf::from("/home/op")),
-        xdg_state_home: None,
+        ..Environment::default()
     }
 }
 
@@ -230,8 +230,8 @@ fn durations_listen_and_paths_are_normalised() {
 #[test]
 fn the_data_dir_defaults_to_the_xdg_state_home() {
     let env = Environment {
-        home: None,
         xdg_state_home: Some(PathBuf::from("/state")),
+        ..Environment::default()
     };
     let config = parse(Path::new("c.yaml"), MINIMAL, &env).unwrap().config;
     assert_eq!(config.global.data_dir, PathBuf::from("/state/laminar"));
@@ -536,4 +536,79 @@ fn two_registries_may_not_share_a_prefix() {
         "{}",
         errors(&text)
     );
+}
+
+#[test]
+fn artifact_registry_and_acr_are_known_by_their_hosts() {
+    let kind = |reg: &str, extra: &str| {
+        ok(&MINIMAL.replace("- reg: reg.io/acme\n", &format!("- reg: {reg}\n{extra}")))
+            .config
+            .registries[0]
+            .kind
+    };
+    assert_eq!(
+        kind("europe-docker.pkg.dev/proj/repo", ""),
+        RegistryKind::Gar
+    );
+    assert_eq!(kind("acme.azurecr.io", ""), RegistryKind::Acr);
+    assert_eq!(kind("acme.azurecr.cn/team", ""), RegistryKind::Acr);
+    assert_eq!(kind("evil.azurecr.io.example.com", ""), RegistryKind::Oci);
+    assert_eq!(kind("docker.pkg.dev", ""), RegistryKind::Oci);
+    // Build times, through the registry protocol, are still one key away.
+    assert_eq!(
+        kind("acme.azurecr.io", "  timeSource: created\n"),
+        RegistryKind::Oci
+    );
+    // `kind:` is read as `type:`.
+    assert_eq!(kind("reg.example", "  kind: acr\n"), RegistryKind::Acr);
+    assert_eq!(kind("reg.example", "  type: gar\n"), RegistryKind::Gar);
+}
+
+#[test]
+fn cloud_identities_take_what_the_platform_put_in_the_environment() {
+    let text = |identity: &str| {
+        MINIMAL.replace(
+            "- reg: reg.io/acme\n",
+            &format!("- reg: acme.azurecr.io\n  auth:\n    identity: {identity}\n"),
+        )
+    };
+    let mut env = env();
+    let auth = |env: &Environment, identity: &str| {
+        parse(Path::new("laminar.yaml"), &text(identity), env)
+            .map(|loaded| loaded.config.registries[0].auth.clone())
+    };
+    assert_eq!(
+        auth(&env, "gcp").unwrap(),
+        Some(RegistryAuth::Identity(CloudIdentity::Gcp {
+            metadata_host: "metadata.google.internal".into()
+        }))
+    );
+    let missing = auth(&env, "azure").unwrap_err().to_string();
+    assert!(
+        missing.contains("laminar.yaml:4:15") && missing.contains("AZURE_FEDERATED_TOKEN_FILE"),
+        "{missing}"
+    );
+    env.cloud.insert("AZURE_CLIENT_ID", "client".into());
+    env.cloud.insert("AZURE_TENANT_ID", "tenant".into());
+    env.cloud
+        .insert("AZURE_FEDERATED_TOKEN_FILE", "/var/run/token".into());
+    env.cloud
+        .insert("GCE_METADATA_HOST", "169.254.169.254".into());
+    assert_eq!(
+        auth(&env, "azure").unwrap(),
+        Some(RegistryAuth::Identity(CloudIdentity::Azure {
+            client_id: "client".into(),
+            tenant_id: "tenant".into(),
+            token_file: PathBuf::from("/var/run/token"),
+            authority: "https://login.microsoftonline.com/".into(),
+        }))
+    );
+    assert_eq!(
+        auth(&env, "gcp").unwrap(),
+        Some(RegistryAuth::Identity(CloudIdentity::Gcp {
+            metadata_host: "169.254.169.254".into()
+        }))
+    );
+    let unknown = auth(&env, "aws").unwrap_err().to_string();
+    assert!(unknown.contains("expected gcp or azure"), "{unknown}");
 }

@@ -49,14 +49,37 @@ fn sensitive(value: &str) -> Option<HeaderValue> {
     Some(header)
 }
 
-/// Reads the credentials for `host` as configured; with no `auth` block, the default docker
-/// config is used if it has an entry for the host.
+/// The registry credentials are for.
+pub struct Audience<'a> {
+    /// Its host, as docker configs name it.
+    pub host: &'a str,
+    /// `scheme://host[:port]` where it is reached.
+    pub base: &'a str,
+    /// The client that reaches it (cloud identities make requests of their own).
+    pub http: &'a Http,
+    /// It refused the last credentials: a cached identity token is not used again.
+    pub renew: bool,
+}
+
+/// Reads the credentials for the audience as configured; with no `auth` block, the default
+/// docker config is used if it has an entry for the host.
 pub async fn resolve(
     auth: Option<&RegistryAuth>,
-    host: &str,
+    audience: &Audience<'_>,
     home: Option<&Path>,
 ) -> Result<Credentials, Failure> {
+    let host = audience.host;
     match auth {
+        Some(RegistryAuth::Identity(identity)) => {
+            super::identity::credentials(
+                identity,
+                audience.http,
+                host,
+                audience.base,
+                audience.renew,
+            )
+            .await
+        }
         Some(RegistryAuth::Anonymous) => Ok(Credentials::Anonymous),
         Some(RegistryAuth::Basic { username, password }) => Ok(Credentials::Basic {
             username: username.clone(),

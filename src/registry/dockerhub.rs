@@ -161,12 +161,14 @@ impl HubSource {
             return Ok(Some(token.clone()));
         }
         let home = std::env::var_os("HOME").map(std::path::PathBuf::from);
-        let credentials = auth::resolve(
-            self.auth_config.as_ref(),
-            "registry-1.docker.io",
-            home.as_deref(),
-        )
-        .await?;
+        let audience = auth::Audience {
+            host: "registry-1.docker.io",
+            base: &self.base,
+            http: &self.http,
+            renew,
+        };
+        let credentials =
+            auth::resolve(self.auth_config.as_ref(), &audience, home.as_deref()).await?;
         let Credentials::Basic { username, password } = credentials else {
             return Ok(None);
         };

@@ -12,7 +12,7 @@ use reqwest::Url;
 use reqwest::header::HeaderValue;
 use serde::Deserialize;
 
-use super::auth::Credentials;
+use super::auth::{Audience, Credentials};
 use super::error::Failure;
 use super::http::Http;
 use super::image::ImageName;
@@ -64,7 +64,17 @@ impl GhcrSource {
     }
 
     pub async fn tags(&self, image: &ImageName) -> Result<Vec<TagInfo>, Failure> {
-        let token = match paged::credentials(self.auth_config.as_ref(), &image.host).await? {
+        let token = match paged::credentials(
+            self.auth_config.as_ref(),
+            &Audience {
+                host: &image.host,
+                base: &self.base,
+                http: &self.http,
+                renew: false,
+            },
+        )
+        .await?
+        {
             Credentials::Basic { password, .. } => {
                 paged::sensitive(&format!("Bearer {}", password.expose()))?
             }

@@ -9,6 +9,7 @@
 use reqwest::Url;
 use serde::Deserialize;
 
+use super::auth::Audience;
 use super::error::Failure;
 use super::http::Http;
 use super::image::ImageName;
@@ -53,9 +54,17 @@ impl HarborSource {
     }
 
     pub async fn tags(&self, image: &ImageName) -> Result<Vec<TagInfo>, Failure> {
-        let basic = paged::credentials(self.auth_config.as_ref(), &image.host)
-            .await?
-            .basic_header();
+        let basic = paged::credentials(
+            self.auth_config.as_ref(),
+            &Audience {
+                host: &image.host,
+                base: &self.base,
+                http: &self.http,
+                renew: false,
+            },
+        )
+        .await?
+        .basic_header();
         let (project, repository) = image
             .repository
             .split_once('/')

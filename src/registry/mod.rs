@@ -6,15 +6,18 @@
 //! of cycles, and no cycle gets a listing older than its own start), and keeps the on-disk
 //! cache of facts that never change.
 
+mod acr;
 pub mod auth;
 mod cache;
 pub mod counters;
 mod dockerhub;
 mod ecr;
 pub mod error;
+mod gar;
 mod ghcr;
 mod harbor;
 pub mod http;
+mod identity;
 pub mod image;
 mod oci;
 mod paged;
@@ -167,6 +170,14 @@ impl Registries {
                         RegistryKind::Quay => Box::new(quay::QuaySource::new(registry, http)),
                         RegistryKind::Harbor => Box::new(harbor::HarborSource::new(registry, http)),
                         RegistryKind::Ghcr => Box::new(ghcr::GhcrSource::new(registry, http)),
+                        RegistryKind::Gar => Box::new(gar::GarSource::new(
+                            registry,
+                            oci::OciSource::new(registry, http, cache.clone()),
+                        )),
+                        RegistryKind::Acr => Box::new(acr::AcrSource::new(
+                            registry,
+                            oci::OciSource::new(registry, http, cache.clone()),
+                        )),
                         // (ECR is answered above.)
                         RegistryKind::Oci | RegistryKind::Ecr => {
                             Box::new(oci::OciSource::new(registry, http, cache.clone()))

@@ -269,13 +269,13 @@ impl OciSource {
     }
 
     fn url(&self, image: &ImageName, rest: &str) -> Result<Url, Failure> {
-        let text = format!(
-            "{}://{}/v2/{}/{rest}",
-            self.scheme,
-            self.host(image),
-            image.repository
-        );
+        let text = format!("{}/v2/{}/{rest}", self.base(image), image.repository);
         Url::parse(&text).map_err(|e| Failure::InvalidImage(format!("{text}: {e}")))
+    }
+
+    /// `scheme://host[:port]` called for `image`.
+    pub(super) fn base(&self, image: &ImageName) -> String {
+        format!("{}://{}", self.scheme, self.host(image))
     }
 
     /// The host called for `image`: the endpoint, if one is configured.
@@ -296,16 +296,26 @@ impl OciSource {
             return Ok(authorizer.clone());
         }
         let home = std::env::var_os("HOME").map(std::path::PathBuf::from);
+        let base = self.base(image);
+        let audience = auth::Audience {
+            host: self.host(image),
+            base: &base,
+            http: &self.http,
+            renew,
+        };
         let credentials =
-            auth::resolve(self.auth_config.as_ref(), self.host(image), home.as_deref()).await?;
+            auth::resolve(self.auth_config.as_ref(), &audience, home.as_deref()).await?;
         let authorizer = Arc::new(Authorizer::new(credentials));
         *slot = Some((authorizer.clone(), std::time::Instant::now()));
         Ok(authorizer)
     }
 
-    /// One authorised request: sent with what the authorizer knows, and once more after
-    /// answering a 401 challenge. A status other than 2xx becomes the matching failure, with
-    /// `what` saying what was being read.
+    /// The client of this registry, for its vendor's API.
+    pub(super) fn http(&self) -> &Http {
+        &self.http
+    }
+
+    /// One authorised request with the pull scope.
     async fn fetch(
         &self,
         kind: RequestKind,
@@ -314,9 +324,24 @@ impl OciSource {
         method: Method,
         what: &'static str,
     ) -> Result<Fetched, Failure> {
+        self.fetch_scoped(kind, image, url, method, &image.pull_scope(), what)
+            .await
+    }
+
+    /// One authorised request: sent with what the authorizer knows for `scope`, and once more
+    /// after answering a 401 challenge. A status other than 2xx becomes the matching failure,
+    /// with `what` saying what was being read.
+    pub(super) async fn fetch_scoped(
+        &self,
+        kind: RequestKind,
+        image: &ImageName,
+        url: &Url,
+        method: Method,
+        scope: &str,
+        what: &'static str,
+    ) -> Result<Fetched, Failure> {
         let mut authorizer = self.authorizer(image, false).await?;
-        let scope = image.pull_scope();
-        let mut auth = authorizer.header(&scope).await;
+        let mut auth = authorizer.header(scope).await;
         let mut answered = false;
         let mut renewed = false;
         loop {
@@ -345,7 +370,7 @@ impl OciSource {
             let challenge = header(&fetched, WWW_AUTHENTICATE.as_str())
                 .ok_or_else(|| Failure::Auth("HTTP 401 without a challenge".into()))?
                 .to_string();
-            auth = Some(authorizer.answer(&self.http, &challenge, &scope).await?);
+            auth = Some(authorizer.answer(&self.http, &challenge, scope).await?);
             answered = true;
         }
     }

@@ -8,7 +8,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use reqwest::Url;
 use reqwest::header::{ACCEPT, AUTHORIZATION, HeaderValue};
 
-use super::auth::{self, Credentials};
+use super::auth::{self, Audience, Credentials};
 use super::counters::RequestKind;
 use super::error::Failure;
 use super::http::{Fetched, Http};
@@ -120,13 +120,13 @@ pub(super) async fn get(
     }
 }
 
-/// The credentials configured for `host`, read now (a rotated secret is picked up).
+/// The credentials configured for the audience, read now (a rotated secret is picked up).
 pub(super) async fn credentials(
     auth: Option<&RegistryAuth>,
-    host: &str,
+    audience: &Audience<'_>,
 ) -> Result<Credentials, Failure> {
     let home = std::env::var_os("HOME").map(std::path::PathBuf::from);
-    auth::resolve(auth, host, home.as_deref()).await
+    auth::resolve(auth, audience, home.as_deref()).await
 }
 
 /// A header value that is never printed.

@@ -1,5 +1,6 @@
 //! Integration tests: the `laminar` binary driven as a user would.
 
+mod acr;
 mod check;
 mod corpus;
 mod cycle;
@@ -8,6 +9,7 @@ mod deploy;
 mod dockerhub;
 mod ecr;
 mod forms;
+mod gar;
 mod ghcr;
 mod git;
 mod git_server;
