@@ -5,18 +5,21 @@
 //!
 //! API (docs.docker.com/reference/api/hub/latest):
 //! - "List repository tags": `GET /v2/namespaces/{namespace}/repositories/{repository}/tags
-//!   ?page_size=100` → `{"count", "next", "previous", "results": [{"name", "digest",
-//!   "last_updated", "tag_last_pushed", …}]}`, `next` the URL of the following page or null.
+//!   ?page_size=100&ordering=last_updated` (most recently updated first) → `{"count", "next",
+//!   "previous", "results": [{"name", "digest", "last_updated", "tag_last_pushed", …}]}`,
+//!   `next` the URL of the following page or null.
 //! - "Create access token": `POST /v2/auth/token` with `{"identifier", "secret"}` (a user and a
 //!   personal access token) → `{"access_token"}`, a bearer valid for 10 minutes. Public
 //!   repositories need none.
 
+use std::collections::{HashMap, HashSet};
 use std::time::{Duration, SystemTime};
 
 use reqwest::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE, HeaderValue};
 use reqwest::{Method, Url};
 use serde::Deserialize;
 use tokio::sync::Mutex;
+use tokio::time::Instant;
 
 use super::auth::{self, Credentials};
 use super::counters::RequestKind;
@@ -33,6 +36,9 @@ const HUB_API: &str = "https://hub.docker.com";
 const PAGE_SIZE: usize = 100;
 /// Access tokens live 10 minutes; a new one is asked for before that.
 const TOKEN_LIFETIME: Duration = Duration::from_secs(8 * 60);
+/// How often an image's tags are listed in full rather than up to the first known tag, so
+/// that deleted tags drop out.
+const FULL_LISTING_EVERY: Duration = Duration::from_secs(3600);
 
 #[derive(Debug)]
 pub struct HubSource {
@@ -43,6 +49,8 @@ pub struct HubSource {
     /// The bearer and when it was issued.
     token: Mutex<Option<(HeaderValue, SystemTime)>>,
     limits: ListLimits,
+    /// Each image's last listing, newest first, with when it was last listed in full.
+    listed: std::sync::Mutex<HashMap<String, (Vec<TagInfo>, Instant)>>,
 }
 
 #[derive(Deserialize)]
@@ -74,25 +82,81 @@ impl HubSource {
             auth_config: registry.auth.clone(),
             token: Mutex::new(None),
             limits: registry.limits,
+            listed: Default::default(),
         }
     }
 
-    /// Every tag of `image`, with digests and push times (there is no cheaper listing).
+    /// Every tag of `image`, with digests and push times, newest first. Pages are read until
+    /// a tag the last listing already had, unchanged: what follows it was listed before. A
+    /// full listing, which also drops deleted tags, is made every [`FULL_LISTING_EVERY`].
     pub async fn tags(&self, image: &ImageName) -> Result<Vec<TagInfo>, Failure> {
         let (namespace, repository) = image
             .repository
             .split_once('/')
             .ok_or_else(|| Failure::InvalidImage(image.written.clone()))?;
         let first = format!(
-            "{}/v2/namespaces/{namespace}/repositories/{repository}/tags?page_size={PAGE_SIZE}",
+            "{}/v2/namespaces/{namespace}/repositories/{repository}/tags?page_size={PAGE_SIZE}&ordering=last_updated",
             self.base
         );
         let first =
             Url::parse(&first).map_err(|e| Failure::InvalidImage(format!("{first}: {e}")))?;
-        paged::follow(image, "Docker Hub", first, self.limits, |url| {
-            self.page(url)
-        })
-        .await
+        let previous = self.previous(image);
+        let known: HashMap<&str, &TagInfo> = previous
+            .iter()
+            .flat_map(|(tags, _)| tags.iter().map(|t| (t.tag.as_str(), t)))
+            .collect();
+        // Stopping early is only sound while the listing really is newest first: a page out
+        // of that order (or without times) is read to the end, and so are all after it.
+        let mut newest_first = true;
+        let mut oldest_so_far = None;
+        let listing = paged::follow_until(
+            image,
+            "Docker Hub",
+            first,
+            self.limits,
+            |url| self.page(url),
+            |page| {
+                for tag in page {
+                    let ordered = tag.pushed.is_some()
+                        && oldest_so_far.is_none_or(|oldest| tag.pushed <= oldest);
+                    newest_first &= ordered;
+                    oldest_so_far = Some(tag.pushed);
+                }
+                let unchanged = |tag: &TagInfo| known.get(tag.tag.as_str()) == Some(&tag);
+                newest_first
+                    .then(|| page.iter().position(unchanged))
+                    .flatten()
+            },
+        )
+        .await?;
+        let (tags, full_at) = match (listing.stopped, previous) {
+            (true, Some((older, full_at))) => {
+                let fresh: HashSet<&str> = listing.tags.iter().map(|t| t.tag.as_str()).collect();
+                let unchanged: Vec<TagInfo> = older
+                    .iter()
+                    .filter(|t| !fresh.contains(t.tag.as_str()))
+                    .cloned()
+                    .collect();
+                (listing.tags.into_iter().chain(unchanged).collect(), full_at)
+            }
+            _ => (listing.tags, Instant::now()),
+        };
+        self.remember(image, &tags, full_at);
+        Ok(tags)
+    }
+
+    /// The last listing of `image` and when it was last made in full, unless a full one is due.
+    fn previous(&self, image: &ImageName) -> Option<(Vec<TagInfo>, Instant)> {
+        let listed = self.listed.lock().unwrap_or_else(|p| p.into_inner());
+        let (tags, full_at) = listed.get(&image.written)?;
+        (full_at.elapsed() < FULL_LISTING_EVERY).then(|| (tags.clone(), *full_at))
+    }
+
+    fn remember(&self, image: &ImageName, tags: &[TagInfo], full_at: Instant) {
+        let mut listed = self.listed.lock().unwrap_or_else(|p| p.into_inner());
+        // Images nobody lists any more are forgotten.
+        listed.retain(|_, (_, at)| at.elapsed() < FULL_LISTING_EVERY);
+        listed.insert(image.written.clone(), (tags.to_vec(), full_at));
     }
 
     async fn page(&self, url: Url) -> Result<(Vec<Listed>, Option<Url>), Failure> {

@@ -32,8 +32,33 @@ pub(super) async fn follow<F, Fut>(
     vendor: &str,
     first: Url,
     limits: ListLimits,
-    mut page: F,
+    page: F,
 ) -> Result<Vec<TagInfo>, Failure>
+where
+    F: FnMut(Url) -> Fut,
+    Fut: Future<Output = Result<(Vec<Listed>, Option<Url>), Failure>>,
+{
+    let listing = follow_until(image, vendor, first, limits, page, |_| None).await?;
+    Ok(listing.tags)
+}
+
+/// Tags as [`follow_until`] lists them.
+pub(super) struct Listing {
+    pub tags: Vec<TagInfo>,
+    /// `known_from` ended the listing before its last page.
+    pub stopped: bool,
+}
+
+/// [`follow`], ending early where `known_from` says, for each page in turn, that the rest was
+/// listed before (the index of the first such tag in the page).
+pub(super) async fn follow_until<F, Fut>(
+    image: &ImageName,
+    vendor: &str,
+    first: Url,
+    limits: ListLimits,
+    mut page: F,
+    mut known_from: impl FnMut(&[TagInfo]) -> Option<usize>,
+) -> Result<Listing, Failure>
 where
     F: FnMut(Url) -> Fut,
     Fut: Future<Output = Result<(Vec<Listed>, Option<Url>), Failure>>,
@@ -46,23 +71,37 @@ where
             return Err(Failure::PageLoop);
         }
         let (listed, next) = page(url).await?;
-        for tag in listed {
-            if !is_valid_tag(&tag.name) {
-                tracing::warn!(image = %image.written, tag = %tag.name.escape_debug(), "{vendor} listed an invalid tag; dropped");
-                continue;
-            }
-            tags.push(TagInfo {
+        let mut infos: Vec<TagInfo> = listed
+            .into_iter()
+            .filter(|tag| {
+                let valid = is_valid_tag(&tag.name);
+                if !valid {
+                    tracing::warn!(image = %image.written, tag = %tag.name.escape_debug(), "{vendor} listed an invalid tag; dropped");
+                }
+                valid
+            })
+            .map(|tag| TagInfo {
                 tag: tag.name,
                 pushed: tag.pushed,
                 digest: tag.digest.filter(|d| is_digest(d)),
-            });
+            })
+            .collect();
+        let stop = known_from(&infos);
+        if let Some(at) = stop {
+            infos.truncate(at);
         }
+        tags.append(&mut infos);
         if tags.len() > limits.max_tags {
             return Err(Failure::TooManyTags(limits.max_tags));
         }
-        match next {
-            Some(next) => url = next,
-            None => return Ok(tags),
+        match (stop, next) {
+            (None, Some(next)) => url = next,
+            (stop, _) => {
+                return Ok(Listing {
+                    tags,
+                    stopped: stop.is_some(),
+                });
+            }
         }
     }
     Err(Failure::TooManyPages(limits.max_pages))

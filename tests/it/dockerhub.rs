@@ -196,3 +196,100 @@ async fn a_refused_secret_and_a_next_page_elsewhere_are_reported() {
         .unwrap_err();
     assert!(err.to_string().contains("another host"), "{err}");
 }
+
+/// The first page of each listing, in turn; later pages are answered by `page=2`.
+async fn first_pages(server: &MockServer, pages: Vec<serde_json::Value>) {
+    for results in pages {
+        let next = format!("{}{TAGS}?page=2&page_size=100", server.uri());
+        Mock::given(method("GET"))
+            .and(path(TAGS))
+            .and(query_param("ordering", "last_updated"))
+            .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+                "count": 9, "next": next, "previous": null, "results": results,
+            })))
+            .up_to_n_times(1)
+            .mount(server)
+            .await;
+    }
+}
+
+#[tokio::test]
+async fn listings_stop_at_the_first_tag_already_known() {
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path(TAGS))
+        .and(query_param("page", "2"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "count": 3, "next": null, "previous": TAGS,
+            "results": [tag("a", "2024-01-01T00:00:00Z", 1)],
+        })))
+        .with_priority(1)
+        .mount(&server)
+        .await;
+    first_pages(
+        &server,
+        vec![
+            json!([
+                tag("c", "2024-03-01T00:00:00Z", 3),
+                tag("b", "2024-02-01T00:00:00Z", 2)
+            ]),
+            // A new tag, then one already known: nothing after it is read.
+            json!([
+                tag("d", "2024-04-01T00:00:00Z", 4),
+                tag("c", "2024-03-01T00:00:00Z", 3)
+            ]),
+            // `b` pushed again (a new image): it moves to the front.
+            json!([
+                tag("b", "2024-05-01T00:00:00Z", 5),
+                tag("d", "2024-04-01T00:00:00Z", 4)
+            ]),
+            // Not newest first (say, the API ignored the ordering): read to the end.
+            json!([
+                tag("d", "2024-04-01T00:00:00Z", 4),
+                tag("e", "2024-06-01T00:00:00Z", 6)
+            ]),
+        ],
+    )
+    .await;
+    let data = Dir::new();
+    let registries = Registries::new(&[hub(&server)], data.path(), Options::default()).await;
+    let id = &registries.ids()[0];
+    let mut listings = Vec::new();
+    for _ in 0..4 {
+        let tags = registries
+            .tags(id, "docker.io/library/nginx", true)
+            .await
+            .unwrap();
+        listings.push(
+            tags.iter()
+                .map(|t| format!("{}@{}", t.tag, &t.digest.as_deref().unwrap()[7..9]))
+                .collect::<Vec<_>>()
+                .join(" "),
+        );
+    }
+    let short = |n: u8| digest(n)[7..9].to_string();
+    assert_eq!(
+        listings,
+        [
+            format!("c@{} b@{} a@{}", short(3), short(2), short(1)),
+            format!(
+                "d@{} c@{} b@{} a@{}",
+                short(4),
+                short(3),
+                short(2),
+                short(1)
+            ),
+            format!(
+                "b@{} d@{} c@{} a@{}",
+                short(5),
+                short(4),
+                short(3),
+                short(1)
+            ),
+            // Read in full: `a` from page 2, and the full listing replaces the old one.
+            format!("d@{} e@{} a@{}", short(4), short(6), short(1)),
+        ]
+    );
+    // Pages: 2, then 1, then 1, then 2.
+    assert_eq!(registries.counters().total("hub", RequestKind::Tags), 6);
+}
