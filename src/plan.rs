@@ -6,17 +6,16 @@ use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::time::SystemTime;
 
 use crate::config::Repo;
 use crate::image::rewrite::{Edit, RewriteError, rewrite_file};
 use crate::image::scanner::ImageRef;
 use crate::image::walk::FileRefs;
-use crate::policy::{Keep, Selection, TagInfo};
+use crate::policy::{ImageTags, Keep, Selection, TagInfo};
 
-/// Tags known per image name (as written in files), shared with the registry layer's listing.
-pub type TagTable = HashMap<String, Arc<Vec<TagInfo>>>;
+/// Tags known per image name (as written in files).
+pub type TagTable = HashMap<String, ImageTags>;
 
 /// Where a reference is: file (relative to the repo root), line and byte column.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -85,6 +84,8 @@ pub enum KeptReason {
     NoTags,
     /// A newer tag exists, but its digest is unknown and the reference pins one.
     DigestUnknown { newer: String },
+    /// The rule orders or ages by time, and some of its tags' times are still to be read.
+    OrderingIncomplete { pending: usize },
 }
 
 impl fmt::Display for KeptReason {
@@ -95,6 +96,10 @@ impl fmt::Display for KeptReason {
             KeptReason::DigestUnknown { newer } => write!(
                 f,
                 "{newer} is newer, but its digest is unknown and the reference pins one"
+            ),
+            KeptReason::OrderingIncomplete { pending } => write!(
+                f,
+                "ordering incomplete: {pending} tags pending (read over the next cycles)"
             ),
         }
     }
@@ -156,7 +161,19 @@ pub fn plan(repo: &Repo, files: &[FileRefs], tags: &TagTable, now: SystemTime) -
                 plan.kept.push(keep(KeptReason::NoTags));
                 continue;
             };
-            match rule.policy.select(&reference.tag, known, now) {
+            if rule.policy.needs_times() {
+                let pending = known
+                    .pending
+                    .iter()
+                    .filter(|tag| rule.policy.allows(tag) || **tag == reference.tag)
+                    .count();
+                if pending > 0 {
+                    plan.kept
+                        .push(keep(KeptReason::OrderingIncomplete { pending }));
+                    continue;
+                }
+            }
+            match rule.policy.select(&reference.tag, &known.tags, now) {
                 Selection::Keep(why) => plan.kept.push(keep(KeptReason::Rule(why))),
                 Selection::Update { to, reason } => match change(reference, to, site.clone()) {
                     Some(change) => plan.changes.push(Change {

@@ -33,6 +33,9 @@ pub struct ReferenceStatus {
     /// The newest tag the rule allows (the current one when nothing is newer); `None` when the
     /// registry could not be asked.
     pub newest: Option<String>,
+    /// Why the reference stays where it is (up to date, held, ordering incomplete, …);
+    /// `None` when the cycle moved it.
+    pub kept: Option<String>,
 }
 
 #[derive(Debug, Default)]

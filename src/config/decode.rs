@@ -278,6 +278,12 @@ fn registry(d: &mut Decoder, node: &Node, env: &Environment) -> Option<Registry>
     {
         registry.limits.max_pages = n as usize;
     }
+    if let Some(n) = f
+        .get(d, "lookupsPerCycle", &[])
+        .and_then(|n| d.whole_number(n, 1, 100_000))
+    {
+        registry.limits.lookups_per_cycle = n as usize;
+    }
     registry.endpoint = f
         .get(d, "endpoint", &[])
         .and_then(|n| endpoint(d, n, registry.insecure));

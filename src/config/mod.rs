@@ -271,6 +271,9 @@ pub fn parse_duration(text: &str) -> Option<Duration> {
 pub struct ListLimits {
     pub max_pages: usize,
     pub max_tags: usize,
+    /// Tags whose digest and time are read per image and cycle, where each costs requests
+    /// (the registry protocol); the rest wait for later cycles.
+    pub lookups_per_cycle: usize,
 }
 
 impl Default for ListLimits {
@@ -278,6 +281,7 @@ impl Default for ListLimits {
         ListLimits {
             max_pages: 200,
             max_tags: 20_000,
+            lookups_per_cycle: 100,
         }
     }
 }

@@ -419,14 +419,15 @@ fn an_endpoint_is_a_scheme_and_an_authority() {
     };
     let config = ok(&with(
         "https://mirror.example:5000/",
-        "  maxTags: 500\n  maxPages: 7\n",
+        "  maxTags: 500\n  maxPages: 7\n  lookupsPerCycle: 20\n",
     ))
     .config;
     assert_eq!(
         config.registries[0].limits,
         ListLimits {
             max_pages: 7,
-            max_tags: 500
+            max_tags: 500,
+            lookups_per_cycle: 20,
         }
     );
     assert_eq!(

@@ -13,7 +13,7 @@ mod repo_rules;
 mod report;
 mod scan_memo;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -37,6 +37,7 @@ use crate::image::walk::{
 };
 use crate::metrics::Metrics;
 use crate::plan::{Plan, TagTable, apply, plan};
+use crate::policy::Policy;
 use crate::registry::{Options, Registries};
 use repo_rules::Rules;
 use scan_memo::ScanMemo;
@@ -497,23 +498,30 @@ async fn ask_registries(
     started: Instant,
     report: &mut CycleReport,
 ) -> TagTable {
-    let mut wanted: HashMap<(RegistryId, &str), bool> = HashMap::new();
+    let mut wanted: HashMap<(&RegistryId, &str), Wanted> = HashMap::new();
     for file in files {
         for reference in &file.refs {
             if let Some(rule) = repo.rule_for(&file.path, &reference.tag) {
-                // A pinned digest must move with the tag, so the new tag's digest is needed:
-                // the timed listing resolves digests (and caches them).
-                let needs_times = rule.policy.needs_times() || reference.digest.is_some();
-                *wanted
-                    .entry((reference.registry.clone(), reference.image.as_str()))
-                    .or_default() |= needs_times;
+                let wanted = wanted
+                    .entry((&reference.registry, reference.image.as_str()))
+                    .or_default();
+                // A pinned digest must move with the tag, so the new tag's digest is needed.
+                if rule.policy.needs_times() || reference.digest.is_some() {
+                    wanted.rules.push(&rule.policy);
+                    wanted.current.insert(&reference.tag);
+                }
             }
         }
     }
-    let asks = wanted.iter().map(|((registry, image), times)| async move {
+    let asks = wanted.iter().map(|((registry, image), wanted)| async move {
+        let picks = |tag: &str| wanted.wants(tag);
+        let picks: Option<&(dyn Fn(&str) -> bool + Sync)> = match wanted.rules.is_empty() {
+            true => None,
+            false => Some(&picks),
+        };
         let tags = shared
             .registries
-            .tags_since(registry, image, *times, started)
+            .tags_since(registry, image, picks, started)
             .await;
         (image.to_string(), tags)
     });
@@ -530,6 +538,20 @@ async fn ask_registries(
         }
     }
     table
+}
+
+/// The tags of one image whose times or digests the repo's rules need: those a rule that
+/// orders or ages by time (or moves a pinned digest) could pick, and the current ones.
+#[derive(Default)]
+struct Wanted<'a> {
+    rules: Vec<&'a Policy>,
+    current: HashSet<&'a str>,
+}
+
+impl Wanted<'_> {
+    fn wants(&self, tag: &str) -> bool {
+        self.current.contains(tag) || self.rules.iter().any(|policy| policy.allows(tag))
+    }
 }
 
 /// Metrics and log lines for a finished cycle.

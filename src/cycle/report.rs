@@ -124,6 +124,7 @@ impl CycleReport {
                 image: c.image.clone(),
                 tag: c.old_tag.clone(),
                 newest: Some(c.new_tag.clone()),
+                kept: None,
             })
             .chain(self.kept.iter().map(|k| ReferenceStatus {
                 file: k.site.path.display().to_string(),
@@ -131,6 +132,7 @@ impl CycleReport {
                 image: k.image.clone(),
                 tag: k.tag.clone(),
                 newest: k.up_to_date().then(|| k.tag.clone()),
+                kept: Some(k.reason.to_string()),
             }))
             .collect();
         references.sort_by(|a, b| (&a.file, a.line).cmp(&(&b.file, b.line)));

@@ -42,7 +42,12 @@ fn develop(n: u64) -> TagInfo {
 fn table(images: &[&str], tags: Vec<TagInfo>) -> TagTable {
     images
         .iter()
-        .map(|i| (i.to_string(), std::sync::Arc::new(tags.clone())))
+        .map(|i| {
+            (
+                i.to_string(),
+                ImageTags::complete(std::sync::Arc::new(tags.clone())),
+            )
+        })
         .collect()
 }
 
@@ -435,4 +440,30 @@ proptest! {
         prop_assert_eq!(outside_tags(&text, &before[0].refs), outside_tags(&after_text, &after[0].refs));
         prop_assert!(plan(&repo(), &after, &tags, UNIX_EPOCH).is_empty());
     }
+}
+
+#[test]
+fn a_time_ordered_rule_waits_while_its_tags_times_are_pending() {
+    let text = "a: reg.io/acme/app:develop-1\nb: reg.io/acme/app:1.0.0\n";
+    let mut tags = table(
+        &["reg.io/acme/app"],
+        vec![develop(1), develop(2), TagInfo::named("1.1.0")],
+    );
+    let pending = |names: &[&str]| {
+        std::sync::Arc::new(names.iter().map(|n| n.to_string()).collect::<Vec<_>>())
+    };
+    // Two develop tags are still to be read: develop-2 is not known to be the newest.
+    tags.get_mut("reg.io/acme/app").unwrap().pending = pending(&["develop-3", "develop-4"]);
+    let planned = plan(&repo(), &scan("dev/app.yaml", text), &tags, UNIX_EPOCH);
+    let moves: Vec<_> = planned.changes.iter().map(|c| c.new_tag.as_str()).collect();
+    // The semver rule needs no times and moves on.
+    assert_eq!(moves, ["1.1.0"]);
+    assert_eq!(
+        planned.kept[0].reason.to_string(),
+        "ordering incomplete: 2 tags pending (read over the next cycles)"
+    );
+    // Pending tags the rule would never pick do not hold it back.
+    tags.get_mut("reg.io/acme/app").unwrap().pending = pending(&["release-9"]);
+    let planned = plan(&repo(), &scan("dev/app.yaml", text), &tags, UNIX_EPOCH);
+    assert_eq!(planned.changes.len(), 2);
 }

@@ -10,6 +10,7 @@ mod version;
 use std::cmp::Ordering;
 use std::fmt;
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use globset::{GlobSet, GlobSetBuilder};
@@ -36,6 +37,26 @@ impl TagInfo {
             tag: tag.into(),
             pushed: None,
             digest: None,
+        }
+    }
+}
+
+/// What the registries said of one image.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ImageTags {
+    /// The listing, shared with the registry layer.
+    pub tags: Arc<Vec<TagInfo>>,
+    /// Tags whose time or digest is still to be read (later cycles read them): until then a
+    /// rule that orders or ages by time cannot tell which of its tags is newest.
+    pub pending: Arc<Vec<String>>,
+}
+
+impl ImageTags {
+    /// A listing with nothing left to read.
+    pub fn complete(tags: Arc<Vec<TagInfo>>) -> ImageTags {
+        ImageTags {
+            tags,
+            pending: Arc::default(),
         }
     }
 }

@@ -24,7 +24,7 @@ mod paged;
 mod quay;
 mod ratelimit;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::future::Future;
 use std::path::Path;
 use std::pin::Pin;
@@ -40,7 +40,7 @@ pub use error::{Failure, RegistryError};
 pub use image::ImageName;
 
 use crate::config::{Registry, RegistryId, RegistryKind};
-use crate::policy::TagInfo;
+use crate::policy::{ImageTags, TagInfo};
 
 /// The cache file under `dataDir`.
 pub const CACHE_FILE: &str = "registry-cache.json";
@@ -55,6 +55,23 @@ pub trait TagSource: Send + Sync {
         image: &'a ImageName,
         with_times: bool,
     ) -> BoxFuture<'a, Result<Vec<TagInfo>, Failure>>;
+
+    /// Whether times come with the listing (a vendor's API), rather than costing requests
+    /// per tag.
+    fn lists_times(&self) -> bool {
+        true
+    }
+
+    /// `listing` with times and digests read for the `wanted` tags, as far as this cycle's
+    /// share allows; sources whose listings carry times have nothing to add.
+    fn complete<'a>(
+        &'a self,
+        _image: &'a ImageName,
+        listing: SharedTags,
+        _wanted: &'a HashSet<String>,
+    ) -> BoxFuture<'a, Result<ImageTags, Failure>> {
+        Box::pin(async move { Ok(ImageTags::complete(listing)) })
+    }
 }
 
 impl TagSource for oci::OciSource {
@@ -64,6 +81,19 @@ impl TagSource for oci::OciSource {
         with_times: bool,
     ) -> BoxFuture<'a, Result<Vec<TagInfo>, Failure>> {
         Box::pin(oci::OciSource::tags(self, image, with_times))
+    }
+
+    fn lists_times(&self) -> bool {
+        false
+    }
+
+    fn complete<'a>(
+        &'a self,
+        image: &'a ImageName,
+        listing: SharedTags,
+        wanted: &'a HashSet<String>,
+    ) -> BoxFuture<'a, Result<ImageTags, Failure>> {
+        Box::pin(oci::OciSource::complete(self, image, listing, wanted))
     }
 }
 
@@ -231,17 +261,39 @@ impl Registries {
 
     /// Tags of `image` from a listing started at `not_before` or later: callers that ask at
     /// about the same time share one listing, but nobody gets one older than `not_before` (a
-    /// cycle passes its own start, so it sees every tag pushed before it began). A listing
-    /// with times also serves callers that do not need them.
+    /// cycle passes its own start, so it sees every tag pushed before it began). With
+    /// `wanted`, the tags it picks get their times and digests: from the listing where the
+    /// registry's API gives them, else read per tag, as many as this cycle's share allows.
     pub async fn tags_since(
         &self,
         registry: &RegistryId,
         image: &str,
-        with_times: bool,
+        wanted: Option<&(dyn Fn(&str) -> bool + Sync)>,
         not_before: Instant,
-    ) -> Result<SharedTags, RegistryError> {
-        self.listing(registry, image, with_times, Some(not_before))
+    ) -> Result<ImageTags, RegistryError> {
+        let lists_times = self
+            .sources
+            .get(registry)
+            .is_none_or(|(_, source)| source.lists_times());
+        let with_times = wanted.is_some() && lists_times;
+        let listing = self
+            .listing(registry, image, with_times, Some(not_before))
+            .await?;
+        let (Some(wanted), false, Some((config, source))) =
+            (wanted, lists_times, self.sources.get(registry))
+        else {
+            return Ok(ImageTags::complete(listing));
+        };
+        let wanted: HashSet<String> = listing
+            .iter()
+            .filter(|t| wanted(&t.tag))
+            .map(|t| t.tag.clone())
+            .collect();
+        let name = ImageName::parse(image).map_err(|f| f.at(&config.name, image))?;
+        source
+            .complete(&name, listing, &wanted)
             .await
+            .map_err(|f| f.at(&config.name, image))
     }
 
     async fn listing(
@@ -350,19 +402,19 @@ mod tests {
         let (registries, listings, id) = registries(dir.path());
         let first_cycle = Instant::now();
         registries
-            .tags_since(&id, "reg.io/acme/app", false, first_cycle)
+            .tags_since(&id, "reg.io/acme/app", None, first_cycle)
             .await
             .unwrap();
         // Another repo whose cycle began at the same moment shares the listing.
         registries
-            .tags_since(&id, "reg.io/acme/app", false, first_cycle)
+            .tags_since(&id, "reg.io/acme/app", None, first_cycle)
             .await
             .unwrap();
         assert_eq!(listings.load(Ordering::SeqCst), 1);
         // A cycle one second later (pollFreq: 1s) lists afresh.
         tokio::time::advance(Duration::from_secs(1)).await;
         registries
-            .tags_since(&id, "reg.io/acme/app", false, Instant::now())
+            .tags_since(&id, "reg.io/acme/app", None, Instant::now())
             .await
             .unwrap();
         assert_eq!(listings.load(Ordering::SeqCst), 2);

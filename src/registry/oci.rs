@@ -4,7 +4,7 @@
 //! page, manifest, blob — must pass the registry's rate limiter and counters, tag listings must
 //! follow `Link` cursors, and only three reads are ever needed (tags, a manifest, a config).
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -15,6 +15,7 @@ use serde::Deserialize;
 use sha2::{Digest, Sha256};
 use tokio::sync::Mutex;
 
+use super::SharedTags;
 use super::auth::{self, Authorizer};
 use super::cache::DiskCache;
 use super::counters::RequestKind;
@@ -24,7 +25,7 @@ use super::image::ImageName;
 use super::paged;
 use crate::config::{ListLimits, Platform, Registry, RegistryAuth};
 use crate::image::reference::is_valid_tag;
-use crate::policy::TagInfo;
+use crate::policy::{ImageTags, TagInfo};
 
 const INDEX_TYPES: [&str; 2] = [
     "application/vnd.oci.image.index.v1+json",
@@ -59,6 +60,8 @@ pub struct OciSource {
     limits: ListLimits,
     /// Tags resolved at once when creation times are needed.
     parallel: usize,
+    /// One lock per image being completed (see [`OciSource::complete`]).
+    turns: std::sync::Mutex<HashMap<String, Arc<Mutex<()>>>>,
 }
 
 impl OciSource {
@@ -78,6 +81,7 @@ impl OciSource {
             cache,
             limits: registry.limits,
             parallel: registry.max_concurrency.max(1) * 2,
+            turns: Default::default(),
         }
     }
 
@@ -90,11 +94,7 @@ impl OciSource {
         if !with_times {
             return Ok(names
                 .into_iter()
-                .map(|tag| TagInfo {
-                    digest: self.cache.digest(&image.written, &tag),
-                    tag,
-                    pushed: None,
-                })
+                .map(|tag| self.cached(image, tag))
                 .collect());
         }
         let infos: Vec<Option<TagInfo>> = stream::iter(names)
@@ -112,6 +112,114 @@ impl OciSource {
             );
         }
         Ok(infos)
+    }
+
+    /// `tag` with what the cache knows of it: its digest and its image's time.
+    fn cached(&self, image: &ImageName, tag: String) -> TagInfo {
+        let digest = self.cache.digest(&image.written, &tag);
+        TagInfo {
+            pushed: digest
+                .as_deref()
+                .and_then(|d| self.cache.created(d))
+                .flatten(),
+            digest,
+            tag,
+        }
+    }
+
+    /// Whether reading `tag`'s digest and time would cost no request.
+    fn known(&self, image: &ImageName, tag: &str) -> bool {
+        !self.mutable_tags
+            && self
+                .cache
+                .digest(&image.written, tag)
+                .is_some_and(|d| self.cache.created(&d).is_some())
+    }
+
+    /// `listing` with digests and times read for the `wanted` tags: at most
+    /// `lookupsPerCycle` that cost requests, the rest left pending for later cycles. Callers
+    /// completing one image take turns, so a tag is never read twice.
+    pub async fn complete(
+        &self,
+        image: &ImageName,
+        listing: SharedTags,
+        wanted: &HashSet<String>,
+    ) -> Result<ImageTags, Failure> {
+        let turn = self.turn(image);
+        let _turn = turn.lock().await;
+        let (ready, mut costly): (Vec<&str>, Vec<&str>) = listing
+            .iter()
+            .map(|t| t.tag.as_str())
+            .filter(|t| wanted.contains(*t))
+            .partition(|t| self.known(image, t));
+        // The newest-looking tags are read first: longer, then greater, which puts
+        // `develop-10` before `develop-9` and `1.10.0` before `1.9.0`.
+        costly.sort_by(|a, b| (b.len(), b).cmp(&(a.len(), a)));
+        let read_now = costly.len().min(self.limits.lookups_per_cycle);
+        let pending: Vec<String> = costly[read_now..].iter().map(|t| t.to_string()).collect();
+        let to_read: Vec<String> = ready
+            .iter()
+            .chain(&costly[..read_now])
+            .map(|t| t.to_string())
+            .collect();
+        let pointed: Vec<Option<(String, Option<Manifest>)>> = stream::iter(to_read.clone())
+            .map(|tag| async move { self.pointed(image, &tag).await })
+            .buffered(self.parallel)
+            .try_collect()
+            .await?;
+        // One time read per image, however many tags name it.
+        let mut images: HashMap<String, Option<Manifest>> = HashMap::new();
+        let digests: Vec<Option<String>> = pointed
+            .into_iter()
+            .map(|pointed| {
+                let (digest, manifest) = pointed?;
+                let slot = images.entry(digest.clone()).or_default();
+                if slot.is_none() {
+                    *slot = manifest;
+                }
+                Some(digest)
+            })
+            .collect();
+        let times: HashMap<String, Option<SystemTime>> = stream::iter(images)
+            .map(|(digest, manifest)| async move {
+                let time = self.time_of(image, &digest, manifest).await?;
+                Ok::<_, Failure>((digest, time))
+            })
+            .buffered(self.parallel)
+            .try_collect()
+            .await?;
+        let read: HashMap<String, Option<TagInfo>> = to_read
+            .into_iter()
+            .zip(digests)
+            .map(|(tag, digest)| {
+                let info = digest.map(|digest| TagInfo {
+                    pushed: times.get(&digest).copied().flatten(),
+                    digest: Some(digest),
+                    tag: tag.clone(),
+                });
+                (tag, info)
+            })
+            .collect();
+        let tags = listing
+            .iter()
+            .filter_map(|info| match read.get(&info.tag) {
+                // Read now, or gone since the listing.
+                Some(found) => found.clone(),
+                None => Some(info.clone()),
+            })
+            .collect();
+        Ok(ImageTags {
+            tags: Arc::new(tags),
+            pending: Arc::new(pending),
+        })
+    }
+
+    /// The lock callers completing `image` take turns with.
+    fn turn(&self, image: &ImageName) -> Arc<Mutex<()>> {
+        let mut turns = self.turns.lock().unwrap_or_else(|p| p.into_inner());
+        // Nobody else holds the others.
+        turns.retain(|_, turn| Arc::strong_count(turn) > 1);
+        turns.entry(image.written.clone()).or_default().clone()
     }
 
     /// The digest the registry gives `tag` now (one manifest HEAD), recorded in the cache.
@@ -142,37 +250,58 @@ impl OciSource {
     /// creation annotation; a known tag costs nothing (with `mutableTags`, one HEAD, which
     /// Docker Hub does not count as a pull).
     async fn tag_info(&self, image: &ImageName, tag: String) -> Result<Option<TagInfo>, Failure> {
-        let known = self.cache.digest(&image.written, &tag);
-        let looked_up = match (known, self.mutable_tags) {
-            (Some(digest), false) => Ok((digest, None)),
-            (Some(_), true) => self.digest(image, &tag).await.map(|digest| (digest, None)),
-            (None, _) => self
-                .manifest_of_tag(image, &tag)
-                .await
-                .map(|(digest, manifest)| (digest, Some(manifest))),
+        let Some((digest, manifest)) = self.pointed(image, &tag).await? else {
+            return Ok(None);
         };
-        let (digest, manifest) = match looked_up {
-            Ok(found) => found,
-            Err(Failure::NotFound) => return Ok(None),
-            Err(failure) => return Err(failure),
-        };
-        let pushed = match self.cache.created(&digest) {
-            Some(created) => created,
-            None => {
-                let manifest = match manifest {
-                    Some(manifest) => manifest,
-                    None => self.manifest(image, &digest).await?,
-                };
-                let created = self.created(image, &digest, manifest).await?;
-                self.cache.set_created(&digest, created);
-                created
-            }
-        };
+        let pushed = self.time_of(image, &digest, manifest).await?;
         Ok(Some(TagInfo {
             tag,
             pushed,
             digest: Some(digest),
         }))
+    }
+
+    /// The digest `tag` names, with its manifest when that had to be read to learn it; `None`
+    /// when the tag vanished.
+    async fn pointed(
+        &self,
+        image: &ImageName,
+        tag: &str,
+    ) -> Result<Option<(String, Option<Manifest>)>, Failure> {
+        let known = self.cache.digest(&image.written, tag);
+        let looked_up = match (known, self.mutable_tags) {
+            (Some(digest), false) => Ok((digest, None)),
+            (Some(_), true) => self.digest(image, tag).await.map(|digest| (digest, None)),
+            (None, _) => self
+                .manifest_of_tag(image, tag)
+                .await
+                .map(|(digest, manifest)| (digest, Some(manifest))),
+        };
+        match looked_up {
+            Ok(found) => Ok(Some(found)),
+            Err(Failure::NotFound) => Ok(None),
+            Err(failure) => Err(failure),
+        }
+    }
+
+    /// The time of the image `digest` names: cached, else from its `manifest` (read now if
+    /// not given) and config.
+    async fn time_of(
+        &self,
+        image: &ImageName,
+        digest: &str,
+        manifest: Option<Manifest>,
+    ) -> Result<Option<SystemTime>, Failure> {
+        if let Some(created) = self.cache.created(digest) {
+            return Ok(created);
+        }
+        let manifest = match manifest {
+            Some(manifest) => manifest,
+            None => self.manifest(image, digest).await?,
+        };
+        let created = self.created(image, digest, manifest).await?;
+        self.cache.set_created(digest, created);
+        Ok(created)
     }
 
     /// The manifest `tag` names now and its digest (recorded in the cache), in one read.

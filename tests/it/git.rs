@@ -9,7 +9,7 @@ use laminar::git::{GitError, Identity, Push, Workspace};
 use laminar::image::scanner::Scanner;
 use laminar::image::walk::scan_paths;
 use laminar::plan::{Change, TagTable, apply, plan};
-use laminar::policy::TagInfo;
+use laminar::policy::{ImageTags, TagInfo};
 
 use crate::git_server::{BareRepo, HttpGitServer, SshServer, git};
 use crate::util::Dir;
@@ -68,9 +68,12 @@ fn bump(dir: &Path, repo: &Repo, newest: u32) -> Result<Vec<Change>, String> {
             digest: None,
         })
         .collect();
-    let table: TagTable = [("reg.io/acme/app".to_string(), std::sync::Arc::new(tags))]
-        .into_iter()
-        .collect();
+    let table: TagTable = [(
+        "reg.io/acme/app".to_string(),
+        ImageTags::complete(std::sync::Arc::new(tags)),
+    )]
+    .into_iter()
+    .collect();
     let plan = plan(repo, &files, &table, std::time::SystemTime::now());
     apply(dir, &plan).map_err(|e| e.to_string())?;
     Ok(plan.changes)

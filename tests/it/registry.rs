@@ -443,10 +443,10 @@ async fn a_secret_fixed_while_running_is_read_again_after_a_refusal() {
     // The secret is rotated in its file; the same process picks it up at the next refusal.
     std::fs::write(&password, "s3cret").unwrap();
     let tags = registries
-        .tags_since(&id, &image, false, tokio::time::Instant::now())
+        .tags_since(&id, &image, None, tokio::time::Instant::now())
         .await
         .unwrap();
-    assert_eq!(tags[0].tag, "v1");
+    assert_eq!(tags.tags[0].tag, "v1");
 }
 
 #[tokio::test]
@@ -572,4 +572,103 @@ async fn tags_uses_the_config_registry_for_auth() {
     assert_eq!(failed.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&failed.stderr);
     assert!(stderr.contains("REG_PASSWORD is not set"), "{stderr}");
+}
+
+#[tokio::test]
+async fn a_cycle_reads_times_only_for_tags_a_rule_could_pick_a_bounded_number_at_a_time() {
+    let server = RegistryServer::start().await;
+    for n in 1..=5 {
+        server
+            .push(
+                "acme/app",
+                &format!("develop-{n}"),
+                &format!("2024-01-0{n}T00:00:00Z"),
+            )
+            .await;
+    }
+    // The same image under a second tag (a retag): its time is read once.
+    server.retag("acme/app", "develop-5", "develop-6").await;
+    for n in 1..=3 {
+        server
+            .push("acme/app", &format!("release-{n}"), "2024-02-01T00:00:00Z")
+            .await;
+    }
+    let image = format!("{}/acme/app", server.addr);
+    let data = Dir::new();
+    let mut registry = local(&server);
+    registry.limits.lookups_per_cycle = 4;
+    let registries = registries(&registry, data.path()).await;
+    let id = &registries.ids()[0];
+    let develop = |tag: &str| tag.starts_with("develop-");
+    let cycle = || registries.tags_since(id, &image, Some(&develop), tokio::time::Instant::now());
+    let count = |kind| registries.counters().total("local", kind);
+
+    // First cycle: four of the six develop tags, newest-looking first; none of the others.
+    let first = cycle().await.unwrap();
+    assert_eq!(*first.pending, ["develop-2", "develop-1"]);
+    assert_eq!(count(RequestKind::Manifest), 4);
+    assert_eq!(
+        count(RequestKind::Blob),
+        3,
+        "develop-5 and -6 are one image"
+    );
+    let timed: std::collections::BTreeSet<&str> = first
+        .tags
+        .iter()
+        .filter(|t| t.pushed.is_some())
+        .map(|t| t.tag.as_str())
+        .collect();
+    assert_eq!(
+        timed,
+        ["develop-3", "develop-4", "develop-5", "develop-6"].into()
+    );
+
+    // Next cycle: the rest; then nothing but the listing.
+    let second = cycle().await.unwrap();
+    assert!(second.pending.is_empty());
+    assert_eq!(count(RequestKind::Manifest), 6);
+    let third = cycle().await.unwrap();
+    assert!(third.pending.is_empty());
+    assert_eq!(count(RequestKind::Manifest), 6);
+    assert_eq!(count(RequestKind::Blob), 5);
+    assert!(
+        third
+            .tags
+            .iter()
+            .all(|t| t.pushed.is_some() == develop(&t.tag))
+    );
+}
+
+#[tokio::test]
+async fn repos_completing_one_image_together_never_read_a_tag_twice() {
+    let server = RegistryServer::start().await;
+    for n in 1..=6 {
+        server
+            .push(
+                "acme/app",
+                &format!("develop-{n}"),
+                &format!("2024-01-0{n}T00:00:00Z"),
+            )
+            .await;
+    }
+    let image = format!("{}/acme/app", server.addr);
+    let data = Dir::new();
+    let mut registry = local(&server);
+    registry.limits.lookups_per_cycle = 4;
+    let registries = registries(&registry, data.path()).await;
+    let id = &registries.ids()[0];
+    let all = |_: &str| true;
+    let started = tokio::time::Instant::now();
+    let (a, b) = tokio::join!(
+        registries.tags_since(id, &image, Some(&all), started),
+        registries.tags_since(id, &image, Some(&all), started),
+    );
+    let pending = [a.unwrap().pending.len(), b.unwrap().pending.len()];
+    // One took four, the other the remaining two: six reads for six tags, and one listing.
+    assert!(pending == [2, 0] || pending == [0, 2], "{pending:?}");
+    assert_eq!(
+        registries.counters().total("local", RequestKind::Manifest),
+        6
+    );
+    assert_eq!(registries.counters().total("local", RequestKind::Tags), 1);
 }

@@ -209,6 +209,7 @@ async fn page_caps_are_per_registry_and_refuse_partial_lists() {
     capped.limits = ListLimits {
         max_pages: 5,
         max_tags: 1000,
+        ..ListLimits::default()
     };
     let registries = Registries::new(&[capped], data.path(), Options::default()).await;
     let err = registries

@@ -209,6 +209,22 @@ impl RegistryServer {
             .await;
     }
 
+    /// Tags the image `from` names as `to` too (a promotion by retag).
+    pub async fn retag(&self, repo: &str, from: &str, to: &str) {
+        let manifest = self
+            .request(
+                reqwest::Method::GET,
+                &self.url(&format!("/v2/{repo}/manifests/{from}")),
+            )
+            .header("accept", OCI_MANIFEST)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(manifest.status(), 200, "get manifest {repo}:{from}");
+        let body = manifest.bytes().await.unwrap();
+        self.put_manifest(repo, to, OCI_MANIFEST, &body).await;
+    }
+
     /// Pushes an index under `tag` with one image per `(architecture, created)`.
     pub async fn push_index(&self, repo: &str, tag: &str, images: &[(&str, &str)]) -> String {
         let mut manifests = Vec::new();
