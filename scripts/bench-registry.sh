@@ -24,11 +24,13 @@ import sys
 from concurrent.futures import ThreadPoolExecutor
 from oci_push import push
 addr, images, tags = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
-def push_image(i):
+def push_image(i, prefix="bench", annotated=False):
     for j in range(tags):
-        push(addr, f"bench/app-{i}", f"develop-{j}", f"2024-01-{1 + j // 24:02d}T{j % 24:02d}:00:00Z")
+        push(addr, f"{prefix}/app-{i}", f"develop-{j}", f"2024-01-{1 + j // 24:02d}T{j % 24:02d}:00:00Z", annotated)
 with ThreadPoolExecutor(16) as pool:
     list(pool.map(push_image, range(images)))
+    # A tenth as many images whose manifests carry the creation annotation.
+    list(pool.map(lambda i: push_image(i, "annotated", True), range(max(1, images // 10))))
 PY
 
 out=$(REGISTRY_ADDR=$addr IMAGES=$images cargo bench --quiet --bench registry_cycle 2>/dev/null)
@@ -44,7 +46,10 @@ for cycle in cold warm; do
   s=$(echo "$out" | sed -n "s/^laminar_${cycle}_seconds=\([0-9.]*\).*/\1/p")
   awk -v a="$s" -v b="$skopeo_s" -v c="$cycle" 'BEGIN {printf "%s: laminar=%ss skopeo=%ss ratio=%.3f\n", c, a, b, a / b}'
 done
-echo "(a) plain OCI registry: manifest+blob requests per new tag, cold (target ≤ 2, ≤ 1 with the creation annotation): $(echo "$out" | sed -n 's/^laminar_cold.*per_tag=\([0-9.]*\).*/\1/p')"
+echo "(a) plain OCI registry: manifest+blob requests per new tag, cold (target ≤ 2): $(echo "$out" | sed -n 's/^laminar_cold.*per_tag=\([0-9.]*\).*/\1/p')"
+annotated_out=$(REGISTRY_ADDR=$addr IMAGES=$((images / 10 > 0 ? images / 10 : 1)) REPO_PREFIX=annotated cargo bench --quiet --bench registry_cycle 2>/dev/null)
+echo "$annotated_out"
+echo "(a) with the creation annotation: requests per new tag, cold (target ≤ 1): $(echo "$annotated_out" | sed -n 's/^laminar_cold.*per_tag=\([0-9.]*\).*/\1/p')"
 
 # (b) The same images behind a Docker-Hub-shaped API (docs.docker.com, "List repository
 # tags"): 100 tags a page with digests and push times.
@@ -52,6 +57,8 @@ hub_port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)
 python3 - "$hub_port" "$tags" <<'PY' &
 import http.server, json, re, sys
 port, tags = int(sys.argv[1]), int(sys.argv[2])
+def pushed(j):
+    return f"2024-01-{1 + j // 24:02d}T{j % 24:02d}:00:00Z"
 class Hub(http.server.BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     def log_message(self, *args): pass
@@ -61,13 +68,15 @@ class Hub(http.server.BaseHTTPRequestHandler):
             self.send_response(404); self.end_headers(); return
         query = dict(p.split("=", 1) for p in m.group(3).split("&") if "=" in p)
         size, page = int(query.get("page_size", 10)), int(query.get("page", 1))
-        names = [f"develop-{j}" for j in range(tags)][(page - 1) * size: page * size]
-        more = page * size < tags
+        # Ten times as many tags in the namespace "deep"; newest first, as ordering=last_updated asks.
+        count = tags * 10 if m.group(1) == "deep" else tags
+        numbered = list(reversed(range(count)))[(page - 1) * size: page * size]
+        more = page * size < count
         body = json.dumps({
-            "count": tags,
+            "count": count,
             "next": f"http://127.0.0.1:{port}/v2/namespaces/{m.group(1)}/repositories/{m.group(2)}/tags?page_size={size}&page={page + 1}" if more else None,
             "previous": None,
-            "results": [{"name": n, "digest": "sha256:" + format(j, "064x"), "tag_last_pushed": f"2024-01-01T{j % 24:02d}:00:00Z", "last_updated": f"2024-01-01T{j % 24:02d}:00:00Z"} for j, n in enumerate(names)],
+            "results": [{"name": f"develop-{j}", "digest": "sha256:" + format(j, "064x"), "tag_last_pushed": pushed(j), "last_updated": pushed(j)} for j in numbered],
         }).encode()
         self.send_response(200); self.send_header("content-type", "application/json"); self.send_header("content-length", str(len(body))); self.end_headers(); self.wfile.write(body)
 http.server.ThreadingHTTPServer(("127.0.0.1", port), Hub).serve_forever()
@@ -85,4 +94,7 @@ PY
 hub_out=$(REGISTRY_ADDR=127.0.0.1:$hub_port IMAGES=$images HUB_API=1 cargo bench --quiet --bench registry_cycle 2>/dev/null)
 echo "$hub_out"
 echo "(b) Docker Hub API: listing pages per 100 tags and manifest reads, cold (target ≤ 1 and 0); requests per image, warm (target 1): see tags= and manifest= above"
+deep_out=$(REGISTRY_ADDR=127.0.0.1:$hub_port IMAGES=$images HUB_API=1 REPO_PREFIX=deep cargo bench --quiet --bench registry_cycle 2>/dev/null)
+echo "$deep_out"
+echo "(b) Docker Hub API, $((tags * 10)) tags per image: the warm listing stops at the first known tag (target 1 request per image): see tags= above"
 

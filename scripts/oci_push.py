@@ -27,12 +27,13 @@ def _blob(base, repo, data):
     return {"digest": digest, "size": len(data)}
 
 
-def push(registry, repo, tag, created="2024-01-01T00:00:00Z"):
-    """Pushes REPO:TAG whose image config says it was created at CREATED (RFC 3339)."""
+def push(registry, repo, tag, created="2024-01-01T00:00:00Z", annotated=False):
+    """Pushes REPO:TAG whose image config says it was created at CREATED (RFC 3339); with
+    ANNOTATED, the manifest says so too (org.opencontainers.image.created)."""
     base = f"http://{registry}"
     config = json.dumps({
         "created": created, "architecture": "amd64", "os": "linux",
-        "config": {"Labels": {"tag": tag}}, "rootfs": {"type": "layers", "diff_ids": []},
+        "config": {"Labels": {"repo": repo, "tag": tag}}, "rootfs": {"type": "layers", "diff_ids": []},
     }).encode()
     manifest = {
         "schemaVersion": 2,
@@ -40,6 +41,8 @@ def push(registry, repo, tag, created="2024-01-01T00:00:00Z"):
         "config": dict(_blob(base, repo, config), mediaType="application/vnd.oci.image.config.v1+json"),
         "layers": [dict(_blob(base, repo, b"layer"), mediaType="application/vnd.oci.image.layer.v1.tar+gzip")],
     }
+    if annotated:
+        manifest["annotations"] = {"org.opencontainers.image.created": created}
     _call("PUT", f"{base}/v2/{repo}/manifests/{tag}", json.dumps(manifest).encode(),
           "application/vnd.oci.image.manifest.v1+json")
 
