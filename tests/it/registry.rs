@@ -672,3 +672,49 @@ async fn repos_completing_one_image_together_never_read_a_tag_twice() {
     );
     assert_eq!(registries.counters().total("local", RequestKind::Tags), 1);
 }
+
+#[cfg(unix)]
+#[tokio::test]
+async fn a_credential_helpers_expired_token_is_replaced_after_one_refusal() {
+    use std::os::unix::fs::PermissionsExt;
+    let server = RegistryServer::start_with_basic_auth("bot", "token-2").await;
+    server.push("acme/app", "v1", "2024-01-01T00:00:00Z").await;
+    let image = format!("{}/acme/app", server.addr);
+    let data = Dir::new();
+    // The helper hands out an hourly token: the one it gave first has expired by the time it
+    // is used; asked again, it gives the current one.
+    let calls = data.path().join("calls");
+    let helper = data.write(
+        "bin/docker-credential-hourly",
+        format!(
+            "#!/bin/sh\nread host\necho x >> {calls}\nn=$(wc -l < {calls})\nprintf '{{\"Username\":\"bot\",\"Secret\":\"token-%s\"}}' \"$n\"\n",
+            calls = calls.display()
+        ),
+    );
+    std::fs::set_permissions(&helper, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let config = data.write(
+        "docker/config.json",
+        format!(r#"{{"credHelpers":{{"{}":"hourly"}}}}"#, server.addr),
+    );
+    let path = std::env::var("PATH").unwrap_or_default();
+    // Helpers are found on PATH, as docker finds them; prepending is harmless to others.
+    unsafe {
+        std::env::set_var(
+            "PATH",
+            format!("{}:{path}", helper.parent().unwrap().display()),
+        )
+    };
+    let mut registry = local(&server);
+    registry.auth = Some(RegistryAuth::DockerConfig(config));
+    let registries = registries(&registry, data.path()).await;
+    let tags = registries
+        .tags(&registries.ids()[0], &image, false)
+        .await
+        .unwrap();
+    assert_eq!(tags[0].tag, "v1");
+    assert_eq!(
+        std::fs::read_to_string(&calls).unwrap().lines().count(),
+        2,
+        "asked once, and once more after the refusal"
+    );
+}
