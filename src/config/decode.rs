@@ -11,7 +11,7 @@ use super::fields::Decoder;
 use super::yaml::{Node, Pos, Value};
 use super::{
     CloudIdentity, Config, Endpoint, Environment, Global, Registry, RegistryAuth, RegistryKind,
-    RemoteConfig, Repo, SecretSource, UpdateRule, repo_relative,
+    RemoteConfig, Repo, SecretSource, Signing, SigningFormat, UpdateRule, repo_relative,
 };
 use crate::image::reference::match_domain;
 use crate::policy::{Order, Pattern, Policy, PolicyError, compile_glob};
@@ -39,6 +39,11 @@ pub(super) fn config(doc: &Node, d: &mut Decoder, env: &Environment) -> Config {
         config.repos = repos(d, node, env);
     }
     top.finish(d);
+    for repo in &mut config.repos {
+        if repo.signing.is_none() {
+            repo.signing = config.global.signing.clone();
+        }
+    }
     config
 }
 
@@ -75,6 +80,7 @@ fn default_global(env: &Environment) -> Global {
         exec_timeout: Duration::from_secs(300),
         exec_env: Vec::new(),
         api_token_file: None,
+        signing: None,
     }
 }
 
@@ -126,6 +132,7 @@ fn global(d: &mut Decoder, node: &Node, env: &Environment) -> Global {
     global.api_token_file = f
         .get(d, "apiTokenFile", &[])
         .and_then(|n| existing_file(d, n, env, "API token file"));
+    global.signing = f.get(d, "signing", &[]).and_then(|n| signing(d, n, env));
     if let Some(node) = f.get(d, "gitHubToken", &[]) {
         d.warn(
             node.pos,
@@ -490,6 +497,7 @@ fn repo(d: &mut Decoder, node: &Node, env: &Environment) -> Option<Repo> {
         .map(|n| env_names(d, n))
         .unwrap_or_default();
     let exec_paths = f.get(d, "execPaths", &[]).map(|n| paths(d, n));
+    let signing = f.get(d, "signing", &[]).and_then(|n| signing(d, n, env));
     let updates = f.require(d, "updates", &[]).map(|n| {
         if is_empty_list(n) {
             d.error(n.pos, "updates must list at least one rule");
@@ -513,6 +521,36 @@ fn repo(d: &mut Decoder, node: &Node, env: &Environment) -> Option<Repo> {
         exec_env,
         exec_paths,
         updates: updates?,
+        signing,
+    })
+}
+
+/// `format: ssh | openpgp`, `keyFile`, and the key's passphrase if it has one.
+fn signing(d: &mut Decoder, node: &Node, env: &Environment) -> Option<Signing> {
+    let mut f = d.fields(node)?;
+    let format = f
+        .require(d, "format", &[])
+        .and_then(|n| match d.text(n).as_deref() {
+            Some("ssh") => Some(SigningFormat::Ssh),
+            Some("openpgp") => Some(SigningFormat::OpenPgp),
+            Some(other) => {
+                d.error(
+                    n.pos,
+                    format!("unknown signing format {other:?}: expected ssh or openpgp"),
+                );
+                None
+            }
+            None => None,
+        });
+    let key_file = f
+        .require(d, "keyFile", &[])
+        .and_then(|n| existing_file(d, n, env, "signing key"));
+    let passphrase = secret(d, &mut f, env, "passphraseEnv", "passphraseFile");
+    f.finish(d);
+    Some(Signing {
+        format: format?,
+        key_file: key_file?,
+        passphrase,
     })
 }
 

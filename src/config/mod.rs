@@ -57,6 +57,8 @@ pub struct Global {
     pub exec_env: Vec<String>,
     /// File holding the API token (else `LAMINAR_API_TOKEN`; with neither, triggers are off).
     pub api_token_file: Option<PathBuf>,
+    /// How commits are signed in repos that do not say.
+    pub signing: Option<Signing>,
 }
 
 /// A registry whose images laminar manages.
@@ -427,6 +429,24 @@ pub struct Repo {
     /// The files and directories exec actions read, when they do not need the whole tree.
     pub exec_paths: Option<Vec<PathBuf>>,
     pub updates: Vec<UpdateRule>,
+    /// How commits are signed: the repo's own `signing`, else `global.signing`.
+    pub signing: Option<Signing>,
+}
+
+/// A key laminar signs its commits with.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Signing {
+    pub format: SigningFormat,
+    /// An OpenSSH private key, or an armored OpenPGP secret key.
+    pub key_file: PathBuf,
+    pub passphrase: Option<SecretSource>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SigningFormat {
+    /// An SSH signature (`gpg.format=ssh`).
+    Ssh,
+    OpenPgp,
 }
 
 /// Which files to search, and how to pick tags for the references found there.

@@ -613,3 +613,51 @@ fn cloud_identities_take_what_the_platform_put_in_the_environment() {
     let unknown = auth(&env, "aws").unwrap_err().to_string();
     assert!(unknown.contains("expected gcp or azure"), "{unknown}");
 }
+
+#[test]
+fn signing_is_per_repo_or_global_and_its_key_must_exist() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = dir.path().join("signing");
+    std::fs::write(&key, "key").unwrap();
+    let global = format!(
+        "global:\n  signing:\n    format: openpgp\n    keyFile: {}\n    passphraseEnv: GPG_PASSPHRASE\n{MINIMAL}",
+        key.display()
+    );
+    let config = ok(&global).config;
+    assert_eq!(
+        config.repos[0].signing,
+        Some(Signing {
+            format: SigningFormat::OpenPgp,
+            key_file: key.clone(),
+            passphrase: Some(SecretSource::Env("GPG_PASSPHRASE".into())),
+        })
+    );
+    let own = format!(
+        "{global}  signing:\n    format: ssh\n    keyFile: {}\n",
+        key.display()
+    );
+    assert_eq!(
+        ok(&own).config.repos[0].signing.as_ref().unwrap().format,
+        SigningFormat::Ssh,
+        "a repo's own signing wins"
+    );
+    let unknown = errors(&format!(
+        "{MINIMAL}  signing:\n    format: x509\n    keyFile: {}\n",
+        key.display()
+    ));
+    assert!(
+        unknown.contains("unknown signing format \"x509\""),
+        "{unknown}"
+    );
+    // A key that is not on this machine (a config checked elsewhere) is a located warning.
+    let missing = ok(&format!(
+        "{MINIMAL}  signing:\n    format: ssh\n    keyFile: /no/such/key\n"
+    ))
+    .warnings
+    .map(|w| w.to_string())
+    .unwrap_or_default();
+    assert!(
+        missing.starts_with("laminar.yaml:") && missing.contains("/no/such/key"),
+        "{missing}"
+    );
+}

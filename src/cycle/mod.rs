@@ -249,6 +249,7 @@ impl RepoCycle {
                 let identity = Identity {
                     name: shared.config.global.git_user.clone(),
                     email: shared.config.global.git_email.clone(),
+                    signing: self.repo.signing.clone(),
                 };
                 let home = shared.home.clone();
                 let memo = self.memo.clone();

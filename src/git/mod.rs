@@ -9,6 +9,8 @@ pub(crate) mod known_hosts;
 mod local_push;
 mod lock;
 mod memo;
+mod openpgp;
+mod signing;
 mod tree_move;
 pub(crate) mod url;
 mod workspace;
@@ -17,6 +19,7 @@ use std::path::PathBuf;
 
 pub use coverage::Coverage;
 pub use memo::Memo;
+pub use signing::Signer;
 pub use workspace::{Identity, Push, Synced, Workspace};
 
 /// A git failure; URLs in it are redacted.
@@ -40,6 +43,8 @@ pub enum GitError {
         "workspace {path} is in use by another process (a second laminar on the same dataDir?); not touching it"
     )]
     Busy { path: PathBuf },
+    #[error("signing key {key}: {message}; nothing was committed")]
+    Signing { key: PathBuf, message: String },
 }
 
 impl GitError {
@@ -52,6 +57,7 @@ impl GitError {
             GitError::RemoteLocked { .. } => "remote_locked",
             GitError::Workspace { .. } => "workspace",
             GitError::Busy { .. } => "workspace_busy",
+            GitError::Signing { .. } => "signing",
         }
     }
 }

@@ -19,19 +19,21 @@ use super::coverage::Coverage;
 use super::local_push::{self, LocalPushError};
 use super::lock::WorkspaceLock;
 use super::memo::{self, Memo};
+use super::signing::Signer;
 use super::tree_move;
 use super::url::{Remote, redact};
-use crate::config::Repo;
+use crate::config::{Repo, Signing};
 
 /// How long connecting to a remote, and then each read or write, may take.
 const CONNECT_TIMEOUT_MS: i32 = 15_000;
 const IO_TIMEOUT_MS: i32 = 120_000;
 
-/// The commit author.
+/// The commit author, and the key that signs the commits, if any.
 #[derive(Clone, Debug)]
 pub struct Identity {
     pub name: String,
     pub email: String,
+    pub signing: Option<Signing>,
 }
 
 /// The remote head after a sync, and how the working tree got there.
@@ -84,6 +86,8 @@ pub struct Workspace {
     saved: Option<Oid>,
     /// Just created: nothing has been checked out yet.
     fresh: bool,
+    /// The identity's signing key, unlocked at the first signed commit.
+    signer: RefCell<Option<Signer>>,
     /// The remote is on this machine (`file://` or a path).
     local: bool,
     /// The part of the tree on disk.
@@ -131,6 +135,7 @@ impl Workspace {
             tree_moves: 0,
             saved: None,
             fresh,
+            signer: RefCell::new(None),
             local: Remote::parse(&repo.url) == Remote::Local,
             coverage: Coverage::Full,
             wanted: Coverage::Full,
@@ -405,16 +410,42 @@ impl Workspace {
         }
         let tree = self.repo.find_tree(tree_id).map_err(local)?;
         let signature = Signature::now(&self.identity.name, &self.identity.email).map_err(local)?;
+        let Some(signing) = self.identity.signing.clone() else {
+            let oid = self
+                .repo
+                .commit(
+                    Some("HEAD"),
+                    &signature,
+                    &signature,
+                    message,
+                    &tree,
+                    &[&parent],
+                )
+                .map_err(local)?;
+            return Ok(Some(oid));
+        };
+        let buffer = self
+            .repo
+            .commit_create_buffer(&signature, &signature, message, &tree, &[&parent])
+            .map_err(local)?;
+        let unsigned = String::from_utf8(buffer.to_vec()).map_err(|_| GitError::Workspace {
+            path: self.dir().to_path_buf(),
+            message: "the commit message or author is not UTF-8".into(),
+        })?;
+        let gpgsig = sign(&self.signer, &signing, unsigned.as_bytes()).map_err(|message| {
+            GitError::Signing {
+                key: signing.key_file.clone(),
+                message,
+            }
+        })?;
         let oid = self
             .repo
-            .commit(
-                Some("HEAD"),
-                &signature,
-                &signature,
-                message,
-                &tree,
-                &[&parent],
-            )
+            .commit_signed(&unsigned, &gpgsig, Some("gpgsig"))
+            .map_err(local)?;
+        // `commit_signed` writes the object only: HEAD moves as `commit` would move it.
+        self.repo
+            .head()
+            .and_then(|mut head| head.set_target(oid, "laminar: signed commit"))
             .map_err(local)?;
         Ok(Some(oid))
     }
@@ -863,4 +894,19 @@ fn set_timeouts() {
             let _ = git2::opts::set_server_timeout_in_milliseconds(IO_TIMEOUT_MS);
         }
     });
+}
+
+/// The `gpgsig` value for `buffer`, from the signer in `slot`: read once, and again when its
+/// key file changes.
+fn sign(
+    slot: &RefCell<Option<Signer>>,
+    signing: &Signing,
+    buffer: &[u8],
+) -> Result<String, String> {
+    let mut slot = slot.borrow_mut();
+    let signer = match slot.take() {
+        Some(signer) if !signer.stale(&signing.key_file) => signer,
+        _ => Signer::load(signing)?,
+    };
+    slot.insert(signer).sign(buffer)
 }

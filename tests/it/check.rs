@@ -104,7 +104,7 @@ fn the_annotated_example_passes_check() {
         .arg(project_root().join("laminar.example.yaml"))
         .assert()
         .success()
-        .stdout("ok: 1 repos, 4 update rules, 3 registries\n");
+        .stdout("ok: 1 repos, 4 update rules, 4 registries\n");
 }
 
 #[test]

@@ -49,6 +49,7 @@ fn identity() -> Identity {
     Identity {
         name: "Laminar".into(),
         email: "laminar@example.org".into(),
+        signing: None,
     }
 }
 

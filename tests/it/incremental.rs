@@ -156,6 +156,7 @@ fn identity() -> Identity {
     Identity {
         name: "Laminar".into(),
         email: "laminar@example.org".into(),
+        signing: None,
     }
 }
 

@@ -23,4 +23,5 @@ mod registry_faults;
 mod registry_server;
 mod safety;
 mod scan;
+mod signing;
 mod util;
