@@ -4,7 +4,8 @@
 //! [`git`] brings the workspace in step with the remote → [`image`] finds references in it →
 //! [`registry`] says which tags exist → [`plan`] decides, purely, with [`policy`], which tags to
 //! change → [`image::rewrite`] applies the plan → [`exec`] actions run → [`git`] commits and
-//! pushes. [`server`] exposes [`metrics`] and the [`status`] the cycles record.
+//! pushes. [`server`] exposes [`metrics`] and the [`status`] the cycles record; [`notify`]
+//! tells people what the cycles did.
 //!
 //! - [`config`]: the YAML config, decoded with located errors into compiled rules.
 //! - [`image`]: the reference grammar, the prefix scanner, the file walker, the rewriter.
@@ -18,6 +19,8 @@
 //! - [`scheduler`]: poll intervals, triggers, concurrency, shutdown.
 //! - [`server`]: HTTP metrics, health and API. [`metrics`]: the Prometheus families.
 //! - [`status`]: each repo's latest cycle, for the API and readiness.
+//! - [`notify`]: events of finished cycles, queued and delivered to Slack, Teams, Discord or a
+//!   signed webhook.
 //! - [`secret`]: secrets read when needed, never shown.
 //! - [`diff`]: unified diffs for dry runs.
 //! - [`cli`]: command-line definitions and the commands behind them.
@@ -30,6 +33,7 @@ pub mod exec;
 pub mod git;
 pub mod image;
 pub mod metrics;
+pub mod notify;
 pub mod plan;
 pub mod policy;
 pub mod registry;

@@ -82,6 +82,13 @@ pub struct Metrics {
     git_operations: Family<GitLabels, Counter>,
     push_retries: Family<RepoLabels, Counter>,
     exec_actions: Family<ResultLabels, Counter>,
+    notifications: Family<NotificationLabels, Counter>,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct NotificationLabels {
+    notification: String,
+    result: &'static str,
 }
 
 impl Metrics {
@@ -101,6 +108,7 @@ impl Metrics {
             git_operations: Family::default(),
             push_retries: Family::default(),
             exec_actions: Family::default(),
+            notifications: Family::default(),
             registry: Registry::default(),
         };
         registry.register(
@@ -147,6 +155,11 @@ impl Metrics {
             "laminar_exec_actions",
             "Exec actions run, by result",
             metrics.exec_actions.clone(),
+        );
+        registry.register(
+            "laminar_notifications",
+            "Notifications by target and result (sent, failed after retries, dropped: queue full)",
+            metrics.notifications.clone(),
         );
         let build_info: Family<BuildLabels, Gauge> = Family::default();
         build_info
@@ -229,6 +242,15 @@ impl Metrics {
         let result = if succeeded { "success" } else { "failure" };
         self.exec_actions
             .get_or_create(&result_labels(repo, result))
+            .inc();
+    }
+
+    pub fn notification(&self, notification: &str, result: &'static str) {
+        self.notifications
+            .get_or_create(&NotificationLabels {
+                notification: notification.to_string(),
+                result,
+            })
             .inc();
     }
 

@@ -160,7 +160,14 @@ async fn repo_loop(
         if running.fetch_sub(1, Ordering::SeqCst) == 1 {
             shared.registries.save_cache().await;
         }
-        status.update(&name, |previous| report.status(previous));
+        let mut previous_result = None;
+        status.update(&name, |previous| {
+            previous_result = previous.result;
+            report.status(previous)
+        });
+        for event in crate::notify::events(&cycle.repo, previous_result, &report) {
+            shared.notifier.publish(&event);
+        }
         drop(report);
         release_freed_memory();
         let now = Instant::now();

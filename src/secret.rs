@@ -8,6 +8,8 @@ use std::path::PathBuf;
 pub enum SecretSource {
     Env(String),
     File(PathBuf),
+    /// Written in the config itself (a webhook URL given as `url:`).
+    Inline(Secret),
 }
 
 impl SecretSource {
@@ -21,6 +23,7 @@ impl SecretSource {
             SecretSource::File(path) => std::fs::read_to_string(path)
                 .map(|s| Secret(s.trim_end_matches(['\n', '\r']).to_string()))
                 .map_err(|e| format!("cannot read {}: {e}", path.display())),
+            SecretSource::Inline(secret) => Ok(secret.clone()),
         }
     }
 }

@@ -10,8 +10,9 @@ use std::time::Duration;
 use super::fields::Decoder;
 use super::yaml::{Node, Pos, Value};
 use super::{
-    CloudIdentity, Config, Endpoint, Environment, Global, Registry, RegistryAuth, RegistryKind,
-    RemoteConfig, Repo, SecretSource, Signing, SigningFormat, UpdateRule, repo_relative,
+    CloudIdentity, Config, Endpoint, Environment, EventKind, Global, Notification,
+    NotificationKind, Registry, RegistryAuth, RegistryKind, RemoteConfig, Repo, SecretSource,
+    Signing, SigningFormat, UpdateRule, repo_relative,
 };
 use crate::image::reference::match_domain;
 use crate::policy::{Order, Pattern, Policy, PolicyError, compile_glob};
@@ -25,6 +26,7 @@ pub(super) fn config(doc: &Node, d: &mut Decoder, env: &Environment) -> Config {
         global: default_global(env),
         registries: Vec::new(),
         repos: Vec::new(),
+        notifications: Vec::new(),
     };
     let Some(mut top) = d.fields(doc) else {
         return config;
@@ -37,6 +39,16 @@ pub(super) fn config(doc: &Node, d: &mut Decoder, env: &Environment) -> Config {
     }
     if let Some(node) = top.require(d, "git", &[]) {
         config.repos = repos(d, node, env);
+    }
+    if let Some(node) = top.get(d, "notifications", &[]) {
+        let repos: HashSet<&str> = config.repos.iter().map(|r| r.name.as_str()).collect();
+        config.notifications = uniquely_named(
+            d,
+            node,
+            "notification",
+            |d, item| notification(d, item, env, &repos),
+            |n| &n.name,
+        );
     }
     top.finish(d);
     for repo in &mut config.repos {
@@ -522,6 +534,92 @@ fn repo(d: &mut Decoder, node: &Node, env: &Environment) -> Option<Repo> {
         exec_paths,
         updates: updates?,
         signing,
+    })
+}
+
+/// One `notifications:` entry; `repos` names must be configured repos.
+fn notification(
+    d: &mut Decoder,
+    node: &Node,
+    env: &Environment,
+    known_repos: &HashSet<&str>,
+) -> Option<Notification> {
+    let mut f = d.fields(node)?;
+    let name = f.require(d, "name", &[]).and_then(|n| repo_name(d, n));
+    let kind = f.require(d, "kind", &[]).and_then(|n| match d.text(n).as_deref() {
+        Some("slack") => Some(NotificationKind::Slack),
+        Some("teams") => Some(NotificationKind::Teams),
+        Some("discord") => Some(NotificationKind::Discord),
+        Some("webhook") => Some(NotificationKind::Webhook),
+        Some(other) => {
+            d.error(
+                n.pos,
+                format!("unknown notification kind {other:?}: expected slack, teams, discord or webhook"),
+            );
+            None
+        }
+        None => None,
+    });
+    let inline = f.get(d, "url", &[]).and_then(|n| {
+        let url = d.text(n)?;
+        if !(url.starts_with("https://") || url.starts_with("http://")) {
+            d.error(n.pos, "url must be an http:// or https:// URL");
+        }
+        Some(SecretSource::Inline(crate::secret::Secret::new(url)))
+    });
+    let from_secret = secret(d, &mut f, env, "urlEnv", "urlFile");
+    let secret_key = secret(d, &mut f, env, "secretEnv", "secretFile");
+    let repos = f.get(d, "repos", &[]).map(|n| {
+        let names = d.strings(n);
+        if let Some(unknown) = names.iter().find(|r| !known_repos.contains(r.as_str())) {
+            d.error(n.pos, format!("no repo named {unknown:?} in git:"));
+        }
+        names
+    });
+    let events = match f.get(d, "events", &[]) {
+        None => EventKind::ALL.to_vec(),
+        Some(n) => d
+            .strings(n)
+            .iter()
+            .filter_map(|e| match EventKind::ALL.into_iter().find(|k| k.name() == e) {
+                Some(kind) => Some(kind),
+                None => {
+                    d.error(
+                        n.pos,
+                        format!("unknown event {e:?}: expected updated, failed, recovered or push-gave-up"),
+                    );
+                    None
+                }
+            })
+            .collect(),
+    };
+    f.finish(d);
+    let url = match (inline, from_secret) {
+        (Some(url), None) | (None, Some(url)) => url,
+        _ => {
+            d.error(node.pos, "give exactly one of url, urlEnv and urlFile");
+            return None;
+        }
+    };
+    let kind = kind?;
+    match (kind, &secret_key) {
+        (NotificationKind::Webhook, None) => d.error(
+            node.pos,
+            "a webhook notification is signed: give secretEnv or secretFile",
+        ),
+        (NotificationKind::Webhook, Some(_)) | (_, None) => {}
+        (_, Some(_)) => d.error(
+            node.pos,
+            "secretEnv/secretFile sign webhook notifications only (the URL is the secret for the others)",
+        ),
+    }
+    Some(Notification {
+        name: name?,
+        kind,
+        url,
+        secret: secret_key,
+        repos,
+        events,
     })
 }
 

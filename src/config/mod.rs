@@ -27,6 +27,60 @@ pub struct Config {
     pub global: Global,
     pub registries: Vec<Registry>,
     pub repos: Vec<Repo>,
+    pub notifications: Vec<Notification>,
+}
+
+/// Where to tell people what laminar did and what broke.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Notification {
+    pub name: String,
+    pub kind: NotificationKind,
+    /// The incoming-webhook URL: itself a secret for Slack, Teams and Discord.
+    pub url: SecretSource,
+    /// `webhook` only: the HMAC-SHA256 key the body is signed with.
+    pub secret: Option<SecretSource>,
+    /// Only these repos' events; `None`: every repo's.
+    pub repos: Option<Vec<String>>,
+    pub events: Vec<EventKind>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NotificationKind {
+    Slack,
+    Teams,
+    Discord,
+    Webhook,
+}
+
+/// What a notification is about.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum EventKind {
+    /// A commit was pushed.
+    Updated,
+    /// A repo's cycles started failing.
+    Failed,
+    /// A failing repo's cycle succeeded again.
+    Recovered,
+    /// A push lost every race with other writers this cycle.
+    PushGaveUp,
+}
+
+impl EventKind {
+    pub const ALL: [EventKind; 4] = [
+        EventKind::Updated,
+        EventKind::Failed,
+        EventKind::Recovered,
+        EventKind::PushGaveUp,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            EventKind::Updated => "updated",
+            EventKind::Failed => "failed",
+            EventKind::Recovered => "recovered",
+            EventKind::PushGaveUp => "push-gave-up",
+        }
+    }
 }
 
 #[derive(Clone, Debug)]

@@ -661,3 +661,70 @@ fn signing_is_per_repo_or_global_and_its_key_must_exist() {
         "{missing}"
     );
 }
+
+#[test]
+fn notifications_are_checked_where_they_are_written() {
+    let with = |entry: &str| format!("{MINIMAL}notifications:\n{entry}");
+    let config = ok(&with(
+        "- name: team-chat\n  kind: slack\n  urlEnv: SLACK_WEBHOOK_URL\n  events: [failed, recovered]\n  repos: [manifests]\n",
+    ))
+    .config;
+    assert_eq!(
+        config.notifications,
+        [Notification {
+            name: "team-chat".into(),
+            kind: NotificationKind::Slack,
+            url: SecretSource::Env("SLACK_WEBHOOK_URL".into()),
+            secret: None,
+            repos: Some(vec!["manifests".into()]),
+            events: vec![EventKind::Failed, EventKind::Recovered],
+        }]
+    );
+    let all = ok(&with(
+        "- name: ci\n  kind: webhook\n  url: https://ci.example/hook\n  secretEnv: HOOK_KEY\n",
+    ))
+    .config;
+    assert_eq!(all.notifications[0].events, EventKind::ALL);
+    for (entry, expected) in [
+        (
+            "- name: a\n  kind: pager\n  urlEnv: HOOK_URL\n",
+            "unknown notification kind \"pager\"",
+        ),
+        (
+            "- name: a\n  kind: slack\n",
+            "give exactly one of url, urlEnv and urlFile",
+        ),
+        (
+            "- name: a\n  kind: webhook\n  urlEnv: HOOK_URL\n",
+            "a webhook notification is signed",
+        ),
+        (
+            "- name: a\n  kind: slack\n  urlEnv: HOOK_URL\n  repos: [nope]\n",
+            "no repo named \"nope\"",
+        ),
+        (
+            "- name: a\n  kind: slack\n  urlEnv: HOOK_URL\n  events: [deployed]\n",
+            "unknown event \"deployed\"",
+        ),
+        (
+            "- name: a\n  kind: slack\n  url: ftp://x\n",
+            "url must be an http:// or https:// URL",
+        ),
+        (
+            "- name: a\n  kind: slack\n  urlEnv: HOOK_URL\n- name: a\n  kind: teams\n  urlEnv: TEAMS_URL\n",
+            "duplicate notification name \"a\"",
+        ),
+    ] {
+        let error = errors(&with(entry));
+        assert!(
+            error.starts_with("laminar.yaml:") && error.contains(expected),
+            "{entry}: {error}"
+        );
+    }
+    // An inline URL is a secret too: it never shows in debug output.
+    let inline = ok(&with(
+        "- name: a\n  kind: discord\n  url: https://discord.example/api/webhooks/1/s3cret\n",
+    ))
+    .config;
+    assert!(!format!("{:?}", inline.notifications).contains("s3cret"));
+}

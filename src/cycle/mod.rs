@@ -36,6 +36,7 @@ use crate::image::walk::{
     DEFAULT_MAX_FILE_SIZE, FileRefs, Starts, patch_scan, scan_starts, slash_path,
 };
 use crate::metrics::Metrics;
+use crate::notify::Notifier;
 use crate::plan::{Plan, TagTable, apply, plan};
 use crate::policy::Policy;
 use crate::registry::{Options, Registries};
@@ -55,6 +56,8 @@ pub struct Shared {
     /// Set when the shutdown grace period is over: exec actions are stopped and cycles give up
     /// before pushing.
     pub abort: Arc<AtomicBool>,
+    /// Where finished cycles' events go.
+    pub notifier: Arc<Notifier>,
 }
 
 impl Shared {
@@ -78,11 +81,13 @@ impl Shared {
         for repo in &config.repos {
             metrics.register_repo(&repo.name, repo.poll_freq);
         }
+        let metrics = Arc::new(metrics);
         Ok(Shared {
+            notifier: Arc::new(Notifier::start(&config.notifications, metrics.clone())),
             config,
             registries: Arc::new(registries),
             scanner: Arc::new(scanner),
-            metrics: Arc::new(metrics),
+            metrics,
             home: std::env::var_os("HOME").map(PathBuf::from),
             abort: Arc::new(AtomicBool::new(false)),
         })

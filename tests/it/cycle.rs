@@ -519,3 +519,181 @@ async fn a_new_process_starts_warm_and_resets_only_a_tree_changed_outside_lamina
         "docs/ lies outside the rules' paths"
     );
 }
+
+#[tokio::test]
+async fn notifications_tell_of_updates_a_failure_once_and_the_recovery_signed() {
+    use hmac::{Hmac, Mac};
+    use wiremock::matchers::method;
+    use wiremock::{Mock, MockServer, ResponseTemplate};
+
+    let receiver = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(204))
+        .mount(&receiver)
+        .await;
+    // A Slack target that accepts and never answers: it must hold up no cycle.
+    let stuck = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let stuck_url = format!("http://{}/services/T0/B0/x", stuck.local_addr().unwrap());
+    let (accepted, mut first_accept) = tokio::sync::mpsc::channel(1);
+    let holder = tokio::spawn(async move {
+        let mut open = Vec::new();
+        while let Ok((socket, _)) = stuck.accept().await {
+            open.push(socket);
+            let _ = accepted.try_send(());
+        }
+    });
+
+    let good = BareRepo::new(&[("dev/app.yaml", APP)]);
+    let data = Dir::new();
+    let secret = data.write("hook-secret", "hmac-key\n");
+    let good_url = good.bare.display().to_string();
+    let missing = data.path().join("later.git");
+    let notifications = format!(
+        "notifications:\n- name: hook\n  kind: webhook\n  url: {}/laminar\n  secretFile: {}\n- name: chat\n  kind: slack\n  url: {stuck_url}\n  events: [failed]\n",
+        receiver.uri(),
+        secret.display()
+    );
+    let text = {
+        let mut text = format!(
+            "global:\n  dataDir: {}\n  gitUser: Laminar\n  gitEmail: laminar@example.org\ndockerRegistries:\n- reg: reg.io/acme\ngit:\n",
+            data.path().join("state").display()
+        );
+        for (name, url) in [
+            ("good", good_url.clone()),
+            ("broken", missing.display().to_string()),
+        ] {
+            text.push_str(&format!(
+                "- name: {name}\n  url: {url}\n  branch: main\n  pollFreq: 1h\n  updates:\n  - pattern: glob:develop-*\n    files: [dev/]\n"
+            ));
+        }
+        text + &notifications
+    };
+    let config = Arc::new(
+        parse(Path::new("laminar.yaml"), &text, &Environment::default())
+            .unwrap()
+            .config,
+    );
+    let script = Script::default();
+    script.develop("reg.io/acme/app", 2);
+    let shared = Arc::new(shared(config.clone(), &script, &data));
+    let names = || config.repos.iter().map(|r| r.name.as_str());
+    let status = Arc::new(StatusBoard::new(names()));
+    let triggers = Arc::new(Triggers::new(names()));
+    let repos = config.repos.iter().cloned().map(RepoCycle::new).collect();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let running = tokio::spawn(scheduler::run(
+        shared.clone(),
+        repos,
+        status.clone(),
+        triggers.clone(),
+        async {
+            let _ = stopped.await;
+        },
+    ));
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    let wait_for = |cycles: u64, repo: &'static str| {
+        let status = status.clone();
+        async move {
+            while status.snapshot()[repo].cycles < cycles {
+                assert!(std::time::Instant::now() < deadline, "{repo} never cycled");
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        }
+    };
+    wait_for(1, "good").await;
+    wait_for(1, "broken").await;
+    // The Slack delivery is under way and hangs…
+    tokio::time::timeout(Duration::from_secs(30), first_accept.recv())
+        .await
+        .expect("the stuck receiver was called");
+    // … while cycles go on: broken fails again (no second notice), then recovers.
+    assert!(triggers.trigger("broken"));
+    wait_for(2, "broken").await;
+    git(
+        data.path(),
+        &[
+            "clone",
+            "-q",
+            "--bare",
+            good.bare.to_str().unwrap(),
+            missing.to_str().unwrap(),
+        ],
+    );
+    assert!(triggers.trigger("broken"));
+    wait_for(3, "broken").await;
+    assert_eq!(
+        status.snapshot()["broken"].result,
+        Some(CycleResult::Unchanged)
+    );
+
+    // The webhook heard of three events, each signed over its timestamp and body.
+    let mut received = Vec::new();
+    while received.len() < 3 {
+        assert!(std::time::Instant::now() < deadline, "{received:?}");
+        received = receiver.received_requests().await.unwrap_or_default();
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let mut events = Vec::new();
+    for request in &received {
+        let header = |name: &str| {
+            request
+                .headers
+                .get(name)
+                .unwrap()
+                .to_str()
+                .unwrap()
+                .to_string()
+        };
+        let body = String::from_utf8(request.body.clone()).unwrap();
+        let mut mac = Hmac::<sha2::Sha256>::new_from_slice(b"hmac-key").unwrap();
+        mac.update(format!("{}.{body}", header("x-laminar-timestamp")).as_bytes());
+        mac.verify_slice(&hex_decode(
+            header("x-laminar-signature")
+                .strip_prefix("sha256=")
+                .unwrap(),
+        ))
+        .expect("the signature verifies");
+        let json: serde_json::Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(json["event"], header("x-laminar-event"));
+        events.push(format!(
+            "{} {}",
+            json["repo"].as_str().unwrap(),
+            json["event"].as_str().unwrap()
+        ));
+        if json["event"] == "updated" {
+            assert_eq!(json["changes"][0]["old"], "develop-1");
+            assert_eq!(json["changes"][0]["new"], "develop-2");
+            assert_eq!(json["commit"].as_str().unwrap(), good.head());
+        }
+        if json["event"] == "failed" {
+            assert!(
+                json["error"].as_str().unwrap().contains("later.git"),
+                "{json}"
+            );
+        }
+    }
+    events.sort();
+    assert_eq!(
+        events,
+        ["broken failed", "broken recovered", "good updated"]
+    );
+    let _ = stop.send(());
+    tokio::time::timeout(Duration::from_secs(30), running)
+        .await
+        .expect("the scheduler stops")
+        .unwrap();
+    assert!(
+        shared
+            .metrics
+            .render()
+            .contains("laminar_notifications_total{notification=\"hook\",result=\"sent\"} 3")
+    );
+    holder.abort();
+}
+
+fn hex_decode(hex: &str) -> Vec<u8> {
+    (0..hex.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap())
+        .collect()
+}

@@ -1,0 +1,241 @@
+//! Notifications: what a finished cycle means for people (a commit pushed, a repo that started
+//! failing or recovered, a push that lost every race), delivered to Slack, Teams, Discord or a
+//! signed JSON webhook. Delivery never holds up a cycle: each target has a bounded queue and
+//! a task of its own that retries with backoff; what cannot be queued or delivered is counted.
+
+mod message;
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use reqwest::header::CONTENT_TYPE;
+use tokio::sync::mpsc;
+
+use crate::config::{EventKind, Notification, Repo};
+use crate::cycle::{CycleError, CycleReport, CycleResult};
+use crate::metrics::Metrics;
+
+/// Events waiting per target; beyond that, new ones are dropped (and counted).
+const QUEUE: usize = 100;
+/// Tries per event, with a doubling pause between them.
+const ATTEMPTS: u32 = 4;
+const FIRST_PAUSE: Duration = Duration::from_secs(1);
+const TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Something people should hear about.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Event {
+    pub kind: EventKind,
+    pub repo: String,
+    pub branch: String,
+    pub time: SystemTime,
+    /// The pushed commit (`updated`), else the head the cycle saw.
+    pub commit: Option<String>,
+    /// The commit on the forge's web UI, when the URL says where that is.
+    pub link: Option<String>,
+    pub changes: Vec<ChangeNote>,
+    /// `failed`, `push-gave-up`: what went wrong.
+    pub error: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ChangeNote {
+    pub file: String,
+    pub line: usize,
+    pub image: String,
+    pub old: String,
+    pub new: String,
+}
+
+/// The events a finished cycle makes, given how the repo's previous cycle ended. A repo that
+/// keeps failing is announced once, when it starts.
+pub fn events(repo: &Repo, previous: Option<CycleResult>, report: &CycleReport) -> Vec<Event> {
+    let event = |kind| Event {
+        kind,
+        repo: repo.name.clone(),
+        branch: repo.branch.clone(),
+        time: SystemTime::now(),
+        commit: report.head.map(|h| h.to_string()),
+        link: report
+            .head
+            .and_then(|h| commit_link(&repo.url, &h.to_string())),
+        changes: Vec::new(),
+        error: None,
+    };
+    let error = || {
+        let errors: Vec<String> = report.errors.iter().map(ToString::to_string).collect();
+        Some(errors.join("; "))
+    };
+    let mut events = Vec::new();
+    if report.result == CycleResult::Updated {
+        events.push(Event {
+            changes: report
+                .changes
+                .iter()
+                .map(|c| ChangeNote {
+                    file: c.site.path.display().to_string(),
+                    line: c.site.line,
+                    image: c.image.clone(),
+                    old: c.old_tag.clone(),
+                    new: c.new_tag.clone(),
+                })
+                .collect(),
+            ..event(EventKind::Updated)
+        });
+    }
+    let failed = report.result == CycleResult::Failed;
+    let was_failing = previous == Some(CycleResult::Failed);
+    if failed && !was_failing {
+        events.push(Event {
+            error: error(),
+            ..event(EventKind::Failed)
+        });
+    }
+    if !failed && was_failing {
+        events.push(event(EventKind::Recovered));
+    }
+    if report
+        .errors
+        .iter()
+        .any(|e| matches!(e, CycleError::PushRaces { .. }))
+    {
+        events.push(Event {
+            error: error(),
+            ..event(EventKind::PushGaveUp)
+        });
+    }
+    events
+}
+
+/// `https://host/owner/repo/commit/<sha>` for `git@host:owner/repo.git`, `ssh://…` and
+/// `https://…` URLs (the form GitHub, GitLab, Gitea and Forgejo all answer); none for local
+/// remotes.
+fn commit_link(url: &str, commit: &str) -> Option<String> {
+    let (authority, path) = match url
+        .strip_prefix("https://")
+        .or_else(|| url.strip_prefix("ssh://"))
+    {
+        Some(rest) => rest.split_once('/')?,
+        None if url.contains("://") || url.starts_with(['/', '.']) => return None,
+        None => url.split_once(':')?,
+    };
+    let host = authority.rsplit('@').next()?.split(':').next()?;
+    let path = path.trim_matches('/').trim_end_matches(".git");
+    let plain = |s: &str| {
+        !s.is_empty()
+            && s.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"-._/".contains(&b))
+    };
+    (plain(host) && plain(path) && path.contains('/'))
+        .then(|| format!("https://{host}/{path}/commit/{commit}"))
+}
+
+/// Targets and their queues.
+pub struct Notifier {
+    targets: Vec<(Notification, mpsc::Sender<Event>)>,
+    metrics: Arc<Metrics>,
+}
+
+impl Notifier {
+    /// Starts a delivery task per target (none without targets).
+    pub fn start(targets: &[Notification], metrics: Arc<Metrics>) -> Notifier {
+        let client = reqwest::Client::builder()
+            .user_agent(concat!("laminar/", env!("CARGO_PKG_VERSION")))
+            .timeout(TIMEOUT)
+            .build()
+            .ok();
+        let targets = targets
+            .iter()
+            .filter_map(|target| {
+                let (queue, waiting) = mpsc::channel(QUEUE);
+                let client = client.clone()?;
+                tokio::spawn(deliver(target.clone(), waiting, client, metrics.clone()));
+                Some((target.clone(), queue))
+            })
+            .collect();
+        Notifier { targets, metrics }
+    }
+
+    /// Queues `event` for every target that wants it; never waits.
+    pub fn publish(&self, event: &Event) {
+        for (target, queue) in &self.targets {
+            let wanted = target.events.contains(&event.kind)
+                && target
+                    .repos
+                    .as_ref()
+                    .is_none_or(|repos| repos.contains(&event.repo));
+            if wanted && queue.try_send(event.clone()).is_err() {
+                self.metrics.notification(&target.name, "dropped");
+                tracing::warn!(notification = %target.name, "notification queue full; event dropped");
+            }
+        }
+    }
+}
+
+/// Sends what `waiting` holds to `target`, each event tried [`ATTEMPTS`] times.
+async fn deliver(
+    target: Notification,
+    mut waiting: mpsc::Receiver<Event>,
+    client: reqwest::Client,
+    metrics: Arc<Metrics>,
+) {
+    while let Some(event) = waiting.recv().await {
+        let mut pause = FIRST_PAUSE;
+        let mut outcome = Err(String::new());
+        for attempt in 1..=ATTEMPTS {
+            outcome = send(&client, &target, &event).await;
+            if outcome.is_ok() || attempt == ATTEMPTS {
+                break;
+            }
+            tokio::time::sleep(pause).await;
+            pause *= 2;
+        }
+        match outcome {
+            Ok(()) => metrics.notification(&target.name, "sent"),
+            Err(why) => {
+                metrics.notification(&target.name, "failed");
+                tracing::warn!(notification = %target.name, event = event.kind.name(), error = %why, "notification not delivered");
+            }
+        }
+    }
+}
+
+/// One delivery. Errors never show the URL (for Slack, Teams and Discord it is the secret).
+async fn send(
+    client: &reqwest::Client,
+    target: &Notification,
+    event: &Event,
+) -> Result<(), String> {
+    let url = target.url.read()?;
+    let body = message::body(target.kind, event);
+    let mut request = client
+        .post(url.expose())
+        .header(CONTENT_TYPE, "application/json")
+        .header("x-laminar-event", event.kind.name());
+    if let Some(secret) = &target.secret {
+        let secret = secret.read()?;
+        let timestamp = event
+            .time
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_secs();
+        request = request
+            .header("x-laminar-timestamp", timestamp.to_string())
+            .header(
+                "x-laminar-signature",
+                message::signature(secret.expose().as_bytes(), timestamp, &body),
+            );
+    }
+    let response = request
+        .body(body)
+        .send()
+        .await
+        .map_err(|e| e.without_url().to_string())?;
+    match response.status() {
+        status if status.is_success() => Ok(()),
+        status => Err(format!("the receiver answered HTTP {}", status.as_u16())),
+    }
+}
+
+#[cfg(test)]
+mod tests;
