@@ -56,7 +56,14 @@ fn the_example_config_is_valid_and_uses_every_alias() {
     let config = &loaded.config;
     assert_eq!(config.repos.len(), 1);
     assert_eq!(config.update_rule_count(), 4);
-    assert_eq!(config.registries.len(), 3);
+    assert_eq!(config.registries.len(), 4);
+    assert_eq!(config.registries[3].kind, RegistryKind::Gar);
+    assert_eq!(
+        config.registries[3].auth,
+        Some(RegistryAuth::Identity(CloudIdentity::Gcp {
+            metadata_host: "metadata.google.internal".into()
+        }))
+    );
     let repo = &config.repos[0];
     assert_eq!(repo.key, Some(PathBuf::from("/home/op/example_ssh_id_rsa")));
     assert_eq!(repo.poll_freq, Duration::from_secs(120));
