@@ -139,18 +139,37 @@ pub struct Notifier {
 impl Notifier {
     /// Starts a delivery task per target (none without targets).
     pub fn start(targets: &[Notification], metrics: Arc<Metrics>) -> Notifier {
-        let client = reqwest::Client::builder()
+        if targets.is_empty() {
+            return Notifier {
+                targets: Vec::new(),
+                metrics,
+            };
+        }
+        let client = match reqwest::Client::builder()
             .user_agent(concat!("laminar/", env!("CARGO_PKG_VERSION")))
             .timeout(TIMEOUT)
             .build()
-            .ok();
+        {
+            Ok(client) => client,
+            Err(err) => {
+                tracing::error!(error = %err, "cannot set up an HTTP client: notifications are off");
+                return Notifier {
+                    targets: Vec::new(),
+                    metrics,
+                };
+            }
+        };
         let targets = targets
             .iter()
-            .filter_map(|target| {
+            .map(|target| {
                 let (queue, waiting) = mpsc::channel(QUEUE);
-                let client = client.clone()?;
-                tokio::spawn(deliver(target.clone(), waiting, client, metrics.clone()));
-                Some((target.clone(), queue))
+                tokio::spawn(deliver(
+                    target.clone(),
+                    waiting,
+                    client.clone(),
+                    metrics.clone(),
+                ));
+                (target.clone(), queue)
             })
             .collect();
         Notifier { targets, metrics }
