@@ -127,13 +127,13 @@ impl OciSource {
         }
     }
 
-    /// Whether reading `tag`'s digest and time would cost no request.
+    /// Whether `tag`'s digest and time were read before. (With `mutableTags` its digest is
+    /// still checked each cycle, one HEAD; only tags never read count against the cycle's
+    /// share, so none waits forever.)
     fn known(&self, image: &ImageName, tag: &str) -> bool {
-        !self.mutable_tags
-            && self
-                .cache
-                .digest(&image.written, tag)
-                .is_some_and(|d| self.cache.created(&d).is_some())
+        self.cache
+            .digest(&image.written, tag)
+            .is_some_and(|d| self.cache.created(&d).is_some())
     }
 
     /// `listing` with digests and times read for the `wanted` tags: at most

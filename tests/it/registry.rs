@@ -718,3 +718,30 @@ async fn a_credential_helpers_expired_token_is_replaced_after_one_refusal() {
         "asked once, and once more after the refusal"
     );
 }
+
+#[tokio::test]
+async fn with_mutable_tags_only_tags_never_read_wait_for_a_later_cycle() {
+    let server = RegistryServer::start().await;
+    for n in 1..=4 {
+        server
+            .push(
+                "acme/app",
+                &format!("v{n}"),
+                &format!("2024-01-0{n}T00:00:00Z"),
+            )
+            .await;
+    }
+    let image = format!("{}/acme/app", server.addr);
+    let data = Dir::new();
+    let mut registry = local(&server);
+    registry.mutable_tags = true;
+    registry.limits.lookups_per_cycle = 2;
+    let registries = registries(&registry, data.path()).await;
+    let id = &registries.ids()[0];
+    let all = |_: &str| true;
+    let cycle = || registries.tags_since(id, &image, Some(&all), tokio::time::Instant::now());
+    assert_eq!(cycle().await.unwrap().pending.len(), 2);
+    // The two read before are checked again (a HEAD each) and the other two read now.
+    assert!(cycle().await.unwrap().pending.is_empty());
+    assert!(cycle().await.unwrap().pending.is_empty());
+}
