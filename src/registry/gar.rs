@@ -14,7 +14,7 @@ use reqwest::Url;
 use reqwest::header::HeaderValue;
 use serde::Deserialize;
 
-use super::auth::{Audience, Credentials};
+use super::auth::Credentials;
 use super::error::Failure;
 use super::image::ImageName;
 use super::oci::OciSource;
@@ -83,13 +83,10 @@ impl GarSource {
 
     /// The access token to present: what `oauth2accesstoken` is given, or an identity's.
     async fn bearer(&self, image: &ImageName) -> Result<HeaderValue, Failure> {
-        let audience = Audience {
-            host: &image.host,
-            base: &self.oci.base(image),
-            http: self.oci.http(),
-            renew: false,
-        };
-        match paged::credentials(self.auth_config.as_ref(), &audience).await? {
+        let base = self.oci.base(image);
+        match paged::credentials(self.auth_config.as_ref(), self.oci.http(), &image.host, &base)
+            .await?
+        {
             Credentials::Basic { username, password } if username == "oauth2accesstoken" => {
                 paged::sensitive(&format!("Bearer {}", password.expose()))
             }

@@ -12,7 +12,7 @@ use reqwest::Url;
 use reqwest::header::HeaderValue;
 use serde::Deserialize;
 
-use super::auth::{Audience, Credentials};
+use super::auth::Credentials;
 use super::error::Failure;
 use super::http::Http;
 use super::image::ImageName;
@@ -66,12 +66,9 @@ impl GhcrSource {
     pub async fn tags(&self, image: &ImageName) -> Result<Vec<TagInfo>, Failure> {
         let token = match paged::credentials(
             self.auth_config.as_ref(),
-            &Audience {
-                host: &image.host,
-                base: &self.base,
-                http: &self.http,
-                renew: false,
-            },
+            &self.http,
+            &image.host,
+            &self.base,
         )
         .await?
         {

@@ -9,7 +9,6 @@
 use reqwest::Url;
 use serde::Deserialize;
 
-use super::auth::Audience;
 use super::error::Failure;
 use super::http::Http;
 use super::image::ImageName;
@@ -56,12 +55,9 @@ impl HarborSource {
     pub async fn tags(&self, image: &ImageName) -> Result<Vec<TagInfo>, Failure> {
         let basic = paged::credentials(
             self.auth_config.as_ref(),
-            &Audience {
-                host: &image.host,
-                base: &self.base,
-                http: &self.http,
-                renew: false,
-            },
+            &self.http,
+            &image.host,
+            &self.base,
         )
         .await?
         .basic_header();

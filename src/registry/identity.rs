@@ -25,7 +25,7 @@ use tokio::time::Instant;
 use super::auth::{Credentials, Secret};
 use super::counters::RequestKind;
 use super::error::Failure;
-use super::http::Http;
+use super::http::{Fetched, Http};
 use crate::config::CloudIdentity;
 
 /// The user Artifact Registry expects with an access token.
@@ -137,15 +137,7 @@ async fn entra_token(
         ("client_assertion", federated),
         ("grant_type", "client_credentials"),
     ]);
-    let fetched = http
-        .send(RequestKind::Auth, || {
-            http.client()
-                .post(&url)
-                .header(CONTENT_TYPE, "application/x-www-form-urlencoded")
-                .body(body.clone())
-        })
-        .await?;
-    let token: AccessToken = answer(&fetched, "Entra ID")?;
+    let token: AccessToken = answer(&post_form(http, &url, body).await?, "Entra ID")?;
     Ok((Secret::new(token.access_token), lifetime(token.expires_in)))
 }
 
@@ -163,19 +155,24 @@ async fn acr_exchange(
         ("tenant", tenant),
         ("access_token", entra.expose()),
     ]);
-    let fetched = http
-        .send(RequestKind::Auth, || {
-            http.client()
-                .post(&url)
-                .header(CONTENT_TYPE, "application/x-www-form-urlencoded")
-                .body(body.clone())
-        })
-        .await?;
-    let token: RefreshToken = answer(&fetched, "the registry's token exchange")?;
+    let token: RefreshToken = answer(
+        &post_form(http, &url, body).await?,
+        "the registry's token exchange",
+    )?;
     Ok(Credentials::Basic {
         username: ACR_USER.into(),
         password: Secret::new(token.refresh_token),
     })
+}
+
+async fn post_form(http: &Http, url: &str, body: String) -> Result<Fetched, Failure> {
+    http.send(RequestKind::Auth, || {
+        http.client()
+            .post(url)
+            .header(CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .body(body.clone())
+    })
+    .await
 }
 
 fn form(pairs: &[(&str, &str)]) -> String {
@@ -185,10 +182,7 @@ fn form(pairs: &[(&str, &str)]) -> String {
 }
 
 /// A token answer; a refusal names who refused, never what was sent.
-fn answer<T: serde::de::DeserializeOwned>(
-    fetched: &super::http::Fetched,
-    from: &str,
-) -> Result<T, Failure> {
+fn answer<T: serde::de::DeserializeOwned>(fetched: &Fetched, from: &str) -> Result<T, Failure> {
     if !fetched.status.is_success() {
         return Err(Failure::Credentials(format!(
             "{from} refused the identity (HTTP {})",

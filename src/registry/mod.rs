@@ -271,17 +271,15 @@ impl Registries {
         wanted: Option<&(dyn Fn(&str) -> bool + Sync)>,
         not_before: Instant,
     ) -> Result<ImageTags, RegistryError> {
-        let lists_times = self
-            .sources
-            .get(registry)
-            .is_none_or(|(_, source)| source.lists_times());
-        let with_times = wanted.is_some() && lists_times;
+        let source = self.sources.get(registry);
+        // Where times cost requests per tag, the listing comes without them and only the
+        // wanted tags are completed.
+        let completes = source.filter(|(_, source)| !source.lists_times());
+        let with_times = wanted.is_some() && completes.is_none();
         let listing = self
             .listing(registry, image, with_times, Some(not_before))
             .await?;
-        let (Some(wanted), false, Some((config, source))) =
-            (wanted, lists_times, self.sources.get(registry))
-        else {
+        let (Some(wanted), Some((config, source))) = (wanted, completes) else {
             return Ok(ImageTags::complete(listing));
         };
         let wanted: HashSet<String> = listing

@@ -94,7 +94,11 @@ impl OciSource {
         if !with_times {
             return Ok(names
                 .into_iter()
-                .map(|tag| self.cached(image, tag))
+                .map(|tag| TagInfo {
+                    digest: self.cache.digest(&image.written, &tag),
+                    tag,
+                    pushed: None,
+                })
                 .collect());
         }
         let infos: Vec<Option<TagInfo>> = stream::iter(names)
@@ -112,19 +116,6 @@ impl OciSource {
             );
         }
         Ok(infos)
-    }
-
-    /// `tag` with what the cache knows of it: its digest and its image's time.
-    fn cached(&self, image: &ImageName, tag: String) -> TagInfo {
-        let digest = self.cache.digest(&image.written, &tag);
-        TagInfo {
-            pushed: digest
-                .as_deref()
-                .and_then(|d| self.cache.created(d))
-                .flatten(),
-            digest,
-            tag,
-        }
     }
 
     /// Whether `tag`'s digest and time were read before. (With `mutableTags` its digest is

@@ -159,13 +159,22 @@ pub(super) async fn get(
     }
 }
 
-/// The credentials configured for the audience, read now (a rotated secret is picked up).
+/// The credentials configured for `host`, reached at `base` through `http`, read now (a
+/// rotated secret is picked up).
 pub(super) async fn credentials(
     auth: Option<&RegistryAuth>,
-    audience: &Audience<'_>,
+    http: &Http,
+    host: &str,
+    base: &str,
 ) -> Result<Credentials, Failure> {
     let home = std::env::var_os("HOME").map(std::path::PathBuf::from);
-    auth::resolve(auth, audience, home.as_deref()).await
+    let audience = Audience {
+        host,
+        base,
+        http,
+        renew: false,
+    };
+    auth::resolve(auth, &audience, home.as_deref()).await
 }
 
 /// A header value that is never printed.

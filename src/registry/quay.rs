@@ -11,7 +11,7 @@ use std::time::{Duration, UNIX_EPOCH};
 use reqwest::Url;
 use serde::Deserialize;
 
-use super::auth::{Audience, Credentials};
+use super::auth::Credentials;
 use super::error::Failure;
 use super::http::Http;
 use super::image::ImageName;
@@ -60,12 +60,9 @@ impl QuaySource {
     pub async fn tags(&self, image: &ImageName) -> Result<Vec<TagInfo>, Failure> {
         let bearer = match paged::credentials(
             self.auth_config.as_ref(),
-            &Audience {
-                host: &image.host,
-                base: &self.base,
-                http: &self.http,
-                renew: false,
-            },
+            &self.http,
+            &image.host,
+            &self.base,
         )
         .await?
         {
