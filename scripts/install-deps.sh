@@ -2,6 +2,7 @@
 # Installs what building and testing laminar needs, when it is missing: Debian's
 # docker-registry (OCI registry), apache2-utils (htpasswd), skopeo (an independent registry
 # client), ripgrep (scan benchmark), prometheus (promtool), openssh-server (git over SSH), curl,
+# openssl (a GitHub App key for the forge tests),
 # the libssl-dev and pkg-config that git2 builds against; from PyPI, moto's server (ECR),
 # kubernetes-validate and dockerfile-parse (deploy/ and Dockerfile checks).
 set -euo pipefail
@@ -13,6 +14,7 @@ command -v skopeo >/dev/null || need+=(skopeo)
 command -v rg >/dev/null || need+=(ripgrep)
 command -v promtool >/dev/null || need+=(prometheus)
 command -v curl >/dev/null || need+=(curl)
+command -v openssl >/dev/null || need+=(openssl)
 [ -x /usr/sbin/sshd ] || need+=(openssh-server)
 command -v ssh-keygen >/dev/null || need+=(openssh-client)
 dpkg -s libssl-dev >/dev/null 2>&1 || need+=(libssl-dev)

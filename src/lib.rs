@@ -14,6 +14,7 @@
 //! - [`registry`]: tag listings, digests and creation times from OCI registries and ECR.
 //! - [`git`]: workspaces (locked, self-healing), commits, compare-and-swap pushes, SSH host keys.
 //! - [`exec`]: exec actions run in the checkout before a commit, in a clean environment.
+//! - [`forge`]: pull requests on GitHub, GitLab and Gitea, for repos that deliver by review.
 //! - [`cycle`]: one repo's cycle as a typed pipeline, from fetch to push, with push-race
 //!   retries; its report and errors.
 //! - [`scheduler`]: poll intervals, triggers, concurrency, shutdown.
@@ -30,6 +31,7 @@ pub mod config;
 pub mod cycle;
 pub(crate) mod diff;
 pub mod exec;
+pub mod forge;
 pub mod git;
 pub mod image;
 pub mod metrics;

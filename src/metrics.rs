@@ -83,6 +83,17 @@ pub struct Metrics {
     push_retries: Family<RepoLabels, Counter>,
     exec_actions: Family<ResultLabels, Counter>,
     notifications: Family<NotificationLabels, Counter>,
+    pull_requests: Family<PullRequestLabels, TimeGauge>,
+    /// Each repo's series in `pull_requests`, to remove those of closed requests.
+    open_pulls: std::sync::Mutex<std::collections::HashMap<String, Vec<PullRequestLabels>>>,
+}
+
+/// An open pull request laminar keeps, by its branch and number.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct PullRequestLabels {
+    repo: String,
+    branch: String,
+    number: String,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -109,6 +120,8 @@ impl Metrics {
             push_retries: Family::default(),
             exec_actions: Family::default(),
             notifications: Family::default(),
+            pull_requests: Family::default(),
+            open_pulls: Default::default(),
             registry: Registry::default(),
         };
         registry.register(
@@ -160,6 +173,11 @@ impl Metrics {
             "laminar_notifications",
             "Notifications by target and result (sent, failed after retries, dropped: queue full)",
             metrics.notifications.clone(),
+        );
+        registry.register(
+            "laminar_pull_request_created_timestamp_seconds",
+            "Unix time each open pull request laminar keeps was opened (0: unknown)",
+            metrics.pull_requests.clone(),
         );
         let build_info: Family<BuildLabels, Gauge> = Family::default();
         build_info
@@ -252,6 +270,38 @@ impl Metrics {
                 result,
             })
             .inc();
+    }
+
+    /// The repo's open pull requests, each with the time it was opened (its age is
+    /// `time() - value`); those closed since the last call disappear.
+    pub fn pull_requests_open<'a>(
+        &self,
+        repo: &str,
+        open: impl IntoIterator<Item = (&'a str, u64, Option<SystemTime>)>,
+    ) {
+        let open: Vec<PullRequestLabels> = open
+            .into_iter()
+            .map(|(branch, number, created)| {
+                let labels = PullRequestLabels {
+                    repo: repo.to_string(),
+                    branch: branch.to_string(),
+                    number: number.to_string(),
+                };
+                let created = created
+                    .and_then(|t| t.duration_since(SystemTime::UNIX_EPOCH).ok())
+                    .map_or(0.0, |d| d.as_secs_f64());
+                self.pull_requests.get_or_create(&labels).set(created);
+                labels
+            })
+            .collect();
+        // Family has no iteration: the labels of this repo's earlier requests are kept here.
+        let mut known = self.open_pulls.lock().unwrap_or_else(|p| p.into_inner());
+        let earlier = known
+            .insert(repo.to_string(), open.clone())
+            .unwrap_or_default();
+        for gone in earlier.iter().filter(|l| !open.contains(l)) {
+            self.pull_requests.remove(gone);
+        }
     }
 
     /// The OpenMetrics text of every metric.

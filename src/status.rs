@@ -21,6 +21,18 @@ pub struct RepoStatus {
     pub stale: bool,
     pub cycles: u64,
     pub references: Vec<ReferenceStatus>,
+    /// Pull-request mode: the open pull requests laminar keeps.
+    pub pull_requests: Vec<PullRequestStatus>,
+}
+
+/// An open pull request of laminar's.
+#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+pub struct PullRequestStatus {
+    pub branch: String,
+    pub number: u64,
+    pub url: String,
+    /// RFC 3339 time it was opened, as the forge gave it.
+    pub created_at: Option<String>,
 }
 
 /// A managed reference and where its rule would take it.

@@ -85,6 +85,22 @@ fn print(out: &mut impl Write, name: &str, report: &CycleReport, dry_run: bool) 
             kept.site, kept.image, kept.tag, kept.reason
         )?;
     }
+    for proposal in &report.proposals {
+        let pull = match &proposal.pull {
+            Some(pull) => format!(" #{} {}", pull.number, pull.url),
+            None => String::new(),
+        };
+        let title = match proposal.title.is_empty() {
+            true => String::new(),
+            false => format!(": {:?}", proposal.title),
+        };
+        writeln!(
+            out,
+            "  pull request on {}{pull}: {}{title}",
+            proposal.branch,
+            proposal.action.describe(),
+        )?;
+    }
     for (path, u) in &report.unmanaged {
         let file = crate::image::walk::slash_path(path);
         writeln!(out, "  {file}:{}:{}: {u}", u.line, u.column)?;

@@ -510,6 +510,9 @@ fn repo(d: &mut Decoder, node: &Node, env: &Environment) -> Option<Repo> {
         .unwrap_or_default();
     let exec_paths = f.get(d, "execPaths", &[]).map(|n| paths(d, n));
     let signing = f.get(d, "signing", &[]).and_then(|n| signing(d, n, env));
+    let pull_request = f
+        .get(d, "pullRequest", &[])
+        .and_then(|n| super::pull_request::decode(d, n, env, url.as_deref()));
     let updates = f.require(d, "updates", &[]).map(|n| {
         if is_empty_list(n) {
             d.error(n.pos, "updates must list at least one rule");
@@ -534,6 +537,7 @@ fn repo(d: &mut Decoder, node: &Node, env: &Environment) -> Option<Repo> {
         exec_paths,
         updates: updates?,
         signing,
+        pull_request,
     })
 }
 
@@ -672,7 +676,7 @@ fn env_names(d: &mut Decoder, node: &Node) -> Vec<String> {
 }
 
 /// A secret given by environment variable name or by file, not both.
-fn secret(
+pub(super) fn secret(
     d: &mut Decoder,
     f: &mut super::fields::Fields<'_>,
     env: &Environment,
@@ -710,7 +714,12 @@ fn repo_name(d: &mut Decoder, node: &Node) -> Option<String> {
 
 /// A path the config points at on this machine. A missing file is only a warning: configs
 /// are often checked away from where they run.
-fn existing_file(d: &mut Decoder, node: &Node, env: &Environment, what: &str) -> Option<PathBuf> {
+pub(super) fn existing_file(
+    d: &mut Decoder,
+    node: &Node,
+    env: &Environment,
+    what: &str,
+) -> Option<PathBuf> {
     let path = env.expand_home(&d.text(node)?);
     if !path.exists() {
         d.warn(

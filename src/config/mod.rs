@@ -4,6 +4,7 @@
 mod decode;
 mod diagnostic;
 mod fields;
+mod pull_request;
 mod yaml;
 
 use std::collections::HashMap;
@@ -12,6 +13,7 @@ use std::path::{Component, Path, PathBuf};
 use std::time::Duration;
 
 pub use diagnostic::{ConfigError, Diagnostic, Located};
+pub use pull_request::{ForgeAuth, GroupBy, Provider, PullRequest};
 pub use yaml::Pos;
 
 pub use crate::secret::SecretSource;
@@ -485,6 +487,8 @@ pub struct Repo {
     pub updates: Vec<UpdateRule>,
     /// How commits are signed: the repo's own `signing`, else `global.signing`.
     pub signing: Option<Signing>,
+    /// Deliver updates as pull requests instead of pushing to `branch`.
+    pub pull_request: Option<PullRequest>,
 }
 
 /// A key laminar signs its commits with.

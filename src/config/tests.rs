@@ -735,3 +735,117 @@ fn notifications_are_checked_where_they_are_written() {
     .config;
     assert!(!format!("{:?}", inline.notifications).contains("s3cret"));
 }
+
+fn with_pull_request(url: &str, block: &str) -> String {
+    MINIMAL.replace("file:///srv/manifests.git", url).replace(
+        "  updates:\n",
+        &format!("  pullRequest:\n{block}  updates:\n"),
+    )
+}
+
+#[test]
+fn pull_requests_take_forge_and_project_from_the_git_url() {
+    let config = ok(&with_pull_request(
+        "git@github.com:acme/manifests.git",
+        "    tokenEnv: GITHUB_TOKEN\n    labels: [dependencies]\n    autoMerge: true\n",
+    ))
+    .config;
+    let pull = config.repos[0].pull_request.clone().unwrap();
+    assert_eq!(pull.provider, Provider::Github);
+    assert_eq!(pull.api_url, "https://api.github.com");
+    assert_eq!(pull.project, "acme/manifests");
+    assert_eq!(
+        pull.auth,
+        ForgeAuth::Token(SecretSource::Env("GITHUB_TOKEN".into()))
+    );
+    assert_eq!(pull.branch, "laminar/{repo}/{group}");
+    assert_eq!(pull.group_by, GroupBy::Repo);
+    assert_eq!(pull.labels, ["dependencies"]);
+    assert!(pull.auto_merge && !pull.draft);
+
+    let enterprise = ok(&with_pull_request(
+        "ssh://git@ghe.example.com:2222/platform/deploy.git",
+        "    provider: github\n    appId: 12345\n    installationId: 678\n    privateKeyFile: /etc/laminar/app.pem\n    groupBy: image\n",
+    ))
+    .config;
+    let pull = enterprise.repos[0].pull_request.clone().unwrap();
+    assert_eq!(pull.api_url, "https://ghe.example.com/api/v3");
+    assert_eq!(pull.project, "platform/deploy");
+    assert_eq!(
+        pull.auth,
+        ForgeAuth::GithubApp {
+            app_id: 12345,
+            installation_id: 678,
+            private_key_file: PathBuf::from("/etc/laminar/app.pem"),
+        }
+    );
+
+    let gitlab = ok(&with_pull_request(
+        "https://gitlab.example.com/group/sub/deploy.git",
+        "    provider: gitlab\n    tokenFile: /run/secrets/gitlab\n",
+    ))
+    .config;
+    let pull = gitlab.repos[0].pull_request.clone().unwrap();
+    assert_eq!(pull.api_url, "https://gitlab.example.com/api/v4");
+    assert_eq!(pull.project, "group/sub/deploy");
+
+    let forgejo = ok(&with_pull_request(
+        "file:///srv/manifests.git",
+        "    provider: forgejo\n    apiUrl: https://code.example.org/api/v1/\n    project: ops/manifests\n    tokenEnv: T\n",
+    ))
+    .config;
+    let pull = forgejo.repos[0].pull_request.clone().unwrap();
+    assert_eq!(pull.provider, Provider::Gitea);
+    assert_eq!(pull.api_url, "https://code.example.org/api/v1");
+}
+
+#[test]
+fn pull_request_mistakes_are_located() {
+    let local = errors(&with_pull_request(
+        "file:///srv/manifests.git",
+        "    provider: gitea\n    tokenEnv: T\n",
+    ));
+    assert!(local.contains("give apiUrl"), "{local}");
+    let unknown_host = errors(&with_pull_request(
+        "git@git.example.org:a/b.git",
+        "    tokenEnv: T\n",
+    ));
+    assert!(unknown_host.contains("give provider"), "{unknown_host}");
+    let no_auth = errors(&with_pull_request(
+        "git@github.com:a/b.git",
+        "    draft: true\n",
+    ));
+    assert!(no_auth.contains("give tokenEnv or tokenFile"), "{no_auth}");
+    let app_elsewhere = errors(&with_pull_request(
+        "git@gitlab.com:a/b.git",
+        "    appId: 1\n    installationId: 2\n    privateKeyFile: /k.pem\n",
+    ));
+    assert!(
+        app_elsewhere.contains("for provider github"),
+        "{app_elsewhere}"
+    );
+    let shared_branch = errors(&with_pull_request(
+        "git@github.com:a/b.git",
+        "    tokenEnv: T\n    groupBy: rule\n    branch: laminar/updates\n",
+    ));
+    assert!(
+        shared_branch.contains("must contain {group}"),
+        "{shared_branch}"
+    );
+    assert!(shared_branch.contains("laminar.yaml:"), "{shared_branch}");
+    let bad_branch = errors(&with_pull_request(
+        "git@github.com:a/b.git",
+        "    tokenEnv: T\n    branch: \"laminar..{group}\"\n",
+    ));
+    assert!(bad_branch.contains("valid branch name"), "{bad_branch}");
+    let bad_project = errors(&with_pull_request(
+        "git@github.com:a/b.git",
+        "    tokenEnv: T\n    project: \"../etc\"\n",
+    ));
+    assert!(bad_project.contains("invalid project"), "{bad_project}");
+    let typo = errors(&with_pull_request(
+        "git@github.com:a/b.git",
+        "    tokenEnv: T\n    reviewer: [alice]\n",
+    ));
+    assert!(typo.contains("did you mean \"reviewers\""), "{typo}");
+}

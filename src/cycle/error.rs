@@ -2,6 +2,7 @@
 
 use crate::config::ConfigError;
 use crate::exec::ExecError;
+use crate::forge::ForgeError;
 use crate::git::GitError;
 use crate::image::rewrite::RewriteError;
 use crate::image::walk::WalkError;
@@ -28,6 +29,14 @@ pub enum CycleError {
     Exec(#[from] ExecError),
     #[error("push rejected {attempts} times (the branch keeps moving); giving up for this cycle")]
     PushRaces { attempts: u32 },
+    #[error(transparent)]
+    Forge(#[from] ForgeError),
+    #[error(
+        "branch {branch} has commits laminar did not make; leaving it and its pull request alone"
+    )]
+    BranchTaken { branch: String },
+    #[error("branch {branch} moved while laminar pushed to it ({why}); trying again next cycle")]
+    LeaseLost { branch: String, why: String },
     #[error("shutting down: cycle abandoned before its push")]
     Abandoned,
     #[error("a cycle task failed: {0}")]
@@ -45,6 +54,9 @@ impl CycleError {
             CycleError::Apply(_) => "apply",
             CycleError::Exec(e) => e.metric_label(),
             CycleError::PushRaces { .. } => "push_retries_exhausted",
+            CycleError::Forge(e) => e.metric_label(),
+            CycleError::BranchTaken { .. } => "branch_taken",
+            CycleError::LeaseLost { .. } => "lease_lost",
             CycleError::Abandoned => "abandoned",
             CycleError::Task(_) => "internal",
         }

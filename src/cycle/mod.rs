@@ -7,8 +7,11 @@
 //! threads, never on the async workers. The git layer offers primitives only; the decisions —
 //! what to commit, whether to retry — are made here.
 
+mod delivered;
 mod error;
 mod message;
+mod proposal;
+mod pull_request;
 mod repo_rules;
 mod report;
 mod scan_memo;
@@ -25,10 +28,11 @@ use tokio::time::Instant;
 
 pub use error::CycleError;
 pub use repo_rules::{MAX_REPO_FILE, RepoFileError};
-pub use report::{CycleReport, CycleResult};
+pub use report::{CycleReport, CycleResult, Proposal, ProposalAction};
 
 use crate::config::{Config, RegistryId, RemoteConfig, Repo};
 use crate::exec::{self, ExecContext};
+use crate::forge::Forge;
 use crate::git::{Coverage, GitError, Identity, Memo, Push, Synced, Workspace};
 use crate::image::rewrite::splice;
 use crate::image::scanner::{Scanner, ScannerError};
@@ -40,6 +44,8 @@ use crate::notify::Notifier;
 use crate::plan::{Plan, TagTable, apply, plan};
 use crate::policy::Policy;
 use crate::registry::{Options, Registries};
+use delivered::Delivered;
+use pull_request::Proposing;
 use repo_rules::Rules;
 use scan_memo::ScanMemo;
 
@@ -118,6 +124,10 @@ pub struct RepoCycle {
     last_scan: Option<ScanMemo>,
     /// Hard resets of the working tree in this repo's cycles so far.
     resets: u64,
+    /// Pull-request mode: the forge client, made at the first cycle that needs it.
+    forge: Option<Arc<Forge>>,
+    /// Pull-request mode: laminar's branches as last pushed (loaded at the first cycle).
+    delivered: Option<Delivered>,
 }
 
 impl RepoCycle {
@@ -130,6 +140,8 @@ impl RepoCycle {
             wanted: Coverage::Full,
             last_scan: None,
             resets: 0,
+            forge: None,
+            delivered: None,
         }
     }
 
@@ -190,8 +202,23 @@ impl RepoCycle {
                 .flat_map(|f| f.unmanaged.iter().map(|u| (f.path.clone(), u.clone())))
                 .collect();
             let dir = self.checkout_dir()?;
-            let planned = planned.clone();
-            report.diff = tokio::task::spawn_blocking(move || unified_diff(&dir, &planned)).await?;
+            let shown = planned.clone();
+            report.diff = tokio::task::spawn_blocking(move || unified_diff(&dir, &shown)).await?;
+        }
+        if let Some(pull) = &rules.repo.pull_request {
+            let unanswered = unanswered(&rules.repo, &files, &tags);
+            let proposing = Proposing {
+                pull,
+                rules: &rules,
+                base: synced.head,
+                tags: &tags,
+                unanswered: &unanswered,
+            };
+            return self
+                .propose(shared, &proposing, &planned, mode, report)
+                .await;
+        }
+        if mode == Mode::DryRun {
             return Ok(false);
         }
         let attempts = shared.config.global.push_attempts.max(1);
@@ -544,6 +571,20 @@ async fn ask_registries(
         }
     }
     table
+}
+
+/// Managed images the registries did not answer for this cycle.
+fn unanswered(repo: &Repo, files: &[FileRefs], tags: &TagTable) -> HashSet<String> {
+    files
+        .iter()
+        .flat_map(|file| {
+            file.refs
+                .iter()
+                .filter(|r| repo.rule_for(&file.path, &r.tag).is_some())
+        })
+        .filter(|r| !tags.contains_key(&r.image))
+        .map(|r| r.image.clone())
+        .collect()
 }
 
 /// The tags of one image whose times or digests the repo's rules need: those a rule that

@@ -5,9 +5,10 @@ use std::path::PathBuf;
 use git2::Oid;
 use serde::Serialize;
 
+use crate::forge::PullRequestRef;
 use crate::image::scanner::Unmanaged;
 use crate::plan::{Change, Kept, Plan};
-use crate::status::{ReferenceStatus, RepoStatus};
+use crate::status::{PullRequestStatus, ReferenceStatus, RepoStatus};
 
 use super::CycleError;
 
@@ -31,6 +32,54 @@ impl CycleResult {
     }
 }
 
+/// What a cycle did with one of laminar's pull-request branches.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Proposal {
+    pub branch: String,
+    pub title: String,
+    pub action: ProposalAction,
+    pub pull: Option<PullRequestRef>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ProposalAction {
+    /// Dry runs: what a cycle would do.
+    WouldOpen,
+    WouldUpdate,
+    WouldClose,
+    /// The branch was built and pushed, and a pull request opened for it.
+    Opened,
+    /// The branch was rebuilt (a newer tag, or the watched branch moved) and its pull request
+    /// updated.
+    Updated,
+    /// The branch already proposes the plan.
+    UpToDate,
+    /// Someone closed the pull request without merging it; the same change is not proposed
+    /// again (a newer tag is).
+    Declined,
+    /// The plan became empty: the pull request was closed with a comment.
+    Closed,
+    /// A registry this branch's images come from did not answer: the branch stays as it is.
+    Waiting,
+}
+
+impl ProposalAction {
+    pub fn describe(self) -> &'static str {
+        match self {
+            ProposalAction::WouldOpen => "would open",
+            ProposalAction::WouldUpdate => "would update",
+            ProposalAction::WouldClose => "would close",
+            ProposalAction::Opened => "opened",
+            ProposalAction::Updated => "updated",
+            ProposalAction::UpToDate => "up to date",
+            ProposalAction::Declined => "declined (not proposed again until a newer tag)",
+            ProposalAction::Closed => "closed",
+            ProposalAction::Waiting => "waiting for a registry",
+        }
+    }
+}
+
 /// What a cycle did.
 #[derive(Debug)]
 pub struct CycleReport {
@@ -50,6 +99,11 @@ pub struct CycleReport {
     pub diff: String,
     /// Dry runs: images found that are not kept current, by file.
     pub unmanaged: Vec<(PathBuf, Unmanaged)>,
+    /// Pull-request mode: each branch laminar keeps, and what became of it.
+    pub proposals: Vec<Proposal>,
+    /// Pull-request mode: the open pull requests after the cycle, by branch; `None` when the
+    /// cycle did not get as far as the forge.
+    pub open_pulls: Option<Vec<(String, PullRequestRef)>>,
 }
 
 impl Default for CycleReport {
@@ -64,6 +118,8 @@ impl Default for CycleReport {
             push_attempts: 0,
             diff: String::new(),
             unmanaged: Vec::new(),
+            proposals: Vec::new(),
+            open_pulls: None,
         }
     }
 }
@@ -100,11 +156,24 @@ impl CycleReport {
                 .collect::<Vec<_>>()
                 .join("; ")
         });
+        let pull_requests = match &self.open_pulls {
+            Some(open) => open
+                .iter()
+                .map(|(branch, pull)| PullRequestStatus {
+                    branch: branch.clone(),
+                    number: pull.number,
+                    url: pull.url.clone(),
+                    created_at: pull.created_at.clone(),
+                })
+                .collect(),
+            None => previous.pull_requests.clone(),
+        };
         let common = RepoStatus {
             last_cycle: Some(jiff::Timestamp::now().to_string()),
             result: Some(self.result),
             error,
             cycles: previous.cycles + 1,
+            pull_requests,
             ..RepoStatus::default()
         };
         let Some(head) = self.head else {

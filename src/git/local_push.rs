@@ -59,6 +59,35 @@ pub fn push(
     }
 }
 
+/// Points `branch` on the repository at `remote` at `new`, forced, if it still holds `lease`
+/// (`None`: only if it does not exist). `base`, a commit the remote has, bounds what is copied.
+pub fn push_with_lease(
+    local: &Repository,
+    remote: &Path,
+    branch: &str,
+    base: Oid,
+    lease: Option<Oid>,
+    new: Oid,
+) -> Result<Push, LocalPushError> {
+    let target = Repository::open(remote)?;
+    let refname = format!("refs/heads/{branch}");
+    copy_objects(local, &target, base, new)?;
+    let moved = match lease {
+        Some(old) => target.reference_matching(&refname, new, true, old, "laminar: push"),
+        None => target.reference(&refname, new, false, "laminar: push"),
+    };
+    match moved {
+        Ok(_) => Ok(Push::Pushed),
+        Err(e) if matches!(e.code(), ErrorCode::Modified | ErrorCode::Exists) => Ok(
+            Push::Rejected("the remote branch moved since laminar last saw it (lease)".into()),
+        ),
+        Err(e) if e.code() == ErrorCode::Locked => {
+            Err(LocalPushError::Locked(e.message().to_string()))
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
 /// Writes every object reachable from `new` but not from `expected` into `target` as one pack.
 fn copy_objects(
     local: &Repository,

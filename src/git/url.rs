@@ -109,6 +109,29 @@ pub fn redact(url: &str) -> String {
     }
 }
 
+/// The forge host and repository path (`owner/repo`, `group/sub/project`) a remote URL names:
+/// `git@host:owner/repo.git`, `ssh://…` and `https://…`; none for local remotes or paths
+/// holding anything but plain name characters.
+pub fn web_location(url: &str) -> Option<(String, String)> {
+    let (authority, path) = match url
+        .strip_prefix("https://")
+        .or_else(|| url.strip_prefix("ssh://"))
+    {
+        Some(rest) => rest.split_once('/')?,
+        None if url.contains("://") || url.starts_with(['/', '.']) => return None,
+        None => url.split_once(':')?,
+    };
+    let host = authority.rsplit('@').next()?.split(':').next()?;
+    let path = path.trim_matches('/').trim_end_matches(".git");
+    let plain = |s: &str| {
+        !s.is_empty()
+            && s.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"-._/".contains(&b))
+    };
+    (plain(host) && plain(path) && path.contains('/') && !path.contains(".."))
+        .then(|| (host.to_string(), path.to_string()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -489,7 +489,10 @@ impl Workspace {
         };
         let pushed = match self.local {
             true => self.push_local(expected, commit)?,
-            false => self.push_over_network()?,
+            false => {
+                let spec = format!("refs/heads/{0}:refs/heads/{0}", self.branch);
+                self.push_over_network(&spec, None)?
+            }
         };
         if pushed == Push::Pushed {
             self.repo
@@ -504,7 +507,12 @@ impl Workspace {
 
     fn push_local(&self, expected: Oid, commit: Oid) -> Result<Push, GitError> {
         let remote = local_push::remote_path(&self.url);
-        local_push::push(&self.repo, &remote, &self.branch, expected, commit).map_err(|e| match e {
+        local_push::push(&self.repo, &remote, &self.branch, expected, commit)
+            .map_err(|e| self.local_push_error(e))
+    }
+
+    fn local_push_error(&self, e: LocalPushError) -> GitError {
+        match e {
             LocalPushError::Locked(message) => GitError::RemoteLocked {
                 url: redact(&self.url),
                 message,
@@ -513,12 +521,15 @@ impl Workspace {
                 url: redact(&self.url),
                 message: e.message().to_string(),
             },
-        })
+        }
     }
 
     /// Over SSH and HTTPS the server checks the old value itself: a push that is not a fast
-    /// forward of what it holds is refused.
-    fn push_over_network(&self) -> Result<Push, GitError> {
+    /// forward of what it holds is refused. A forced `spec` comes with a `lease`, the value the
+    /// remote branch must hold (`None`: it must not exist): the push is called off before
+    /// anything is sent if the server advertises another, and the server moves the branch
+    /// only from the value it advertised.
+    fn push_over_network(&self, spec: &str, lease: Option<Option<Oid>>) -> Result<Push, GitError> {
         let trouble = RefCell::new(Trouble::default());
         let rejected = RefCell::new(None);
         // What the server says on the side: a ref it cannot lock is only named there.
@@ -539,13 +550,28 @@ impl Workspace {
                 }
                 true
             });
+            let refused = &rejected;
+            if let Some(lease) = lease {
+                callbacks.push_negotiation(move |updates| {
+                    let held = updates.first().map(|u| u.src()).filter(|o| !o.is_zero());
+                    if held == lease {
+                        return Ok(());
+                    }
+                    *refused.borrow_mut() = Some(format!(
+                        "the remote branch holds {}, not {} (lease)",
+                        held.map_or("nothing".into(), |o| o.to_string()),
+                        lease.map_or("nothing".into(), |o| o.to_string()),
+                    ));
+                    Err(git2::Error::from_str("lease"))
+                });
+            }
             let mut options = PushOptions::new();
             options.remote_callbacks(callbacks);
-            let spec = format!("refs/heads/{0}:refs/heads/{0}", self.branch);
             remote.push(&[spec], Some(&mut options))
         };
         let why = match result {
             Ok(()) => rejected.into_inner(),
+            Err(_) if rejected.borrow().is_some() => rejected.into_inner(),
             Err(e) if is_rejection(&e) => Some(e.message().to_string()),
             Err(e) => return Err(self.failure(Failed::Remote(e, trouble.into_inner()))),
         };
@@ -558,6 +584,90 @@ impl Workspace {
             }),
             Some(why) => Ok(Push::Rejected(why)),
         }
+    }
+
+    /// Where another branch of the remote points (`None`: it does not exist), its tip
+    /// fetched. For laminar's own branches, next to the watched one.
+    pub fn branch_tip(&mut self, branch: &str) -> Result<Option<Oid>, GitError> {
+        let tracking = format!("refs/remotes/origin/{branch}");
+        if let Ok(mut stale) = self.repo.find_reference(&tracking) {
+            stale.delete().map_err(|e| self.local(e))?;
+        }
+        let trouble = RefCell::new(Trouble::default());
+        let fetched = {
+            let mut remote = self.repo.find_remote("origin").map_err(|e| self.local(e))?;
+            let mut options = FetchOptions::new();
+            options.remote_callbacks(self.auth.callbacks(&trouble));
+            if !self.local {
+                options.depth(1);
+            }
+            remote.fetch(&[refspec(branch)], Some(&mut options), None)
+        };
+        if let Err(e) = fetched {
+            return Err(self.remote_error(e, trouble.into_inner()));
+        }
+        Ok(self.repo.refname_to_id(&tracking).ok())
+    }
+
+    /// Did laminar make `commit`, as far as the commit says: its author and committer are
+    /// laminar's identity (a commit amended by someone else names them as committer).
+    pub fn made_by_laminar(&self, commit: Oid) -> bool {
+        let Ok(commit) = self.repo.find_commit(commit) else {
+            return false;
+        };
+        let ours = |who: git2::Signature| {
+            who.name().ok() == Some(self.identity.name.as_str())
+                && who.email().ok() == Some(self.identity.email.as_str())
+        };
+        ours(commit.author()) && ours(commit.committer())
+    }
+
+    /// Do two commits make the same change: the same parents and the same tree?
+    pub fn same_change(&self, a: Oid, b: Oid) -> bool {
+        let (Ok(a), Ok(b)) = (self.repo.find_commit(a), self.repo.find_commit(b)) else {
+            return false;
+        };
+        a.tree_id() == b.tree_id() && a.parent_ids().eq(b.parent_ids())
+    }
+
+    /// Points `branch` on the remote at `commit`, forced, but only if the branch still holds
+    /// `lease` (`None`: it must not exist yet) — never over commits laminar has not seen.
+    /// For laminar's own branches; the watched branch is only ever pushed by [`Workspace::push`].
+    pub fn push_branch(
+        &mut self,
+        commit: Oid,
+        branch: &str,
+        lease: Option<Oid>,
+    ) -> Result<Push, GitError> {
+        let Some(base) = self.last_head else {
+            return Err(GitError::Workspace {
+                path: self.dir().to_path_buf(),
+                message: "not in step with the remote: sync first".into(),
+            });
+        };
+        let pushed = match self.local {
+            true => {
+                let remote = local_push::remote_path(&self.url);
+                local_push::push_with_lease(&self.repo, &remote, branch, base, lease, commit)
+                    .map_err(|e| self.local_push_error(e))?
+            }
+            false => {
+                // libgit2 pushes from a ref: a private one, never a branch of the workspace.
+                let outgoing = "refs/laminar/outgoing";
+                self.repo
+                    .reference(outgoing, commit, true, "laminar: outgoing")
+                    .map_err(|e| self.local(e))?;
+                let spec = format!("+{outgoing}:refs/heads/{branch}");
+                self.push_over_network(&spec, Some(lease))?
+            }
+        };
+        if pushed == Push::Pushed {
+            let tracking = format!("refs/remotes/origin/{branch}");
+            self.repo
+                .reference(&tracking, commit, true, "laminar: pushed")
+                .map_err(|e| self.local(e))?;
+        }
+        Ok(pushed)
     }
 
     fn remote_ref(&self) -> String {

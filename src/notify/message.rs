@@ -40,6 +40,17 @@ pub fn signature(key: &[u8], timestamp: u64, body: &str) -> String {
 fn headline(event: &Event, code: impl Fn(&str) -> String) -> String {
     let repo = code(&format!("{} ({})", event.repo, event.branch));
     match event.kind {
+        EventKind::Updated if !event.pull_requests.is_empty() => format!(
+            "laminar proposed {} image reference change{} to {repo} in {}",
+            event.changes.len(),
+            if event.changes.len() == 1 { "" } else { "s" },
+            event
+                .pull_requests
+                .iter()
+                .map(|(_, pull)| format!("pull request #{}", pull.number))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
         EventKind::Updated => format!(
             "laminar updated {} image reference{} in {repo}",
             event.changes.len(),
@@ -104,7 +115,16 @@ fn slack(event: &Event) -> Value {
         blocks
             .push(json!({"type": "section", "text": {"type": "mrkdwn", "text": text.join("\n")}}));
     }
-    if let (Some(link), Some(commit)) = (&event.link, &event.commit) {
+    if !event.pull_requests.is_empty() {
+        let links: Vec<Value> = event
+            .pull_requests
+            .iter()
+            // A URL is the forge's, but Slack's link syntax must still hold.
+            .filter(|(_, pull)| !pull.url.contains(['<', '>', '|', ' ']))
+            .map(|(_, pull)| json!({"type": "mrkdwn", "text": format!("<{}|#{}>", pull.url, pull.number)}))
+            .collect();
+        blocks.push(json!({"type": "context", "elements": links}));
+    } else if let (Some(link), Some(commit)) = (&event.link, &event.commit) {
         blocks.push(json!({"type": "context", "elements": [
             {"type": "mrkdwn", "text": format!("<{link}|{}>", &commit[..commit.len().min(12)])}
         ]}));
@@ -129,7 +149,11 @@ fn teams(event: &Event) -> Value {
         "type": "AdaptiveCard", "version": "1.4", "body": body,
     });
     if let Some(link) = &event.link {
-        card["actions"] = json!([{"type": "Action.OpenUrl", "title": "Commit", "url": link}]);
+        let title = match event.pull_requests.is_empty() {
+            true => "Commit",
+            false => "Pull request",
+        };
+        card["actions"] = json!([{"type": "Action.OpenUrl", "title": title, "url": link}]);
     }
     json!({"type": "message", "attachments": [
         {"contentType": "application/vnd.microsoft.card.adaptive", "content": card}
@@ -169,5 +193,8 @@ fn webhook(event: &Event) -> Value {
             "file": c.file, "line": c.line, "image": c.image, "old": c.old, "new": c.new,
         })).collect::<Vec<_>>(),
         "error": event.error,
+        "pull_requests": event.pull_requests.iter().map(|(branch, pull)| json!({
+            "branch": branch, "number": pull.number, "url": pull.url,
+        })).collect::<Vec<_>>(),
     })
 }

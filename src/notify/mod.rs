@@ -12,7 +12,8 @@ use reqwest::header::CONTENT_TYPE;
 use tokio::sync::mpsc;
 
 use crate::config::{EventKind, Notification, Repo};
-use crate::cycle::{CycleError, CycleReport, CycleResult};
+use crate::cycle::{CycleError, CycleReport, CycleResult, ProposalAction};
+use crate::forge::PullRequestRef;
 use crate::metrics::Metrics;
 
 /// Events waiting per target; beyond that, new ones are dropped (and counted).
@@ -36,6 +37,9 @@ pub struct Event {
     pub changes: Vec<ChangeNote>,
     /// `failed`, `push-gave-up`: what went wrong.
     pub error: Option<String>,
+    /// Pull-request mode (`updated`): the pull requests opened or updated, and their branches;
+    /// `commit` and `link` are then the first one's.
+    pub pull_requests: Vec<(String, PullRequestRef)>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -61,6 +65,7 @@ pub fn events(repo: &Repo, previous: Option<CycleResult>, report: &CycleReport) 
             .and_then(|h| commit_link(&repo.url, &h.to_string())),
         changes: Vec::new(),
         error: None,
+        pull_requests: Vec::new(),
     };
     let error = || {
         let errors: Vec<String> = report.errors.iter().map(ToString::to_string).collect();
@@ -68,7 +73,19 @@ pub fn events(repo: &Repo, previous: Option<CycleResult>, report: &CycleReport) 
     };
     let mut events = Vec::new();
     if report.result == CycleResult::Updated {
+        let pull_requests: Vec<(String, PullRequestRef)> = report
+            .proposals
+            .iter()
+            .filter(|p| matches!(p.action, ProposalAction::Opened | ProposalAction::Updated))
+            .filter_map(|p| Some((p.branch.clone(), p.pull.clone()?)))
+            .collect();
+        let link = match pull_requests.first() {
+            Some((_, pull)) => Some(pull.url.clone()),
+            None => event(EventKind::Updated).link,
+        };
         events.push(Event {
+            link,
+            pull_requests,
             changes: report
                 .changes
                 .iter()
@@ -107,27 +124,11 @@ pub fn events(repo: &Repo, previous: Option<CycleResult>, report: &CycleReport) 
     events
 }
 
-/// `https://host/owner/repo/commit/<sha>` for `git@host:owner/repo.git`, `ssh://…` and
-/// `https://…` URLs (the form GitHub, GitLab, Gitea and Forgejo all answer); none for local
-/// remotes.
+/// `https://host/owner/repo/commit/<sha>` (the form GitHub, GitLab, Gitea and Forgejo all
+/// answer); none for local remotes.
 fn commit_link(url: &str, commit: &str) -> Option<String> {
-    let (authority, path) = match url
-        .strip_prefix("https://")
-        .or_else(|| url.strip_prefix("ssh://"))
-    {
-        Some(rest) => rest.split_once('/')?,
-        None if url.contains("://") || url.starts_with(['/', '.']) => return None,
-        None => url.split_once(':')?,
-    };
-    let host = authority.rsplit('@').next()?.split(':').next()?;
-    let path = path.trim_matches('/').trim_end_matches(".git");
-    let plain = |s: &str| {
-        !s.is_empty()
-            && s.bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b"-._/".contains(&b))
-    };
-    (plain(host) && plain(path) && path.contains('/'))
-        .then(|| format!("https://{host}/{path}/commit/{commit}"))
+    let (host, path) = crate::git::url::web_location(url)?;
+    Some(format!("https://{host}/{path}/commit/{commit}"))
 }
 
 /// Targets and their queues.

@@ -18,6 +18,7 @@ fn event(kind: EventKind) -> Event {
             new: "develop-2".into(),
         }],
         error: None,
+        pull_requests: Vec::new(),
     }
 }
 
@@ -191,4 +192,35 @@ fn targets_get_only_the_events_and_repos_they_ask_for() {
     notifier.publish(&event(EventKind::Failed));
     assert_eq!(queued("failures"), 1);
     assert_eq!(queued("other-repo"), 0);
+}
+
+#[test]
+fn proposals_link_their_pull_requests() {
+    let mut proposed = event(EventKind::Updated);
+    proposed.commit = None;
+    proposed.link = Some("https://github.com/acme/manifests/pull/7".into());
+    proposed.pull_requests = vec![(
+        "laminar/manifests/all".into(),
+        crate::forge::PullRequestRef {
+            number: 7,
+            url: "https://github.com/acme/manifests/pull/7".into(),
+            created_at: None,
+        },
+    )];
+    let slack = body(NotificationKind::Slack, &proposed);
+    assert!(
+        slack.contains("laminar proposed 1 image reference change"),
+        "{slack}"
+    );
+    assert!(
+        slack.contains("<https://github.com/acme/manifests/pull/7|#7>"),
+        "{slack}"
+    );
+    let teams = body(NotificationKind::Teams, &proposed);
+    assert!(teams.contains("\"title\":\"Pull request\""), "{teams}");
+    let hook: serde_json::Value =
+        serde_json::from_str(&body(NotificationKind::Webhook, &proposed)).unwrap();
+    assert_eq!(hook["pull_requests"][0]["number"], 7);
+    assert_eq!(hook["pull_requests"][0]["branch"], "laminar/manifests/all");
+    assert_eq!(hook["link"], "https://github.com/acme/manifests/pull/7");
 }

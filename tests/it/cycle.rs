@@ -43,6 +43,11 @@ impl Script {
         self.set(image, Ok((1..=newest).map(develop).collect()));
     }
 
+    /// The registry does not answer for `image`.
+    pub(crate) fn fail(&self, image: &str) {
+        self.set(image, Err(Failure::Network("connection refused".into())));
+    }
+
     fn set(&self, image: &str, listing: Listing) {
         self.0.lock().unwrap().insert(image.to_string(), listing);
     }
@@ -106,9 +111,14 @@ impl Fixture {
 
     /// A fixture on an existing remote.
     pub(crate) fn on(remote: BareRepo, global: &str, extra: &str) -> Fixture {
-        let data = Dir::new();
         let url = remote.bare.display().to_string();
-        let config = config(&data, &[("manifests", &url)], global, extra);
+        Fixture::at(remote, &url, global, extra)
+    }
+
+    /// A fixture reaching its remote through `url` (over SSH, say).
+    pub(crate) fn at(remote: BareRepo, url: &str, global: &str, extra: &str) -> Fixture {
+        let data = Dir::new();
+        let config = config(&data, &[("manifests", url)], global, extra);
         let script = Script::default();
         script.develop("reg.io/acme/app", 2);
         let shared = shared(config.clone(), &script, &data);

@@ -354,6 +354,88 @@ fn a_raced_push_over_ssh_is_rejected() {
     a_raced_push_is_rejected_and_redone(ssh_config(&server, &remote), &remote);
 }
 
+/// laminar's own branches are pushed forced, but only over the value laminar saw there: a
+/// branch someone pushed to in between, or created first, is never overwritten.
+fn a_branch_is_pushed_only_over_what_laminar_saw(repo: Repo, remote: &BareRepo) {
+    let branch = "laminar/manifests/all";
+    let data = Dir::new();
+    let main = remote.head();
+    let mut workspace = open(&data, &repo);
+    workspace.sync().unwrap();
+    let dir = workspace.dir().to_path_buf();
+    assert_eq!(workspace.branch_tip(branch).unwrap(), None);
+    bump(&dir, &repo, 2).unwrap();
+    let first = workspace.commit("laminar's change").unwrap().unwrap();
+    workspace.discard().unwrap();
+    assert_eq!(
+        workspace.push_branch(first, branch, None).unwrap(),
+        Push::Pushed
+    );
+    assert_eq!(git(&remote.bare, &["rev-parse", branch]), first.to_string());
+    assert_eq!(remote.head(), main, "main stays");
+    assert_eq!(workspace.branch_tip(branch).unwrap(), Some(first));
+    assert!(workspace.made_by_laminar(first));
+
+    // A rebuilt commit replaces laminar's own (not a fast-forward: forced, with the lease).
+    bump(&dir, &repo, 3).unwrap();
+    let second = workspace.commit("rebuilt").unwrap().unwrap();
+    workspace.discard().unwrap();
+    assert_eq!(
+        workspace.push_branch(second, branch, Some(first)).unwrap(),
+        Push::Pushed
+    );
+    assert_eq!(
+        git(&remote.bare, &["rev-parse", branch]),
+        second.to_string()
+    );
+
+    // Someone pushes there after laminar looked: laminar's next push is refused.
+    let outside = &remote.outside;
+    git(outside, &["fetch", "-q", "origin", branch]);
+    git(outside, &["checkout", "-q", "-b", "theirs", "FETCH_HEAD"]);
+    std::fs::write(outside.join("theirs.txt"), "theirs\n").unwrap();
+    git(outside, &["add", "-A"]);
+    git(outside, &["commit", "-q", "-m", "theirs"]);
+    git(
+        outside,
+        &["push", "-q", "origin", &format!("HEAD:{branch}")],
+    );
+    git(outside, &["checkout", "-q", "main"]);
+    let theirs = git(&remote.bare, &["rev-parse", branch]);
+    bump(&dir, &repo, 4).unwrap();
+    let third = workspace.commit("again").unwrap().unwrap();
+    workspace.discard().unwrap();
+    let Push::Rejected(why) = workspace.push_branch(third, branch, Some(second)).unwrap() else {
+        panic!("a push over someone else's commit must be refused")
+    };
+    assert!(why.contains("lease"), "{why}");
+    assert_eq!(git(&remote.bare, &["rev-parse", branch]), theirs);
+    // Nor may laminar create a branch that already exists.
+    let Push::Rejected(_) = workspace.push_branch(third, branch, None).unwrap() else {
+        panic!("an existing branch must not be taken over")
+    };
+    assert_eq!(git(&remote.bare, &["rev-parse", branch]), theirs);
+    let tip = workspace.branch_tip(branch).unwrap().unwrap();
+    assert_eq!(tip.to_string(), theirs);
+    assert!(!workspace.made_by_laminar(tip), "their commit is theirs");
+}
+
+#[test]
+fn a_branch_over_a_plain_path_is_leased() {
+    let remote = BareRepo::new(&[("dev/app.yaml", APP)]);
+    a_branch_is_pushed_only_over_what_laminar_saw(
+        repo_config(remote.bare.to_str().unwrap(), ""),
+        &remote,
+    );
+}
+
+#[test]
+fn a_branch_over_ssh_is_leased() {
+    let server = SshServer::start();
+    let remote = BareRepo::new(&[("dev/app.yaml", APP)]);
+    a_branch_is_pushed_only_over_what_laminar_saw(ssh_config(&server, &remote), &remote);
+}
+
 /// A push onto a remote branch whose ref lock another writer holds (or a crash left behind)
 /// is reported as a lock, not as a race to retry.
 fn a_locked_remote_branch_is_reported(repo: Repo, remote: &BareRepo) {
