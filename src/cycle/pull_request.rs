@@ -229,7 +229,7 @@ impl RepoCycle {
                 (pull, ProposalAction::Updated)
             }
             None => {
-                let ask = forge::Proposal {
+                let ask = forge::NewPullRequest {
                     branch: &group.branch,
                     base: &repo.branch,
                     title: &title,

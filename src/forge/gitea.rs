@@ -4,7 +4,7 @@ use reqwest::Method;
 use serde::Deserialize;
 use serde_json::json;
 
-use super::{Forge, ForgeError, Proposal, PullRequestRef, PullState, decode, query};
+use super::{Forge, ForgeError, NewPullRequest, PullRequestRef, PullState, decode, query};
 
 /// Pages of open pull requests read while looking for laminar's.
 const MAX_PAGES: usize = 20;
@@ -90,7 +90,7 @@ pub(super) async fn state(forge: &Forge, number: u64) -> Result<PullState, Forge
 
 pub(super) async fn open(
     forge: &Forge,
-    proposal: &Proposal<'_>,
+    asked: &NewPullRequest<'_>,
 ) -> Result<(PullRequestRef, Vec<ForgeError>), ForgeError> {
     let config = &forge.config;
     let mut problems = Vec::new();
@@ -100,10 +100,10 @@ pub(super) async fn open(
     };
     let path = format!("/repos/{}/pulls", forge.project());
     let body = json!({
-        "head": proposal.branch,
-        "base": proposal.base,
-        "title": title(forge, proposal.title),
-        "body": proposal.body,
+        "head": asked.branch,
+        "base": asked.base,
+        "title": title(forge, asked.title),
+        "body": asked.body,
         "labels": labels,
         "assignees": config.assignees,
     });
@@ -115,7 +115,7 @@ pub(super) async fn open(
                 status: 409 | 422, ..
             },
         ) => {
-            return match find_open(forge, proposal.branch, proposal.base).await? {
+            return match find_open(forge, asked.branch, asked.base).await? {
                 Some(open) => Ok((open, problems)),
                 None => Err(err),
             };

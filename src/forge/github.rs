@@ -5,7 +5,7 @@ use reqwest::Method;
 use serde::Deserialize;
 use serde_json::json;
 
-use super::{Forge, ForgeError, Proposal, PullRequestRef, PullState, decode, query};
+use super::{Forge, ForgeError, NewPullRequest, PullRequestRef, PullState, decode, query};
 
 #[derive(Deserialize)]
 struct Pull {
@@ -61,22 +61,22 @@ pub(super) async fn state(forge: &Forge, number: u64) -> Result<PullState, Forge
 
 pub(super) async fn open(
     forge: &Forge,
-    proposal: &Proposal<'_>,
+    asked: &NewPullRequest<'_>,
 ) -> Result<(PullRequestRef, Vec<ForgeError>), ForgeError> {
     let config = &forge.config;
     let path = format!("/repos/{}/pulls", forge.project());
     let body = json!({
-        "title": proposal.title,
-        "body": proposal.body,
-        "head": proposal.branch,
-        "base": proposal.base,
+        "title": asked.title,
+        "body": asked.body,
+        "head": asked.branch,
+        "base": asked.base,
         "draft": config.draft,
     });
     let pull: Pull = match forge.call(Method::POST, &path, Some(&body)).await {
         Ok(answer) => decode(forge, &path, answer)?,
         // Opened by an earlier attempt whose answer was lost: use that one.
         Err(err @ ForgeError::Refused { status: 422, .. }) => {
-            return match find_open(forge, proposal.branch, proposal.base).await? {
+            return match find_open(forge, asked.branch, asked.base).await? {
                 Some(open) => Ok((open, Vec::new())),
                 None => Err(err),
             };
@@ -136,12 +136,12 @@ async fn enable_auto_merge(forge: &Forge, pull: &Pull) -> Result<(), ForgeError>
         .send(Method::POST, &url, "/graphql", Some(&body))
         .await?;
     // GraphQL answers 200 with `errors` when the mutation is refused.
-    match answer.body.get("errors") {
+    match answer.get("errors") {
         Some(errors) if !errors.is_null() => Err(ForgeError::Refused {
             forge: forge.name(),
             call: "POST /graphql (enablePullRequestAutoMerge)".into(),
             status: 200,
-            message: super::error_message(answer.body.to_string().as_bytes()),
+            message: super::error_message(answer.to_string().as_bytes()),
         }),
         _ => Ok(()),
     }

@@ -4,7 +4,7 @@ use reqwest::Method;
 use serde::Deserialize;
 use serde_json::json;
 
-use super::{Forge, ForgeError, Proposal, PullRequestRef, PullState, decode, query};
+use super::{Forge, ForgeError, NewPullRequest, PullRequestRef, PullState, decode, query};
 
 #[derive(Deserialize)]
 struct MergeRequest {
@@ -67,7 +67,7 @@ pub(super) async fn state(forge: &Forge, number: u64) -> Result<PullState, Forge
 
 pub(super) async fn open(
     forge: &Forge,
-    proposal: &Proposal<'_>,
+    asked: &NewPullRequest<'_>,
 ) -> Result<(PullRequestRef, Vec<ForgeError>), ForgeError> {
     let config = &forge.config;
     let mut problems = Vec::new();
@@ -75,10 +75,10 @@ pub(super) async fn open(
     let reviewers = user_ids(forge, &config.reviewers, &mut problems).await;
     let path = format!("{}/merge_requests", project(forge));
     let body = json!({
-        "source_branch": proposal.branch,
-        "target_branch": proposal.base,
-        "title": title(forge, proposal.title),
-        "description": proposal.body,
+        "source_branch": asked.branch,
+        "target_branch": asked.base,
+        "title": title(forge, asked.title),
+        "description": asked.body,
         "labels": config.labels.join(","),
         "assignee_ids": assignees,
         "reviewer_ids": reviewers,
@@ -88,7 +88,7 @@ pub(super) async fn open(
         Ok(answer) => decode(forge, &path, answer)?,
         // Opened by an earlier attempt whose answer was lost: use that one.
         Err(err @ ForgeError::Refused { status: 409, .. }) => {
-            return match find_open(forge, proposal.branch, proposal.base).await? {
+            return match find_open(forge, asked.branch, asked.base).await? {
                 Some(open) => Ok((open, problems)),
                 None => Err(err),
             };

@@ -49,7 +49,7 @@ pub enum PullState {
 
 /// What to open.
 #[derive(Clone, Debug)]
-pub struct Proposal<'a> {
+pub struct NewPullRequest<'a> {
     /// laminar's branch, holding the changes.
     pub branch: &'a str,
     /// The watched branch, to merge into.
@@ -61,7 +61,7 @@ pub struct Proposal<'a> {
 /// A forge's answer that means the call did not do its work.
 #[derive(Debug, thiserror::Error)]
 pub enum ForgeError {
-    #[error("{forge}: {call}: authentication refused (HTTP {status}): {message}")]
+    #[error("{forge}: {call}: not authorised (HTTP {status}): {message}")]
     Auth {
         forge: String,
         call: String,
@@ -119,11 +119,6 @@ pub struct Forge {
     paused_until: Mutex<Option<SystemTime>>,
 }
 
-/// A decoded answer, with the headers some calls need.
-struct Answer {
-    body: Value,
-}
-
 impl Forge {
     pub fn new(config: &PullRequest) -> Result<Forge, ForgeError> {
         let http = reqwest::Client::builder()
@@ -168,12 +163,12 @@ impl Forge {
     /// comes back beside it.
     pub async fn open(
         &self,
-        proposal: &Proposal<'_>,
+        asked: &NewPullRequest<'_>,
     ) -> Result<(PullRequestRef, Vec<ForgeError>), ForgeError> {
         match self.config.provider {
-            Provider::Github => github::open(self, proposal).await,
-            Provider::Gitlab => gitlab::open(self, proposal).await,
-            Provider::Gitea => gitea::open(self, proposal).await,
+            Provider::Github => github::open(self, asked).await,
+            Provider::Gitlab => gitlab::open(self, asked).await,
+            Provider::Gitea => gitea::open(self, asked).await,
         }
     }
 
@@ -210,7 +205,7 @@ impl Forge {
         method: Method,
         path: &str,
         body: Option<&Value>,
-    ) -> Result<Answer, ForgeError> {
+    ) -> Result<Value, ForgeError> {
         let url = format!("{}{path}", self.config.api_url);
         self.send(method, &url, path, body).await
     }
@@ -222,7 +217,7 @@ impl Forge {
         url: &str,
         shown: &str,
         body: Option<&Value>,
-    ) -> Result<Answer, ForgeError> {
+    ) -> Result<Value, ForgeError> {
         let call = format!("{method} {}", shown.split('?').next().unwrap_or(shown));
         self.check_pause()?;
         let mut renew = false;
@@ -263,15 +258,14 @@ impl Forge {
                 continue;
             }
             if status.is_success() {
-                let body = match bytes.is_empty() {
-                    true => Value::Null,
-                    false => serde_json::from_slice(&bytes).map_err(|e| ForgeError::Transport {
-                        forge: self.name(),
-                        call: call.clone(),
-                        message: format!("unreadable answer: {e}"),
-                    })?,
-                };
-                return Ok(Answer { body });
+                if bytes.is_empty() {
+                    return Ok(Value::Null);
+                }
+                return serde_json::from_slice(&bytes).map_err(|e| ForgeError::Transport {
+                    forge: self.name(),
+                    call,
+                    message: format!("unreadable answer: {e}"),
+                });
             }
             return Err(self.refusal(call, status, &bytes));
         }
@@ -387,9 +381,9 @@ impl Forge {
 fn decode<T: serde::de::DeserializeOwned>(
     forge: &Forge,
     call: &str,
-    answer: Answer,
+    answer: Value,
 ) -> Result<T, ForgeError> {
-    serde_json::from_value(answer.body).map_err(|e| ForgeError::Transport {
+    serde_json::from_value(answer).map_err(|e| ForgeError::Transport {
         forge: forge.name(),
         call: call.to_string(),
         message: format!("unexpected answer: {e}"),

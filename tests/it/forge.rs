@@ -5,7 +5,7 @@ use std::path::Path;
 use std::process::Command;
 
 use laminar::config::{Environment, PullRequest, parse};
-use laminar::forge::{Forge, ForgeError, Proposal, PullState};
+use laminar::forge::{Forge, ForgeError, NewPullRequest, PullState};
 use wiremock::matchers::any;
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
@@ -22,8 +22,8 @@ fn pull_config(url: &str, block: &str) -> PullRequest {
 
 const BRANCH: &str = "laminar/manifests/all";
 
-fn proposal<'a>(title: &'a str) -> Proposal<'a> {
-    Proposal {
+fn proposal<'a>(title: &'a str) -> NewPullRequest<'a> {
+    NewPullRequest {
         branch: BRANCH,
         base: "main",
         title,
@@ -128,6 +128,18 @@ async fn github_pull_requests_through_an_app_installation() {
     assert_eq!(forge.state(1).await.unwrap(), PullState::Closed);
     assert_eq!(github.state.lock().unwrap().tokens_issued, 2);
 
+    // A token about to end is replaced before it is used.
+    let soon = jiff::Timestamp::now() + jiff::SignedDuration::from_secs(120);
+    {
+        let mut state = github.state.lock().unwrap();
+        state.token_expires_at = Some(soon.to_string());
+        state.token = "revoked again".into();
+    }
+    forge.state(1).await.unwrap();
+    forge.state(1).await.unwrap();
+    assert_eq!(github.state.lock().unwrap().tokens_issued, 4, "the second call renews");
+    github.state.lock().unwrap().token_expires_at = None;
+
     // A second request for a branch with one open is never made: the open one is used.
     github.forget_calls();
     let (again, _) = forge.open(&proposal("Update app")).await.unwrap();
@@ -214,6 +226,37 @@ async fn refusals_say_what_the_forge_said_and_never_the_token() {
     let err = Forge::new(&elsewhere).unwrap().state(3).await.unwrap_err();
     assert!(matches!(err, ForgeError::NotFound { .. }), "{err}");
     assert!(err.to_string().contains("is the project right"), "{err}");
+
+    // A token without the permission: GitHub's 403, not a rate limit.
+    let forbidding = MockServer::start().await;
+    Mock::given(any())
+        .respond_with(ResponseTemplate::new(403).set_body_json(serde_json::json!({
+            "message": "Resource not accessible by integration",
+            "documentation_url": "https://docs.github.com/rest/pulls/pulls#create-a-pull-request",
+        })))
+        .mount(&forbidding)
+        .await;
+    let config = pull_config(
+        "git@github.com:acme/manifests.git",
+        &format!(
+            "    apiUrl: {}\n    tokenFile: {}\n",
+            forbidding.uri(),
+            right.display()
+        ),
+    );
+    let forge = Forge::new(&config).unwrap();
+    let err = forge.open(&proposal("t")).await.unwrap_err();
+    assert_eq!(err.metric_label(), "forge_auth");
+    assert!(
+        err.to_string().contains("HTTP 403") && err.to_string().contains("not accessible"),
+        "{err}"
+    );
+    forge.state(1).await.unwrap_err();
+    assert_eq!(
+        forbidding.received_requests().await.unwrap().len(),
+        2,
+        "no pause after a refusal"
+    );
 
     // 422 for another reason than an open request is a refusal, with GitHub's words.
     let refusing = MockServer::start().await;

@@ -39,6 +39,8 @@ pub(crate) struct ForgeState {
     pub tokens_issued: u32,
     /// The token API calls must carry.
     pub token: String,
+    /// When the installation tokens handed out end (GitHub answers an hour ahead).
+    pub token_expires_at: Option<String>,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -193,7 +195,7 @@ fn github(
         state.token = format!("ghs_installation{}", state.tokens_issued);
         return ResponseTemplate::new(201).set_body_json(json!({
             "token": state.token,
-            "expires_at": "2099-01-01T00:00:00Z",
+            "expires_at": state.token_expires_at.clone().unwrap_or_else(|| "2099-01-01T00:00:00Z".into()),
             "permissions": {"pull_requests": "write", "contents": "write"},
         }));
     }
