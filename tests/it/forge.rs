@@ -137,7 +137,11 @@ async fn github_pull_requests_through_an_app_installation() {
     }
     forge.state(1).await.unwrap();
     forge.state(1).await.unwrap();
-    assert_eq!(github.state.lock().unwrap().tokens_issued, 4, "the second call renews");
+    assert_eq!(
+        github.state.lock().unwrap().tokens_issued,
+        4,
+        "the second call renews"
+    );
     github.state.lock().unwrap().token_expires_at = None;
 
     // A second request for a branch with one open is never made: the open one is used.

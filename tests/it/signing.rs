@@ -7,16 +7,21 @@ use std::process::Command;
 use laminar::cycle::CycleResult;
 
 use crate::cycle::{APP, Fixture};
+use crate::forge_fake::{FakeForge, Kind};
 use crate::util::Dir;
 
 /// `git verify-commit main` in `repo`, with `config` and `env`: (success, what git said).
 fn verify(repo: &Path, config: &[&str], env: &[(&str, &Path)]) -> (bool, String) {
+    verify_rev(repo, "main", config, env)
+}
+
+fn verify_rev(repo: &Path, rev: &str, config: &[&str], env: &[(&str, &Path)]) -> (bool, String) {
     let mut command = Command::new("git");
     for setting in config {
         command.args(["-c", setting]);
     }
     let output = command
-        .args(["verify-commit", "-v", "main"])
+        .args(["verify-commit", "-v", rev])
         .envs(env.iter().map(|(k, v)| (k, v.as_os_str())))
         .current_dir(repo)
         .output()
@@ -98,6 +103,37 @@ async fn ssh_signed_commits_verify_with_git() {
     let (_, other) = ssh_key(&Dir::new(), "");
     let other = format!("gpg.ssh.allowedSignersFile={}", other.display());
     assert!(!verify(&f.remote.bare, &["gpg.format=ssh", &other], &[]).0);
+}
+
+#[tokio::test]
+async fn pull_request_branches_are_signed_too() {
+    let keys = Dir::new();
+    let (key, allowed) = ssh_key(&keys, "");
+    let passphrase = keys.write("passphrase", "\n");
+    let github = FakeForge::start(Kind::Github, "ghp_test").await;
+    let token = keys.write("token", "ghp_test");
+    let pull = format!(
+        "  pullRequest:\n    provider: github\n    apiUrl: {}\n    project: acme/manifests\n    tokenFile: {}\n",
+        github.uri(),
+        token.display()
+    );
+    let mut f = Fixture::new(
+        &[("dev/app.yaml", APP)],
+        "",
+        &(signing("ssh", &key, &passphrase) + &pull),
+    );
+    let main = f.remote.head();
+    let report = f.run().await;
+    assert_eq!(report.result, CycleResult::Updated, "{:?}", report.errors);
+    assert_eq!(f.remote.head(), main);
+    let allowed = format!("gpg.ssh.allowedSignersFile={}", allowed.display());
+    let (good, said) = verify_rev(
+        &f.remote.bare,
+        "laminar/manifests/all",
+        &["gpg.format=ssh", &allowed],
+        &[],
+    );
+    assert!(good, "{said}");
 }
 
 #[tokio::test]
