@@ -20,6 +20,8 @@
 //! - [`scheduler`]: poll intervals, triggers, concurrency, shutdown.
 //! - [`server`]: HTTP metrics, health and API. [`metrics`]: the Prometheus families.
 //! - [`status`]: each repo's latest cycle, for the API and readiness.
+//! - [`webhook`]: registry push events, authenticated and read, waking the repos that use the
+//!   pushed image.
 //! - [`notify`]: events of finished cycles, queued and delivered to Slack, Teams, Discord or a
 //!   signed webhook.
 //! - [`secret`]: secrets read when needed, never shown.
@@ -43,3 +45,4 @@ pub mod scheduler;
 pub(crate) mod secret;
 pub(crate) mod server;
 pub mod status;
+pub mod webhook;

@@ -84,8 +84,30 @@ pub struct Metrics {
     exec_actions: Family<ResultLabels, Counter>,
     notifications: Family<NotificationLabels, Counter>,
     pull_requests: Family<PullRequestLabels, TimeGauge>,
+    webhook_events: Family<WebhookLabels, Counter>,
+    webhook_rejected: Family<WebhookRejectedLabels, Counter>,
+    webhook_woken: Family<WebhookNameLabels, Counter>,
+    event_to_commit: Family<RepoLabels, Histogram>,
     /// Each repo's series in `pull_requests`, to remove those of closed requests.
     open_pulls: std::sync::Mutex<std::collections::HashMap<String, Vec<PullRequestLabels>>>,
+}
+
+/// A push event a webhook received, and what came of it (`woke`, `unmanaged`).
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct WebhookLabels {
+    webhook: String,
+    result: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct WebhookRejectedLabels {
+    webhook: String,
+    reason: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct WebhookNameLabels {
+    webhook: String,
 }
 
 /// An open pull request laminar keeps, by its branch and number.
@@ -121,6 +143,12 @@ impl Metrics {
             exec_actions: Family::default(),
             notifications: Family::default(),
             pull_requests: Family::default(),
+            webhook_events: Family::default(),
+            webhook_rejected: Family::default(),
+            webhook_woken: Family::default(),
+            event_to_commit: Family::new_with_constructor(|| {
+                Histogram::new([0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0])
+            }),
             open_pulls: Default::default(),
             registry: Registry::default(),
         };
@@ -178,6 +206,26 @@ impl Metrics {
             "laminar_pull_request_created_timestamp_seconds",
             "Unix time each open pull request laminar keeps was opened (0: unknown)",
             metrics.pull_requests.clone(),
+        );
+        registry.register(
+            "laminar_webhook_events",
+            "Push events webhooks received: woke (a repo manages the image) or unmanaged",
+            metrics.webhook_events.clone(),
+        );
+        registry.register(
+            "laminar_webhook_rejected",
+            "Webhook requests refused, by reason",
+            metrics.webhook_rejected.clone(),
+        );
+        registry.register(
+            "laminar_webhook_repos_woken",
+            "Repo cycles webhooks asked for",
+            metrics.webhook_woken.clone(),
+        );
+        registry.register(
+            "laminar_event_to_commit_seconds",
+            "From a push event's arrival to the commit (or pull request) it led to",
+            metrics.event_to_commit.clone(),
         );
         let build_info: Family<BuildLabels, Gauge> = Family::default();
         build_info
@@ -302,6 +350,38 @@ impl Metrics {
         for gone in earlier.iter().filter(|l| !open.contains(l)) {
             self.pull_requests.remove(gone);
         }
+    }
+
+    /// A push event for an image some repo manages (`woke`), or none does (`unmanaged`).
+    pub fn webhook_event(&self, webhook: &str, managed: bool, repos_woken: usize) {
+        let result = if managed { "woke" } else { "unmanaged" };
+        self.webhook_events
+            .get_or_create(&WebhookLabels {
+                webhook: webhook.to_string(),
+                result,
+            })
+            .inc();
+        self.webhook_woken
+            .get_or_create(&WebhookNameLabels {
+                webhook: webhook.to_string(),
+            })
+            .inc_by(repos_woken as u64);
+    }
+
+    /// A refused webhook request; `webhook` is a configured name (never one a request made up).
+    pub fn webhook_rejected(&self, webhook: &str, reason: &'static str) {
+        self.webhook_rejected
+            .get_or_create(&WebhookRejectedLabels {
+                webhook: webhook.to_string(),
+                reason,
+            })
+            .inc();
+    }
+
+    pub fn event_to_commit(&self, repo: &str, took: Duration) {
+        self.event_to_commit
+            .get_or_create(&repo_labels(repo))
+            .observe(took.as_secs_f64());
     }
 
     /// The OpenMetrics text of every metric.

@@ -4,8 +4,8 @@
 
 use std::collections::HashMap;
 use std::future::Future;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::sync::{Notify, Semaphore, watch};
@@ -13,7 +13,7 @@ use tokio::task::JoinSet;
 use tokio::time::Instant;
 use tracing::Instrument;
 
-use crate::cycle::{Mode, RepoCycle, Shared};
+use crate::cycle::{CycleResult, Mode, RepoCycle, Shared};
 use crate::status::StatusBoard;
 
 /// How long cycles abandoned at the end of the grace period get to stop before their push:
@@ -23,7 +23,18 @@ pub const ABANDON_WAIT: Duration = Duration::from_secs(8);
 /// Wakes repos on demand. Triggers during a cycle coalesce into one follow-up cycle.
 #[derive(Debug, Default)]
 pub struct Triggers {
-    by_repo: HashMap<String, Arc<Notify>>,
+    by_repo: HashMap<String, Arc<Wake>>,
+}
+
+/// One repo's wake-up call, and what it asks for.
+#[derive(Debug, Default)]
+struct Wake {
+    notify: Notify,
+    /// Every listing must be fresh (the API's sync).
+    full: AtomicBool,
+    /// When the earliest push event not yet acted on arrived. Its image's listing was dropped
+    /// when it came; the cycle it asks for reuses the other listings of the last full cycle.
+    event: Mutex<Option<Instant>>,
 }
 
 impl Triggers {
@@ -31,16 +42,17 @@ impl Triggers {
         Triggers {
             by_repo: names
                 .into_iter()
-                .map(|n| (n.to_string(), Arc::new(Notify::new())))
+                .map(|n| (n.to_string(), Arc::new(Wake::default())))
                 .collect(),
         }
     }
 
-    /// `false` for an unknown repo.
+    /// A cycle with every listing fresh; `false` for an unknown repo.
     pub fn trigger(&self, repo: &str) -> bool {
         match self.by_repo.get(repo) {
-            Some(notify) => {
-                notify.notify_one();
+            Some(wake) => {
+                wake.full.store(true, Ordering::SeqCst);
+                wake.notify.notify_one();
                 true
             }
             None => false,
@@ -50,13 +62,26 @@ impl Triggers {
     pub fn trigger_all(&self) -> Vec<String> {
         let mut names: Vec<String> = self.by_repo.keys().cloned().collect();
         names.sort();
-        for notify in self.by_repo.values() {
-            notify.notify_one();
+        for name in &names {
+            self.trigger(name);
         }
         names
     }
 
-    fn notify(&self, repo: &str) -> Arc<Notify> {
+    /// A cycle for a push event that arrived `at` (the pushed image's listing already
+    /// dropped); `false` for an unknown repo.
+    pub fn pushed(&self, repo: &str, at: Instant) -> bool {
+        let Some(wake) = self.by_repo.get(repo) else {
+            return false;
+        };
+        let mut event = wake.event.lock().unwrap_or_else(|p| p.into_inner());
+        *event = Some(event.map_or(at, |earlier| earlier.min(at)));
+        drop(event);
+        wake.notify.notify_one();
+        true
+    }
+
+    fn wake(&self, repo: &str) -> Arc<Wake> {
         self.by_repo.get(repo).cloned().unwrap_or_default()
     }
 }
@@ -75,12 +100,12 @@ pub async fn run(
     let (stop, stopped) = watch::channel(false);
     let mut tasks = JoinSet::new();
     for repo in repos {
-        let notify = triggers.notify(&repo.repo.name);
+        let wake = triggers.wake(&repo.repo.name);
         tasks.spawn(repo_loop(
             repo,
             shared.clone(),
             status.clone(),
-            notify,
+            wake,
             permits.clone(),
             running.clone(),
             stopped.clone(),
@@ -126,7 +151,7 @@ async fn repo_loop(
     mut cycle: RepoCycle,
     shared: Arc<Shared>,
     status: Arc<StatusBoard>,
-    notify: Arc<Notify>,
+    wake: Arc<Wake>,
     permits: Arc<Semaphore>,
     running: Arc<AtomicUsize>,
     mut stopped: watch::Receiver<bool>,
@@ -137,23 +162,43 @@ async fn repo_loop(
     // pollFreq wake together and share one registry listing per image (at most
     // maxConcurrentRepos run at once; the others wait for a turn).
     let mut due = Instant::now();
+    // When the last cycle that listed everything afresh began.
+    let mut last_full: Option<Instant> = None;
     loop {
-        let woke = tokio::select! {
-            _ = tokio::time::sleep_until(due) => due,
-            _ = notify.notified() => Instant::now(),
+        let (woke, on_time) = tokio::select! {
+            _ = tokio::time::sleep_until(due) => (due, true),
+            _ = wake.notify.notified() => (Instant::now(), false),
             _ = stopped.changed() => break,
         };
         if *stopped.borrow() {
             break;
         }
+        let full = wake.full.swap(false, Ordering::SeqCst) || on_time;
+        let event = wake.event.lock().unwrap_or_else(|p| p.into_inner()).take();
+        // A cycle for a push event alone lists only the pushed image afresh.
+        let started = match (full, event, last_full) {
+            (false, Some(_), Some(last)) => last,
+            _ => {
+                last_full = Some(woke);
+                woke
+            }
+        };
         let permit = tokio::select! {
             permit = permits.acquire() => permit,
             _ = stopped.changed() => break,
         };
-        // A cycle sees no registry listing older than the moment it woke.
+        // A cycle sees no registry listing older than `started`.
         let span = tracing::info_span!("cycle", repo = %name);
         running.fetch_add(1, Ordering::SeqCst);
-        let report = cycle.run(&shared, Mode::Apply, woke).instrument(span).await;
+        let report = cycle
+            .run(&shared, Mode::Apply, started)
+            .instrument(span)
+            .await;
+        if let Some(at) = event
+            && report.result == CycleResult::Updated
+        {
+            shared.metrics.event_to_commit(&name, at.elapsed());
+        }
         drop(permit);
         // The registry cache is written (if it changed) once a round of cycles is over, not
         // after every repo's.

@@ -40,6 +40,19 @@ impl Secret {
     pub fn expose(&self) -> &str {
         &self.0
     }
+
+    /// Is `presented` this secret? Compared without leaking, through timing, how much of it
+    /// was right.
+    pub fn matches(&self, presented: &[u8]) -> bool {
+        let secret = self.0.as_bytes();
+        let mut diff = presented.len() ^ secret.len();
+        for i in 0..presented.len().max(secret.len()) {
+            let x = presented.get(i).copied().unwrap_or(0);
+            let y = secret.get(i).copied().unwrap_or(0);
+            diff |= usize::from(x ^ y);
+        }
+        diff == 0
+    }
 }
 
 impl fmt::Debug for Secret {
@@ -51,6 +64,15 @@ impl fmt::Debug for Secret {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn matching_is_exact() {
+        let secret = Secret::new("abc");
+        assert!(secret.matches(b"abc"));
+        assert!(!secret.matches(b"abd"));
+        assert!(!secret.matches(b"abcd"));
+        assert!(!Secret::new("a").matches(b""));
+    }
 
     #[test]
     fn files_lose_their_trailing_newline_and_debug_hides_the_value() {

@@ -3,7 +3,8 @@
 
 use std::sync::Arc;
 
-use axum::extract::{DefaultBodyLimit, Path, State};
+use axum::body::Body;
+use axum::extract::{DefaultBodyLimit, Path, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -11,9 +12,11 @@ use axum::{Json, Router};
 use serde_json::json;
 
 use crate::metrics::Metrics;
+use crate::registry::Registries;
 use crate::scheduler::Triggers;
 use crate::secret::Secret;
 use crate::status::StatusBoard;
+use crate::webhook::{self, Parsed, Receivers, Rejection};
 
 /// Request bodies are never needed; anything bigger than this is refused.
 const MAX_BODY: usize = 4096;
@@ -24,6 +27,9 @@ pub struct AppState {
     pub triggers: Arc<Triggers>,
     /// `None`: the API is disabled.
     pub token: Option<Secret>,
+    pub receivers: Arc<Receivers>,
+    /// Push events drop the pushed image's listings here.
+    pub registries: Arc<Registries>,
 }
 
 pub fn router(state: Arc<AppState>) -> Router {
@@ -34,6 +40,11 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/api/v1/sync", post(sync_all))
         .route("/api/v1/sync/{repo}", post(sync_repo))
         .route("/api/v1/status", get(status))
+        .route(
+            "/api/v1/webhooks/{name}",
+            // The webhook reads its body itself, against its own, larger limit.
+            post(receive_webhook).layer(DefaultBodyLimit::disable()),
+        )
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .with_state(state)
 }
@@ -109,6 +120,68 @@ async fn status(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Respo
     Json(json!({ "repos": state.status.snapshot() })).into_response()
 }
 
+/// A push event: the repos whose references name the pushed image are woken, and that image
+/// alone is listed afresh. Answers before any cycle runs.
+async fn receive_webhook(
+    State(state): State<Arc<AppState>>,
+    Path(name): Path<String>,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    let arrived = tokio::time::Instant::now();
+    let received = match axum::body::to_bytes(body, webhook::MAX_BODY).await {
+        Ok(bytes) => state.receivers.receive(&name, &headers, query.as_deref(), &bytes).await,
+        Err(_) => Err((Rejection::TooLarge, format!("body larger than {} bytes", webhook::MAX_BODY))),
+    };
+    let pushes = match received {
+        Ok(Parsed::Pushes(pushes)) => pushes,
+        Ok(Parsed::Ping | Parsed::ConfirmSubscription { .. }) => {
+            return (StatusCode::OK, Json(json!({ "ok": true }))).into_response();
+        }
+        Err((rejection, message)) => {
+            // A name no receiver has is not a label: requests could make up any number.
+            let label = match rejection {
+                Rejection::Unknown => "(unknown)",
+                _ => name.as_str(),
+            };
+            state.metrics.webhook_rejected(label, rejection.label());
+            tracing::warn!(webhook = label, reason = rejection.label(), "webhook request refused: {message}");
+            let status = match rejection {
+                Rejection::Unknown => StatusCode::NOT_FOUND,
+                Rejection::Malformed => StatusCode::BAD_REQUEST,
+                Rejection::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+                _ => StatusCode::UNAUTHORIZED,
+            };
+            return (status, Json(json!({ "error": message }))).into_response();
+        }
+    };
+    let repos = state.status.snapshot();
+    let mut woken: Vec<String> = Vec::new();
+    let mut unmanaged: Vec<String> = Vec::new();
+    for pushed in &pushes {
+        let targets = webhook::repos_for(&pushed.image, &repos);
+        state.metrics.webhook_event(&name, !targets.is_empty(), targets.len());
+        if targets.is_empty() {
+            unmanaged.push(pushed.image.clone());
+            continue;
+        }
+        state.registries.forget(&pushed.image);
+        for repo in targets {
+            state.triggers.pushed(&repo, arrived);
+            if !woken.contains(&repo) {
+                woken.push(repo);
+            }
+        }
+    }
+    tracing::info!(webhook = %name, events = pushes.len(), repos = ?woken, "push events received");
+    (
+        StatusCode::ACCEPTED,
+        Json(json!({ "woken": woken, "unmanaged": unmanaged })),
+    )
+        .into_response()
+}
+
 /// Why an API request was turned away.
 enum Denied {
     /// No token is configured.
@@ -142,33 +215,9 @@ fn authorize(state: &AppState, headers: &HeaderMap) -> Result<(), Denied> {
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
         .unwrap_or("");
-    if constant_time_eq(presented.as_bytes(), token.expose().as_bytes()) {
+    if token.matches(presented.as_bytes()) {
         Ok(())
     } else {
         Err(Denied::Unauthorized)
-    }
-}
-
-/// Compares without leaking, through timing, how much of the token was right.
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    let mut diff = a.len() ^ b.len();
-    for i in 0..a.len().max(b.len()) {
-        let x = a.get(i).copied().unwrap_or(0);
-        let y = b.get(i).copied().unwrap_or(0);
-        diff |= usize::from(x ^ y);
-    }
-    diff == 0
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn token_comparison() {
-        assert!(constant_time_eq(b"abc", b"abc"));
-        assert!(!constant_time_eq(b"abc", b"abd"));
-        assert!(!constant_time_eq(b"abc", b"abcd"));
-        assert!(!constant_time_eq(b"", b"a"));
     }
 }

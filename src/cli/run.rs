@@ -37,6 +37,8 @@ async fn serve(config: Arc<Config>, token: Option<Secret>) -> Result<(), CliErro
         status: status.clone(),
         triggers: triggers.clone(),
         token,
+        receivers: Arc::new(crate::webhook::Receivers::new(&config.webhooks)),
+        registries: shared.registries.clone(),
     });
     let (stop_server, server_stopped) = tokio::sync::oneshot::channel::<()>();
     let server = tokio::spawn(async move {

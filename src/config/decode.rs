@@ -27,6 +27,7 @@ pub(super) fn config(doc: &Node, d: &mut Decoder, env: &Environment) -> Config {
         registries: Vec::new(),
         repos: Vec::new(),
         notifications: Vec::new(),
+        webhooks: Vec::new(),
     };
     let Some(mut top) = d.fields(doc) else {
         return config;
@@ -48,6 +49,15 @@ pub(super) fn config(doc: &Node, d: &mut Decoder, env: &Environment) -> Config {
             "notification",
             |d, item| notification(d, item, env, &repos),
             |n| &n.name,
+        );
+    }
+    if let Some(node) = top.get(d, "webhooks", &[]) {
+        config.webhooks = uniquely_named(
+            d,
+            node,
+            "webhook",
+            |d, item| super::webhook::decode(d, item, env),
+            |w| &w.name,
         );
     }
     top.finish(d);
@@ -697,7 +707,7 @@ pub(super) fn secret(
 }
 
 /// Repo names appear in metrics labels, URLs and paths: keep them plain.
-fn repo_name(d: &mut Decoder, node: &Node) -> Option<String> {
+pub(super) fn repo_name(d: &mut Decoder, node: &Node) -> Option<String> {
     let name = d.text(node)?;
     let plain = name
         .bytes()

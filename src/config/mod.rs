@@ -5,6 +5,7 @@ mod decode;
 mod diagnostic;
 mod fields;
 mod pull_request;
+mod webhook;
 mod yaml;
 
 use std::collections::HashMap;
@@ -14,6 +15,7 @@ use std::time::Duration;
 
 pub use diagnostic::{ConfigError, Diagnostic, Located};
 pub use pull_request::{ForgeAuth, GroupBy, Provider, PullRequest};
+pub use webhook::{Webhook, WebhookKind};
 pub use yaml::Pos;
 
 pub use crate::secret::SecretSource;
@@ -30,6 +32,8 @@ pub struct Config {
     pub registries: Vec<Registry>,
     pub repos: Vec<Repo>,
     pub notifications: Vec<Notification>,
+    /// Receivers of registry push events.
+    pub webhooks: Vec<Webhook>,
 }
 
 /// Where to tell people what laminar did and what broke.

@@ -28,3 +28,4 @@ mod safety;
 mod scan;
 mod signing;
 mod util;
+mod webhook;

@@ -30,15 +30,24 @@ const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
 
 impl RegistryServer {
     pub async fn start() -> RegistryServer {
-        Self::launch(None).await
+        Self::launch(None, "").await
     }
 
     /// With htpasswd basic auth for one user.
     pub async fn start_with_basic_auth(user: &str, password: &str) -> RegistryServer {
-        Self::launch(Some((user.to_string(), password.to_string()))).await
+        Self::launch(Some((user.to_string(), password.to_string())), "").await
     }
 
-    async fn launch(basic: Option<(String, String)>) -> RegistryServer {
+    /// Sending its notifications (CNCF distribution events) to `url`, with
+    /// `Authorization: Bearer <token>` as the endpoint's header.
+    pub async fn start_notifying(url: &str, token: &str) -> RegistryServer {
+        let notifications = format!(
+            "notifications:\n  endpoints:\n  - name: laminar\n    url: {url}\n    headers:\n      Authorization: [\"Bearer {token}\"]\n    timeout: 2s\n    threshold: 10\n    backoff: 200ms\n"
+        );
+        Self::launch(None, &notifications).await
+    }
+
+    async fn launch(basic: Option<(String, String)>, extra: &str) -> RegistryServer {
         let dir = tempfile::tempdir().expect("temporary directory");
         let port = free_port();
         let addr = format!("127.0.0.1:{port}");
@@ -58,6 +67,7 @@ impl RegistryServer {
                 htpasswd.display()
             ));
         }
+        config.push_str(extra);
         let config_path = dir.path().join("config.yml");
         std::fs::write(&config_path, config).unwrap();
         let child = Command::new("docker-registry")

@@ -1,0 +1,190 @@
+//! Registry webhooks end to end: the real `docker-registry` sends its notifications to a
+//! running laminar, which commits the pushed tag; senders that cannot run here are scripted
+//! with their documented payloads against the same daemon.
+
+use std::time::Duration;
+
+use hmac::{Hmac, Mac};
+use wiremock::matchers::{method, query_param};
+use wiremock::{Mock, MockServer, ResponseTemplate};
+
+use crate::daemon::{Daemon, TOKEN};
+use crate::git_server::{BareRepo, git};
+use crate::registry_server::{RegistryServer, free_port};
+use crate::util::Dir;
+
+const HOOK_SECRET: &str = "registry-hook-secret";
+
+fn metric(text: &str, series: &str) -> f64 {
+    text.lines()
+        .filter(|l| l.starts_with(series))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
+
+async fn metrics(daemon: &Daemon) -> String {
+    daemon.get("/metrics").await.unwrap().text().await.unwrap()
+}
+
+#[tokio::test]
+async fn a_registry_push_event_wakes_the_repo_and_lists_only_that_image() {
+    let port = free_port();
+    let hook = format!("http://127.0.0.1:{port}/api/v1/webhooks/local");
+    let registry = RegistryServer::start_notifying(&hook, HOOK_SECRET).await;
+    registry.push("acme/app", "develop-1", "2024-01-01T00:00:00Z").await;
+    registry.push("acme/api", "1.0.0", "2024-01-01T00:00:00Z").await;
+    let addr = &registry.addr;
+    let remote = BareRepo::new(&[(
+        "dev/app.yaml",
+        &format!("app: {addr}/acme/app:develop-1\napi: {addr}/acme/api:1.0.0\n"),
+    )]);
+    let sns = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(query_param("Action", "ConfirmSubscription"))
+        .respond_with(ResponseTemplate::new(200).set_body_string("<ConfirmSubscriptionResponse/>"))
+        .expect(1)
+        .mount(&sns)
+        .await;
+    let dir = Dir::new();
+    dir.write("hook-secret", format!("{HOOK_SECRET}\n"));
+    dir.write("github-secret", "github-key");
+    dir.write(
+        "laminar.yaml",
+        format!(
+            r#"global:
+  dataDir: state
+  listen: 127.0.0.1:{port}
+  gitUser: Laminar
+  gitEmail: laminar@example.org
+dockerRegistries:
+- reg: {addr}/acme
+  name: local
+  insecure: true
+git:
+- name: manifests
+  url: {url}
+  branch: main
+  pollFreq: 3600
+  updates:
+  - pattern: glob:develop-*
+    files: [dev/]
+  - pattern: semver:^1
+    files: [dev/]
+webhooks:
+- name: local
+  kind: distribution
+  secretFile: hook-secret
+- name: gh
+  kind: github
+  secretFile: github-secret
+- name: ecr
+  kind: ecr
+  secretFile: hook-secret
+  snsEndpoint: {sns}
+"#,
+            url = remote.bare.display(),
+            sns = sns.uri(),
+        ),
+    );
+    let daemon = Daemon::start(dir.path(), Some(TOKEN)).await;
+    // The registry kept the events of the first pushes for the receiver it could not reach
+    // yet, and delivers them now.
+    let woke = "laminar_webhook_events_total{webhook=\"local\",result=\"woke\"}";
+    daemon
+        .wait_for(|| async { metric(&metrics(&daemon).await, woke) == 2.0 })
+        .await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let lists_before = metric(&metrics(&daemon).await, "laminar_registry_requests_total{registry=\"local\",kind=\"tags\"");
+    let head = remote.head();
+
+    // The push alone brings the commit: nothing polls for an hour.
+    registry.push("acme/app", "develop-2", "2024-02-01T00:00:00Z").await;
+    daemon
+        .wait_for(|| async { remote.head() != head })
+        .await;
+    assert!(remote.show("dev/app.yaml").contains("acme/app:develop-2"));
+    assert!(remote.show("dev/app.yaml").contains("acme/api:1.0.0"));
+    let text = metrics(&daemon).await;
+    assert_eq!(metric(&text, woke), 3.0, "{text}");
+    assert_eq!(metric(&text, "laminar_event_to_commit_seconds_count{repo=\"manifests\"}"), 1.0);
+    assert_eq!(
+        metric(&text, "laminar_registry_requests_total{registry=\"local\",kind=\"tags\"") - lists_before,
+        1.0,
+        "only the pushed image is listed again"
+    );
+
+    // Refused requests change nothing and are counted by reason.
+    let client = reqwest::Client::new();
+    let post = |path: &str| client.post(format!("http://127.0.0.1:{port}/api/v1/webhooks/{path}"));
+    let event = r#"{"events":[{"action":"push","target":{"repository":"acme/app","tag":"develop-9"},"request":{"host":"HOST"}}]}"#
+        .replace("HOST", addr);
+    let status = |r: reqwest::Response| r.status().as_u16();
+    assert_eq!(status(post("local").body(event.clone()).send().await.unwrap()), 401);
+    assert_eq!(status(post("local").bearer_auth("wrong").body(event.clone()).send().await.unwrap()), 401);
+    assert_eq!(status(post("nobody").bearer_auth(HOOK_SECRET).body(event.clone()).send().await.unwrap()), 404);
+    assert_eq!(status(post("local").bearer_auth(HOOK_SECRET).body("{\"events\": 7}").send().await.unwrap()), 400);
+    // (On a connection of its own: the server closes it rather than read the rest.)
+    let huge = vec![b' '; 2 * 1024 * 1024];
+    let alone = reqwest::Client::new()
+        .post(format!("http://127.0.0.1:{port}/api/v1/webhooks/local"))
+        .bearer_auth(HOOK_SECRET)
+        .body(huge);
+    assert_eq!(status(alone.send().await.unwrap()), 413);
+    // An image no repo manages is acknowledged, and wakes nobody.
+    let other = event.replace("acme/app", "acme/unused");
+    let answer = post(&format!("local?token={HOOK_SECRET}")).body(other).send().await.unwrap();
+    assert_eq!(answer.status(), 202);
+    let body: serde_json::Value = serde_json::from_str(&answer.text().await.unwrap()).unwrap();
+    assert_eq!(body["woken"], serde_json::json!([]));
+    assert_eq!(body["unmanaged"][0], format!("{addr}/acme/unused"));
+
+    // GitHub's ping, signed; SNS's subscription confirmation, fetched from SNS only.
+    let ping = br#"{"zen":"Keep it logically awesome.","hook_id":1}"#;
+    let mut mac = Hmac::<sha2::Sha256>::new_from_slice(b"github-key").unwrap();
+    mac.update(ping);
+    let signature: String = mac.finalize().into_bytes().iter().map(|b| format!("{b:02x}")).collect();
+    let answer = post("gh")
+        .header("x-github-event", "ping")
+        .header("x-github-delivery", "d-1")
+        .header("x-hub-signature-256", format!("sha256={signature}"))
+        .body(ping.to_vec())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), 200);
+    let confirmation = |url: String| {
+        serde_json::json!({"Type": "SubscriptionConfirmation", "MessageId": "m", "Token": "t",
+            "TopicArn": "arn:aws:sns:us-west-2:123456789012:ecr-pushes", "SubscribeURL": url})
+        .to_string()
+    };
+    let answer = post("ecr")
+        .basic_auth("sns", Some(HOOK_SECRET))
+        .body(confirmation(format!("{}/?Action=ConfirmSubscription&Token=t", sns.uri())))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), 200);
+    let elsewhere = confirmation("http://169.254.169.254/latest/meta-data/?Action=ConfirmSubscription".into());
+    let answer = post("ecr").basic_auth("sns", Some(HOOK_SECRET)).body(elsewhere).send().await.unwrap();
+    assert_eq!(answer.status(), 400);
+
+    let text = metrics(&daemon).await;
+    for (reason, count) in [
+        ("missing_credentials", 1.0),
+        ("bad_credentials", 1.0),
+        ("malformed", 2.0),
+        ("too_large", 1.0),
+    ] {
+        let series = format!("laminar_webhook_rejected_total{{webhook=\"local\",reason=\"{reason}\"}}");
+        let seen = metric(&text, &series) + metric(&text, &series.replace("\"local\"", "\"ecr\""));
+        assert_eq!(seen, count, "{reason}: {text}");
+    }
+    assert_eq!(metric(&text, "laminar_webhook_rejected_total{webhook=\"(unknown)\",reason=\"unknown_webhook\"}"), 1.0);
+    assert_eq!(metric(&text, "laminar_webhook_events_total{webhook=\"local\",result=\"unmanaged\"}"), 1.0);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(
+        git(&remote.bare, &["rev-list", "--count", "main"]),
+        "2",
+        "nothing but the real push led to a commit"
+    );
+}
