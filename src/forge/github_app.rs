@@ -97,10 +97,20 @@ pub(super) async fn token(forge: &Forge, app: App<'_>, renew: bool) -> Result<Se
     Ok(token)
 }
 
-/// The JWT that identifies the App: issued a minute in the past against clock drift.
+/// The JWT that identifies the App (RS256): issued a minute in the past against clock drift,
+/// signed with blinding.
 fn app_jwt(app_id: u64, pem: &[u8], now: SystemTime) -> Result<String, String> {
-    let key = jsonwebtoken::EncodingKey::from_rsa_pem(pem)
-        .map_err(|e| format!("the private key is not an RSA key in PEM: {e}"))?;
+    use base64::Engine;
+    use rsa::pkcs1::DecodeRsaPrivateKey;
+    use rsa::pkcs8::DecodePrivateKey;
+    use rsa::signature::{RandomizedSigner, SignatureEncoding};
+
+    let not_rsa = |e: &dyn std::fmt::Display| format!("the private key is not an RSA key in PEM: {e}");
+    let pem = std::str::from_utf8(pem).map_err(|e| not_rsa(&e))?;
+    // GitHub hands out PKCS#1 (`BEGIN RSA PRIVATE KEY`); PKCS#8 is what re-exports give.
+    let key = rsa::RsaPrivateKey::from_pkcs1_pem(pem)
+        .or_else(|_| rsa::RsaPrivateKey::from_pkcs8_pem(pem))
+        .map_err(|e| not_rsa(&e))?;
     let now = now
         .duration_since(SystemTime::UNIX_EPOCH)
         .map_err(|_| "the clock is before 1970".to_string())?
@@ -110,12 +120,14 @@ fn app_jwt(app_id: u64, pem: &[u8], now: SystemTime) -> Result<String, String> {
         exp: now + JWT_LIFETIME.as_secs(),
         iss: app_id.to_string(),
     };
-    jsonwebtoken::encode(
-        &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::RS256),
-        &claims,
-        &key,
-    )
-    .map_err(|e| format!("cannot sign the App's JWT: {e}"))
+    let b64 = |bytes: &[u8]| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes);
+    let claims = serde_json::to_vec(&claims).map_err(|e| e.to_string())?;
+    let input = format!("{}.{}", b64(br#"{"alg":"RS256","typ":"JWT"}"#), b64(&claims));
+    let signer = rsa::pkcs1v15::SigningKey::<sha2::Sha256>::new(key);
+    let signature = signer
+        .try_sign_with_rng(&mut rand_core::OsRng, input.as_bytes())
+        .map_err(|e| format!("cannot sign the App's JWT: {e}"))?;
+    Ok(format!("{input}.{}", b64(&signature.to_bytes())))
 }
 
 #[cfg(test)]
