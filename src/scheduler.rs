@@ -32,9 +32,19 @@ struct Wake {
     notify: Notify,
     /// Every listing must be fresh (the API's sync).
     full: AtomicBool,
-    /// When the earliest push event not yet acted on arrived. Its image's listing was dropped
-    /// when it came; the cycle it asks for reuses the other listings of the last full cycle.
-    event: Mutex<Option<Instant>>,
+    /// The push events not yet acted on: when the earliest arrived, and the tags they
+    /// announced by image. Their images' listings were dropped when they came; the cycle they
+    /// ask for reuses the other listings of the last full cycle.
+    event: Mutex<Option<Pending>>,
+}
+
+/// Push events waiting for their cycle.
+#[derive(Debug)]
+struct Pending {
+    /// When the earliest arrived.
+    at: Instant,
+    /// (image, tag) each announced.
+    announced: Vec<(String, String)>,
 }
 
 impl Triggers {
@@ -68,14 +78,24 @@ impl Triggers {
         names
     }
 
-    /// A cycle for a push event that arrived `at` (the pushed image's listing already
-    /// dropped); `false` for an unknown repo.
-    pub fn pushed(&self, repo: &str, at: Instant) -> bool {
+    /// A cycle for a push event that arrived `at`, announcing `tag` of `image` (whose listing
+    /// was already dropped); `false` for an unknown repo.
+    pub fn pushed(&self, repo: &str, at: Instant, image: &str, tag: Option<&str>) -> bool {
         let Some(wake) = self.by_repo.get(repo) else {
             return false;
         };
         let mut event = wake.event.lock().unwrap_or_else(|p| p.into_inner());
-        *event = Some(event.map_or(at, |earlier| earlier.min(at)));
+        let pending = event.get_or_insert_with(|| Pending {
+            at,
+            announced: Vec::new(),
+        });
+        pending.at = pending.at.min(at);
+        // Bounded: a flood of events for one repo needs one cycle, not a list without end.
+        if let Some(tag) = tag
+            && pending.announced.len() < 100
+        {
+            pending.announced.push((image.to_string(), tag.to_string()));
+        }
         drop(event);
         wake.notify.notify_one();
         true
@@ -175,6 +195,10 @@ async fn repo_loop(
         }
         let full = wake.full.swap(false, Ordering::SeqCst) || on_time;
         let event = wake.event.lock().unwrap_or_else(|p| p.into_inner()).take();
+        let event = event.map(|pending| {
+            cycle.announced(pending.announced);
+            pending.at
+        });
         // A cycle for a push event alone lists only the pushed image afresh.
         let started = match (full, event, last_full) {
             (false, Some(_), Some(last)) => last,

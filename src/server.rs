@@ -131,8 +131,16 @@ async fn receive_webhook(
 ) -> Response {
     let arrived = tokio::time::Instant::now();
     let received = match axum::body::to_bytes(body, webhook::MAX_BODY).await {
-        Ok(bytes) => state.receivers.receive(&name, &headers, query.as_deref(), &bytes).await,
-        Err(_) => Err((Rejection::TooLarge, format!("body larger than {} bytes", webhook::MAX_BODY))),
+        Ok(bytes) => {
+            state
+                .receivers
+                .receive(&name, &headers, query.as_deref(), &bytes)
+                .await
+        }
+        Err(_) => Err((
+            Rejection::TooLarge,
+            format!("body larger than {} bytes", webhook::MAX_BODY),
+        )),
     };
     let pushes = match received {
         Ok(Parsed::Pushes(pushes)) => pushes,
@@ -146,7 +154,11 @@ async fn receive_webhook(
                 _ => name.as_str(),
             };
             state.metrics.webhook_rejected(label, rejection.label());
-            tracing::warn!(webhook = label, reason = rejection.label(), "webhook request refused: {message}");
+            tracing::warn!(
+                webhook = label,
+                reason = rejection.label(),
+                "webhook request refused: {message}"
+            );
             let status = match rejection {
                 Rejection::Unknown => StatusCode::NOT_FOUND,
                 Rejection::Malformed => StatusCode::BAD_REQUEST,
@@ -161,14 +173,18 @@ async fn receive_webhook(
     let mut unmanaged: Vec<String> = Vec::new();
     for pushed in &pushes {
         let targets = webhook::repos_for(&pushed.image, &repos);
-        state.metrics.webhook_event(&name, !targets.is_empty(), targets.len());
+        state
+            .metrics
+            .webhook_event(&name, !targets.is_empty(), targets.len());
         if targets.is_empty() {
             unmanaged.push(pushed.image.clone());
             continue;
         }
         state.registries.forget(&pushed.image);
         for repo in targets {
-            state.triggers.pushed(&repo, arrived);
+            state
+                .triggers
+                .pushed(&repo, arrived, &pushed.image, pushed.tag.as_deref());
             if !woken.contains(&repo) {
                 woken.push(repo);
             }

@@ -849,3 +849,51 @@ fn pull_request_mistakes_are_located() {
     ));
     assert!(typo.contains("did you mean \"reviewers\""), "{typo}");
 }
+
+#[test]
+fn webhooks_are_named_kinds_with_a_secret() {
+    let config = ok(&format!(
+        "{MINIMAL}webhooks:\n- name: registry\n  kind: distribution\n  secretEnv: HOOK\n  host: Registry.Example.com:5000\n- name: pushes\n  kind: ecr\n  secretFile: /run/hook\n  snsEndpoint: https://vpce-1.sns.eu-west-1.vpce.amazonaws.com/\n"
+    ))
+    .config;
+    assert_eq!(
+        config.webhooks[0],
+        Webhook {
+            name: "registry".into(),
+            kind: WebhookKind::Distribution,
+            secret: SecretSource::Env("HOOK".into()),
+            host: Some("registry.example.com:5000".into()),
+            sns_endpoint: None,
+        }
+    );
+    assert_eq!(
+        config.webhooks[1].sns_endpoint.as_deref(),
+        Some("https://vpce-1.sns.eu-west-1.vpce.amazonaws.com")
+    );
+    let unknown = errors(&format!(
+        "{MINIMAL}webhooks:\n- name: r\n  kind: acr\n  secretEnv: H\n"
+    ));
+    assert!(
+        unknown.contains("unknown webhook kind \"acr\""),
+        "{unknown}"
+    );
+    let open = errors(&format!(
+        "{MINIMAL}webhooks:\n- name: r\n  kind: dockerhub\n"
+    ));
+    assert!(open.contains("give secretEnv or secretFile"), "{open}");
+    let twice = errors(&format!(
+        "{MINIMAL}webhooks:\n- name: r\n  kind: quay\n  secretEnv: H\n- name: r\n  kind: harbor\n  secretEnv: H\n"
+    ));
+    assert!(twice.contains("duplicate"), "{twice}");
+    let sns_elsewhere = errors(&format!(
+        "{MINIMAL}webhooks:\n- name: r\n  kind: github\n  secretEnv: H\n  snsEndpoint: https://x\n"
+    ));
+    assert!(
+        sns_elsewhere.contains("snsEndpoint is for kind ecr"),
+        "{sns_elsewhere}"
+    );
+    let path = errors(&format!(
+        "{MINIMAL}webhooks:\n- name: ../x\n  kind: generic\n  secretEnv: H\n"
+    ));
+    assert!(path.contains("invalid repo name"), "{path}");
+}

@@ -63,12 +63,18 @@ pub(super) fn decode(d: &mut Decoder, node: &Node, env: &Environment) -> Option<
     let name = f.require(d, "name", &[]).and_then(|n| repo_name(d, n));
     let kind = f.require(d, "kind", &[]).and_then(|n| {
         let text = d.text(n)?;
-        let kind = WebhookKind::ALL.iter().find(|(k, _)| *k == text).map(|(_, k)| *k);
+        let kind = WebhookKind::ALL
+            .iter()
+            .find(|(k, _)| *k == text)
+            .map(|(_, k)| *k);
         if kind.is_none() {
             let known: Vec<&str> = WebhookKind::ALL.iter().map(|(k, _)| *k).collect();
             d.error(
                 n.pos,
-                format!("unknown webhook kind {text:?}: expected one of {}", known.join(", ")),
+                format!(
+                    "unknown webhook kind {text:?}: expected one of {}",
+                    known.join(", ")
+                ),
             );
         }
         kind
@@ -80,7 +86,10 @@ pub(super) fn decode(d: &mut Decoder, node: &Node, env: &Environment) -> Option<
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b"-.:[]".contains(&b));
         if !plain {
-            d.error(n.pos, format!("invalid host {host:?}: a registry host, as images name it"));
+            d.error(
+                n.pos,
+                format!("invalid host {host:?}: a registry host, as images name it"),
+            );
         }
         Some(host.to_ascii_lowercase())
     });

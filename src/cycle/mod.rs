@@ -42,7 +42,7 @@ use crate::image::walk::{
 use crate::metrics::Metrics;
 use crate::notify::Notifier;
 use crate::plan::{Plan, TagTable, apply, plan};
-use crate::policy::Policy;
+use crate::policy::{ImageTags, Policy};
 use crate::registry::{Options, Registries};
 use delivered::Delivered;
 use pull_request::Proposing;
@@ -51,6 +51,13 @@ use scan_memo::ScanMemo;
 
 /// The first wait before retrying a rejected push; it doubles each time, with jitter.
 const RETRY_BASE: Duration = Duration::from_millis(300);
+/// Pauses before listing an image again whose listing lacks a tag a push event announced.
+const ANNOUNCED_PAUSES: [Duration; 4] = [
+    Duration::from_millis(50),
+    Duration::from_millis(150),
+    Duration::from_millis(400),
+    Duration::from_millis(1000),
+];
 
 /// What every repo's cycle shares.
 pub struct Shared {
@@ -128,6 +135,8 @@ pub struct RepoCycle {
     forge: Option<Arc<Forge>>,
     /// Pull-request mode: laminar's branches as last pushed (loaded at the first cycle).
     delivered: Option<Delivered>,
+    /// Tags push events announced for the next cycle, by image: their listings must hold them.
+    announced: Vec<(String, String)>,
 }
 
 impl RepoCycle {
@@ -142,7 +151,16 @@ impl RepoCycle {
             resets: 0,
             forge: None,
             delivered: None,
+            announced: Vec::new(),
         }
+    }
+
+    /// Tags push events announced (`image`, `tag`): the next cycle's listing of that image
+    /// must hold the tag. A registry may announce a push a moment before it lists the tag
+    /// (distribution sends the event before it links the tag), so the listing is asked again,
+    /// briefly, until it does.
+    pub fn announced(&mut self, pushed: Vec<(String, String)>) {
+        self.announced = pushed;
     }
 
     /// Hard resets made so far: a cycle after laminar's own push, or with nothing new
@@ -193,7 +211,8 @@ impl RepoCycle {
         report.head = Some(synced.head);
         let mut files = self.scan(shared, &rules, &synced).await?;
         report.references = files.iter().map(|f| f.refs.len()).sum();
-        let tags = ask_registries(shared, &rules.repo, &files, started, report).await;
+        let announced = std::mem::take(&mut self.announced);
+        let tags = ask_registries(shared, &rules.repo, &files, started, &announced, report).await;
         let mut planned = plan(&rules.repo, &files, &tags, SystemTime::now());
         report.planned(&planned);
         if mode == Mode::DryRun {
@@ -529,6 +548,7 @@ async fn ask_registries(
     repo: &Repo,
     files: &[FileRefs],
     started: Instant,
+    announced: &[(String, String)],
     report: &mut CycleReport,
 ) -> TagTable {
     let mut wanted: HashMap<(&RegistryId, &str), Wanted> = HashMap::new();
@@ -547,19 +567,33 @@ async fn ask_registries(
         }
     }
     let asks = wanted.iter().map(|((registry, image), wanted)| async move {
-        let picks = |tag: &str| wanted.wants(tag);
-        let picks: Option<&(dyn Fn(&str) -> bool + Sync)> = match wanted.rules.is_empty() {
-            true => None,
-            false => Some(&picks),
-        };
-        let tags = shared
-            .registries
-            .tags_since(registry, image, picks, started)
-            .await;
+        let tags = ask_one(shared, registry, image, wanted, started).await;
         (image.to_string(), tags)
     });
+    let mut results = futures::future::join_all(asks).await;
+    for pause in ANNOUNCED_PAUSES {
+        let lagging: Vec<_> = wanted
+            .iter()
+            .filter(|((_, image), _)| {
+                results.iter().any(|(listed, result)| {
+                    listed == image && lacks_announced(image, result.as_ref().ok(), announced)
+                })
+            })
+            .collect();
+        if lagging.is_empty() {
+            break;
+        }
+        tokio::time::sleep(pause).await;
+        for ((registry, image), wanted) in lagging {
+            shared.registries.forget(image);
+            let again = ask_one(shared, registry, image, wanted, started).await;
+            if let Some(slot) = results.iter_mut().find(|(listed, _)| listed == image) {
+                slot.1 = again;
+            }
+        }
+    }
     let mut table = TagTable::new();
-    for (image, result) in futures::future::join_all(asks).await {
+    for (image, result) in results {
         match result {
             Ok(tags) => {
                 table.insert(image, tags);
@@ -585,6 +619,36 @@ fn unanswered(repo: &Repo, files: &[FileRefs], tags: &TagTable) -> HashSet<Strin
         .filter(|r| !tags.contains_key(&r.image))
         .map(|r| r.image.clone())
         .collect()
+}
+
+/// One image's tags, with times and digests for the tags `wanted` picks.
+async fn ask_one(
+    shared: &Shared,
+    registry: &RegistryId,
+    image: &str,
+    wanted: &Wanted<'_>,
+    started: Instant,
+) -> Result<ImageTags, crate::registry::RegistryError> {
+    let picks = |tag: &str| wanted.wants(tag);
+    let picks: Option<&(dyn Fn(&str) -> bool + Sync)> = match wanted.rules.is_empty() {
+        true => None,
+        false => Some(&picks),
+    };
+    shared
+        .registries
+        .tags_since(registry, image, picks, started)
+        .await
+}
+
+/// Does this listing of `image` lack a tag a push event announced?
+fn lacks_announced(image: &str, tags: Option<&ImageTags>, announced: &[(String, String)]) -> bool {
+    let Some(tags) = tags else {
+        return false;
+    };
+    let key = crate::webhook::image_key(image);
+    announced.iter().any(|(pushed, tag)| {
+        crate::webhook::image_key(pushed) == key && !tags.tags.iter().any(|t| &t.tag == tag)
+    })
 }
 
 /// The tags of one image whose times or digests the repo's rules need: those a rule that

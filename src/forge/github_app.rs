@@ -105,7 +105,8 @@ fn app_jwt(app_id: u64, pem: &[u8], now: SystemTime) -> Result<String, String> {
     use rsa::pkcs8::DecodePrivateKey;
     use rsa::signature::{RandomizedSigner, SignatureEncoding};
 
-    let not_rsa = |e: &dyn std::fmt::Display| format!("the private key is not an RSA key in PEM: {e}");
+    let not_rsa =
+        |e: &dyn std::fmt::Display| format!("the private key is not an RSA key in PEM: {e}");
     let pem = std::str::from_utf8(pem).map_err(|e| not_rsa(&e))?;
     // GitHub hands out PKCS#1 (`BEGIN RSA PRIVATE KEY`); PKCS#8 is what re-exports give.
     let key = rsa::RsaPrivateKey::from_pkcs1_pem(pem)
@@ -122,7 +123,11 @@ fn app_jwt(app_id: u64, pem: &[u8], now: SystemTime) -> Result<String, String> {
     };
     let b64 = |bytes: &[u8]| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes);
     let claims = serde_json::to_vec(&claims).map_err(|e| e.to_string())?;
-    let input = format!("{}.{}", b64(br#"{"alg":"RS256","typ":"JWT"}"#), b64(&claims));
+    let input = format!(
+        "{}.{}",
+        b64(br#"{"alg":"RS256","typ":"JWT"}"#),
+        b64(&claims)
+    );
     let signer = rsa::pkcs1v15::SigningKey::<sha2::Sha256>::new(key);
     let signature = signer
         .try_sign_with_rng(&mut rand_core::OsRng, input.as_bytes())

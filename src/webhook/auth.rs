@@ -94,9 +94,7 @@ pub fn authenticate(
                 .parse::<u64>()
                 .map(|s| SystemTime::UNIX_EPOCH + Duration::from_secs(s))
                 .map_err(|_| Rejection::Malformed)?;
-            let skew = now
-                .duration_since(at)
-                .unwrap_or_else(|e| e.duration());
+            let skew = now.duration_since(at).unwrap_or_else(|e| e.duration());
             if skew > MAX_SKEW {
                 return Err(Rejection::Stale);
             }
@@ -125,7 +123,11 @@ fn verify(secret: &Secret, parts: &[&[u8]], signature: &str) -> Result<(), Rejec
         .map_err(|_| Rejection::BadSignature)
 }
 
-fn token(secret: &Secret, authorization: Option<&str>, query: Option<&str>) -> Result<(), Rejection> {
+fn token(
+    secret: &Secret,
+    authorization: Option<&str>,
+    query: Option<&str>,
+) -> Result<(), Rejection> {
     let from_header = authorization.map(|value| {
         if let Some(bearer) = value.strip_prefix("Bearer ") {
             return bearer.as_bytes().to_vec();
@@ -161,7 +163,7 @@ fn token(secret: &Secret, authorization: Option<&str>, query: Option<&str>) -> R
 }
 
 fn decode_hex(hex: &str) -> Option<Vec<u8>> {
-    if hex.len() % 2 != 0 {
+    if !hex.len().is_multiple_of(2) {
         return None;
     }
     (0..hex.len())

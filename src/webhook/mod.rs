@@ -52,10 +52,21 @@ impl Receivers {
         };
         let secret = hook.secret.read().map_err(|message| {
             tracing::error!(webhook = name, "cannot read the webhook secret: {message}");
-            (Rejection::BadCredentials, "the receiver cannot read its secret".into())
+            (
+                Rejection::BadCredentials,
+                "the receiver cannot read its secret".into(),
+            )
         })?;
-        auth::authenticate(hook.kind, &secret, headers, query, body, seen, SystemTime::now())
-            .map_err(|rejection| (rejection, "not authenticated".to_string()))?;
+        auth::authenticate(
+            hook.kind,
+            &secret,
+            headers,
+            query,
+            body,
+            seen,
+            SystemTime::now(),
+        )
+        .map_err(|rejection| (rejection, "not authenticated".to_string()))?;
         let parsed = parse::parse(hook.kind, headers, body, hook.host.as_deref())
             .map_err(|message| (Rejection::Malformed, message))?;
         if let Parsed::ConfirmSubscription { url } = &parsed {
@@ -108,13 +119,12 @@ fn is_sns(url: &str, endpoint: Option<&str>) -> bool {
         return false;
     };
     let host = rest.split(['/', '?']).next().unwrap_or_default();
-    let region = host
-        .strip_prefix("sns.")
-        .and_then(|h| {
-            h.strip_suffix(".amazonaws.com")
-                .or_else(|| h.strip_suffix(".amazonaws.com.cn"))
-        });
-    region.is_some_and(|r| !r.is_empty() && r.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-'))
+    let region = host.strip_prefix("sns.").and_then(|h| {
+        h.strip_suffix(".amazonaws.com")
+            .or_else(|| h.strip_suffix(".amazonaws.com.cn"))
+    });
+    region
+        .is_some_and(|r| !r.is_empty() && r.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-'))
 }
 
 /// One spelling per image, to match an event's name against references however written.

@@ -29,7 +29,9 @@ pub enum Parsed {
     /// A sender checking the receiver (GitHub's `ping`).
     Ping,
     /// SNS asks for the subscription to be confirmed by fetching this URL.
-    ConfirmSubscription { url: String },
+    ConfirmSubscription {
+        url: String,
+    },
 }
 
 /// The payload of a `kind` request; `host` replaces the host events name.
@@ -108,9 +110,7 @@ fn pushed(host: &str, path: &str, tag: Option<String>) -> Result<Pushed, String>
 /// `{"events": [{"action": "push", "target": {"repository", "tag"}, "request": {"host"}}]}`:
 /// manifest pushes by tag; blob pushes and pulls carry no tag and are skipped.
 fn distribution(value: &Value) -> Result<Vec<Raw>, String> {
-    let events = value["events"]
-        .as_array()
-        .ok_or("no events list")?;
+    let events = value["events"].as_array().ok_or("no events list")?;
     let mut pushes = Vec::new();
     for event in events.iter().take(MAX_EVENTS + 1) {
         let tag = event["target"]["tag"].as_str().filter(|t| !t.is_empty());
@@ -151,7 +151,9 @@ fn github(value: &Value) -> Result<Vec<Raw>, String> {
     }
     let owner = text(&package["owner"]["login"], "package.owner.login")?.to_ascii_lowercase();
     // Names with a path arrive URL-encoded.
-    let name = text(&package["name"], "package.name")?.replace("%2F", "/").replace("%2f", "/");
+    let name = text(&package["name"], "package.name")?
+        .replace("%2F", "/")
+        .replace("%2f", "/");
     let tag = package["package_version"]["container_metadata"]["tag"]["name"]
         .as_str()
         .filter(|t| !t.is_empty())
@@ -167,7 +169,9 @@ fn github(value: &Value) -> Result<Vec<Raw>, String> {
 /// `{"docker_url": "quay.io/acme/app", "updated_tags": ["1.2.3"]}`.
 fn quay(value: &Value) -> Result<Vec<Raw>, String> {
     let url = text(&value["docker_url"], "docker_url")?;
-    let (host, path) = url.split_once('/').ok_or("docker_url names no repository")?;
+    let (host, path) = url
+        .split_once('/')
+        .ok_or("docker_url names no repository")?;
     let tags = value["updated_tags"].as_array().ok_or("no updated_tags")?;
     Ok(tags
         .iter()
@@ -189,9 +193,13 @@ fn harbor(value: &Value) -> Result<Vec<Raw>, String> {
     let mut pushes = Vec::new();
     for resource in resources.iter().take(MAX_EVENTS + 1) {
         let url = text(&resource["resource_url"], "resource_url")?;
-        let reference = Reference::parse(&url).ok_or_else(|| format!("{url:?} is not an image reference"))?;
+        let reference =
+            Reference::parse(&url).ok_or_else(|| format!("{url:?} is not an image reference"))?;
         let host = reference.domain.ok_or("resource_url names no registry")?;
-        let tag = resource["tag"].as_str().filter(|t| !t.is_empty()).map(str::to_string);
+        let tag = resource["tag"]
+            .as_str()
+            .filter(|t| !t.is_empty())
+            .map(str::to_string);
         pushes.push((host, reference.path, tag.or(reference.tag)));
     }
     Ok(pushes)
@@ -214,12 +222,19 @@ fn ecr(value: &Value) -> Result<Vec<Raw>, String> {
         return Err("account or region holds more than letters, digits and '-'".into());
     }
     let repository = text(&detail["repository-name"], "detail.repository-name")?;
-    let tag = detail["image-tag"].as_str().filter(|t| !t.is_empty()).map(str::to_string);
+    let tag = detail["image-tag"]
+        .as_str()
+        .filter(|t| !t.is_empty())
+        .map(str::to_string);
     let suffix = match region.starts_with("cn-") {
         true => "amazonaws.com.cn",
         false => "amazonaws.com",
     };
-    Ok(vec![(format!("{account}.dkr.ecr.{region}.{suffix}"), repository, tag)])
+    Ok(vec![(
+        format!("{account}.dkr.ecr.{region}.{suffix}"),
+        repository,
+        tag,
+    )])
 }
 
 /// `{"image": "reg.io/acme/app", "tag": "1.2.3"}`; a Docker Hub image may be written short.
@@ -227,9 +242,12 @@ fn generic(value: &Value) -> Result<Vec<Raw>, String> {
     let image = text(&value["image"], "image")?;
     let tag = value["tag"].as_str().map(str::to_string);
     let name = crate::image::hub::canonical(&image).unwrap_or(image);
-    let reference = Reference::parse(&name).ok_or_else(|| format!("{name:?} is not an image name"))?;
+    let reference =
+        Reference::parse(&name).ok_or_else(|| format!("{name:?} is not an image name"))?;
     let (Some(host), None, None) = (reference.domain, reference.tag, reference.digest) else {
-        return Err(format!("{name:?}: give the image with its registry, and the tag apart"));
+        return Err(format!(
+            "{name:?}: give the image with its registry, and the tag apart"
+        ));
     };
     Ok(vec![(host, reference.path, tag)])
 }

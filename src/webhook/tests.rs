@@ -48,15 +48,36 @@ fn token_senders_may_use_a_bearer_basic_a_raw_header_or_the_query() {
     let check = |h: &HeaderMap, q: Option<&str>| {
         authenticate(WebhookKind::Distribution, &secret, h, q, b"{}", &seen, now)
     };
-    assert_eq!(check(&headers(&[("authorization", "Bearer s3cret")]), None), Ok(()));
+    assert_eq!(
+        check(&headers(&[("authorization", "Bearer s3cret")]), None),
+        Ok(())
+    );
     // Harbor sends its auth header as configured.
-    assert_eq!(check(&headers(&[("authorization", "s3cret")]), None), Ok(()));
+    assert_eq!(
+        check(&headers(&[("authorization", "s3cret")]), None),
+        Ok(())
+    );
     // EventBridge API destinations and SNS URLs with credentials use basic auth.
-    assert_eq!(check(&headers(&[("authorization", "Basic YXdzOnMzY3JldA==")]), None), Ok(()));
+    assert_eq!(
+        check(
+            &headers(&[("authorization", "Basic YXdzOnMzY3JldA==")]),
+            None
+        ),
+        Ok(())
+    );
     assert_eq!(check(&HeaderMap::new(), Some("token=s3cret")), Ok(()));
-    assert_eq!(check(&HeaderMap::new(), Some("a=b&token=s3cre")), Err(Rejection::BadCredentials));
-    assert_eq!(check(&headers(&[("authorization", "Bearer s3cre")]), None), Err(Rejection::BadCredentials));
-    assert_eq!(check(&HeaderMap::new(), None), Err(Rejection::MissingCredentials));
+    assert_eq!(
+        check(&HeaderMap::new(), Some("a=b&token=s3cre")),
+        Err(Rejection::BadCredentials)
+    );
+    assert_eq!(
+        check(&headers(&[("authorization", "Bearer s3cre")]), None),
+        Err(Rejection::BadCredentials)
+    );
+    assert_eq!(
+        check(&HeaderMap::new(), None),
+        Err(Rejection::MissingCredentials)
+    );
 }
 
 #[test]
@@ -69,7 +90,15 @@ fn github_signs_the_body_and_a_delivery_counts_once() {
         ("x-github-delivery", "72d3162e-cc78-11e3-81ab-4c9367dc0958"),
     ]);
     let check = |h: &HeaderMap, b: &[u8]| {
-        authenticate(WebhookKind::Github, &secret, h, None, b, &seen, SystemTime::now())
+        authenticate(
+            WebhookKind::Github,
+            &secret,
+            h,
+            None,
+            b,
+            &seen,
+            SystemTime::now(),
+        )
     };
     assert_eq!(check(&good, body), Ok(()));
     assert_eq!(check(&good, body), Err(Rejection::Replayed));
@@ -78,9 +107,15 @@ fn github_signs_the_body_and_a_delivery_counts_once() {
     assert_eq!(check(&fresh, tampered), Err(Rejection::BadSignature));
     let wrong_key = headers(&[("x-hub-signature-256", &sign("other", &[body]))]);
     assert_eq!(check(&wrong_key, body), Err(Rejection::BadSignature));
-    assert_eq!(check(&headers(&[("x-hub-signature-256", "sha256=zz")]), body), Err(Rejection::BadSignature));
+    assert_eq!(
+        check(&headers(&[("x-hub-signature-256", "sha256=zz")]), body),
+        Err(Rejection::BadSignature)
+    );
     // A token is not enough for GitHub.
-    assert_eq!(check(&headers(&[("authorization", "Bearer key")]), body), Err(Rejection::MissingCredentials));
+    assert_eq!(
+        check(&headers(&[("authorization", "Bearer key")]), body),
+        Err(Rejection::MissingCredentials)
+    );
 }
 
 #[test]
@@ -93,17 +128,24 @@ fn generic_events_sign_a_timestamp_too_old_ones_and_replays_are_refused() {
         let stamp = at.to_string();
         headers(&[
             ("x-laminar-timestamp", &stamp),
-            ("x-laminar-signature", &sign("key", &[stamp.as_bytes(), b".", body])),
+            (
+                "x-laminar-signature",
+                &sign("key", &[stamp.as_bytes(), b".", body]),
+            ),
         ])
     };
-    let check = |h: &HeaderMap| authenticate(WebhookKind::Generic, &secret, h, None, body, &seen, now);
+    let check =
+        |h: &HeaderMap| authenticate(WebhookKind::Generic, &secret, h, None, body, &seen, now);
     assert_eq!(check(&signed(1_800_000_000 - 10)), Ok(()));
     assert_eq!(check(&signed(1_800_000_000 - 10)), Err(Rejection::Replayed));
     assert_eq!(check(&signed(1_800_000_000 - 301)), Err(Rejection::Stale));
     assert_eq!(check(&signed(1_800_000_000 + 301)), Err(Rejection::Stale));
     // The signature covers the timestamp: moving it breaks the signature.
     let mut moved = signed(1_800_000_000 - 20);
-    moved.insert("x-laminar-timestamp", HeaderValue::from_static("1799999990"));
+    moved.insert(
+        "x-laminar-timestamp",
+        HeaderValue::from_static("1799999990"),
+    );
     assert_eq!(check(&moved), Err(Rejection::BadSignature));
 }
 
@@ -119,23 +161,38 @@ fn each_sender_is_read_as_it_documents_its_payload() {
          "request":{"host":"reg.example:5000","method":"PUT"}},
         {"id":"3","action":"pull","target":{"repository":"acme/app","tag":"1.2.3"},"request":{"host":"reg.example:5000"}}
     ]}"#;
-    assert_eq!(pushes(WebhookKind::Distribution, &none, distribution), one("reg.example:5000/acme/app", "1.2.3"));
+    assert_eq!(
+        pushes(WebhookKind::Distribution, &none, distribution),
+        one("reg.example:5000/acme/app", "1.2.3")
+    );
 
     let hub = r#"{"callback_url":"https://registry.hub.docker.com/u/acme/app/hook/x/",
         "push_data":{"pushed_at":1417566161,"pusher":"trustedbuilder","tag":"1.2.3"},
         "repository":{"repo_name":"acme/app","name":"app","namespace":"acme","status":"Active"}}"#;
-    assert_eq!(pushes(WebhookKind::Dockerhub, &none, hub), one("docker.io/acme/app", "1.2.3"));
+    assert_eq!(
+        pushes(WebhookKind::Dockerhub, &none, hub),
+        one("docker.io/acme/app", "1.2.3")
+    );
     let official = hub.replace("\"acme/app\"", "\"nginx\"");
-    assert_eq!(pushes(WebhookKind::Dockerhub, &none, &official), one("docker.io/library/nginx", "1.2.3"));
+    assert_eq!(
+        pushes(WebhookKind::Dockerhub, &none, &official),
+        one("docker.io/library/nginx", "1.2.3")
+    );
 
     let github = r#"{"action":"published","package":{"id":1,"name":"app","namespace":"Acme",
         "package_type":"CONTAINER","owner":{"login":"Acme"},
         "package_version":{"id":2,"version":"sha256:cc","container_metadata":{"tag":{"name":"1.2.3","digest":"sha256:cc"}}},
         "registry":{"about_url":"https://docs.github.com","name":"GitHub CONTAINER registry","type":"CONTAINER","url":"https://ghcr.io/acme","vendor":"GitHub Inc"}}}"#;
     let event = headers(&[("x-github-event", "package")]);
-    assert_eq!(pushes(WebhookKind::Github, &event, github), one("ghcr.io/acme/app", "1.2.3"));
+    assert_eq!(
+        pushes(WebhookKind::Github, &event, github),
+        one("ghcr.io/acme/app", "1.2.3")
+    );
     let ping = headers(&[("x-github-event", "ping")]);
-    assert_eq!(parse::parse(WebhookKind::Github, &ping, b"{\"zen\":\"x\"}", None), Ok(Parsed::Ping));
+    assert_eq!(
+        parse::parse(WebhookKind::Github, &ping, b"{\"zen\":\"x\"}", None),
+        Ok(Parsed::Ping)
+    );
     let npm = github.replace("CONTAINER\",\"owner", "npm\",\"owner");
     assert_eq!(pushes(WebhookKind::Github, &event, &npm), vec![]);
 
@@ -146,24 +203,36 @@ fn each_sender_is_read_as_it_documents_its_payload() {
     let harbor = r#"{"type":"PUSH_ARTIFACT","occur_at":1680000000,"operator":"admin",
         "event_data":{"resources":[{"digest":"sha256:dd","tag":"1.2.3","resource_url":"harbor.example.com/library/app:1.2.3"}],
         "repository":{"date_created":1680000000,"name":"app","namespace":"library","repo_full_name":"library/app","repo_type":"private"}}}"#;
-    assert_eq!(pushes(WebhookKind::Harbor, &none, harbor), one("harbor.example.com/library/app", "1.2.3"));
+    assert_eq!(
+        pushes(WebhookKind::Harbor, &none, harbor),
+        one("harbor.example.com/library/app", "1.2.3")
+    );
     let scan = harbor.replace("PUSH_ARTIFACT", "SCANNING_COMPLETED");
     assert_eq!(pushes(WebhookKind::Harbor, &none, &scan), vec![]);
 
     let ecr = r#"{"version":"0","id":"13cde686-328b-6117-af20-0e5566167482","detail-type":"ECR Image Action",
         "source":"aws.ecr","account":"123456789012","time":"2019-11-16T01:54:34Z","region":"us-west-2","resources":[],
         "detail":{"result":"SUCCESS","repository-name":"team/app","image-digest":"sha256:ee","action-type":"PUSH","image-tag":"1.2.3"}}"#;
-    let expected = one("123456789012.dkr.ecr.us-west-2.amazonaws.com/team/app", "1.2.3");
+    let expected = one(
+        "123456789012.dkr.ecr.us-west-2.amazonaws.com/team/app",
+        "1.2.3",
+    );
     assert_eq!(pushes(WebhookKind::Ecr, &none, ecr), expected);
     let sns = serde_json::json!({"Type": "Notification", "MessageId": "m", "TopicArn": "arn:aws:sns:us-west-2:123456789012:ecr",
         "Message": ecr, "Timestamp": "2019-11-16T01:54:35Z"}).to_string();
     assert_eq!(pushes(WebhookKind::Ecr, &none, &sns), expected);
     let confirm = r#"{"Type":"SubscriptionConfirmation","Token":"t","TopicArn":"arn:aws:sns:us-west-2:123456789012:ecr",
         "SubscribeURL":"https://sns.us-west-2.amazonaws.com/?Action=ConfirmSubscription&TopicArn=x&Token=t"}"#;
-    assert!(matches!(parse::parse(WebhookKind::Ecr, &none, confirm.as_bytes(), None), Ok(Parsed::ConfirmSubscription { .. })));
+    assert!(matches!(
+        parse::parse(WebhookKind::Ecr, &none, confirm.as_bytes(), None),
+        Ok(Parsed::ConfirmSubscription { .. })
+    ));
 
     let generic = r#"{"image":"reg.io/acme/app","tag":"1.2.3"}"#;
-    assert_eq!(pushes(WebhookKind::Generic, &none, generic), one("reg.io/acme/app", "1.2.3"));
+    assert_eq!(
+        pushes(WebhookKind::Generic, &none, generic),
+        one("reg.io/acme/app", "1.2.3")
+    );
 }
 
 #[test]
@@ -186,14 +255,32 @@ fn crafted_payloads_are_refused_whole() {
 
 #[test]
 fn subscriptions_are_confirmed_with_sns_only() {
-    assert!(is_sns("https://sns.us-west-2.amazonaws.com/?Action=ConfirmSubscription", None));
-    assert!(is_sns("https://sns.cn-north-1.amazonaws.com.cn/?Action=x", None));
-    assert!(!is_sns("http://sns.us-west-2.amazonaws.com/?Action=x", None));
-    assert!(!is_sns("https://sns.us-west-2.amazonaws.com.evil.com/", None));
-    assert!(!is_sns("https://evil.com/sns.us-west-2.amazonaws.com/", None));
+    assert!(is_sns(
+        "https://sns.us-west-2.amazonaws.com/?Action=ConfirmSubscription",
+        None
+    ));
+    assert!(is_sns(
+        "https://sns.cn-north-1.amazonaws.com.cn/?Action=x",
+        None
+    ));
+    assert!(!is_sns(
+        "http://sns.us-west-2.amazonaws.com/?Action=x",
+        None
+    ));
+    assert!(!is_sns(
+        "https://sns.us-west-2.amazonaws.com.evil.com/",
+        None
+    ));
+    assert!(!is_sns(
+        "https://evil.com/sns.us-west-2.amazonaws.com/",
+        None
+    ));
     assert!(!is_sns("https://169.254.169.254/latest/meta-data", None));
     let endpoint = Some("http://127.0.0.1:9999");
-    assert!(is_sns("http://127.0.0.1:9999/?Action=ConfirmSubscription", endpoint));
+    assert!(is_sns(
+        "http://127.0.0.1:9999/?Action=ConfirmSubscription",
+        endpoint
+    ));
     assert!(!is_sns("http://127.0.0.1:99990/", endpoint));
 }
 
@@ -227,5 +314,9 @@ fn events_find_the_repos_whose_references_name_the_image_however_written() {
     assert_eq!(repos_for("reg.io/acme/other", &repos), Vec::<String>::new());
     let mut starting = repos.clone();
     starting.insert("d".into(), RepoStatus::default());
-    assert_eq!(repos_for("reg.io/acme/other", &starting), ["d"], "not known yet: woken");
+    assert_eq!(
+        repos_for("reg.io/acme/other", &starting),
+        ["d"],
+        "not known yet: woken"
+    );
 }

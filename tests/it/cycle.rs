@@ -22,9 +22,13 @@ use crate::util::Dir;
 
 pub(crate) const APP: &str = "image: reg.io/acme/app:develop-1  # keep this comment\n";
 
-/// Tag listings a test scripts per image: tags, or a failure.
+/// Tag listings a test scripts per image: tags, or a failure; and, per image, the listings
+/// later asks get (the registry catching up).
 #[derive(Clone, Default)]
-pub(crate) struct Script(Arc<Mutex<HashMap<String, Listing>>>);
+pub(crate) struct Script(
+    Arc<Mutex<HashMap<String, Listing>>>,
+    Arc<Mutex<HashMap<String, Listing>>>,
+);
 
 type Listing = Result<Vec<TagInfo>, Failure>;
 
@@ -48,6 +52,13 @@ impl Script {
         self.set(image, Err(Failure::Network("connection refused".into())));
     }
 
+    /// `develop-1` … `develop-{first}` for the next listing, `develop-{then}` from the one after.
+    pub(crate) fn develop_lagging(&self, image: &str, first: u32, then: u32) {
+        self.develop(image, first);
+        let later = Ok((1..=then).map(develop).collect());
+        self.1.lock().unwrap().insert(image.to_string(), later);
+    }
+
     fn set(&self, image: &str, listing: Listing) {
         self.0.lock().unwrap().insert(image.to_string(), listing);
     }
@@ -59,13 +70,14 @@ impl TagSource for Script {
         image: &'a ImageName,
         _with_times: bool,
     ) -> BoxFuture<'a, Result<Vec<TagInfo>, Failure>> {
-        let listing = self
-            .0
-            .lock()
-            .unwrap()
+        let mut listings = self.0.lock().unwrap();
+        let listing = listings
             .get(&image.written)
             .cloned()
             .unwrap_or(Err(Failure::NotFound));
+        if let Some(later) = self.1.lock().unwrap().remove(&image.written) {
+            listings.insert(image.written.clone(), later);
+        }
         Box::pin(async move { listing })
     }
 }
@@ -706,4 +718,23 @@ fn hex_decode(hex: &str) -> Vec<u8> {
         .step_by(2)
         .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap())
         .collect()
+}
+
+#[tokio::test]
+async fn a_tag_a_push_event_announced_is_waited_for_until_the_registry_lists_it() {
+    let mut f = Fixture::new(&[("dev/app.yaml", APP)], "", "");
+    // The registry announces develop-3 a moment before its listing shows it.
+    f.script.develop_lagging("reg.io/acme/app", 2, 3);
+    f.cycle
+        .announced(vec![("reg.io/acme/app".into(), "develop-3".into())]);
+    let report = f.run().await;
+    assert_eq!(report.result, CycleResult::Updated, "{:?}", errors(&report));
+    assert_eq!(report.changes[0].new_tag, "develop-3");
+
+    // A tag that never shows up holds a cycle up briefly, then it goes on with what is listed.
+    let mut f = Fixture::new(&[("dev/app.yaml", APP)], "", "");
+    f.cycle
+        .announced(vec![("reg.io/acme/app".into(), "develop-9".into())]);
+    let report = f.run().await;
+    assert_eq!(report.changes[0].new_tag, "develop-2");
 }

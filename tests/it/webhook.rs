@@ -31,8 +31,12 @@ async fn a_registry_push_event_wakes_the_repo_and_lists_only_that_image() {
     let port = free_port();
     let hook = format!("http://127.0.0.1:{port}/api/v1/webhooks/local");
     let registry = RegistryServer::start_notifying(&hook, HOOK_SECRET).await;
-    registry.push("acme/app", "develop-1", "2024-01-01T00:00:00Z").await;
-    registry.push("acme/api", "1.0.0", "2024-01-01T00:00:00Z").await;
+    registry
+        .push("acme/app", "develop-1", "2024-01-01T00:00:00Z")
+        .await;
+    registry
+        .push("acme/api", "1.0.0", "2024-01-01T00:00:00Z")
+        .await;
     let addr = &registry.addr;
     let remote = BareRepo::new(&[(
         "dev/app.yaml",
@@ -94,21 +98,33 @@ webhooks:
         .wait_for(|| async { metric(&metrics(&daemon).await, woke) == 2.0 })
         .await;
     tokio::time::sleep(Duration::from_millis(500)).await;
-    let lists_before = metric(&metrics(&daemon).await, "laminar_registry_requests_total{registry=\"local\",kind=\"tags\"");
+    let lists_before = metric(
+        &metrics(&daemon).await,
+        "laminar_registry_requests_total{registry=\"local\",kind=\"tags\"",
+    );
     let head = remote.head();
 
     // The push alone brings the commit: nothing polls for an hour.
-    registry.push("acme/app", "develop-2", "2024-02-01T00:00:00Z").await;
-    daemon
-        .wait_for(|| async { remote.head() != head })
+    registry
+        .push("acme/app", "develop-2", "2024-02-01T00:00:00Z")
         .await;
+    daemon.wait_for(|| async { remote.head() != head }).await;
     assert!(remote.show("dev/app.yaml").contains("acme/app:develop-2"));
     assert!(remote.show("dev/app.yaml").contains("acme/api:1.0.0"));
     let text = metrics(&daemon).await;
     assert_eq!(metric(&text, woke), 3.0, "{text}");
-    assert_eq!(metric(&text, "laminar_event_to_commit_seconds_count{repo=\"manifests\"}"), 1.0);
     assert_eq!(
-        metric(&text, "laminar_registry_requests_total{registry=\"local\",kind=\"tags\"") - lists_before,
+        metric(
+            &text,
+            "laminar_event_to_commit_seconds_count{repo=\"manifests\"}"
+        ),
+        1.0
+    );
+    assert_eq!(
+        metric(
+            &text,
+            "laminar_registry_requests_total{registry=\"local\",kind=\"tags\""
+        ) - lists_before,
         1.0,
         "only the pushed image is listed again"
     );
@@ -119,10 +135,43 @@ webhooks:
     let event = r#"{"events":[{"action":"push","target":{"repository":"acme/app","tag":"develop-9"},"request":{"host":"HOST"}}]}"#
         .replace("HOST", addr);
     let status = |r: reqwest::Response| r.status().as_u16();
-    assert_eq!(status(post("local").body(event.clone()).send().await.unwrap()), 401);
-    assert_eq!(status(post("local").bearer_auth("wrong").body(event.clone()).send().await.unwrap()), 401);
-    assert_eq!(status(post("nobody").bearer_auth(HOOK_SECRET).body(event.clone()).send().await.unwrap()), 404);
-    assert_eq!(status(post("local").bearer_auth(HOOK_SECRET).body("{\"events\": 7}").send().await.unwrap()), 400);
+    assert_eq!(
+        status(post("local").body(event.clone()).send().await.unwrap()),
+        401
+    );
+    assert_eq!(
+        status(
+            post("local")
+                .bearer_auth("wrong")
+                .body(event.clone())
+                .send()
+                .await
+                .unwrap()
+        ),
+        401
+    );
+    assert_eq!(
+        status(
+            post("nobody")
+                .bearer_auth(HOOK_SECRET)
+                .body(event.clone())
+                .send()
+                .await
+                .unwrap()
+        ),
+        404
+    );
+    assert_eq!(
+        status(
+            post("local")
+                .bearer_auth(HOOK_SECRET)
+                .body("{\"events\": 7}")
+                .send()
+                .await
+                .unwrap()
+        ),
+        400
+    );
     // (On a connection of its own: the server closes it rather than read the rest.)
     let huge = vec![b' '; 2 * 1024 * 1024];
     let alone = reqwest::Client::new()
@@ -132,7 +181,11 @@ webhooks:
     assert_eq!(status(alone.send().await.unwrap()), 413);
     // An image no repo manages is acknowledged, and wakes nobody.
     let other = event.replace("acme/app", "acme/unused");
-    let answer = post(&format!("local?token={HOOK_SECRET}")).body(other).send().await.unwrap();
+    let answer = post(&format!("local?token={HOOK_SECRET}"))
+        .body(other)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(answer.status(), 202);
     let body: serde_json::Value = serde_json::from_str(&answer.text().await.unwrap()).unwrap();
     assert_eq!(body["woken"], serde_json::json!([]));
@@ -142,7 +195,12 @@ webhooks:
     let ping = br#"{"zen":"Keep it logically awesome.","hook_id":1}"#;
     let mut mac = Hmac::<sha2::Sha256>::new_from_slice(b"github-key").unwrap();
     mac.update(ping);
-    let signature: String = mac.finalize().into_bytes().iter().map(|b| format!("{b:02x}")).collect();
+    let signature: String = mac
+        .finalize()
+        .into_bytes()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
     let answer = post("gh")
         .header("x-github-event", "ping")
         .header("x-github-delivery", "d-1")
@@ -159,13 +217,22 @@ webhooks:
     };
     let answer = post("ecr")
         .basic_auth("sns", Some(HOOK_SECRET))
-        .body(confirmation(format!("{}/?Action=ConfirmSubscription&Token=t", sns.uri())))
+        .body(confirmation(format!(
+            "{}/?Action=ConfirmSubscription&Token=t",
+            sns.uri()
+        )))
         .send()
         .await
         .unwrap();
     assert_eq!(answer.status(), 200);
-    let elsewhere = confirmation("http://169.254.169.254/latest/meta-data/?Action=ConfirmSubscription".into());
-    let answer = post("ecr").basic_auth("sns", Some(HOOK_SECRET)).body(elsewhere).send().await.unwrap();
+    let elsewhere =
+        confirmation("http://169.254.169.254/latest/meta-data/?Action=ConfirmSubscription".into());
+    let answer = post("ecr")
+        .basic_auth("sns", Some(HOOK_SECRET))
+        .body(elsewhere)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(answer.status(), 400);
 
     let text = metrics(&daemon).await;
@@ -175,12 +242,25 @@ webhooks:
         ("malformed", 2.0),
         ("too_large", 1.0),
     ] {
-        let series = format!("laminar_webhook_rejected_total{{webhook=\"local\",reason=\"{reason}\"}}");
+        let series =
+            format!("laminar_webhook_rejected_total{{webhook=\"local\",reason=\"{reason}\"}}");
         let seen = metric(&text, &series) + metric(&text, &series.replace("\"local\"", "\"ecr\""));
         assert_eq!(seen, count, "{reason}: {text}");
     }
-    assert_eq!(metric(&text, "laminar_webhook_rejected_total{webhook=\"(unknown)\",reason=\"unknown_webhook\"}"), 1.0);
-    assert_eq!(metric(&text, "laminar_webhook_events_total{webhook=\"local\",result=\"unmanaged\"}"), 1.0);
+    assert_eq!(
+        metric(
+            &text,
+            "laminar_webhook_rejected_total{webhook=\"(unknown)\",reason=\"unknown_webhook\"}"
+        ),
+        1.0
+    );
+    assert_eq!(
+        metric(
+            &text,
+            "laminar_webhook_events_total{webhook=\"local\",result=\"unmanaged\"}"
+        ),
+        1.0
+    );
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(
         git(&remote.bare, &["rev-list", "--count", "main"]),
