@@ -52,10 +52,11 @@ use scan_memo::ScanMemo;
 /// The first wait before retrying a rejected push; it doubles each time, with jitter.
 const RETRY_BASE: Duration = Duration::from_millis(300);
 /// Pauses before listing an image again whose listing lacks a tag a push event announced.
-const ANNOUNCED_PAUSES: [Duration; 4] = [
-    Duration::from_millis(50),
-    Duration::from_millis(150),
-    Duration::from_millis(400),
+const ANNOUNCED_PAUSES: [Duration; 5] = [
+    Duration::from_millis(10),
+    Duration::from_millis(30),
+    Duration::from_millis(100),
+    Duration::from_millis(300),
     Duration::from_millis(1000),
 ];
 
