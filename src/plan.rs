@@ -86,6 +86,8 @@ pub enum KeptReason {
     DigestUnknown { newer: String },
     /// The rule orders or ages by time, and some of its tags' times are still to be read.
     OrderingIncomplete { pending: usize },
+    /// A `# laminar:hold` comment on the reference's line.
+    Held { until: Option<String> },
 }
 
 impl fmt::Display for KeptReason {
@@ -100,6 +102,13 @@ impl fmt::Display for KeptReason {
             KeptReason::OrderingIncomplete { pending } => write!(
                 f,
                 "ordering incomplete: {pending} tags pending (read over the next cycles)"
+            ),
+            KeptReason::Held { until: None } => {
+                f.write_str("held by a `# laminar:hold` comment on its line")
+            }
+            KeptReason::Held { until: Some(until) } => write!(
+                f,
+                "held until {until} by a `# laminar:hold` comment on its line"
             ),
         }
     }
@@ -157,6 +166,12 @@ pub fn plan(repo: &Repo, files: &[FileRefs], tags: &TagTable, now: SystemTime) -
                 tag: reference.tag.clone(),
                 reason,
             };
+            if let Some(hold) = reference.hold.as_ref().filter(|h| h.holds(now)) {
+                plan.kept.push(keep(KeptReason::Held {
+                    until: hold.until.clone(),
+                }));
+                continue;
+            }
             let Some(known) = tags.get(&reference.image) else {
                 plan.kept.push(keep(KeptReason::NoTags));
                 continue;

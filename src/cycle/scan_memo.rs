@@ -20,8 +20,12 @@ pub struct ScanMemo {
     pub files: Arc<Vec<FileRefs>>,
 }
 
+/// Raised when what a scan records changes: an older file is not read (a full scan instead).
+const FORMAT: u32 = 2;
+
 #[derive(Deserialize)]
 struct Saved {
+    format: u32,
     head: String,
     starts: Starts,
     files: Vec<FileRefs>,
@@ -30,6 +34,7 @@ struct Saved {
 /// [`Saved`], borrowed from a memo for writing.
 #[derive(Serialize)]
 struct ToSave<'a> {
+    format: u32,
     head: String,
     starts: &'a Starts,
     files: &'a [FileRefs],
@@ -42,6 +47,9 @@ impl ScanMemo {
     /// The saved scan, if there is a readable one.
     pub fn load(file: &Path) -> Option<ScanMemo> {
         let saved: Saved = serde_json::from_slice(&std::fs::read(file).ok()?).ok()?;
+        if saved.format != FORMAT {
+            return None;
+        }
         Some(ScanMemo {
             head: Oid::from_str(&saved.head).ok()?,
             starts: saved.starts,
@@ -52,6 +60,7 @@ impl ScanMemo {
     /// Saves the scan; a failure only costs the next process a full scan.
     pub fn save(&self, file: &Path) {
         let saved = ToSave {
+            format: FORMAT,
             head: self.head.to_string(),
             starts: &self.starts,
             files: &self.files,

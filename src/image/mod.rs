@@ -1,6 +1,7 @@
 //! Image references in text: the grammar, the scanner, the file walker and the rewriter.
 
 pub mod forms;
+pub mod hold;
 pub mod hub;
 pub mod reference;
 pub mod rewrite;

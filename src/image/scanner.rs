@@ -11,6 +11,7 @@ use std::path::Path;
 use aho_corasick::{AhoCorasick, AhoCorasickBuilder, Input, MatchKind};
 
 use super::forms::{self, Candidate, FileKind, Form};
+use super::hold::{self, Hold};
 use super::hub::{self, HUB_HOSTS, HubRegistries};
 use super::reference::{RefSpans, is_valid_digest, is_valid_tag, match_remainder};
 use crate::config::RegistryId;
@@ -34,6 +35,9 @@ pub struct ImageRef {
     /// How the reference is written.
     #[serde(default)]
     pub form: Form,
+    /// A `# laminar:hold` comment on its line.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hold: Option<Hold>,
 }
 
 /// Something a file's structure shows to be an image, that laminar does not keep current.
@@ -237,6 +241,11 @@ impl Scanner {
             match resolved {
                 Ok(mut reference) => {
                     (reference.line, reference.column) = (line, column);
+                    // A split form's hold may sit on the name's line or the tag's.
+                    let spans = &reference.spans;
+                    let lines = [Some(&spans.name), spans.tag.as_ref()];
+                    let lines: Vec<&std::ops::Range<usize>> = lines.into_iter().flatten().collect();
+                    reference.hold = hold::find(text, &lines);
                     scan.refs.push(reference);
                 }
                 Err(mut unmanaged) => {
@@ -330,6 +339,7 @@ impl Scanner {
                 digest: digest.map(|d| d.span),
             },
             form,
+            hold: None,
         };
         Some((at, Ok(reference)))
     }
@@ -388,6 +398,7 @@ impl Scanner {
                 digest: spans.digest.as_ref().map(string),
                 line,
                 column,
+                hold: hold::find(text, &[&spans.name]),
                 spans,
                 form: Form::Inline,
             });
@@ -594,6 +605,30 @@ mod tests {
         assert!(
             structured(&["ghcr.io/acme"], "compose.yaml", text).is_empty(),
             "no hub registry, no implicit names"
+        );
+    }
+
+    #[test]
+    fn hold_comments_are_read_on_the_reference_line_or_a_split_forms_tag_line() {
+        let text = "app:\n  image:\n    repository: ghcr.io/acme/app\n    tag: \"1.0\"   # laminar:hold until=2026-12-01\napi: ghcr.io/acme/api:2.0 # laminar:hold\ndb: ghcr.io/acme/db:3.0\n";
+        let scan = Scanner::new(["ghcr.io/acme"])
+            .unwrap()
+            .scan_file(Path::new("values.yaml"), text.as_bytes());
+        let holds: Vec<(&str, Option<&str>)> = scan
+            .refs
+            .iter()
+            .map(|r| {
+                let until = r.hold.as_ref().map(|h| h.until.as_deref().unwrap_or("-"));
+                (r.image.as_str(), until)
+            })
+            .collect();
+        assert_eq!(
+            holds,
+            [
+                ("ghcr.io/acme/app", Some("2026-12-01")),
+                ("ghcr.io/acme/api", Some("-")),
+                ("ghcr.io/acme/db", None),
+            ]
         );
     }
 

@@ -738,3 +738,28 @@ async fn a_tag_a_push_event_announced_is_waited_for_until_the_registry_lists_it(
     let report = f.run().await;
     assert_eq!(report.changes[0].new_tag, "develop-2");
 }
+
+#[tokio::test]
+async fn a_hold_comment_keeps_its_reference_until_it_ends() {
+    let held = "image: reg.io/acme/app:develop-1  # laminar:hold until=2999-01-01\n";
+    let ended = "image: reg.io/acme/app:develop-1  # laminar:hold until=2000-01-01\n";
+    let mut f = Fixture::new(
+        &[("dev/held.yaml", held), ("dev/ended.yaml", ended)],
+        "",
+        "",
+    );
+    let report = f.run().await;
+    assert_eq!(report.result, CycleResult::Updated, "{:?}", errors(&report));
+    assert_eq!(f.remote.show("dev/held.yaml"), held.trim_end());
+    assert!(f.remote.show("dev/ended.yaml").contains("app:develop-2"));
+    let status = report.status(&RepoStatus::default());
+    let kept = status
+        .references
+        .iter()
+        .find(|r| r.file == "dev/held.yaml")
+        .and_then(|r| r.kept.clone());
+    assert_eq!(
+        kept.as_deref(),
+        Some("held until 2999-01-01 by a `# laminar:hold` comment on its line")
+    );
+}

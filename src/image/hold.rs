@@ -1,0 +1,113 @@
+//! Holds written in git: `# laminar:hold` (or `# laminar:hold until=2026-12-01`) in a comment on
+//! a reference's line keeps that reference where it is, so a hold is reviewed like any change.
+
+use std::ops::Range;
+use std::time::SystemTime;
+
+use serde::{Deserialize, Serialize};
+
+const MARKER: &[u8] = b"laminar:hold";
+
+/// A hold on one reference.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Hold {
+    /// `until=` as written: a date (`2026-12-01`, held through that day's start in UTC) or an
+    /// RFC 3339 time.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub until: Option<String>,
+}
+
+impl Hold {
+    /// Does the hold keep the reference at `now`? One whose end cannot be read holds: better
+    /// a reference that stays than one moved against someone's wish.
+    pub fn holds(&self, now: SystemTime) -> bool {
+        let Some(until) = &self.until else {
+            return true;
+        };
+        match end(until) {
+            Some(end) => now < end,
+            None => true,
+        }
+    }
+}
+
+fn end(until: &str) -> Option<SystemTime> {
+    if let Ok(at) = until.parse::<jiff::Timestamp>() {
+        return Some(SystemTime::from(at));
+    }
+    let date: jiff::civil::Date = until.parse().ok()?;
+    let at = date.to_zoned(jiff::tz::TimeZone::UTC).ok()?.timestamp();
+    Some(SystemTime::from(at))
+}
+
+/// The hold written in a comment on any line the spans touch, if there is one.
+pub fn find(text: &[u8], spans: &[&Range<usize>]) -> Option<Hold> {
+    spans.iter().find_map(|span| on_line(text, span.start))
+}
+
+fn on_line(text: &[u8], at: usize) -> Option<Hold> {
+    let start = memchr::memrchr(b'\n', &text[..at]).map_or(0, |i| i + 1);
+    let end = memchr::memchr(b'\n', &text[at..]).map_or(text.len(), |i| at + i);
+    let line = &text[start..end];
+    let comment = memchr::memchr(b'#', line)?;
+    let after = &line[comment..];
+    let marker = memchr::memmem::find(after, MARKER)?;
+    let rest = &after[marker + MARKER.len()..];
+    // `laminar:holder` is another word.
+    if rest
+        .first()
+        .is_some_and(|b| b.is_ascii_alphanumeric() || *b == b'_')
+    {
+        return None;
+    }
+    let until = std::str::from_utf8(rest)
+        .ok()?
+        .split_whitespace()
+        .find_map(|word| word.strip_prefix("until="))
+        .map(|v| v.chars().take(40).collect());
+    Some(Hold { until })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    fn at(text: &str, needle: &str) -> Option<Hold> {
+        let start = text.find(needle).unwrap();
+        find(text.as_bytes(), &[&(start..start + needle.len())])
+    }
+
+    #[test]
+    fn a_comment_on_the_line_holds_with_or_without_an_end() {
+        let text = "a: reg.io/app:1.0  # laminar:hold\nb: reg.io/api:2.0 # pinned; laminar:hold until=2026-12-01 (INC-42)\nc: reg.io/db:3.0\n";
+        assert_eq!(at(text, "reg.io/app"), Some(Hold { until: None }));
+        assert_eq!(
+            at(text, "reg.io/api"),
+            Some(Hold {
+                until: Some("2026-12-01".into())
+            })
+        );
+        assert_eq!(at(text, "reg.io/db"), None);
+        // Not a comment, or another word.
+        assert_eq!(at("a: reg.io/app:laminar:hold\n", "reg.io/app"), None);
+        assert_eq!(at("a: reg.io/app:1 # laminar:holder\n", "reg.io/app"), None);
+    }
+
+    #[test]
+    fn a_hold_ends_when_it_says_and_an_unreadable_end_holds() {
+        let day = |s: &str| SystemTime::from(s.parse::<jiff::Timestamp>().unwrap());
+        let until = |u: &str| Hold {
+            until: Some(u.into()),
+        };
+        let before = day("2026-11-30T23:59:59Z");
+        let after = day("2026-12-01T00:00:00Z");
+        assert!(until("2026-12-01").holds(before));
+        assert!(!until("2026-12-01").holds(after));
+        assert!(until("2026-12-01T12:00:00Z").holds(after));
+        assert!(!until("2026-12-01T12:00:00Z").holds(after + Duration::from_secs(43_200)));
+        assert!(until("next tuesday").holds(after));
+        assert!(Hold { until: None }.holds(after));
+    }
+}
