@@ -4,7 +4,8 @@
 # client), ripgrep (scan benchmark), prometheus (promtool), openssh-server (git over SSH), curl,
 # openssl (a GitHub App key for the forge tests),
 # the libssl-dev and pkg-config that git2 builds against; from PyPI, moto's server (ECR),
-# kubernetes-validate and dockerfile-parse (deploy/ and Dockerfile checks).
+# kubernetes-validate and dockerfile-parse (deploy/ and Dockerfile checks), pre-commit (the
+# hook in .pre-commit-hooks.yaml).
 set -euo pipefail
 
 need=()
@@ -29,6 +30,7 @@ py=()
 command -v moto_server >/dev/null || py+=('moto[server]==5.2.5')
 command -v kubernetes-validate >/dev/null || py+=('kubernetes-validate==1.37.0')
 python3 -c 'import dockerfile_parse' 2>/dev/null || py+=('dockerfile-parse==2.0.1')
+command -v pre-commit >/dev/null || py+=('pre-commit==4.7.0')
 if [ ${#py[@]} -gt 0 ]; then
   echo "installing ${py[*]}…" >&2
   python3 -m pip install --quiet --disable-pip-version-check --root-user-action=ignore "${py[@]}"

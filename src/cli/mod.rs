@@ -68,8 +68,8 @@ pub enum Command {
     Run,
     /// One cycle of every (or one) repo, then exit
     Once(once::OnceArgs),
-    /// Validate the config file and print a summary
-    Check,
+    /// Validate the config file (or each file given) and print a summary
+    Check(check::CheckArgs),
     /// List the image references laminar would manage under a directory
     Scan(scan::ScanArgs),
     /// List an image's tags as a rule orders them, and the tag it would select
@@ -123,7 +123,7 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
     let result = match cli.command.unwrap_or(Command::Run) {
         Command::Run => run::run(&config_path(&cli.global)),
         Command::Once(args) => once::run(&args, &config_path(&cli.global)),
-        Command::Check => check::run(&config_path(&cli.global)),
+        Command::Check(args) => check::run(&args, &config_path(&cli.global)),
         Command::Scan(args) => scan::run(&args, cli.global.config.as_deref()),
         Command::Tags(args) => tags::run(&args, cli.global.config.as_deref()),
         Command::Version => {

@@ -176,3 +176,136 @@ fn parser_errors_speak_the_users_language() {
     let bomb = rejected(bomb);
     assert!(bomb.contains("too large or too deeply nested"), "{bomb}");
 }
+
+#[test]
+fn several_files_are_each_checked_and_every_broken_one_is_shown() {
+    let dir = Dir::new();
+    dir.write("id_ed25519", "key");
+    dir.write("a.yaml", VALID);
+    dir.write("b.yaml", VALID.replace("branch: main", "brunch: main"));
+    dir.write("c.yaml", VALID.replace("glob:develop-*", "glob:[x"));
+    dir.laminar()
+        .args(["check", "a.yaml", "b.yaml", "c.yaml"])
+        .assert()
+        .code(2)
+        .stdout("a.yaml: ok: 1 repos, 2 update rules, 1 registries\n")
+        .stderr(predicate::str::contains("b.yaml:6:3"))
+        .stderr(predicate::str::contains("c.yaml:"))
+        .stderr(predicate::str::contains("2 of 3 config files are invalid"));
+}
+
+/// The hook in `.pre-commit-hooks.yaml`, run by the real `pre-commit` on a sample repo: a bad
+/// config fails the commit with its located error; a good one goes in.
+#[test]
+fn the_pre_commit_hook_refuses_a_bad_config() {
+    use std::process::Command;
+
+    let dir = Dir::new();
+    let git = |cwd: &std::path::Path, args: &[&str]| {
+        let out = Command::new("git")
+            .args([
+                "-c",
+                "user.name=T",
+                "-c",
+                "user.email=t@e",
+                "-c",
+                "init.defaultBranch=main",
+            ])
+            .args(args)
+            .current_dir(cwd)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "git {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    };
+    // The hook repository: this project's hook definition, committed.
+    let hooks = dir.path().join("hooks");
+    std::fs::create_dir_all(&hooks).unwrap();
+    std::fs::copy(
+        project_root().join(".pre-commit-hooks.yaml"),
+        hooks.join(".pre-commit-hooks.yaml"),
+    )
+    .unwrap();
+    git(&hooks, &["init", "-q"]);
+    git(&hooks, &["add", "-A"]);
+    git(&hooks, &["commit", "-q", "-m", "hooks"]);
+    let rev = git(&hooks, &["rev-parse", "HEAD"]);
+    // A repo using it.
+    let repo = dir.path().join("ops");
+    std::fs::create_dir_all(&repo).unwrap();
+    git(&repo, &["init", "-q"]);
+    std::fs::write(
+        repo.join(".pre-commit-config.yaml"),
+        format!(
+            "repos:\n- repo: {}\n  rev: {rev}\n  hooks:\n  - id: laminar-check\n",
+            hooks.display()
+        ),
+    )
+    .unwrap();
+    let bin = assert_cmd::cargo::cargo_bin("laminar");
+    let path = format!(
+        "{}:{}",
+        bin.parent().unwrap().display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let pre_commit = |args: &[&str]| {
+        Command::new("pre-commit")
+            .args(args)
+            .current_dir(&repo)
+            .env("PATH", &path)
+            .env("PRE_COMMIT_HOME", dir.path().join("cache"))
+            .env("HOME", dir.path())
+            .output()
+            .expect("pre-commit is installed: run scripts/install-deps.sh")
+    };
+    assert!(pre_commit(&["install"]).status.success());
+    let commit = || {
+        Command::new("git")
+            .args([
+                "-c",
+                "user.name=T",
+                "-c",
+                "user.email=t@e",
+                "commit",
+                "-q",
+                "-m",
+                "config",
+            ])
+            .current_dir(&repo)
+            .env("PATH", &path)
+            .env("PRE_COMMIT_HOME", dir.path().join("cache"))
+            .env("HOME", dir.path())
+            .output()
+            .unwrap()
+    };
+    std::fs::write(repo.join("id_ed25519"), "key").unwrap();
+    std::fs::write(
+        repo.join("laminar.yaml"),
+        VALID.replace("branch: main", "brunch: main"),
+    )
+    .unwrap();
+    git(&repo, &["add", "-A"]);
+    let refused = commit();
+    let said = format!(
+        "{}{}",
+        String::from_utf8_lossy(&refused.stdout),
+        String::from_utf8_lossy(&refused.stderr)
+    );
+    assert!(!refused.status.success(), "{said}");
+    assert!(said.contains("laminar.yaml:6:3"), "{said}");
+    assert!(said.contains("brunch"), "{said}");
+
+    std::fs::write(repo.join("laminar.yaml"), VALID).unwrap();
+    git(&repo, &["add", "-A"]);
+    let accepted = commit();
+    assert!(
+        accepted.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&accepted.stdout),
+        String::from_utf8_lossy(&accepted.stderr)
+    );
+}
