@@ -497,14 +497,7 @@ impl RepoCycle {
     /// Pushes `commit` without force.
     async fn push(&mut self, shared: &Shared, commit: Oid) -> Result<Push, CycleError> {
         let pushed = self.git(move |workspace| workspace.push(commit)).await?;
-        let result = match &pushed {
-            Ok(Push::Pushed) => "success",
-            Ok(Push::Rejected(_)) => "rejected",
-            Err(err) => err.metric_label(),
-        };
-        shared
-            .metrics
-            .git_operation(&self.repo.name, "push", result);
+        record_push(shared, &self.repo.name, &pushed);
         Ok(pushed?)
     }
 
@@ -664,6 +657,16 @@ impl Wanted<'_> {
     fn wants(&self, tag: &str) -> bool {
         self.current.contains(tag) || self.rules.iter().any(|policy| policy.allows(tag))
     }
+}
+
+/// A push's outcome in the git metrics.
+fn record_push(shared: &Shared, repo: &str, pushed: &Result<Push, GitError>) {
+    let result = match pushed {
+        Ok(Push::Pushed) => "success",
+        Ok(Push::Rejected(_)) => "rejected",
+        Err(err) => err.metric_label(),
+    };
+    shared.metrics.git_operation(repo, "push", result);
 }
 
 /// Metrics and log lines for a finished cycle.

@@ -259,14 +259,7 @@ impl RepoCycle {
         let pushed = self
             .git(move |w| w.push_branch(commit, &name, lease))
             .await?;
-        let result = match &pushed {
-            Ok(Push::Pushed) => "success",
-            Ok(Push::Rejected(_)) => "rejected",
-            Err(err) => err.metric_label(),
-        };
-        shared
-            .metrics
-            .git_operation(&self.repo.name, "push", result);
+        super::record_push(shared, &self.repo.name, &pushed);
         match pushed? {
             Push::Pushed => Ok(()),
             Push::Rejected(why) => Err(CycleError::LeaseLost {

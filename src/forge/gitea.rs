@@ -181,12 +181,9 @@ async fn label_ids(forge: &Forge, problems: &mut Vec<ForgeError>) -> Vec<u64> {
     ids
 }
 
-/// Gitea marks work in progress by the title.
+/// Gitea marks drafts by the title.
 fn title(forge: &Forge, title: &str) -> String {
-    match forge.config.draft {
-        true => format!("WIP: {title}"),
-        false => title.to_string(),
-    }
+    forge.draft_title("WIP:", title)
 }
 
 pub(super) async fn update(
@@ -198,17 +195,5 @@ pub(super) async fn update(
     let path = format!("/repos/{}/pulls/{number}", forge.project());
     let body = json!({ "title": title(forge, title_text), "body": body });
     forge.call(Method::PATCH, &path, Some(&body)).await?;
-    Ok(())
-}
-
-pub(super) async fn close(forge: &Forge, number: u64, comment: &str) -> Result<(), ForgeError> {
-    let path = format!("/repos/{}/issues/{number}/comments", forge.project());
-    forge
-        .call(Method::POST, &path, Some(&json!({ "body": comment })))
-        .await?;
-    let path = format!("/repos/{}/pulls/{number}", forge.project());
-    forge
-        .call(Method::PATCH, &path, Some(&json!({ "state": "closed" })))
-        .await?;
     Ok(())
 }

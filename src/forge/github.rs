@@ -158,15 +158,3 @@ pub(super) async fn update(
     forge.call(Method::PATCH, &path, Some(&body)).await?;
     Ok(())
 }
-
-pub(super) async fn close(forge: &Forge, number: u64, comment: &str) -> Result<(), ForgeError> {
-    let path = format!("/repos/{}/issues/{number}/comments", forge.project());
-    forge
-        .call(Method::POST, &path, Some(&json!({ "body": comment })))
-        .await?;
-    let path = format!("/repos/{}/pulls/{number}", forge.project());
-    forge
-        .call(Method::PATCH, &path, Some(&json!({ "state": "closed" })))
-        .await?;
-    Ok(())
-}

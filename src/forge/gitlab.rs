@@ -129,10 +129,7 @@ async fn user_ids(forge: &Forge, names: &[String], problems: &mut Vec<ForgeError
 
 /// GitLab marks drafts by the title.
 fn title(forge: &Forge, title: &str) -> String {
-    match forge.config.draft {
-        true => format!("Draft: {title}"),
-        false => title.to_string(),
-    }
+    forge.draft_title("Draft:", title)
 }
 
 pub(super) async fn update(

@@ -184,9 +184,17 @@ impl Forge {
     /// Comments why, then closes.
     pub async fn close(&self, number: u64, comment: &str) -> Result<(), ForgeError> {
         match self.config.provider {
-            Provider::Github => github::close(self, number, comment).await,
+            Provider::Github | Provider::Gitea => comment_and_close(self, number, comment).await,
             Provider::Gitlab => gitlab::close(self, number, comment).await,
-            Provider::Gitea => gitea::close(self, number, comment).await,
+        }
+    }
+
+    /// `title` marked as a draft with the forge's `prefix` when the config asks for drafts
+    /// (GitLab and Gitea say so in the title).
+    fn draft_title(&self, prefix: &str, title: &str) -> String {
+        match self.config.draft {
+            true => format!("{prefix} {title}"),
+            false => title.to_string(),
         }
     }
 
@@ -375,6 +383,23 @@ impl Forge {
         }
         headers
     }
+}
+
+/// Comments on a pull request, then closes it: the same calls on GitHub and Gitea, whose pull
+/// requests are issues for comments.
+async fn comment_and_close(forge: &Forge, number: u64, comment: &str) -> Result<(), ForgeError> {
+    let path = format!("/repos/{}/issues/{number}/comments", forge.project());
+    forge
+        .call(
+            Method::POST,
+            &path,
+            Some(&serde_json::json!({ "body": comment })),
+        )
+        .await?;
+    let path = format!("/repos/{}/pulls/{number}", forge.project());
+    let closed = serde_json::json!({ "state": "closed" });
+    forge.call(Method::PATCH, &path, Some(&closed)).await?;
+    Ok(())
 }
 
 /// The answer decoded as `T`, or a transport error naming the call.
