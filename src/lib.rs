@@ -10,7 +10,9 @@
 //! - [`config`]: the YAML config, decoded with located errors into compiled rules.
 //! - [`image`]: the reference grammar, the prefix scanner, the file walker, the rewriter.
 //! - [`policy`]: tag patterns and orderings; picks the newest allowed tag. Pure.
-//! - [`plan`]: from references, rules and known tags to a list of changes. Pure.
+//! - [`plan`]: from references, rules, known tags and holds to a list of changes, and the
+//!   changes a deploy request asks for. Pure.
+//! - [`holds`]: holds the daemon keeps (API, rollbacks, deploys), saved in the data dir.
 //! - [`registry`]: tag listings, digests and creation times from OCI registries and ECR.
 //! - [`git`]: workspaces (locked, self-healing), commits, compare-and-swap pushes, SSH host keys.
 //! - [`exec`]: exec actions run in the checkout before a commit, in a clean environment.
@@ -31,10 +33,12 @@
 pub mod cli;
 pub mod config;
 pub mod cycle;
+pub mod deploy;
 pub(crate) mod diff;
 pub mod exec;
 pub mod forge;
 pub mod git;
+pub mod holds;
 pub mod image;
 pub mod metrics;
 pub mod notify;

@@ -88,6 +88,7 @@ pub struct Metrics {
     webhook_rejected: Family<WebhookRejectedLabels, Counter>,
     webhook_woken: Family<WebhookNameLabels, Counter>,
     event_to_commit: Family<RepoLabels, Histogram>,
+    deploys: Family<ResultLabels, Counter>,
     /// Each repo's series in `pull_requests`, to remove those of closed requests.
     open_pulls: std::sync::Mutex<std::collections::HashMap<String, Vec<PullRequestLabels>>>,
 }
@@ -149,6 +150,7 @@ impl Metrics {
             event_to_commit: Family::new_with_constructor(|| {
                 Histogram::new([0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0])
             }),
+            deploys: Family::default(),
             open_pulls: Default::default(),
             registry: Registry::default(),
         };
@@ -216,6 +218,11 @@ impl Metrics {
             "laminar_webhook_rejected",
             "Webhook requests refused, by reason",
             metrics.webhook_rejected.clone(),
+        );
+        registry.register(
+            "laminar_deploy_requests",
+            "Deploy requests carried out per repo, by result (pushed, unchanged, refused, failed)",
+            metrics.deploys.clone(),
         );
         registry.register(
             "laminar_webhook_repos_woken",
@@ -374,6 +381,15 @@ impl Metrics {
             .get_or_create(&WebhookRejectedLabels {
                 webhook: webhook.to_string(),
                 reason,
+            })
+            .inc();
+    }
+
+    pub fn deployed(&self, repo: &str, result: &'static str) {
+        self.deploys
+            .get_or_create(&ResultLabels {
+                repo: repo.to_string(),
+                result,
             })
             .inc();
     }

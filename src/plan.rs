@@ -8,11 +8,19 @@ use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
+mod deploy;
+mod standing;
+
+pub use deploy::{DeployOrder, DeployRefusal, deploy};
+pub use standing::{Standing, Written, describe as describe_hold};
+
 use crate::config::Repo;
+use crate::holds::Hold;
 use crate::image::rewrite::{Edit, RewriteError, rewrite_file};
 use crate::image::scanner::ImageRef;
-use crate::image::walk::FileRefs;
+use crate::image::walk::{FileRefs, slash_path};
 use crate::policy::{ImageTags, Keep, Selection, TagInfo};
+use standing::{Held, Reference, judge};
 
 /// Tags known per image name (as written in files).
 pub type TagTable = HashMap<String, ImageTags>;
@@ -88,6 +96,8 @@ pub enum KeptReason {
     OrderingIncomplete { pending: usize },
     /// A `# laminar:hold` comment on the reference's line.
     Held { until: Option<String> },
+    /// A hold the daemon keeps: made through the API, by a rollback, or by a deploy request.
+    OnHold(Hold),
 }
 
 impl fmt::Display for KeptReason {
@@ -110,6 +120,7 @@ impl fmt::Display for KeptReason {
                 f,
                 "held until {until} by a `# laminar:hold` comment on its line"
             ),
+            KeptReason::OnHold(hold) => f.write_str(&describe_hold(hold)),
         }
     }
 }
@@ -126,6 +137,12 @@ impl Kept {
 pub struct Plan {
     pub changes: Vec<Change>,
     pub kept: Vec<Kept>,
+    /// Holds to keep from now on: rollbacks this plan noticed, older tags a deploy set.
+    pub holds_made: Vec<Hold>,
+    /// Ids of holds that end: a tag newer than the one each waits for has appeared.
+    pub holds_ended: Vec<String>,
+    /// (file, image) whose written tag someone else has since replaced.
+    pub forgotten: Vec<(String, String)>,
 }
 
 impl Plan {
@@ -147,10 +164,17 @@ impl Plan {
 }
 
 /// Decides, for every reference a rule manages, whether to move it and to which tag, as of
-/// `now` (tag ages are measured from it).
-pub fn plan(repo: &Repo, files: &[FileRefs], tags: &TagTable, now: SystemTime) -> Plan {
+/// `now` (tag ages are measured from it), within the holds of `standing`.
+pub fn plan(
+    repo: &Repo,
+    files: &[FileRefs],
+    tags: &TagTable,
+    standing: &Standing,
+    now: SystemTime,
+) -> Plan {
     let mut plan = Plan::default();
     for file in files {
+        let slashed = slash_path(&file.path);
         for reference in &file.refs {
             let Some(rule) = repo.rule_for(&file.path, &reference.tag) else {
                 continue;
@@ -172,7 +196,31 @@ pub fn plan(repo: &Repo, files: &[FileRefs], tags: &TagTable, now: SystemTime) -
                 }));
                 continue;
             }
-            let Some(known) = tags.get(&reference.image) else {
+            let known = tags.get(&reference.image);
+            let at = Reference {
+                repo: &repo.name,
+                file: &slashed,
+                image: &reference.image,
+                tag: &reference.tag,
+                policy: &rule.policy,
+                known,
+            };
+            let held = judge(
+                standing,
+                &plan.holds_made,
+                &at,
+                now,
+                &mut plan.holds_ended,
+                &mut plan.forgotten,
+            );
+            if let Some(Held { hold, made }) = held {
+                if made {
+                    plan.holds_made.push(hold.clone());
+                }
+                plan.kept.push(keep(KeptReason::OnHold(hold)));
+                continue;
+            }
+            let Some(known) = known else {
                 plan.kept.push(keep(KeptReason::NoTags));
                 continue;
             };

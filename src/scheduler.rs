@@ -2,7 +2,7 @@
 //! triggered, never two cycles of one repo together, at most `maxConcurrentRepos` cycles at a
 //! time. Shutdown comes from outside as a future.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::future::Future;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -13,17 +13,26 @@ use tokio::task::JoinSet;
 use tokio::time::Instant;
 use tracing::Instrument;
 
-use crate::cycle::{CycleResult, Mode, RepoCycle, Shared};
+use crate::config::EventKind;
+use crate::cycle::{CycleReport, CycleResult, Mode, RepoCycle, Shared};
+use crate::deploy::{Deploys, RepoOutcome};
+use crate::plan::DeployOrder;
 use crate::status::StatusBoard;
 
 /// How long cycles abandoned at the end of the grace period get to stop before their push:
 /// with the runtime's own wait for leftovers, shutdown ends within the grace period + 10 s.
 pub const ABANDON_WAIT: Duration = Duration::from_secs(8);
 
-/// Wakes repos on demand. Triggers during a cycle coalesce into one follow-up cycle.
+/// Deploy requests waiting for one repo at most; more are refused until these are done.
+pub const MAX_QUEUED_DEPLOYS: usize = 32;
+
+/// Wakes repos on demand. Triggers during a cycle coalesce into one follow-up cycle; deploy
+/// requests queue, each its own cycle.
 #[derive(Debug, Default)]
 pub struct Triggers {
     by_repo: HashMap<String, Arc<Wake>>,
+    /// Every recent deploy request's state.
+    pub deploys: Arc<Deploys>,
 }
 
 /// One repo's wake-up call, and what it asks for.
@@ -32,10 +41,24 @@ struct Wake {
     notify: Notify,
     /// Every listing must be fresh (the API's sync).
     full: AtomicBool,
+    /// A cycle reusing the last full cycle's listings.
+    nudged: AtomicBool,
     /// The push events not yet acted on: when the earliest arrived, and the tags they
     /// announced by image. Their images' listings were dropped when they came; the cycle they
     /// ask for reuses the other listings of the last full cycle.
     event: Mutex<Option<Pending>>,
+    /// Deploy requests, in the order they came.
+    orders: Mutex<VecDeque<DeployOrder>>,
+}
+
+impl Wake {
+    fn orders(&self) -> std::sync::MutexGuard<'_, VecDeque<DeployOrder>> {
+        self.orders.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn next_order(&self) -> Option<DeployOrder> {
+        self.orders().pop_front()
+    }
 }
 
 /// Push events waiting for their cycle.
@@ -54,7 +77,39 @@ impl Triggers {
                 .into_iter()
                 .map(|n| (n.to_string(), Arc::new(Wake::default())))
                 .collect(),
+            deploys: Arc::default(),
         }
+    }
+
+    pub fn knows(&self, repo: &str) -> bool {
+        self.by_repo.contains_key(repo)
+    }
+
+    /// Is `repo` known, with room in its queue for `count` more deploy requests?
+    pub fn can_deploy(&self, repo: &str, count: usize) -> Option<bool> {
+        let wake = self.by_repo.get(repo)?;
+        Some(wake.orders().len() + count <= MAX_QUEUED_DEPLOYS)
+    }
+
+    /// Queues a deploy request for `repo`; `false` for an unknown repo.
+    pub fn deploy(&self, repo: &str, order: DeployOrder) -> bool {
+        let Some(wake) = self.by_repo.get(repo) else {
+            return false;
+        };
+        wake.orders().push_back(order);
+        wake.notify.notify_one();
+        true
+    }
+
+    /// A cycle that reuses the last full cycle's listings (a hold was released, say); `false`
+    /// for an unknown repo.
+    pub fn nudge(&self, repo: &str) -> bool {
+        let Some(wake) = self.by_repo.get(repo) else {
+            return false;
+        };
+        wake.nudged.store(true, Ordering::SeqCst);
+        wake.notify.notify_one();
+        true
     }
 
     /// A cycle with every listing fresh; `false` for an unknown repo.
@@ -126,6 +181,7 @@ pub async fn run(
             shared.clone(),
             status.clone(),
             wake,
+            triggers.deploys.clone(),
             permits.clone(),
             running.clone(),
             stopped.clone(),
@@ -167,11 +223,13 @@ async fn drain(tasks: &mut JoinSet<()>) {
     while tasks.join_next().await.is_some() {}
 }
 
+#[allow(clippy::too_many_arguments)]
 async fn repo_loop(
     mut cycle: RepoCycle,
     shared: Arc<Shared>,
     status: Arc<StatusBoard>,
     wake: Arc<Wake>,
+    deploys: Arc<Deploys>,
     permits: Arc<Semaphore>,
     running: Arc<AtomicUsize>,
     mut stopped: watch::Receiver<bool>,
@@ -184,50 +242,65 @@ async fn repo_loop(
     let mut due = Instant::now();
     // When the last cycle that listed everything afresh began.
     let mut last_full: Option<Instant> = None;
-    loop {
+    let mut turns = Turns {
+        shared: &shared,
+        permits: &permits,
+        running: &running,
+        stopped: &mut stopped,
+    };
+    'cycles: loop {
         let (woke, on_time) = tokio::select! {
             _ = tokio::time::sleep_until(due) => (due, true),
             _ = wake.notify.notified() => (Instant::now(), false),
-            _ = stopped.changed() => break,
+            _ = turns.stopped.changed() => break,
         };
-        if *stopped.borrow() {
+        if *turns.stopped.borrow() {
             break;
         }
+        // Deploy requests first, each a cycle of its own, in the order they came.
+        let mut deployed = false;
+        while let Some(order) = wake.next_order() {
+            deploys.update(&order.id, &name, RepoOutcome::Running);
+            let Some(report) = turns.take(&mut cycle, Some(&order), woke).await else {
+                wake.orders().push_front(order);
+                break 'cycles;
+            };
+            let outcome = RepoOutcome::of(&report);
+            tracing::info!(repo = %name, deploy = %order.id, result = outcome.label(), "deploy request carried out");
+            shared.metrics.deployed(&name, outcome.label());
+            deploys.update(&order.id, &name, outcome);
+            // The status board hears from the cycle that follows; people hear of the commit.
+            for event in crate::notify::events(&cycle.repo, None, &report) {
+                if event.kind == EventKind::Updated {
+                    shared.notifier.publish(&event);
+                }
+            }
+            deployed = true;
+        }
         let full = wake.full.swap(false, Ordering::SeqCst) || on_time;
+        let nudged = wake.nudged.swap(false, Ordering::SeqCst) || deployed;
         let event = wake.event.lock().unwrap_or_else(|p| p.into_inner()).take();
         let event = event.map(|pending| {
             cycle.announced(pending.announced);
             pending.at
         });
-        // A cycle for a push event alone lists only the pushed image afresh.
-        let started = match (full, event, last_full) {
-            (false, Some(_), Some(last)) => last,
+        // A cycle for a push event alone lists only the pushed image afresh; one after a
+        // deploy or a released hold lists nothing afresh.
+        let started = match (full, event.is_some() || nudged, last_full) {
+            (false, true, Some(last)) => last,
             _ => {
                 last_full = Some(woke);
                 woke
             }
         };
-        let permit = tokio::select! {
-            permit = permits.acquire() => permit,
-            _ = stopped.changed() => break,
-        };
         // A cycle sees no registry listing older than `started`.
-        let span = tracing::info_span!("cycle", repo = %name);
-        running.fetch_add(1, Ordering::SeqCst);
-        let report = cycle
-            .run(&shared, Mode::Apply, started)
-            .instrument(span)
-            .await;
+        let Some(report) = turns.take(&mut cycle, None, started).await else {
+            break;
+        };
         if let Some(at) = event
             && report.result == CycleResult::Updated
         {
             shared.metrics.event_to_commit(&name, at.elapsed());
-        }
-        drop(permit);
-        // The registry cache is written (if it changed) once a round of cycles is over, not
-        // after every repo's.
-        if running.fetch_sub(1, Ordering::SeqCst) == 1 {
-            shared.registries.save_cache().await;
         }
         let mut previous_result = None;
         status.update(&name, |previous| {
@@ -243,5 +316,52 @@ async fn repo_loop(
         while due <= now {
             due += poll;
         }
+    }
+    // Requests still queued get an answer rather than a wait without end.
+    while let Some(order) = wake.next_order() {
+        let error = "laminar shut down before carrying out the request".to_string();
+        deploys.update(&order.id, &name, RepoOutcome::Failed { error });
+    }
+}
+
+/// What a repo's cycles take turns with: the concurrency limit and shutdown.
+struct Turns<'a> {
+    shared: &'a Shared,
+    permits: &'a Semaphore,
+    running: &'a AtomicUsize,
+    stopped: &'a mut watch::Receiver<bool>,
+}
+
+impl Turns<'_> {
+    /// Runs one cycle (a deploy request's, or a regular one seeing no listing older than
+    /// `started`) once a permit is free; `None` when shutdown came first.
+    async fn take(
+        &mut self,
+        cycle: &mut RepoCycle,
+        order: Option<&DeployOrder>,
+        started: Instant,
+    ) -> Option<CycleReport> {
+        let permit = tokio::select! {
+            permit = self.permits.acquire() => permit,
+            _ = self.stopped.changed() => return None,
+        };
+        let span = tracing::info_span!("cycle", repo = %cycle.repo.name);
+        self.running.fetch_add(1, Ordering::SeqCst);
+        let report = match order {
+            Some(order) => cycle.deploy(self.shared, order).instrument(span).await,
+            None => {
+                cycle
+                    .run(self.shared, Mode::Apply, started)
+                    .instrument(span)
+                    .await
+            }
+        };
+        drop(permit);
+        // The registry cache is written (if it changed) once a round of cycles is over, not
+        // after every repo's.
+        if self.running.fetch_sub(1, Ordering::SeqCst) == 1 {
+            self.shared.registries.save_cache().await;
+        }
+        Some(report)
     }
 }

@@ -1,5 +1,8 @@
-//! HTTP: `/metrics`, `/healthz`, `/readyz`, and the API to trigger cycles and read status.
-//! Handlers never wait for a cycle: triggers only wake the scheduler.
+//! HTTP: `/metrics`, `/healthz`, `/readyz`, and the API to trigger cycles, read status,
+//! receive registry webhooks, request deploys and hold images. Handlers never run a cycle:
+//! they wake the scheduler (a deploy request may wait for its cycles' outcome).
+
+mod promote;
 
 use std::sync::Arc;
 
@@ -7,10 +10,11 @@ use axum::body::Body;
 use axum::extract::{DefaultBodyLimit, Path, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post};
 use axum::{Json, Router};
 use serde_json::json;
 
+use crate::holds::HoldBook;
 use crate::metrics::Metrics;
 use crate::registry::Registries;
 use crate::scheduler::Triggers;
@@ -30,6 +34,7 @@ pub struct AppState {
     pub receivers: Arc<Receivers>,
     /// Push events drop the pushed image's listings here.
     pub registries: Arc<Registries>,
+    pub holds: Arc<HoldBook>,
 }
 
 pub fn router(state: Arc<AppState>) -> Router {
@@ -40,6 +45,15 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/api/v1/sync", post(sync_all))
         .route("/api/v1/sync/{repo}", post(sync_repo))
         .route("/api/v1/status", get(status))
+        .route("/api/v1/deploy", post(promote::deploy))
+        .route("/api/v1/deploy/{id}", get(promote::deploy_state))
+        .route(
+            "/api/v1/holds",
+            get(promote::holds)
+                .post(promote::hold)
+                .delete(promote::release_image),
+        )
+        .route("/api/v1/holds/{id}", delete(promote::release_one))
         .route(
             "/api/v1/webhooks/{name}",
             // The webhook reads its body itself, against its own, larger limit.
@@ -117,7 +131,7 @@ async fn status(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Respo
     if let Err(denied) = authorize(&state, &headers) {
         return denied.into_response();
     }
-    Json(json!({ "repos": state.status.snapshot() })).into_response()
+    Json(json!({ "repos": state.status.snapshot(), "holds": state.holds.list() })).into_response()
 }
 
 /// A push event: the repos whose references name the pushed image are woken, and that image

@@ -3,6 +3,7 @@
 //! Commands print their results to stdout and diagnostics to stderr, and return an
 //! error carrying its exit code instead of exiting, so `main` stays a thin shell.
 
+mod api;
 mod check;
 mod once;
 mod run;
@@ -74,6 +75,14 @@ pub enum Command {
     Scan(scan::ScanArgs),
     /// List an image's tags as a rule orders them, and the tag it would select
     Tags(tags::TagsArgs),
+    /// Ask the running daemon to set an exact tag (a rollback, say) and commit it
+    Deploy(api::DeployArgs),
+    /// Ask the running daemon to stop updating an image (in one repo, until a time)
+    Hold(api::HoldArgs),
+    /// End holds on an image (or one hold, by id), a rollback's too
+    Release(api::ReleaseArgs),
+    /// List the running daemon's holds
+    Holds(api::HoldsArgs),
     /// Print the version
     Version,
 }
@@ -126,6 +135,10 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
         Command::Check(args) => check::run(&args, &config_path(&cli.global)),
         Command::Scan(args) => scan::run(&args, cli.global.config.as_deref()),
         Command::Tags(args) => tags::run(&args, cli.global.config.as_deref()),
+        Command::Deploy(args) => api::deploy(&args),
+        Command::Hold(args) => api::hold(&args),
+        Command::Release(args) => api::release(&args),
+        Command::Holds(args) => api::holds(&args),
         Command::Version => {
             println!("laminar {}", env!("CARGO_PKG_VERSION"));
             Ok(())

@@ -39,6 +39,7 @@ async fn serve(config: Arc<Config>, token: Option<Secret>) -> Result<(), CliErro
         token,
         receivers: Arc::new(crate::webhook::Receivers::new(&config.webhooks)),
         registries: shared.registries.clone(),
+        holds: shared.holds.clone(),
     });
     let (stop_server, server_stopped) = tokio::sync::oneshot::channel::<()>();
     let server = tokio::spawn(async move {

@@ -600,7 +600,7 @@ fn notification(
                 None => {
                     d.error(
                         n.pos,
-                        format!("unknown event {e:?}: expected updated, failed, recovered or push-gave-up"),
+                        format!("unknown event {e:?}: expected updated, failed, recovered, push-gave-up or rolled-back"),
                     );
                     None
                 }

@@ -69,14 +69,17 @@ pub enum EventKind {
     Recovered,
     /// A push lost every race with other writers this cycle.
     PushGaveUp,
+    /// A commit not made by laminar moved references back; they are held there.
+    RolledBack,
 }
 
 impl EventKind {
-    pub const ALL: [EventKind; 4] = [
+    pub const ALL: [EventKind; 5] = [
         EventKind::Updated,
         EventKind::Failed,
         EventKind::Recovered,
         EventKind::PushGaveUp,
+        EventKind::RolledBack,
     ];
 
     pub fn name(self) -> &'static str {
@@ -85,6 +88,7 @@ impl EventKind {
             EventKind::Failed => "failed",
             EventKind::Recovered => "recovered",
             EventKind::PushGaveUp => "push-gave-up",
+            EventKind::RolledBack => "rolled-back",
         }
     }
 }

@@ -9,7 +9,6 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 use crate::forge::PullRequestRef;
-use crate::image::rewrite::write_atomically;
 
 /// laminar's branches of one repo, by branch name.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -40,19 +39,11 @@ impl Delivered {
     /// The saved record; an unreadable one reads as empty (the branches' tips still say which
     /// are laminar's).
     pub fn load(file: &Path) -> Delivered {
-        std::fs::read(file)
-            .ok()
-            .and_then(|bytes| serde_json::from_slice(&bytes).ok())
-            .unwrap_or_default()
+        super::sidecar::load(file)
     }
 
     pub fn save(&self, file: &Path) {
-        let written = serde_json::to_vec_pretty(self)
-            .map_err(std::io::Error::other)
-            .and_then(|bytes| write_atomically(file, &bytes));
-        if let Err(err) = written {
-            tracing::warn!(file = %file.display(), error = %err, "cannot save the pull-request record");
-        }
+        super::sidecar::save(file, self, "pull-request record");
     }
 
     /// The open pull requests, by branch.

@@ -6,6 +6,7 @@ use crate::forge::ForgeError;
 use crate::git::GitError;
 use crate::image::rewrite::RewriteError;
 use crate::image::walk::WalkError;
+use crate::plan::DeployRefusal;
 use crate::registry::RegistryError;
 
 use super::repo_rules::RepoFileError;
@@ -37,6 +38,8 @@ pub enum CycleError {
     BranchTaken { branch: String },
     #[error("branch {branch} moved while laminar pushed to it ({why}); trying again next cycle")]
     LeaseLost { branch: String, why: String },
+    #[error("deploy refused: {0}")]
+    Refused(#[from] DeployRefusal),
     #[error("shutting down: cycle abandoned before its push")]
     Abandoned,
     #[error("a cycle task failed: {0}")]
@@ -57,6 +60,7 @@ impl CycleError {
             CycleError::Forge(e) => e.metric_label(),
             CycleError::BranchTaken { .. } => "branch_taken",
             CycleError::LeaseLost { .. } => "lease_lost",
+            CycleError::Refused(_) => "deploy_refused",
             CycleError::Abandoned => "abandoned",
             CycleError::Task(_) => "internal",
         }

@@ -6,7 +6,7 @@
 //! template: `{file}`, `{base}` (the file's name), `{image}`, `{name}` (the image's last path
 //! component), `{old}`, `{new}`.
 
-use crate::plan::Change;
+use crate::plan::{Change, DeployOrder};
 
 /// Each change's line unless configured: `dev/app.yaml: reg.io/team/app develop-1 → develop-2`.
 const CHANGE_LINE: &str = "{file}: {image} {old} → {new}";
@@ -45,6 +45,31 @@ pub fn render(
             }
         }
     }
+}
+
+/// A deploy request's commit: what was asked for, the reason given, each change, and the
+/// request's id as a trailer.
+pub fn deploy(order: &DeployOrder, changes: &[Change]) -> String {
+    let mut message = format!(
+        "Deploy {}:{} as requested\n\n",
+        short_name(&order.image),
+        order.tag
+    );
+    if let Some(reason) = order
+        .reason
+        .as_deref()
+        .map(str::trim)
+        .filter(|r| !r.is_empty())
+    {
+        message.push_str(reason);
+        message.push_str("\n\n");
+    }
+    for change in changes {
+        message.push_str(&line(CHANGE_LINE, change));
+        message.push('\n');
+    }
+    message.push_str(&format!("\nLaminar-Deploy: {}\n", order.id));
+    message
 }
 
 /// One change's line, from its template.

@@ -15,6 +15,7 @@ mod pull_request;
 mod repo_rules;
 mod report;
 mod scan_memo;
+mod sidecar;
 
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
@@ -34,6 +35,7 @@ use crate::config::{Config, RegistryId, RemoteConfig, Repo};
 use crate::exec::{self, ExecContext};
 use crate::forge::Forge;
 use crate::git::{Coverage, GitError, Identity, Memo, Push, Synced, Workspace};
+use crate::holds::HoldBook;
 use crate::image::rewrite::splice;
 use crate::image::scanner::{Scanner, ScannerError};
 use crate::image::walk::{
@@ -41,7 +43,9 @@ use crate::image::walk::{
 };
 use crate::metrics::Metrics;
 use crate::notify::Notifier;
-use crate::plan::{Plan, TagTable, apply, plan};
+use crate::plan::{
+    DeployOrder, DeployRefusal, Plan, Standing, TagTable, Written, apply, deploy, plan,
+};
 use crate::policy::{ImageTags, Policy};
 use crate::registry::{Options, Registries};
 use delivered::Delivered;
@@ -72,6 +76,8 @@ pub struct Shared {
     pub abort: Arc<AtomicBool>,
     /// Where finished cycles' events go.
     pub notifier: Arc<Notifier>,
+    /// The holds the daemon keeps.
+    pub holds: Arc<HoldBook>,
 }
 
 impl Shared {
@@ -98,6 +104,7 @@ impl Shared {
         let metrics = Arc::new(metrics);
         Ok(Shared {
             notifier: Arc::new(Notifier::start(&config.notifications, metrics.clone())),
+            holds: Arc::new(HoldBook::open(&config.global.data_dir)),
             config,
             registries: Arc::new(registries),
             scanner: Arc::new(scanner),
@@ -138,6 +145,8 @@ pub struct RepoCycle {
     delivered: Option<Delivered>,
     /// Tags push events announced for the next cycle, by image: their listings must hold them.
     announced: Vec<(String, String)>,
+    /// The tags laminar last wrote (loaded at the first cycle).
+    written: Option<Written>,
 }
 
 impl RepoCycle {
@@ -153,6 +162,7 @@ impl RepoCycle {
             forge: None,
             delivered: None,
             announced: Vec::new(),
+            written: None,
         }
     }
 
@@ -173,21 +183,43 @@ impl RepoCycle {
     /// Runs one cycle. Registry listings older than `started` are never used: the cycle sees
     /// every tag pushed before it began.
     pub async fn run(&mut self, shared: &Shared, mode: Mode, started: Instant) -> CycleReport {
-        let timer = (mode == Mode::Apply).then(|| shared.metrics.cycle_timer(&self.repo.name));
+        self.run_for(shared, mode, started, None).await
+    }
+
+    /// Carries out a deploy request: its tag on every managed reference of its image,
+    /// committed and pushed, and nothing else.
+    pub async fn deploy(&mut self, shared: &Shared, order: &DeployOrder) -> CycleReport {
+        self.run_for(shared, Mode::Apply, Instant::now(), Some(order))
+            .await
+    }
+
+    async fn run_for(
+        &mut self,
+        shared: &Shared,
+        mode: Mode,
+        started: Instant,
+        order: Option<&DeployOrder>,
+    ) -> CycleReport {
+        // A deploy request's cycle is counted as a deploy, not as one of the repo's cycles.
+        let counted = mode == Mode::Apply && order.is_none();
+        let timer = counted.then(|| shared.metrics.cycle_timer(&self.repo.name));
         let mut report = CycleReport::default();
         let pushed = self
-            .pipeline(shared, mode, started, &mut report)
+            .pipeline(shared, mode, started, order, &mut report)
             .await
             .unwrap_or_else(|error| {
                 report.errors.push(error);
                 false
             });
+        report.settle(pushed, mode == Mode::DryRun);
+        if mode == Mode::Apply {
+            self.keep_standing(shared, &report);
+        }
         if let Some(workspace) = self.workspace.take() {
             self.memo = workspace.memo();
             self.resets += u64::from(workspace.resets());
         }
-        report.settle(pushed, mode == Mode::DryRun);
-        if mode == Mode::Apply {
+        if counted {
             record(shared, &self.repo.name, &report);
         }
         drop(timer);
@@ -200,8 +232,12 @@ impl RepoCycle {
         shared: &Shared,
         mode: Mode,
         started: Instant,
+        order: Option<&DeployOrder>,
         report: &mut CycleReport,
     ) -> Result<bool, CycleError> {
+        if order.is_some() && self.repo.pull_request.is_some() {
+            return Err(DeployRefusal::PullRequestMode.into());
+        }
         let mut synced = self.sync_workspace(shared).await?;
         self.read_repo_file(shared, report).await?;
         let rules = self.rules(shared);
@@ -213,8 +249,21 @@ impl RepoCycle {
         let mut files = self.scan(shared, &rules, &synced).await?;
         report.references = files.iter().map(|f| f.refs.len()).sum();
         let announced = std::mem::take(&mut self.announced);
-        let tags = ask_registries(shared, &rules.repo, &files, started, &announced, report).await;
-        let mut planned = plan(&rules.repo, &files, &tags, SystemTime::now());
+        let asked = Asked {
+            started,
+            announced: &announced,
+            deploy: order,
+        };
+        let tags = ask_registries(shared, &rules.repo, &files, &asked, report).await;
+        let standing = self.standing(shared)?;
+        let make_plan = |files: &[FileRefs]| -> Result<Plan, CycleError> {
+            let now = SystemTime::now();
+            Ok(match order {
+                None => plan(&rules.repo, files, &tags, &standing, now),
+                Some(order) => deploy(&rules.repo, files, order, &tags, &standing, now)?,
+            })
+        };
+        let mut planned = make_plan(&files)?;
         report.planned(&planned);
         if mode == Mode::DryRun {
             report.unmanaged = files
@@ -246,7 +295,10 @@ impl RepoCycle {
             if planned.is_empty() {
                 return Ok(false);
             }
-            let Some(commit) = self.apply_exec_commit(shared, &rules, &planned).await? else {
+            let Some(commit) = self
+                .apply_exec_commit(shared, &rules, &planned, order)
+                .await?
+            else {
                 return Ok(false);
             };
             if shared.abort.load(Ordering::SeqCst) {
@@ -272,7 +324,7 @@ impl RepoCycle {
                     synced = self.sync_workspace(shared).await?;
                     report.head = Some(synced.head);
                     files = self.scan(shared, &rules, &synced).await?;
-                    planned = plan(&rules.repo, &files, &tags, SystemTime::now());
+                    planned = make_plan(&files)?;
                 }
             }
         }
@@ -446,14 +498,18 @@ impl RepoCycle {
         shared: &Shared,
         rules: &Rules,
         planned: &Plan,
+        order: Option<&DeployOrder>,
     ) -> Result<Option<Oid>, CycleError> {
         let global = &shared.config.global;
-        let message = message::render(
-            global.commit_message.as_deref(),
-            global.commit_change_line.as_deref(),
-            &self.repo.name,
-            &planned.changes,
-        );
+        let message = match order {
+            Some(order) => message::deploy(order, &planned.changes),
+            None => message::render(
+                global.commit_message.as_deref(),
+                global.commit_change_line.as_deref(),
+                &self.repo.name,
+                &planned.changes,
+            ),
+        };
         let planned = planned.clone();
         let exec = rules.exec.clone();
         let mut pass_env = global.exec_env.clone();
@@ -492,6 +548,54 @@ impl RepoCycle {
             result
         })
         .await?
+    }
+
+    /// The holds in force for this repo and the tags laminar last wrote in it.
+    fn standing(&mut self, shared: &Shared) -> Result<Standing, CycleError> {
+        let file = self.open_workspace()?.sidecar(Written::SUFFIX);
+        let written = self
+            .written
+            .get_or_insert_with(|| sidecar::load(&file))
+            .clone();
+        Ok(Standing {
+            holds: shared.holds.for_repo(&self.repo.name),
+            written,
+        })
+    }
+
+    /// Saves what the cycle learned: the holds its plan made and ended, and the tags it wrote
+    /// on the watched branch (pull requests write elsewhere).
+    fn keep_standing(&mut self, shared: &Shared, report: &CycleReport) {
+        if let Err(err) = shared.holds.change(&report.holds_made, &report.holds_ended) {
+            tracing::error!(error = %err, "cannot keep the holds");
+        }
+        for hold in &report.holds_made {
+            tracing::info!(hold = %hold.id, image = %hold.image, file = ?hold.file, "{}", crate::plan::describe_hold(hold));
+        }
+        let (Some(written), Some(workspace)) = (self.written.as_mut(), self.workspace.as_ref())
+        else {
+            return;
+        };
+        let before = written.clone();
+        for (file, image) in &report.forgotten {
+            written.forget(file, image);
+        }
+        if report.result == CycleResult::Updated && self.repo.pull_request.is_none() {
+            for change in &report.changes {
+                written.set(
+                    &slash_path(&change.site.path),
+                    &change.image,
+                    &change.new_tag,
+                );
+            }
+        }
+        if *written != before {
+            sidecar::save(
+                &workspace.sidecar(Written::SUFFIX),
+                written,
+                "record of written tags",
+            );
+        }
     }
 
     /// Pushes `commit` without force.
@@ -541,17 +645,29 @@ async fn ask_registries(
     shared: &Shared,
     repo: &Repo,
     files: &[FileRefs],
-    started: Instant,
-    announced: &[(String, String)],
+    asked: &Asked<'_>,
     report: &mut CycleReport,
 ) -> TagTable {
+    let Asked {
+        started,
+        announced,
+        deploy,
+    } = *asked;
+    let deployed = deploy.map(|order| crate::webhook::image_key(&order.image));
     let mut wanted: HashMap<(&RegistryId, &str), Wanted> = HashMap::new();
     for file in files {
         for reference in &file.refs {
+            if deployed
+                .as_ref()
+                .is_some_and(|key| *key != crate::webhook::image_key(&reference.image))
+            {
+                continue;
+            }
             if let Some(rule) = repo.rule_for(&file.path, &reference.tag) {
                 let wanted = wanted
                     .entry((&reference.registry, reference.image.as_str()))
                     .or_default();
+                wanted.also = deploy.map(|order| order.tag.as_str());
                 // A pinned digest must move with the tag, so the new tag's digest is needed.
                 if rule.policy.needs_times() || reference.digest.is_some() {
                     wanted.rules.push(&rule.policy);
@@ -615,6 +731,17 @@ fn unanswered(repo: &Repo, files: &[FileRefs], tags: &TagTable) -> HashSet<Strin
         .collect()
 }
 
+/// What a cycle asks the registries for.
+#[derive(Clone, Copy)]
+struct Asked<'a> {
+    /// No listing older than this.
+    started: Instant,
+    /// Tags push events announced, by image.
+    announced: &'a [(String, String)],
+    /// A deploy request: only its image is asked for, with its tag's details.
+    deploy: Option<&'a DeployOrder>,
+}
+
 /// One image's tags, with times and digests for the tags `wanted` picks.
 async fn ask_one(
     shared: &Shared,
@@ -651,11 +778,15 @@ fn lacks_announced(image: &str, tags: Option<&ImageTags>, announced: &[(String, 
 struct Wanted<'a> {
     rules: Vec<&'a Policy>,
     current: HashSet<&'a str>,
+    /// A deploy request's tag, wanted whatever the rules say.
+    also: Option<&'a str>,
 }
 
 impl Wanted<'_> {
     fn wants(&self, tag: &str) -> bool {
-        self.current.contains(tag) || self.rules.iter().any(|policy| policy.allows(tag))
+        self.current.contains(tag)
+            || self.also == Some(tag)
+            || self.rules.iter().any(|policy| policy.allows(tag))
     }
 }
 

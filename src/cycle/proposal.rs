@@ -22,7 +22,7 @@ impl Group {
     pub fn plan(&self) -> Plan {
         Plan {
             changes: self.changes.clone(),
-            kept: Vec::new(),
+            ..Plan::default()
         }
     }
 
@@ -255,7 +255,7 @@ mod tests {
                 )
             })
             .collect();
-        let planned = plan(repo, &files, &table, SystemTime::now());
+        let planned = plan(repo, &files, &table, &Default::default(), SystemTime::now());
         (planned.changes, table)
     }
 

@@ -188,7 +188,9 @@ impl RepoCycle {
                 });
             }
         }
-        let built = self.apply_exec_commit(shared, p.rules, &group.plan()).await;
+        let built = self
+            .apply_exec_commit(shared, p.rules, &group.plan(), None)
+            .await;
         // Back to the watched head, for the next group and the next cycle.
         self.git(|w| w.discard()).await??;
         let Some(commit) = built? else {

@@ -6,6 +6,7 @@ use git2::Oid;
 use serde::Serialize;
 
 use crate::forge::PullRequestRef;
+use crate::holds::Hold;
 use crate::image::scanner::Unmanaged;
 use crate::plan::{Change, Kept, Plan};
 use crate::status::{PullRequestStatus, ReferenceStatus, RepoStatus};
@@ -104,6 +105,11 @@ pub struct CycleReport {
     /// Pull-request mode: the open pull requests after the cycle, by branch; `None` when the
     /// cycle did not get as far as the forge.
     pub open_pulls: Option<Vec<(String, PullRequestRef)>>,
+    /// Holds the plan made (rollbacks noticed, older tags deployed) and ended, by id.
+    pub holds_made: Vec<Hold>,
+    pub holds_ended: Vec<String>,
+    /// (file, image) whose tag laminar wrote other hands have since replaced.
+    pub forgotten: Vec<(String, String)>,
 }
 
 impl Default for CycleReport {
@@ -120,6 +126,9 @@ impl Default for CycleReport {
             unmanaged: Vec::new(),
             proposals: Vec::new(),
             open_pulls: None,
+            holds_made: Vec::new(),
+            holds_ended: Vec::new(),
+            forgotten: Vec::new(),
         }
     }
 }
@@ -129,6 +138,9 @@ impl CycleReport {
     pub(super) fn planned(&mut self, plan: &Plan) {
         self.changes = plan.changes.clone();
         self.kept = plan.kept.clone();
+        self.holds_made = plan.holds_made.clone();
+        self.holds_ended = plan.holds_ended.clone();
+        self.forgotten = plan.forgotten.clone();
     }
 
     /// Settles the result once the pipeline has ended. `changes` then lists what was

@@ -14,7 +14,9 @@ use tokio::sync::mpsc;
 use crate::config::{EventKind, Notification, Repo};
 use crate::cycle::{CycleError, CycleReport, CycleResult, ProposalAction};
 use crate::forge::PullRequestRef;
+use crate::holds::HoldKind;
 use crate::metrics::Metrics;
+use crate::plan::KeptReason;
 
 /// Events waiting per target; beyond that, new ones are dropped (and counted).
 const QUEUE: usize = 100;
@@ -110,6 +112,31 @@ pub fn events(repo: &Repo, previous: Option<CycleResult>, report: &CycleReport) 
     }
     if !failed && was_failing {
         events.push(event(EventKind::Recovered));
+    }
+    let rolled_back: Vec<ChangeNote> = report
+        .kept
+        .iter()
+        .filter_map(|kept| match &kept.reason {
+            KeptReason::OnHold(hold)
+                if hold.kind == HoldKind::Rollback
+                    && report.holds_made.iter().any(|made| made.id == hold.id) =>
+            {
+                Some(ChangeNote {
+                    file: kept.site.path.display().to_string(),
+                    line: kept.site.line,
+                    image: kept.image.clone(),
+                    old: hold.release_after.clone().unwrap_or_default(),
+                    new: kept.tag.clone(),
+                })
+            }
+            _ => None,
+        })
+        .collect();
+    if !rolled_back.is_empty() {
+        events.push(Event {
+            changes: rolled_back,
+            ..event(EventKind::RolledBack)
+        });
     }
     if report
         .errors

@@ -79,6 +79,7 @@ fn moves_each_reference_by_its_own_rule() {
         &repo(),
         &scan("dev/app.yaml", text),
         &table(&["reg.io/acme/app"], tags),
+        &Standing::default(),
         UNIX_EPOCH,
     );
     let moves: Vec<_> = plan
@@ -112,19 +113,40 @@ fn rules_only_cover_their_files() {
     let text = "reg.io/acme/app:develop-1\n";
     let tags = table(&["reg.io/acme/app"], vec![develop(1), develop(2)]);
     assert_eq!(
-        plan(&repo(), &scan("dev/x.yaml", text), &tags, UNIX_EPOCH)
-            .changes
-            .len(),
+        plan(
+            &repo(),
+            &scan("dev/x.yaml", text),
+            &tags,
+            &Standing::default(),
+            UNIX_EPOCH
+        )
+        .changes
+        .len(),
         1
     );
-    assert!(plan(&repo(), &scan("prod/x.yaml", text), &tags, UNIX_EPOCH).is_empty());
+    assert!(
+        plan(
+            &repo(),
+            &scan("prod/x.yaml", text),
+            &tags,
+            &Standing::default(),
+            UNIX_EPOCH
+        )
+        .is_empty()
+    );
 }
 
 #[test]
 fn pinned_digests_move_with_the_tag_or_not_at_all() {
     let text = format!("reg.io/acme/app:develop-1@{}\n", digest(1));
     let tags = table(&["reg.io/acme/app"], vec![develop(1), develop(2)]);
-    let plan = plan(&repo(), &scan("dev/app.yaml", &text), &tags, UNIX_EPOCH);
+    let plan = plan(
+        &repo(),
+        &scan("dev/app.yaml", &text),
+        &tags,
+        &Standing::default(),
+        UNIX_EPOCH,
+    );
     assert_eq!(
         apply_text(&text, &plan),
         format!("reg.io/acme/app:develop-2@{}\n", digest(2))
@@ -133,7 +155,13 @@ fn pinned_digests_move_with_the_tag_or_not_at_all() {
     let mut no_digest = develop(2);
     no_digest.digest = None;
     let tags = table(&["reg.io/acme/app"], vec![develop(1), no_digest]);
-    let plan = super::plan(&repo(), &scan("dev/app.yaml", &text), &tags, UNIX_EPOCH);
+    let plan = super::plan(
+        &repo(),
+        &scan("dev/app.yaml", &text),
+        &tags,
+        &Standing::default(),
+        UNIX_EPOCH,
+    );
     assert!(plan.is_empty());
     assert!(
         plan.kept[0]
@@ -149,7 +177,13 @@ fn pinned_digests_move_with_the_tag_or_not_at_all() {
 fn unknown_images_and_up_to_date_references_are_kept_with_a_reason() {
     let text = "reg.io/acme/app:develop-2 reg.io/acme/other:develop-1";
     let tags = table(&["reg.io/acme/app"], vec![develop(1), develop(2)]);
-    let plan = plan(&repo(), &scan("dev/app.yaml", text), &tags, UNIX_EPOCH);
+    let plan = plan(
+        &repo(),
+        &scan("dev/app.yaml", text),
+        &tags,
+        &Standing::default(),
+        UNIX_EPOCH,
+    );
     let reasons: Vec<_> = plan
         .kept
         .iter()
@@ -184,7 +218,7 @@ fn apply_rewrites_files_in_place() {
         1 << 20,
     )
     .unwrap();
-    let plan = plan(&repo(), &files, &tags, UNIX_EPOCH);
+    let plan = plan(&repo(), &files, &tags, &Standing::default(), UNIX_EPOCH);
     assert_eq!(
         apply(dir.path(), &plan).unwrap(),
         [PathBuf::from("dev/app.yaml")]
@@ -260,9 +294,9 @@ proptest! {
     ) {
         let text = render(&pieces);
         let tags = table(&["reg.io/acme/app0", "reg.io/acme/app1"], (0..=newest).map(develop).collect());
-        let first = plan(&repo(), &scan("dev/app.yaml", &text), &tags, UNIX_EPOCH);
+        let first = plan(&repo(), &scan("dev/app.yaml", &text), &tags, &Standing::default(), UNIX_EPOCH);
         let once = apply_text(&text, &first);
-        let second = plan(&repo(), &scan("dev/app.yaml", &once), &tags, UNIX_EPOCH);
+        let second = plan(&repo(), &scan("dev/app.yaml", &once), &tags, &Standing::default(), UNIX_EPOCH);
         prop_assert!(second.is_empty(), "second plan: {:?}", second.changes);
         prop_assert_eq!(apply_text(&once, &second), once);
     }
@@ -275,7 +309,7 @@ proptest! {
         let text = render(&pieces);
         let tags = table(&["reg.io/acme/app0", "reg.io/acme/app1", "reg.io/acme/app2"], (0..=newest).map(develop).collect());
         let before = scan("dev/app.yaml", &text);
-        let plan = plan(&repo(), &before, &tags, UNIX_EPOCH);
+        let plan = plan(&repo(), &before, &tags, &Standing::default(), UNIX_EPOCH);
         let after_text = apply_text(&text, &plan);
         let after = scan("dev/app.yaml", &after_text);
         prop_assert_eq!(before[0].refs.len(), after[0].refs.len());
@@ -427,7 +461,7 @@ proptest! {
         let tags = table(&images, (0..=newest).map(develop).collect());
         let before = scan(path, &text);
         prop_assert_eq!(before[0].refs.len(), entries.len(), "every entry found: {}", text);
-        let first = plan(&repo(), &before, &tags, UNIX_EPOCH);
+        let first = plan(&repo(), &before, &tags, &Standing::default(), UNIX_EPOCH);
         let after_text = apply_text(&text, &first);
         let after = scan(path, &after_text);
         prop_assert_eq!(after[0].refs.len(), entries.len());
@@ -438,7 +472,7 @@ proptest! {
             prop_assert_eq!(&new.tag, change.map_or(&old.tag, |c| &c.new_tag));
         }
         prop_assert_eq!(outside_tags(&text, &before[0].refs), outside_tags(&after_text, &after[0].refs));
-        prop_assert!(plan(&repo(), &after, &tags, UNIX_EPOCH).is_empty());
+        prop_assert!(plan(&repo(), &after, &tags, &Standing::default(), UNIX_EPOCH).is_empty());
     }
 }
 
@@ -454,7 +488,13 @@ fn a_time_ordered_rule_waits_while_its_tags_times_are_pending() {
     };
     // Two develop tags are still to be read: develop-2 is not known to be the newest.
     tags.get_mut("reg.io/acme/app").unwrap().pending = pending(&["develop-3", "develop-4"]);
-    let planned = plan(&repo(), &scan("dev/app.yaml", text), &tags, UNIX_EPOCH);
+    let planned = plan(
+        &repo(),
+        &scan("dev/app.yaml", text),
+        &tags,
+        &Standing::default(),
+        UNIX_EPOCH,
+    );
     let moves: Vec<_> = planned.changes.iter().map(|c| c.new_tag.as_str()).collect();
     // The semver rule needs no times and moves on.
     assert_eq!(moves, ["1.1.0"]);
@@ -464,6 +504,221 @@ fn a_time_ordered_rule_waits_while_its_tags_times_are_pending() {
     );
     // Pending tags the rule would never pick do not hold it back.
     tags.get_mut("reg.io/acme/app").unwrap().pending = pending(&["release-9"]);
-    let planned = plan(&repo(), &scan("dev/app.yaml", text), &tags, UNIX_EPOCH);
+    let planned = plan(
+        &repo(),
+        &scan("dev/app.yaml", text),
+        &tags,
+        &Standing::default(),
+        UNIX_EPOCH,
+    );
     assert_eq!(planned.changes.len(), 2);
+}
+
+fn semver_tags(names: &[&str]) -> TagTable {
+    table(
+        &["reg.io/acme/app"],
+        names.iter().map(|n| TagInfo::named(*n)).collect(),
+    )
+}
+
+fn wrote(tag: &str) -> Standing {
+    let mut standing = Standing::default();
+    standing
+        .written
+        .set("prod/app.yaml", "reg.io/acme/app", tag);
+    standing
+}
+
+#[test]
+fn a_rollback_by_other_hands_is_held_until_a_tag_newer_than_the_one_rolled_back_from() {
+    let files = scan("prod/app.yaml", "image: reg.io/acme/app:1.3.2\n");
+    let tags = semver_tags(&["1.3.2", "1.4.0"]);
+    let planned = plan(&repo(), &files, &tags, &wrote("1.4.0"), UNIX_EPOCH);
+    assert!(planned.changes.is_empty());
+    let [hold] = &planned.holds_made[..] else {
+        panic!("{planned:?}")
+    };
+    assert_eq!(hold.kind, crate::holds::HoldKind::Rollback);
+    assert_eq!(hold.file.as_deref(), Some("prod/app.yaml"));
+    assert_eq!(hold.tag.as_deref(), Some("1.3.2"));
+    assert_eq!(hold.release_after.as_deref(), Some("1.4.0"));
+    assert_eq!(
+        planned.forgotten,
+        [("prod/app.yaml".into(), "reg.io/acme/app".into())]
+    );
+    assert!(
+        planned.kept[0]
+            .reason
+            .to_string()
+            .starts_with("rolled back from 1.4.0 by a commit not made by laminar"),
+        "{}",
+        planned.kept[0].reason
+    );
+
+    // Next cycles: the hold keeps it while 1.4.0 is the newest…
+    let standing = Standing {
+        holds: planned.holds_made.clone(),
+        written: Written::default(),
+    };
+    let again = plan(&repo(), &files, &tags, &standing, UNIX_EPOCH);
+    assert!(again.changes.is_empty() && again.holds_made.is_empty());
+    assert!(again.holds_ended.is_empty());
+    // …and 1.4.1 ends it: the reference moves to the newest.
+    let newer = semver_tags(&["1.3.2", "1.4.0", "1.4.1"]);
+    let released = plan(&repo(), &files, &newer, &standing, UNIX_EPOCH);
+    assert_eq!(released.holds_ended, std::slice::from_ref(&hold.id));
+    assert_eq!(released.changes[0].new_tag, "1.4.1");
+}
+
+#[test]
+fn a_forward_move_by_other_hands_is_no_rollback() {
+    let files = scan("prod/app.yaml", "image: reg.io/acme/app:1.4.0\n");
+    let tags = semver_tags(&["1.3.2", "1.4.0", "1.5.0"]);
+    let planned = plan(&repo(), &files, &tags, &wrote("1.3.2"), UNIX_EPOCH);
+    assert!(planned.holds_made.is_empty());
+    assert_eq!(planned.forgotten.len(), 1);
+    assert_eq!(planned.changes[0].new_tag, "1.5.0");
+    // A rollback when a newer tag than the one rolled back from exists already is not held.
+    let files = scan("prod/app.yaml", "image: reg.io/acme/app:1.3.2\n");
+    let planned = plan(&repo(), &files, &tags, &wrote("1.4.0"), UNIX_EPOCH);
+    assert!(planned.holds_made.is_empty());
+    assert_eq!(planned.changes[0].new_tag, "1.5.0");
+}
+
+#[test]
+fn a_manual_hold_keeps_every_reference_of_its_image_in_its_repo() {
+    let files = scan("prod/app.yaml", "image: reg.io/acme/app:1.3.2\n");
+    let tags = semver_tags(&["1.3.2", "1.4.0"]);
+    let mut hold = crate::holds::Hold::new(crate::holds::HoldKind::Manual, "REG.IO/acme/app");
+    hold.reason = Some("release freeze".into());
+    let standing = Standing {
+        holds: vec![hold.clone()],
+        written: Written::default(),
+    };
+    let planned = plan(&repo(), &files, &tags, &standing, UNIX_EPOCH);
+    assert!(planned.changes.is_empty());
+    assert_eq!(
+        planned.kept[0].reason.to_string(),
+        format!("held by hold {}: release freeze", hold.id)
+    );
+    hold.repo = Some("another-repo".into());
+    let elsewhere = Standing {
+        holds: vec![hold],
+        written: Written::default(),
+    };
+    assert_eq!(
+        plan(&repo(), &files, &tags, &elsewhere, UNIX_EPOCH)
+            .changes
+            .len(),
+        1
+    );
+}
+
+fn order(tag: &str) -> DeployOrder {
+    DeployOrder {
+        id: "d1".into(),
+        image: "reg.io/acme/app".into(),
+        tag: tag.into(),
+        files: Vec::new(),
+        reason: Some("incident 42".into()),
+    }
+}
+
+#[test]
+fn a_deploy_sets_an_older_tag_and_holds_it() {
+    let text = "a: reg.io/acme/app:1.4.0\nb: reg.io/acme/api:1.0.0\n";
+    let files = scan("prod/app.yaml", text);
+    let tags = semver_tags(&["1.3.2", "1.4.0"]);
+    let planned = deploy(
+        &repo(),
+        &files,
+        &order("1.3.2"),
+        &tags,
+        &Standing::default(),
+        UNIX_EPOCH,
+    )
+    .unwrap();
+    assert_eq!(apply_text(text, &planned), text.replace("1.4.0", "1.3.2"));
+    assert_eq!(
+        planned.changes[0].reason,
+        "requested by deploy d1: incident 42"
+    );
+    let [hold] = &planned.holds_made[..] else {
+        panic!("{planned:?}")
+    };
+    assert_eq!(hold.kind, crate::holds::HoldKind::Deploy);
+    assert_eq!(hold.release_after.as_deref(), Some("1.4.0"));
+    // The next plan keeps it there.
+    let standing = Standing {
+        holds: planned.holds_made.clone(),
+        written: Written::default(),
+    };
+    let after = scan("prod/app.yaml", &apply_text(text, &planned));
+    assert!(plan(&repo(), &after, &tags, &standing, UNIX_EPOCH).is_empty());
+    // Deploying the newest tag again ends the hold and makes none.
+    let back = deploy(
+        &repo(),
+        &after,
+        &order("1.4.0"),
+        &tags,
+        &standing,
+        UNIX_EPOCH,
+    )
+    .unwrap();
+    assert!(back.holds_made.is_empty());
+    assert_eq!(back.holds_ended, std::slice::from_ref(&hold.id));
+}
+
+#[test]
+fn a_deploy_refuses_what_the_registry_or_the_rule_does_not_allow() {
+    let files = scan("prod/app.yaml", "a: reg.io/acme/app:1.4.0\n");
+    let tags = semver_tags(&["1.4.0", "1.5.0"]);
+    let none = Standing::default();
+    let refusal =
+        |o: &DeployOrder| deploy(&repo(), &files, o, &tags, &none, UNIX_EPOCH).unwrap_err();
+    assert!(matches!(
+        refusal(&order("9.9.9")),
+        DeployRefusal::UnknownTag { .. }
+    ));
+    let mut other = order("1.5.0");
+    other.image = "reg.io/acme/web".into();
+    assert!(matches!(refusal(&other), DeployRefusal::NotReferenced(_)));
+    let mut elsewhere = order("1.5.0");
+    elsewhere.files = vec!["dev/".into()];
+    assert!(matches!(
+        refusal(&elsewhere),
+        DeployRefusal::NotReferenced(_)
+    ));
+    // Already there: nothing to change.
+    let same = deploy(&repo(), &files, &order("1.4.0"), &tags, &none, UNIX_EPOCH).unwrap();
+    assert!(same.is_empty() && same.holds_made.is_empty());
+    // A newer tag is not held: the rule would not move it back.
+    let newer = deploy(&repo(), &files, &order("1.5.0"), &tags, &none, UNIX_EPOCH).unwrap();
+    assert_eq!(newer.changes.len(), 1);
+    assert!(newer.holds_made.is_empty());
+}
+
+#[test]
+fn a_deploy_never_sets_a_tag_the_rule_excludes() {
+    let config = CONFIG.replace(
+        "  - pattern: semver:^1\n",
+        "  - pattern: semver:^1\n    exclude: ['*-debug']\n",
+    );
+    let loaded = parse(Path::new("laminar.yaml"), &config, &Environment::default()).unwrap();
+    let repo = loaded.config.repos.into_iter().next().unwrap();
+    let files = scan("prod/app.yaml", "a: reg.io/acme/app:1.4.0\n");
+    let tags = semver_tags(&["1.4.0", "1.4.1-debug"]);
+    let refused = deploy(
+        &repo,
+        &files,
+        &order("1.4.1-debug"),
+        &tags,
+        &Standing::default(),
+        UNIX_EPOCH,
+    )
+    .unwrap_err();
+    assert_eq!(
+        refused.to_string(),
+        "1.4.1-debug is excluded by the rule semver:^1 that manages prod/app.yaml:1:4"
+    );
 }

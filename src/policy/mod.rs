@@ -290,6 +290,27 @@ impl Policy {
         self.pattern.matches(tag) && !self.exclude.is_match(tag) && self.in_range(tag)
     }
 
+    /// Does an `exclude` glob name `tag`?
+    pub fn excludes(&self, tag: &str) -> bool {
+        self.exclude.is_match(tag)
+    }
+
+    /// Does this policy's ordering put `tag` strictly before `than`? `false` when either cannot
+    /// be placed (a time order places only tags in `tags` with a known time).
+    pub fn is_older(&self, tag: &str, than: &str, tags: &[TagInfo]) -> bool {
+        let key = |name: &str| match self.order {
+            Order::Time => tags
+                .iter()
+                .find(|info| info.tag == name && info.pushed.is_some())
+                .and_then(|info| self.key(info)),
+            _ => self.key(&TagInfo::named(name)),
+        };
+        match (key(tag), key(than)) {
+            (Some(a), Some(b)) => a < b,
+            _ => false,
+        }
+    }
+
     /// Whether `info` is at least `min_age` old at `now` (always, without a `min_age`).
     fn old_enough(&self, info: &TagInfo, now: SystemTime) -> bool {
         let Some(min_age) = self.min_age else {

@@ -357,3 +357,22 @@ fn min_age_holds_young_tags_and_fails_closed_on_unknown_times() {
         "a tag of unknown age is never chosen"
     );
 }
+
+#[test]
+fn older_is_judged_by_the_rules_own_ordering() {
+    let semver = policy("semver:^1", &["*-rc*"], None, None);
+    assert!(semver.is_older("1.3.2", "1.4.0", &[]));
+    assert!(!semver.is_older("1.4.0", "1.3.2", &[]));
+    assert!(!semver.is_older("1.4.0", "1.4.0", &[]));
+    assert!(!semver.is_older("latest", "1.4.0", &[]), "unordered");
+    assert!(semver.excludes("1.5.0-rc1"));
+    assert!(!semver.excludes("1.5.0"));
+    let by_time = policy("glob:develop-*", &[], None, None);
+    let tags = [at("develop-20", 100), at("develop-3", 300)];
+    assert!(by_time.is_older("develop-20", "develop-3", &tags));
+    assert!(!by_time.is_older("develop-3", "develop-20", &tags));
+    assert!(
+        !by_time.is_older("develop-1", "develop-3", &tags),
+        "no known time"
+    );
+}

@@ -75,7 +75,13 @@ fn bump(dir: &Path, repo: &Repo, newest: u32) -> Result<Vec<Change>, String> {
     )]
     .into_iter()
     .collect();
-    let plan = plan(repo, &files, &table, std::time::SystemTime::now());
+    let plan = plan(
+        repo,
+        &files,
+        &table,
+        &Default::default(),
+        std::time::SystemTime::now(),
+    );
     apply(dir, &plan).map_err(|e| e.to_string())?;
     Ok(plan.changes)
 }

@@ -18,6 +18,7 @@ mod git_server;
 mod harbor;
 mod incremental;
 mod partial;
+mod promotion;
 mod pull_request;
 mod quay;
 mod readme;

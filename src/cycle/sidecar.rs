@@ -1,0 +1,27 @@
+//! Small JSON records kept beside a repo's workspace between cycles and restarts. Losing one
+//! costs work or a missed notice, never a wrong change, so an unreadable one reads as empty.
+
+use std::path::Path;
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::image::rewrite::write_atomically;
+
+/// The saved record, or an empty one.
+pub fn load<T: DeserializeOwned + Default>(file: &Path) -> T {
+    std::fs::read(file)
+        .ok()
+        .and_then(|bytes| serde_json::from_slice(&bytes).ok())
+        .unwrap_or_default()
+}
+
+/// Saves `record`; a failure is logged (`what` says which record).
+pub fn save<T: Serialize>(file: &Path, record: &T, what: &str) {
+    let written = serde_json::to_vec_pretty(record)
+        .map_err(std::io::Error::other)
+        .and_then(|bytes| write_atomically(file, &bytes));
+    if let Err(err) = written {
+        tracing::warn!(file = %file.display(), error = %err, "cannot save the {what}");
+    }
+}

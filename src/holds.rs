@@ -1,0 +1,291 @@
+//! Holds kept by the daemon: set through the API (`laminar hold`), made when someone rolls a
+//! reference back by hand, or when a deploy request sets an older tag. They live in
+//! `dataDir/holds.json`, so they survive restarts. (Holds written in git are comments in the
+//! files themselves: [`crate::image::hold`].)
+
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use serde::{Deserialize, Serialize};
+
+use crate::image::rewrite::write_atomically;
+
+/// At most this many holds are kept: each is a line in every plan's lookups, and requests could
+/// otherwise add them without end.
+pub const MAX_HOLDS: usize = 1000;
+
+/// Why a hold exists.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum HoldKind {
+    /// Asked for through the API.
+    Manual,
+    /// A commit not made by laminar moved the reference to an older tag than laminar wrote.
+    Rollback,
+    /// A deploy request set a tag the rule would move away from.
+    Deploy,
+}
+
+/// A hold on an image's references: all of them, one repo's, or one file's.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Hold {
+    pub id: String,
+    pub kind: HoldKind,
+    /// The image as it was named.
+    pub image: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub repo: Option<String>,
+    /// Only the references in this file (a path in the repo, with `/`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub file: Option<String>,
+    /// The tag the reference was held at when the hold was made.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tag: Option<String>,
+    /// The hold ends once the rule finds a tag newer than this one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub release_after: Option<String>,
+    /// RFC 3339 time the hold ends by itself.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub until: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// RFC 3339 time it was made.
+    pub created: String,
+}
+
+impl Hold {
+    /// A hold with a fresh id, made now.
+    pub fn new(kind: HoldKind, image: &str) -> Hold {
+        Hold {
+            id: format!("{:08x}", rand::random::<u32>()),
+            kind,
+            image: image.to_string(),
+            repo: None,
+            file: None,
+            tag: None,
+            release_after: None,
+            until: None,
+            reason: None,
+            created: jiff::Timestamp::now().to_string(),
+        }
+    }
+
+    /// Does the hold cover the references to `image` in `file` of `repo`?
+    pub fn covers(&self, repo: &str, file: &str, image: &str) -> bool {
+        crate::webhook::image_key(&self.image) == crate::webhook::image_key(image)
+            && self.repo.as_deref().is_none_or(|r| r == repo)
+            && self.file.as_deref().is_none_or(|f| f == file)
+    }
+
+    /// Has `until` passed?
+    pub fn expired(&self, now: jiff::Timestamp) -> bool {
+        self.until
+            .as_deref()
+            .and_then(|until| until.parse::<jiff::Timestamp>().ok())
+            .is_some_and(|until| until <= now)
+    }
+}
+
+/// `until` as people write it: an RFC 3339 time, or a date (its start, in UTC).
+pub fn parse_until(text: &str) -> Result<String, String> {
+    if let Ok(at) = text.parse::<jiff::Timestamp>() {
+        return Ok(at.to_string());
+    }
+    let date: jiff::civil::Date = text
+        .parse()
+        .map_err(|_| format!("until {text:?} is neither an RFC 3339 time nor a date"))?;
+    let at = date
+        .to_zoned(jiff::tz::TimeZone::UTC)
+        .map_err(|e| e.to_string())?;
+    Ok(at.timestamp().to_string())
+}
+
+/// The daemon's holds, saved on every change.
+#[derive(Debug)]
+pub struct HoldBook {
+    file: PathBuf,
+    holds: Mutex<Vec<Hold>>,
+}
+
+impl HoldBook {
+    pub const FILE: &'static str = "holds.json";
+
+    /// The holds saved in `data_dir`, written back on change.
+    pub fn open(data_dir: &Path) -> HoldBook {
+        let file = data_dir.join(HoldBook::FILE);
+        HoldBook {
+            holds: Mutex::new(read(&file)),
+            file,
+        }
+    }
+
+    /// Holds in force, oldest first.
+    pub fn list(&self) -> Vec<Hold> {
+        let now = jiff::Timestamp::now();
+        let holds = self.lock();
+        holds.iter().filter(|h| !h.expired(now)).cloned().collect()
+    }
+
+    /// Holds in force that could cover references of `repo`.
+    pub fn for_repo(&self, repo: &str) -> Vec<Hold> {
+        let mut holds = self.list();
+        holds.retain(|h| h.repo.as_deref().is_none_or(|r| r == repo));
+        holds
+    }
+
+    /// Adds `made` and drops the holds `released` names; one save for both. A hold made for a
+    /// file replaces the earlier automatic holds on the same image there.
+    pub fn change(&self, made: &[Hold], released: &[String]) -> Result<(), String> {
+        if made.is_empty() && released.is_empty() {
+            return Ok(());
+        }
+        let now = jiff::Timestamp::now();
+        let mut holds = self.lock();
+        let mut next: Vec<Hold> = holds
+            .iter()
+            .filter(|h| !h.expired(now) && !released.contains(&h.id))
+            .filter(|h| {
+                h.kind == HoldKind::Manual
+                    || !made.iter().any(|m| {
+                        m.file.is_some()
+                            && m.file == h.file
+                            && m.repo == h.repo
+                            && crate::webhook::image_key(&m.image)
+                                == crate::webhook::image_key(&h.image)
+                    })
+            })
+            .cloned()
+            .collect();
+        next.extend(made.iter().cloned());
+        if next.len() > MAX_HOLDS {
+            return Err(format!("at most {MAX_HOLDS} holds can be kept"));
+        }
+        self.save(&next)?;
+        *holds = next;
+        Ok(())
+    }
+
+    /// Drops the holds `matches` picks; returns them.
+    pub fn release(&self, matches: impl Fn(&Hold) -> bool) -> Result<Vec<Hold>, String> {
+        let mut holds = self.lock();
+        let (gone, kept): (Vec<Hold>, Vec<Hold>) = holds.iter().cloned().partition(|h| matches(h));
+        if !gone.is_empty() {
+            self.save(&kept)?;
+            *holds = kept;
+        }
+        Ok(gone)
+    }
+
+    fn save(&self, holds: &[Hold]) -> Result<(), String> {
+        let file = &self.file;
+        let bytes = serde_json::to_vec_pretty(holds).map_err(|e| e.to_string())?;
+        // A hold may come before the first cycle made the data dir.
+        file.parent()
+            .map_or(Ok(()), std::fs::create_dir_all)
+            .and_then(|()| write_atomically(file, &bytes))
+            .map_err(|e| format!("cannot save holds to {}: {e}", file.display()))
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<Hold>> {
+        self.holds.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// The saved holds. A file that cannot be read is set aside, not overwritten: holds someone
+/// made must not vanish silently.
+fn read(file: &Path) -> Vec<Hold> {
+    let bytes = match std::fs::read(file) {
+        Ok(bytes) => bytes,
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Vec::new(),
+        Err(err) => {
+            tracing::error!(file = %file.display(), error = %err, "cannot read the saved holds");
+            return Vec::new();
+        }
+    };
+    match serde_json::from_slice(&bytes) {
+        Ok(holds) => holds,
+        Err(err) => {
+            let aside = file.with_extension("json.unreadable");
+            tracing::error!(
+                file = %file.display(),
+                error = %err,
+                kept = %aside.display(),
+                "the saved holds cannot be read; starting without them"
+            );
+            let _ = std::fs::rename(file, &aside);
+            Vec::new()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn holds_survive_a_restart_and_expire_by_themselves() {
+        let dir = tempfile::tempdir().unwrap();
+        let book = HoldBook::open(dir.path());
+        let mut app = Hold::new(HoldKind::Manual, "registry.example/acme/app");
+        app.repo = Some("manifests".into());
+        let mut gone = Hold::new(HoldKind::Manual, "nginx");
+        gone.until = Some(parse_until("2001-01-01").unwrap());
+        book.change(&[app.clone(), gone], &[]).unwrap();
+        let again = HoldBook::open(dir.path());
+        assert_eq!(again.list(), vec![app.clone()]);
+        assert_eq!(again.for_repo("manifests"), vec![app.clone()]);
+        assert!(again.for_repo("other").is_empty());
+        assert!(app.covers("manifests", "dev/app.yaml", "REGISTRY.example/acme/app"));
+        assert!(!app.covers("manifests", "dev/app.yaml", "registry.example/acme/api"));
+        let released = again.release(|h| h.id == app.id).unwrap();
+        assert_eq!(released, vec![app]);
+        assert!(HoldBook::open(dir.path()).list().is_empty());
+    }
+
+    #[test]
+    fn docker_hub_names_match_however_written() {
+        let hold = Hold::new(HoldKind::Manual, "nginx");
+        assert!(hold.covers("r", "f", "docker.io/library/nginx"));
+    }
+
+    #[test]
+    fn a_new_automatic_hold_replaces_the_last_one_on_the_same_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let book = HoldBook::open(dir.path());
+        let file_hold = |tag: &str| {
+            let mut hold = Hold::new(HoldKind::Rollback, "reg/app");
+            hold.repo = Some("r".into());
+            hold.file = Some("dev/app.yaml".into());
+            hold.tag = Some(tag.into());
+            hold
+        };
+        let manual = Hold::new(HoldKind::Manual, "reg/app");
+        book.change(&[file_hold("1.3.2"), manual.clone()], &[])
+            .unwrap();
+        let second = file_hold("1.3.1");
+        book.change(std::slice::from_ref(&second), &[]).unwrap();
+        assert_eq!(book.list(), vec![manual, second]);
+    }
+
+    #[test]
+    fn an_unreadable_file_is_set_aside_not_lost() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join(HoldBook::FILE), b"{not json").unwrap();
+        assert!(HoldBook::open(dir.path()).list().is_empty());
+        assert_eq!(
+            std::fs::read(dir.path().join("holds.json.unreadable")).unwrap(),
+            b"{not json"
+        );
+    }
+
+    #[test]
+    fn until_accepts_dates_and_times() {
+        assert_eq!(parse_until("2026-12-01").unwrap(), "2026-12-01T00:00:00Z");
+        assert_eq!(
+            parse_until("2026-12-01T10:00:00+02:00").unwrap(),
+            "2026-12-01T08:00:00Z"
+        );
+        assert!(parse_until("soon").is_err());
+    }
+}

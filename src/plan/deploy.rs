@@ -1,0 +1,160 @@
+//! Deploy requests: one exact tag on every managed reference of one image — newer or older
+//! than the current one, picked by the rule's pattern or not — as long as the registry has the
+//! tag and no `exclude` of the reference's rule names it.
+
+use std::time::SystemTime;
+
+use super::{Change, Plan, Site, TagTable, change};
+use crate::config::Repo;
+use crate::holds::{Hold, HoldKind};
+use crate::image::walk::{FileRefs, slash_path};
+use crate::policy::Selection;
+use crate::webhook::image_key;
+
+/// What a deploy request asks of one repo.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DeployOrder {
+    pub id: String,
+    pub image: String,
+    pub tag: String,
+    /// Only references in these files or under these directories (paths with `/`); every
+    /// file when empty.
+    pub files: Vec<String>,
+    pub reason: Option<String>,
+}
+
+impl DeployOrder {
+    fn wants_file(&self, file: &str) -> bool {
+        self.files.is_empty()
+            || self.files.iter().any(|wanted| {
+                let wanted = wanted.trim_end_matches('/');
+                file == wanted
+                    || file
+                        .strip_prefix(wanted)
+                        .is_some_and(|rest| rest.starts_with('/'))
+            })
+    }
+}
+
+/// Why a deploy request changes nothing in a repo.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum DeployRefusal {
+    #[error("no managed reference to {0} here")]
+    NotReferenced(String),
+    #[error("the registry did not list {0}")]
+    Unlisted(String),
+    #[error("{image}:{tag} is not in the registry")]
+    UnknownTag { image: String, tag: String },
+    #[error("{tag} is excluded by the rule {rule} that manages {site}")]
+    Excluded {
+        tag: String,
+        rule: String,
+        site: String,
+    },
+    #[error("{site} pins a digest, and the digest of {tag} is unknown")]
+    DigestUnknown { tag: String, site: String },
+    #[error("this repo delivers by pull request; deploy requests commit to its branch directly")]
+    PullRequestMode,
+}
+
+/// The changes that set `order.tag`, and the holds that keep it: a tag the rule would move
+/// away from is held until a tag newer than the rule's newest appears. An empty plan when
+/// every reference already has the tag.
+pub fn deploy(
+    repo: &Repo,
+    files: &[FileRefs],
+    order: &DeployOrder,
+    tags: &TagTable,
+    standing: &super::Standing,
+    now: SystemTime,
+) -> Result<Plan, DeployRefusal> {
+    let key = image_key(&order.image);
+    let mut plan = Plan::default();
+    let mut matched = false;
+    for file in files {
+        let slashed = slash_path(&file.path);
+        if !order.wants_file(&slashed) {
+            continue;
+        }
+        for reference in &file.refs {
+            if image_key(&reference.image) != key {
+                continue;
+            }
+            let Some(rule) = repo.rule_for(&file.path, &reference.tag) else {
+                continue;
+            };
+            matched = true;
+            let site = Site {
+                path: file.path.clone(),
+                line: reference.line,
+                column: reference.column,
+            };
+            let known = tags
+                .get(&reference.image)
+                .ok_or_else(|| DeployRefusal::Unlisted(reference.image.clone()))?;
+            let info = known
+                .tags
+                .iter()
+                .find(|t| t.tag == order.tag)
+                .ok_or_else(|| DeployRefusal::UnknownTag {
+                    image: reference.image.clone(),
+                    tag: order.tag.clone(),
+                })?;
+            if rule.policy.excludes(&order.tag) {
+                return Err(DeployRefusal::Excluded {
+                    tag: order.tag.clone(),
+                    rule: rule.policy.pattern.to_string(),
+                    site: site.to_string(),
+                });
+            }
+            plan.holds_ended.extend(
+                standing
+                    .holds
+                    .iter()
+                    .filter(|h| h.kind != HoldKind::Manual && h.file.is_some())
+                    .filter(|h| h.covers(&repo.name, &slashed, &reference.image))
+                    .map(|h| h.id.clone()),
+            );
+            if let Selection::Update { to, .. } = rule.policy.select(&info.tag, &known.tags, now)
+                && !plan
+                    .holds_made
+                    .iter()
+                    .any(|h| h.file.as_deref() == Some(slashed.as_str()))
+            {
+                let mut hold = Hold::new(HoldKind::Deploy, &reference.image);
+                hold.repo = Some(repo.name.clone());
+                hold.file = Some(slashed.clone());
+                hold.tag = Some(order.tag.clone());
+                hold.release_after = Some(to.tag.clone());
+                hold.reason = order.reason.clone();
+                plan.holds_made.push(hold);
+            }
+            if reference.tag == order.tag {
+                continue;
+            }
+            let Some(moved) = change(reference, info, site.clone()) else {
+                return Err(DeployRefusal::DigestUnknown {
+                    tag: order.tag.clone(),
+                    site: site.to_string(),
+                });
+            };
+            plan.changes.push(Change {
+                rule: rule.policy.pattern.to_string(),
+                reason: match &order.reason {
+                    Some(reason) => format!("requested by deploy {}: {reason}", order.id),
+                    None => format!("requested by deploy {}", order.id),
+                },
+                ..moved
+            });
+        }
+    }
+    if !matched {
+        return Err(DeployRefusal::NotReferenced(order.image.clone()));
+    }
+    if plan.changes.is_empty() {
+        // Nothing moves: the holds stay as they are.
+        plan.holds_made.clear();
+        plan.holds_ended.clear();
+    }
+    Ok(plan)
+}

@@ -1,0 +1,145 @@
+//! What a plan weighs beyond the files and the registries: the daemon's holds, and the tags
+//! laminar itself last wrote — which tell a deliberate rollback from a stale reference.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::holds::{Hold, HoldKind};
+use crate::policy::{ImageTags, Policy, Selection};
+
+/// The holds in force for one repo, and the tags laminar last wrote in it.
+#[derive(Clone, Debug, Default)]
+pub struct Standing {
+    pub holds: Vec<Hold>,
+    pub written: Written,
+}
+
+/// The tag laminar last wrote for each image, by file (a path with `/`). Kept beside the
+/// workspace; losing it only costs noticing the next rollback.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Written {
+    pub files: BTreeMap<String, BTreeMap<String, String>>,
+}
+
+impl Written {
+    pub const SUFFIX: &'static str = ".written.json";
+
+    pub fn get(&self, file: &str, image: &str) -> Option<&str> {
+        let image = crate::webhook::image_key(image);
+        self.files.get(file)?.get(&image).map(String::as_str)
+    }
+
+    pub fn set(&mut self, file: &str, image: &str, tag: &str) {
+        self.files
+            .entry(file.to_string())
+            .or_default()
+            .insert(crate::webhook::image_key(image), tag.to_string());
+    }
+
+    pub fn forget(&mut self, file: &str, image: &str) {
+        if let Some(images) = self.files.get_mut(file) {
+            images.remove(&crate::webhook::image_key(image));
+            if images.is_empty() {
+                self.files.remove(file);
+            }
+        }
+    }
+}
+
+/// A hold keeping a reference; `made` when the plan asking just made it (a rollback).
+#[derive(Debug)]
+pub(super) struct Held {
+    pub hold: Hold,
+    pub made: bool,
+}
+
+/// One managed reference, as [`judge`] sees it.
+pub(super) struct Reference<'a> {
+    pub repo: &'a str,
+    pub file: &'a str,
+    pub image: &'a str,
+    pub tag: &'a str,
+    pub policy: &'a Policy,
+    pub known: Option<&'a ImageTags>,
+}
+
+/// The hold that keeps one reference, if any, before its rule is asked: a daemon's hold, or a
+/// rollback noticed now. `ended` collects holds whose release tag has been passed by a newer
+/// one; `forgotten` the written tags other hands replaced.
+pub(super) fn judge(
+    standing: &Standing,
+    made: &[Hold],
+    at: &Reference,
+    now: std::time::SystemTime,
+    ended: &mut Vec<String>,
+    forgotten: &mut Vec<(String, String)>,
+) -> Option<Held> {
+    let newer_than = |tag: &str| {
+        at.known.is_some_and(|known| {
+            matches!(
+                at.policy.select(tag, &known.tags, now),
+                Selection::Update { .. }
+            )
+        })
+    };
+    let holding = standing
+        .holds
+        .iter()
+        .chain(made)
+        .find(|h| !ended.contains(&h.id) && h.covers(at.repo, at.file, at.image));
+    if let Some(hold) = holding {
+        match &hold.release_after {
+            Some(after) if newer_than(after) => ended.push(hold.id.clone()),
+            _ => {
+                return Some(Held {
+                    hold: hold.clone(),
+                    made: false,
+                });
+            }
+        }
+    }
+    let wrote = standing.written.get(at.file, at.image)?;
+    if wrote == at.tag {
+        return None;
+    }
+    forgotten.push((at.file.to_string(), at.image.to_string()));
+    let tags = at.known.map_or(&[][..], |known| &known.tags[..]);
+    if !at.policy.is_older(at.tag, wrote, tags) || newer_than(wrote) {
+        return None;
+    }
+    let mut hold = Hold::new(HoldKind::Rollback, at.image);
+    hold.repo = Some(at.repo.to_string());
+    hold.file = Some(at.file.to_string());
+    hold.tag = Some(at.tag.to_string());
+    hold.release_after = Some(wrote.to_string());
+    hold.reason = Some(format!(
+        "rolled back from {wrote} by a commit not made by laminar"
+    ));
+    Some(Held { hold, made: true })
+}
+
+/// Why a hold keeps a reference, as the status and dry runs say it.
+pub fn describe(hold: &Hold) -> String {
+    let mut text = match hold.kind {
+        HoldKind::Manual => format!("held by hold {}", hold.id),
+        HoldKind::Rollback => format!(
+            "{} (hold {})",
+            hold.reason.as_deref().unwrap_or("rolled back"),
+            hold.id
+        ),
+        HoldKind::Deploy => format!("set by a deploy request (hold {})", hold.id),
+    };
+    if let Some(after) = &hold.release_after {
+        text.push_str(&format!(": kept until a tag newer than {after} appears"));
+    }
+    if let Some(until) = &hold.until {
+        text.push_str(&format!(" (until {until})"));
+    }
+    if hold.kind == HoldKind::Manual
+        && let Some(reason) = &hold.reason
+    {
+        text.push_str(&format!(": {reason}"));
+    }
+    text
+}

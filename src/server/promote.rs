@@ -1,0 +1,227 @@
+//! The API's explicit promotion: deploy requests (`/api/v1/deploy`) and holds
+//! (`/api/v1/holds`). Every handler is authorised with the API token.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::{Path, RawQuery, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+use serde_json::json;
+
+use super::{AppState, authorize};
+use crate::deploy::{DeployRequest, check_image, checked_reason};
+use crate::holds::{Hold, HoldKind, parse_until};
+use crate::webhook::{image_key, repos_for};
+
+/// `?wait=true` answers by then at the latest; the request carries on, and `GET` follows it.
+const WAIT_LIMIT: Duration = Duration::from_secs(600);
+
+fn error(status: StatusCode, message: impl Into<String>) -> Response {
+    (status, Json(json!({ "error": message.into() }))).into_response()
+}
+
+fn query_value(query: Option<&str>, key: &str) -> Option<String> {
+    form_urlencoded::parse(query?.as_bytes())
+        .find(|(k, _)| k == key)
+        .map(|(_, v)| v.into_owned())
+}
+
+/// `POST /api/v1/deploy[?wait=true]`: queues the request in every repo that references the
+/// image (or in those named), and answers at once with its id — or, waiting, with the outcome.
+pub async fn deploy(
+    State(state): State<Arc<AppState>>,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    if let Err(denied) = authorize(&state, &headers) {
+        return denied.into_response();
+    }
+    let request: DeployRequest = match serde_json::from_slice(&body) {
+        Ok(request) => request,
+        Err(err) => return error(StatusCode::BAD_REQUEST, format!("bad request: {err}")),
+    };
+    let mut repos = request.repos.clone();
+    let order = match request.order() {
+        Ok(order) => order,
+        Err(message) => return error(StatusCode::BAD_REQUEST, message),
+    };
+    if repos.is_empty() {
+        repos = repos_for(&order.image, &state.status.snapshot());
+    }
+    repos.sort();
+    repos.dedup();
+    if repos.is_empty() {
+        return error(
+            StatusCode::NOT_FOUND,
+            format!("no repo references {}", order.image),
+        );
+    }
+    for repo in &repos {
+        match state.triggers.can_deploy(repo, 1) {
+            None => return error(StatusCode::NOT_FOUND, format!("no repo named {repo:?}")),
+            Some(false) => {
+                return error(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    format!("{repo} has too many deploy requests waiting; try again later"),
+                );
+            }
+            Some(true) => {}
+        }
+    }
+    let deploys = state.triggers.deploys.clone();
+    let queued = deploys.queued(&order, &repos);
+    tracing::info!(deploy = %order.id, image = %order.image, tag = %order.tag, ?repos, "deploy requested");
+    for repo in &repos {
+        state.triggers.deploy(repo, order.clone());
+    }
+    let location = format!("/api/v1/deploy/{}", order.id);
+    let wait = query_value(query.as_deref(), "wait").is_some_and(|v| v == "true" || v == "1");
+    let answer = match wait {
+        true => match tokio::time::timeout(WAIT_LIMIT, deploys.done(&order.id)).await {
+            Ok(Some(done)) => done,
+            _ => deploys.get(&order.id).unwrap_or(queued),
+        },
+        false => queued,
+    };
+    let status = match wait {
+        true => StatusCode::from_u16(answer.http_status()).unwrap_or(StatusCode::BAD_GATEWAY),
+        false => StatusCode::ACCEPTED,
+    };
+    (status, [(header::LOCATION, location)], Json(answer)).into_response()
+}
+
+/// `GET /api/v1/deploy/{id}`: a request's state, with each repo's outcome.
+pub async fn deploy_state(
+    State(state): State<Arc<AppState>>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    if let Err(denied) = authorize(&state, &headers) {
+        return denied.into_response();
+    }
+    match state.triggers.deploys.get(&id) {
+        Some(found) => Json(found).into_response(),
+        None => error(StatusCode::NOT_FOUND, format!("no deploy request {id:?}")),
+    }
+}
+
+/// `GET /api/v1/holds`: the holds in force.
+pub async fn holds(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Response {
+    if let Err(denied) = authorize(&state, &headers) {
+        return denied.into_response();
+    }
+    Json(json!({ "holds": state.holds.list() })).into_response()
+}
+
+/// A hold as `POST /api/v1/holds` takes it.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct HoldRequest {
+    image: String,
+    #[serde(default)]
+    repo: Option<String>,
+    #[serde(default)]
+    until: Option<String>,
+    #[serde(default)]
+    reason: Option<String>,
+}
+
+/// `POST /api/v1/holds`: stops automatic updates of an image (in one repo, until a time).
+pub async fn hold(State(state): State<Arc<AppState>>, headers: HeaderMap, body: Bytes) -> Response {
+    if let Err(denied) = authorize(&state, &headers) {
+        return denied.into_response();
+    }
+    let request: HoldRequest = match serde_json::from_slice(&body) {
+        Ok(request) => request,
+        Err(err) => return error(StatusCode::BAD_REQUEST, format!("bad request: {err}")),
+    };
+    let checked = check_image(&request.image)
+        .and_then(|()| request.until.as_deref().map(parse_until).transpose())
+        .and_then(|until| Ok((until, checked_reason(request.reason)?)));
+    let (until, reason) = match checked {
+        Ok(checked) => checked,
+        Err(message) => return error(StatusCode::BAD_REQUEST, message),
+    };
+    if let Some(repo) = &request.repo
+        && !state.triggers.knows(repo)
+    {
+        return error(StatusCode::NOT_FOUND, format!("no repo named {repo:?}"));
+    }
+    let mut hold = Hold::new(HoldKind::Manual, &request.image);
+    hold.repo = request.repo;
+    hold.until = until;
+    hold.reason = reason;
+    if let Err(message) = state.holds.change(std::slice::from_ref(&hold), &[]) {
+        return error(StatusCode::INSUFFICIENT_STORAGE, message);
+    }
+    tracing::info!(hold = %hold.id, image = %hold.image, repo = ?hold.repo, until = ?hold.until, "hold made");
+    (StatusCode::CREATED, Json(hold)).into_response()
+}
+
+/// `DELETE /api/v1/holds/{id}`: ends one hold.
+pub async fn release_one(
+    State(state): State<Arc<AppState>>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    if let Err(denied) = authorize(&state, &headers) {
+        return denied.into_response();
+    }
+    released(&state, state.holds.release(|h| h.id == id), &id)
+}
+
+/// `DELETE /api/v1/holds?image=…[&repo=…]`: ends every hold on an image (in one repo), of
+/// any kind — a rollback's too.
+pub async fn release_image(
+    State(state): State<Arc<AppState>>,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+) -> Response {
+    if let Err(denied) = authorize(&state, &headers) {
+        return denied.into_response();
+    }
+    let Some(image) = query_value(query.as_deref(), "image") else {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "name the hold: /holds/{id} or ?image=",
+        );
+    };
+    let repo = query_value(query.as_deref(), "repo");
+    let key = image_key(&image);
+    let gone = state.holds.release(|h| {
+        image_key(&h.image) == key && repo.as_ref().is_none_or(|r| h.repo.as_ref() == Some(r))
+    });
+    released(&state, gone, &image)
+}
+
+/// Answers a release, and wakes the repos it frees so they catch up without waiting for
+/// their next poll.
+fn released(state: &AppState, gone: Result<Vec<Hold>, String>, named: &str) -> Response {
+    let gone = match gone {
+        Ok(gone) if gone.is_empty() => {
+            return error(StatusCode::NOT_FOUND, format!("no hold matches {named:?}"));
+        }
+        Ok(gone) => gone,
+        Err(message) => return error(StatusCode::INSUFFICIENT_STORAGE, message),
+    };
+    let statuses = state.status.snapshot();
+    let mut woken: Vec<String> = Vec::new();
+    for hold in &gone {
+        let repos = match &hold.repo {
+            Some(repo) => vec![repo.clone()],
+            None => repos_for(&hold.image, &statuses),
+        };
+        for repo in repos {
+            if state.triggers.nudge(&repo) && !woken.contains(&repo) {
+                woken.push(repo);
+            }
+        }
+        tracing::info!(hold = %hold.id, image = %hold.image, "hold released");
+    }
+    Json(json!({ "released": gone, "woken": woken })).into_response()
+}
