@@ -113,6 +113,13 @@ pub enum RepoOutcome {
         #[serde(skip_serializing_if = "Option::is_none")]
         hold: Option<String>,
     },
+    /// Pull-request mode: the change was pushed to a branch of its own and proposed.
+    Proposed {
+        pull_request: String,
+        number: u64,
+        branch: String,
+        changes: Vec<Moved>,
+    },
     /// Every reference already has the tag.
     Unchanged,
     /// The request cannot be carried out here (the tag is unknown, excluded, …).
@@ -154,19 +161,32 @@ impl RepoOutcome {
                 error: errors.join("; "),
             };
         }
-        match (report.result, report.head) {
-            (CycleResult::Updated, Some(head)) => RepoOutcome::Pushed {
+        let changes = || {
+            report
+                .changes
+                .iter()
+                .map(|c| Moved {
+                    file: c.site.path.display().to_string(),
+                    line: c.site.line,
+                    from: c.old_tag.clone(),
+                    to: c.new_tag.clone(),
+                })
+                .collect()
+        };
+        let proposed = report
+            .proposals
+            .iter()
+            .find_map(|p| Some((&p.branch, p.pull.as_ref()?)));
+        match (report.result, report.head, proposed) {
+            (CycleResult::Updated, _, Some((branch, pull))) => RepoOutcome::Proposed {
+                pull_request: pull.url.clone(),
+                number: pull.number,
+                branch: branch.clone(),
+                changes: changes(),
+            },
+            (CycleResult::Updated, Some(head), None) => RepoOutcome::Pushed {
                 commit: head.to_string(),
-                changes: report
-                    .changes
-                    .iter()
-                    .map(|c| Moved {
-                        file: c.site.path.display().to_string(),
-                        line: c.site.line,
-                        from: c.old_tag.clone(),
-                        to: c.new_tag.clone(),
-                    })
-                    .collect(),
+                changes: changes(),
                 hold: report.holds_made.first().map(|h| h.id.clone()),
             },
             _ => RepoOutcome::Unchanged,
@@ -179,6 +199,7 @@ impl RepoOutcome {
             RepoOutcome::Queued => "queued",
             RepoOutcome::Running => "running",
             RepoOutcome::Pushed { .. } => "pushed",
+            RepoOutcome::Proposed { .. } => "proposed",
             RepoOutcome::Unchanged => "unchanged",
             RepoOutcome::Refused { .. } => "refused",
             RepoOutcome::Failed { .. } => "failed",
@@ -194,9 +215,7 @@ fn refusal_status(refusal: &DeployRefusal) -> u16 {
     match refusal {
         DeployRefusal::NotReferenced(_) | DeployRefusal::UnknownTag { .. } => 404,
         DeployRefusal::Unlisted(_) => 502,
-        DeployRefusal::Excluded { .. }
-        | DeployRefusal::DigestUnknown { .. }
-        | DeployRefusal::PullRequestMode => 422,
+        DeployRefusal::Excluded { .. } | DeployRefusal::DigestUnknown { .. } => 422,
     }
 }
 
@@ -233,7 +252,9 @@ impl DeployState {
             502
         } else if self.state != "done" {
             202
-        } else if outcomes().any(|o| matches!(o, RepoOutcome::Pushed { .. })) {
+        } else if outcomes()
+            .any(|o| matches!(o, RepoOutcome::Pushed { .. } | RepoOutcome::Proposed { .. }))
+        {
             200
         } else {
             refusals().max_by_key(|s| *s == 422).unwrap_or(409)

@@ -97,9 +97,11 @@ pub fn deploy(args: &DeployArgs) -> Result<(), CliError> {
     for (repo, outcome) in answer["repos"].as_object().into_iter().flatten() {
         let state = outcome["state"].as_str().unwrap_or("?");
         failed |= matches!(state, "refused" | "failed");
-        match (outcome["commit"].as_str(), outcome["error"].as_str()) {
-            (Some(commit), _) => println!("  {repo}: pushed {commit}"),
-            (_, Some(error)) => println!("  {repo}: {state}: {error}"),
+        let text = |key: &str| outcome[key].as_str();
+        match (text("commit"), text("pull_request"), text("error")) {
+            (Some(commit), _, _) => println!("  {repo}: pushed {commit}"),
+            (_, Some(url), _) => println!("  {repo}: proposed {url}"),
+            (_, _, Some(error)) => println!("  {repo}: {state}: {error}"),
             _ => println!("  {repo}: {state}"),
         }
         for change in outcome["changes"].as_array().into_iter().flatten() {

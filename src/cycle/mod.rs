@@ -43,9 +43,7 @@ use crate::image::walk::{
 };
 use crate::metrics::Metrics;
 use crate::notify::Notifier;
-use crate::plan::{
-    DeployOrder, DeployRefusal, Plan, Standing, TagTable, Written, apply, deploy, plan,
-};
+use crate::plan::{DeployOrder, Plan, Standing, TagTable, Written, apply, deploy, plan};
 use crate::policy::{ImageTags, Policy};
 use crate::registry::{Options, Registries};
 use delivered::Delivered;
@@ -147,6 +145,8 @@ pub struct RepoCycle {
     announced: Vec<(String, String)>,
     /// The tags laminar last wrote (loaded at the first cycle).
     written: Option<Written>,
+    /// The head whose history the written tags' commits were last checked against.
+    written_checked: Option<Oid>,
 }
 
 impl RepoCycle {
@@ -163,6 +163,7 @@ impl RepoCycle {
             delivered: None,
             announced: Vec::new(),
             written: None,
+            written_checked: None,
         }
     }
 
@@ -235,9 +236,6 @@ impl RepoCycle {
         order: Option<&DeployOrder>,
         report: &mut CycleReport,
     ) -> Result<bool, CycleError> {
-        if order.is_some() && self.repo.pull_request.is_some() {
-            return Err(DeployRefusal::PullRequestMode.into());
-        }
         let mut synced = self.sync_workspace(shared).await?;
         self.read_repo_file(shared, report).await?;
         let rules = self.rules(shared);
@@ -255,7 +253,7 @@ impl RepoCycle {
             deploy: order,
         };
         let tags = ask_registries(shared, &rules.repo, &files, &asked, report).await;
-        let standing = self.standing(shared)?;
+        let standing = self.standing(shared, synced.head).await?;
         let make_plan = |files: &[FileRefs]| -> Result<Plan, CycleError> {
             let now = SystemTime::now();
             Ok(match order {
@@ -283,9 +281,17 @@ impl RepoCycle {
                 tags: &tags,
                 unanswered: &unanswered,
             };
-            return self
-                .propose(shared, &proposing, &planned, mode, report)
-                .await;
+            return match order {
+                Some(_) if mode == Mode::DryRun => Ok(false),
+                Some(order) => {
+                    self.propose_deploy(shared, &proposing, order, &planned, report)
+                        .await
+                }
+                None => {
+                    self.propose(shared, &proposing, &planned, mode, report)
+                        .await
+                }
+            };
         }
         if mode == Mode::DryRun {
             return Ok(false);
@@ -550,16 +556,31 @@ impl RepoCycle {
         .await?
     }
 
-    /// The holds in force for this repo and the tags laminar last wrote in it.
-    fn standing(&mut self, shared: &Shared) -> Result<Standing, CycleError> {
+    /// The holds in force for this repo and the tags laminar last wrote in it — by commits
+    /// still in `head`'s history: one a force-push dropped wrote nothing anyone rolled back.
+    async fn standing(&mut self, shared: &Shared, head: Oid) -> Result<Standing, CycleError> {
         let file = self.open_workspace()?.sidecar(Written::SUFFIX);
-        let written = self
-            .written
-            .get_or_insert_with(|| sidecar::load(&file))
-            .clone();
+        let written = self.written.get_or_insert_with(|| sidecar::load(&file));
+        let commits: Vec<String> = written.commits().into_iter().map(String::from).collect();
+        // Checked once per head: a cycle with nothing new upstream asks git nothing.
+        if !commits.is_empty() && self.written_checked != Some(head) {
+            let gone = self
+                .git(move |w| {
+                    commits
+                        .into_iter()
+                        .filter(|c| Oid::from_str(c).is_ok_and(|c| !w.in_history(head, c)))
+                        .collect::<Vec<_>>()
+                })
+                .await?;
+            if let Some(written) = self.written.as_mut().filter(|_| !gone.is_empty()) {
+                written.forget_commits(&gone);
+                sidecar::save(&file, written, "record of written tags");
+            }
+        }
+        self.written_checked = Some(head);
         Ok(Standing {
             holds: shared.holds.for_repo(&self.repo.name),
-            written,
+            written: self.written.clone().unwrap_or_default(),
         })
     }
 
@@ -580,13 +601,12 @@ impl RepoCycle {
         for (file, image) in &report.forgotten {
             written.forget(file, image);
         }
-        if report.result == CycleResult::Updated && self.repo.pull_request.is_none() {
+        if let (CycleResult::Updated, Some(head), None) =
+            (report.result, report.head, &self.repo.pull_request)
+        {
             for change in &report.changes {
-                written.set(
-                    &slash_path(&change.site.path),
-                    &change.image,
-                    &change.new_tag,
-                );
+                let file = slash_path(&change.site.path);
+                written.set(&file, &change.image, &change.new_tag, &head.to_string());
             }
         }
         if *written != before {

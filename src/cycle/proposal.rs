@@ -98,7 +98,7 @@ fn group_name(repo: &Repo, by: GroupBy, change: &Change) -> String {
 
 /// The branch for `group`: the template filled in; a name git refuses (an image path part
 /// ending in `.lock`, say) becomes a hash of it.
-fn branch_name(template: &str, repo: &Repo, group: &str) -> String {
+pub fn branch_name(template: &str, repo: &Repo, group: &str) -> String {
     let fill = |group: &str| {
         template
             .replace("{repo}", &repo.name)

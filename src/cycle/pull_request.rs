@@ -21,7 +21,7 @@ use super::{CycleError, CycleReport, Mode, RepoCycle, Shared};
 use crate::config::PullRequest;
 use crate::forge::{self, Forge, PullState};
 use crate::git::Push;
-use crate::plan::{Plan, TagTable};
+use crate::plan::{DeployOrder, Plan, TagTable};
 
 /// What every group of one cycle is proposed against.
 pub(super) struct Proposing<'a> {
@@ -134,6 +134,71 @@ impl RepoCycle {
         report.changes = delivered_changes;
         self.delivered = Some(delivered);
         Ok(pushed)
+    }
+
+    /// A deploy request in pull-request mode: its changes go to a branch of their own
+    /// (`{group}` is `deploy-<id>`), proposed for review. Regular cycles keep no record of it,
+    /// so they leave that branch and its pull request alone. `Ok(true)` once proposed.
+    pub(super) async fn propose_deploy(
+        &mut self,
+        shared: &Shared,
+        p: &Proposing<'_>,
+        order: &DeployOrder,
+        planned: &Plan,
+        report: &mut CycleReport,
+    ) -> Result<bool, CycleError> {
+        if planned.is_empty() {
+            return Ok(false);
+        }
+        let forge = self.forge(p.pull)?;
+        let repo = &p.rules.repo;
+        let name = format!("deploy-{}", order.id);
+        let group = Group {
+            branch: proposal::branch_name(&p.pull.branch, repo, &name),
+            name,
+            changes: planned.changes.clone(),
+        };
+        let built = self
+            .apply_exec_commit(shared, p.rules, planned, Some(order))
+            .await;
+        self.git(|w| w.discard()).await??;
+        let Some(commit) = built? else {
+            return Ok(false);
+        };
+        if shared.abort.load(Ordering::SeqCst) {
+            return Err(CycleError::Abandoned);
+        }
+        self.push_branch(shared, commit, &group.branch, None)
+            .await?;
+        let message = super::message::deploy(order, &planned.changes);
+        let title = message.lines().next().unwrap_or_default().to_string();
+        let mut body = format!("Requested by deploy `{}`.\n\n", order.id);
+        if let Some(reason) = &order.reason {
+            for line in reason.lines() {
+                body.push_str(&format!("> {line}\n"));
+            }
+            body.push('\n');
+        }
+        body.push_str(&proposal::body(p.pull, repo, &group, p.tags));
+        let ask = forge::NewPullRequest {
+            branch: &group.branch,
+            base: &repo.branch,
+            title: &title,
+            body: &body,
+        };
+        let (pull, problems) = forge.open(&ask).await?;
+        report
+            .errors
+            .extend(problems.into_iter().map(CycleError::from));
+        tracing::info!(branch = %group.branch, number = pull.number, url = %pull.url, deploy = %order.id, "deploy proposed");
+        report.proposals.push(Proposal {
+            branch: group.branch,
+            title,
+            action: ProposalAction::Opened,
+            pull: Some(pull),
+        });
+        report.changes = planned.changes.clone();
+        Ok(true)
     }
 
     /// Brings one group's branch and pull request in line with the plan.

@@ -622,6 +622,12 @@ impl Workspace {
         ours(commit.author()) && ours(commit.committer())
     }
 
+    /// Is `commit` `head` or one of its ancestors? `false` when this workspace cannot tell
+    /// (the commit was never fetched, or history was rewritten without it).
+    pub fn in_history(&self, head: Oid, commit: Oid) -> bool {
+        head == commit || self.repo.graph_descendant_of(head, commit).unwrap_or(false)
+    }
+
     /// Do two commits make the same change: the same parents and the same tree?
     pub fn same_change(&self, a: Oid, b: Oid) -> bool {
         let (Ok(a), Ok(b)) = (self.repo.find_commit(a), self.repo.find_commit(b)) else {

@@ -53,8 +53,6 @@ pub enum DeployRefusal {
     },
     #[error("{site} pins a digest, and the digest of {tag} is unknown")]
     DigestUnknown { tag: String, site: String },
-    #[error("this repo delivers by pull request; deploy requests commit to its branch directly")]
-    PullRequestMode,
 }
 
 /// The changes that set `order.tag`, and the holds that keep it: a tag the rule would move

@@ -15,11 +15,17 @@ pub struct Standing {
     pub written: Written,
 }
 
-/// The tag laminar last wrote for each image, by file (a path with `/`). Kept beside the
-/// workspace; losing it only costs noticing the next rollback.
+/// The tag laminar last wrote for each image, by file (a path with `/`), and the commit that
+/// wrote it. Kept beside the workspace; losing it only costs noticing the next rollback.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Written {
-    pub files: BTreeMap<String, BTreeMap<String, String>>,
+    pub files: BTreeMap<String, BTreeMap<String, WrittenTag>>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WrittenTag {
+    pub tag: String,
+    pub commit: String,
 }
 
 impl Written {
@@ -27,14 +33,19 @@ impl Written {
 
     pub fn get(&self, file: &str, image: &str) -> Option<&str> {
         let image = crate::webhook::image_key(image);
-        self.files.get(file)?.get(&image).map(String::as_str)
+        let written = self.files.get(file)?.get(&image)?;
+        Some(&written.tag)
     }
 
-    pub fn set(&mut self, file: &str, image: &str, tag: &str) {
+    pub fn set(&mut self, file: &str, image: &str, tag: &str, commit: &str) {
+        let written = WrittenTag {
+            tag: tag.to_string(),
+            commit: commit.to_string(),
+        };
         self.files
             .entry(file.to_string())
             .or_default()
-            .insert(crate::webhook::image_key(image), tag.to_string());
+            .insert(crate::webhook::image_key(image), written);
     }
 
     pub fn forget(&mut self, file: &str, image: &str) {
@@ -44,6 +55,23 @@ impl Written {
                 self.files.remove(file);
             }
         }
+    }
+
+    /// The commits the tags were written by.
+    pub fn commits(&self) -> std::collections::BTreeSet<&str> {
+        self.files
+            .values()
+            .flat_map(|images| images.values().map(|w| w.commit.as_str()))
+            .collect()
+    }
+
+    /// Forgets the tags written by commits `gone` names: history was rewritten without
+    /// them, so what the files say now is no rollback by a later commit.
+    pub fn forget_commits(&mut self, gone: &[String]) {
+        for images in self.files.values_mut() {
+            images.retain(|_, w| !gone.contains(&w.commit));
+        }
+        self.files.retain(|_, images| !images.is_empty());
     }
 }
 

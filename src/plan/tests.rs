@@ -525,7 +525,7 @@ fn wrote(tag: &str) -> Standing {
     let mut standing = Standing::default();
     standing
         .written
-        .set("prod/app.yaml", "reg.io/acme/app", tag);
+        .set("prod/app.yaml", "reg.io/acme/app", tag, "c0ffee");
     standing
 }
 

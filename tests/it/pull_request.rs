@@ -296,3 +296,51 @@ async fn a_declined_pull_request_is_not_proposed_again_until_a_newer_tag() {
     );
     assert_eq!(github.pulls().len(), 2);
 }
+
+#[tokio::test]
+async fn a_deploy_request_in_pull_request_mode_is_proposed_on_a_branch_of_its_own() {
+    let remote = BareRepo::new(&[("dev/app.yaml", APP)]);
+    let github = FakeForge::start(Kind::Github, "ghp_test").await;
+    let data = crate::util::Dir::new();
+    data.write("token", "ghp_test\n");
+    let extra = pull_request_block(&github, &data.path().join("token"));
+    let mut f = crate::cycle::Fixture::on(remote, "", &extra);
+    let main = f.remote.head();
+    let order = laminar::plan::DeployOrder {
+        id: "00c0ffee00c0ffee".into(),
+        image: "reg.io/acme/app".into(),
+        tag: "develop-2".into(),
+        files: Vec::new(),
+        reason: Some("release 7 | approved".into()),
+    };
+    let report = f.cycle.deploy(&f.shared, &order).await;
+    assert_eq!(report.result, CycleResult::Updated, "{:?}", errors(&report));
+    let branch = "laminar/manifests/deploy-00c0ffee00c0ffee";
+    let outcome = serde_json::to_value(laminar::deploy::RepoOutcome::of(&report)).unwrap();
+    assert_eq!(outcome["state"], "proposed", "{outcome}");
+    assert_eq!(outcome["branch"], branch);
+    assert_eq!(
+        outcome["pull_request"],
+        "https://github.com/acme/manifests/pull/1"
+    );
+    assert_eq!(f.remote.head(), main, "main is never pushed");
+    assert!(shown(&f.remote, &format!("{branch}:dev/app.yaml")).contains("develop-2"));
+    let pull = &github.pulls()[0];
+    assert_eq!(pull.title, "Deploy app:develop-2 as requested");
+    assert!(
+        pull.body
+            .starts_with("Requested by deploy `00c0ffee00c0ffee`.\n\n> release 7 | approved\n"),
+        "{}",
+        pull.body
+    );
+
+    // The regular cycle proposes on its own branch and leaves the deploy's alone.
+    let tip = rev(&f.remote, branch);
+    let report = f.run().await;
+    assert_eq!(
+        actions(&report),
+        [(BRANCH.into(), ProposalAction::Opened, Some(2))]
+    );
+    assert_eq!(rev(&f.remote, branch), tip);
+    assert_eq!(github.pulls().len(), 2);
+}
