@@ -6,7 +6,9 @@
 #  (c) CPU time of a no-op cycle on an unchanged repo with 50,000 files (target < 20 ms);
 #  (d) registry requests per steady-state cycle vs the number of unique images (target: equal);
 #  (e) registry push → pushed commit, driven by the registry's own notifications to laminar's
-#      webhook, p50 and p99 over 20 pushes (target p50 < 100 ms, p99 < 250 ms).
+#      webhook, p50 and p99 over 20 pushes (target p50 < 100 ms, p99 < 250 ms);
+#  (f) the status page's answer time with the 100 repos of (b), against the same status as JSON
+#      (target p50 < 50 ms).
 #
 #   scripts/bench-daemon.sh [REPOS] [FILES]   (defaults: 100 50000)
 set -euo pipefail
@@ -168,6 +170,18 @@ try:
         time.sleep(0.1)
     steady = metric_sum(base, "laminar_registry_requests_total{") - before_req
     print(f"(d) registry requests in a steady-state cycle of all {repos_n} repos: {steady:.0f} for {images} unique images (target: equal)")
+    def served(path):
+        took = []
+        for _ in range(20):
+            start = time.perf_counter()
+            req("GET", f"{base}{path}", token=TOKEN)
+            took.append(time.perf_counter() - start)
+        took.sort()
+        return statistics.median(took), took[-1]
+    page50, page_max = served("/")
+    json50, _ = served("/api/v1/status")
+    print(f"(f) status page with {repos_n} repos × {images} references: p50={page50*1000:.1f}ms max={page_max*1000:.1f}ms "
+          f"over 20 requests; the same status as JSON p50={json50*1000:.1f}ms (page/JSON {page50/json50:.2f}; target p50 < 50ms)")
     p.terminate(); p.wait()
 
     # (c) no-op cycle CPU on a big repo

@@ -80,6 +80,8 @@ pub struct Kept {
     pub site: Site,
     pub image: String,
     pub tag: String,
+    /// The pattern of the rule that manages the reference.
+    pub rule: String,
     pub reason: KeptReason,
 }
 
@@ -188,6 +190,7 @@ pub fn plan(
                 site: site.clone(),
                 image: reference.image.clone(),
                 tag: reference.tag.clone(),
+                rule: rule.policy.pattern.to_string(),
                 reason,
             };
             if let Some(hold) = reference.hold.as_ref().filter(|h| h.holds(now)) {

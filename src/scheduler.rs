@@ -17,7 +17,7 @@ use crate::config::EventKind;
 use crate::cycle::{CycleReport, CycleResult, Mode, RepoCycle, Shared};
 use crate::deploy::{Deploys, RepoOutcome};
 use crate::plan::DeployOrder;
-use crate::status::StatusBoard;
+use crate::status::{RepoStatus, StatusBoard};
 
 /// How long cycles abandoned at the end of the grace period get to stop before their push:
 /// with the runtime's own wait for leftovers, shutdown ends within the grace period + 10 s.
@@ -269,6 +269,7 @@ async fn repo_loop(
             tracing::info!(repo = %name, deploy = %order.id, result = outcome.label(), "deploy request carried out");
             shared.metrics.deployed(&name, outcome.label());
             deploys.update(&order.id, &name, outcome);
+            status.updated(&name, &report);
             // The status board hears from the cycle that follows; people hear of the commit.
             for event in crate::notify::events(&cycle.repo, None, &report) {
                 if event.kind == EventKind::Updated {
@@ -294,28 +295,39 @@ async fn repo_loop(
             }
         };
         // A cycle sees no registry listing older than `started`.
+        let began = Instant::now();
         let Some(report) = turns.take(&mut cycle, None, started).await else {
             break;
         };
+        let took = began.elapsed();
         if let Some(at) = event
             && report.result == CycleResult::Updated
         {
             shared.metrics.event_to_commit(&name, at.elapsed());
         }
+        let now = Instant::now();
+        while due <= now {
+            due += poll;
+        }
+        let next = std::time::SystemTime::now() + (due - now);
         let mut previous_result = None;
         status.update(&name, |previous| {
             previous_result = previous.result;
-            report.status(previous)
+            RepoStatus {
+                duration_seconds: Some(took.as_secs_f64()),
+                next_cycle: Some(
+                    jiff::Timestamp::try_from(next)
+                        .map_or_else(|_| String::new(), |t| t.to_string()),
+                ),
+                ..report.status(previous)
+            }
         });
+        status.updated(&name, &report);
         for event in crate::notify::events(&cycle.repo, previous_result, &report) {
             shared.notifier.publish(&event);
         }
         drop(report);
         release_freed_memory();
-        let now = Instant::now();
-        while due <= now {
-            due += poll;
-        }
     }
     // Requests still queued get an answer rather than a wait without end.
     while let Some(order) = wake.next_order() {

@@ -1,7 +1,8 @@
-//! HTTP: `/metrics`, `/healthz`, `/readyz`, and the API to trigger cycles, read status,
+//! HTTP: the status page, `/metrics`, `/healthz`, `/readyz`, and the API to trigger cycles, read status,
 //! receive registry webhooks, request deploys and hold images. Handlers never run a cycle:
 //! they wake the scheduler (a deploy request may wait for its cycles' outcome).
 
+mod page;
 mod promote;
 
 use std::sync::Arc;
@@ -14,6 +15,7 @@ use axum::routing::{delete, get, post};
 use axum::{Json, Router};
 use serde_json::json;
 
+use crate::config::Config;
 use crate::holds::HoldBook;
 use crate::metrics::Metrics;
 use crate::registry::Registries;
@@ -35,10 +37,17 @@ pub struct AppState {
     /// Push events drop the pushed image's listings here.
     pub registries: Arc<Registries>,
     pub holds: Arc<HoldBook>,
+    /// For the status page: the repos, the registries and who may see it.
+    pub config: Arc<Config>,
+    pub started: tokio::time::Instant,
 }
 
 pub fn router(state: Arc<AppState>) -> Router {
     Router::new()
+        .route("/", get(page::overview))
+        .route("/repos/{name}", get(page::repo))
+        .route("/images/{*name}", get(page::image))
+        .route("/login", post(page::login))
         .route("/metrics", get(metrics))
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(readyz))

@@ -1,11 +1,11 @@
 //! What each repo's last cycle found and did, for `/api/v1/status` and `/readyz`.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::sync::Mutex;
 
 use serde::Serialize;
 
-use crate::cycle::CycleResult;
+use crate::cycle::{CycleReport, CycleResult};
 
 /// One repo's latest state.
 #[derive(Clone, Debug, Default, Serialize)]
@@ -20,6 +20,10 @@ pub struct RepoStatus {
     /// `head` and `references` are from an earlier cycle: the last one could not sync.
     pub stale: bool,
     pub cycles: u64,
+    /// How long the last cycle took, in seconds.
+    pub duration_seconds: Option<f64>,
+    /// RFC 3339 time the next polled cycle is due (a trigger or a push event may come first).
+    pub next_cycle: Option<String>,
     pub references: Vec<ReferenceStatus>,
     /// Pull-request mode: the open pull requests laminar keeps.
     pub pull_requests: Vec<PullRequestStatus>,
@@ -48,11 +52,32 @@ pub struct ReferenceStatus {
     /// Why the reference stays where it is (up to date, held, ordering incomplete, …);
     /// `None` when the cycle moved it.
     pub kept: Option<String>,
+    /// The pattern of the rule that manages it.
+    pub rule: String,
 }
+
+/// One reference laminar moved: the status page's list of latest updates.
+#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+pub struct UpdateRecord {
+    /// RFC 3339 time of the cycle that made it.
+    pub time: String,
+    pub repo: String,
+    pub file: String,
+    pub line: usize,
+    pub image: String,
+    pub old: String,
+    pub new: String,
+    /// The pushed commit, or in pull-request mode the pull request's URL.
+    pub commit: String,
+}
+
+/// Updates kept for the status page.
+pub const KEPT_UPDATES: usize = 50;
 
 #[derive(Debug, Default)]
 pub struct StatusBoard {
     repos: Mutex<BTreeMap<String, RepoStatus>>,
+    updates: Mutex<VecDeque<UpdateRecord>>,
 }
 
 impl StatusBoard {
@@ -63,7 +88,42 @@ impl StatusBoard {
             .collect();
         StatusBoard {
             repos: Mutex::new(repos),
+            updates: Mutex::default(),
         }
+    }
+
+    /// Records the references a cycle moved, newest first.
+    pub fn updated(&self, repo: &str, report: &CycleReport) {
+        if report.result != CycleResult::Updated {
+            return;
+        }
+        let commit = report
+            .proposals
+            .iter()
+            .find_map(|p| p.pull.as_ref().map(|pull| pull.url.clone()))
+            .or_else(|| report.head.map(|h| h.to_string()))
+            .unwrap_or_default();
+        let time = jiff::Timestamp::now().to_string();
+        let mut updates = self.updates.lock().unwrap_or_else(|p| p.into_inner());
+        for change in &report.changes {
+            updates.push_front(UpdateRecord {
+                time: time.clone(),
+                repo: repo.to_string(),
+                file: change.site.path.display().to_string(),
+                line: change.site.line,
+                image: change.image.clone(),
+                old: change.old_tag.clone(),
+                new: change.new_tag.clone(),
+                commit: commit.clone(),
+            });
+        }
+        updates.truncate(KEPT_UPDATES);
+    }
+
+    /// The latest updates, newest first.
+    pub fn updates(&self) -> Vec<UpdateRecord> {
+        let updates = self.updates.lock().unwrap_or_else(|p| p.into_inner());
+        updates.iter().cloned().collect()
     }
 
     /// Replaces a repo's status with one built from its previous status.

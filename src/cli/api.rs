@@ -1,5 +1,5 @@
-//! Commands that ask a running daemon over its API: `laminar deploy`, `laminar hold`,
-//! `laminar release` and `laminar holds`, for shells and CI jobs.
+//! Commands that ask a running daemon over its API: `laminar status`, `laminar deploy`,
+//! `laminar hold`, `laminar release` and `laminar holds`, for shells and CI jobs.
 
 use std::time::Duration;
 
@@ -69,9 +69,74 @@ pub struct ReleaseArgs {
 }
 
 #[derive(Debug, Args)]
+pub struct StatusArgs {
+    /// Only this repo
+    #[arg(long)]
+    pub repo: Option<String>,
+    /// The status as the API gives it
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub daemon: Daemon,
+}
+
+#[derive(Debug, Args)]
 pub struct HoldsArgs {
     #[command(flatten)]
     pub daemon: Daemon,
+}
+
+/// Every repo's last cycle and references, and the holds: the status page in a terminal.
+pub fn status(args: &StatusArgs) -> Result<(), CliError> {
+    let mut answer = call(&args.daemon, Method::GET, "/api/v1/status", None)?;
+    if let Some(repo) = &args.repo {
+        let Some(one) = answer["repos"].get(repo).cloned() else {
+            return Err(CliError::Usage(format!("no repo named {repo:?}")));
+        };
+        answer["repos"] = json!({ repo: one });
+    }
+    if args.json {
+        println!("{answer:#}");
+        return Ok(());
+    }
+    let text = |value: &Value| value.as_str().unwrap_or("–").to_string();
+    for (name, repo) in answer["repos"].as_object().into_iter().flatten() {
+        println!(
+            "{name}: {} at {} ({} cycles), next {}",
+            text(&repo["result"]),
+            text(&repo["last_cycle"]),
+            repo["cycles"],
+            text(&repo["next_cycle"])
+        );
+        if let Some(error) = repo["error"].as_str() {
+            println!("  error: {error}");
+        }
+        for pull in repo["pull_requests"].as_array().into_iter().flatten() {
+            println!("  pull request #{} {}", pull["number"], text(&pull["url"]));
+        }
+        for r in repo["references"].as_array().into_iter().flatten() {
+            let state = match r["kept"].as_str() {
+                Some(kept) => kept.to_string(),
+                None => format!("moving to {}", text(&r["newest"])),
+            };
+            println!(
+                "  {}:{} {}:{} [{}] {state}",
+                text(&r["file"]),
+                r["line"],
+                text(&r["image"]),
+                text(&r["tag"]),
+                text(&r["rule"])
+            );
+        }
+    }
+    let holds = answer["holds"].as_array().cloned().unwrap_or_default();
+    if args.repo.is_none() && !holds.is_empty() {
+        println!("holds:");
+        for hold in &holds {
+            println!("  {}", describe(hold));
+        }
+    }
+    Ok(())
 }
 
 pub fn deploy(args: &DeployArgs) -> Result<(), CliError> {

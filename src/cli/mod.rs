@@ -75,6 +75,8 @@ pub enum Command {
     Scan(scan::ScanArgs),
     /// List an image's tags as a rule orders them, and the tag it would select
     Tags(tags::TagsArgs),
+    /// Show the running daemon's repos, references and holds
+    Status(api::StatusArgs),
     /// Ask the running daemon to set an exact tag (a rollback, say) and commit it
     Deploy(api::DeployArgs),
     /// Ask the running daemon to stop updating an image (in one repo, until a time)
@@ -135,6 +137,7 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
         Command::Check(args) => check::run(&args, &config_path(&cli.global)),
         Command::Scan(args) => scan::run(&args, cli.global.config.as_deref()),
         Command::Tags(args) => tags::run(&args, cli.global.config.as_deref()),
+        Command::Status(args) => api::status(&args),
         Command::Deploy(args) => api::deploy(&args),
         Command::Hold(args) => api::hold(&args),
         Command::Release(args) => api::release(&args),

@@ -40,6 +40,8 @@ async fn serve(config: Arc<Config>, token: Option<Secret>) -> Result<(), CliErro
         receivers: Arc::new(crate::webhook::Receivers::new(&config.webhooks)),
         registries: shared.registries.clone(),
         holds: shared.holds.clone(),
+        config: config.clone(),
+        started: tokio::time::Instant::now(),
     });
     let (stop_server, server_stopped) = tokio::sync::oneshot::channel::<()>();
     let server = tokio::spawn(async move {

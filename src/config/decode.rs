@@ -12,7 +12,7 @@ use super::yaml::{Node, Pos, Value};
 use super::{
     CloudIdentity, Config, Endpoint, Environment, EventKind, Global, Notification,
     NotificationKind, Registry, RegistryAuth, RegistryKind, RemoteConfig, Repo, SecretSource,
-    Signing, SigningFormat, UpdateRule, repo_relative,
+    Signing, SigningFormat, StatusPage, UpdateRule, repo_relative,
 };
 use crate::image::reference::match_domain;
 use crate::policy::{Order, Pattern, Policy, PolicyError, compile_glob};
@@ -103,6 +103,7 @@ fn default_global(env: &Environment) -> Global {
         exec_env: Vec::new(),
         api_token_file: None,
         signing: None,
+        status_page: StatusPage::Token,
     }
 }
 
@@ -155,6 +156,18 @@ fn global(d: &mut Decoder, node: &Node, env: &Environment) -> Global {
         .get(d, "apiTokenFile", &[])
         .and_then(|n| existing_file(d, n, env, "API token file"));
     global.signing = f.get(d, "signing", &[]).and_then(|n| signing(d, n, env));
+    if let Some(node) = f.get(d, "statusPage", &[]) {
+        match d.text(node).as_deref() {
+            Some("token") => global.status_page = StatusPage::Token,
+            Some("public") => global.status_page = StatusPage::Public,
+            Some("off") => global.status_page = StatusPage::Off,
+            Some(other) => d.error(
+                node.pos,
+                format!("unknown statusPage {other:?}: expected token, public or off"),
+            ),
+            None => {}
+        }
+    }
     if let Some(node) = f.get(d, "gitHubToken", &[]) {
         d.warn(
             node.pos,

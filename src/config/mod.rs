@@ -123,6 +123,19 @@ pub struct Global {
     pub api_token_file: Option<PathBuf>,
     /// How commits are signed in repos that do not say.
     pub signing: Option<Signing>,
+    /// Who may see the status page at `/`.
+    pub status_page: StatusPage,
+}
+
+/// Access to the status page.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StatusPage {
+    /// The API token, asked for once and kept in a cookie.
+    Token,
+    /// Anyone who can reach it (behind an authenticating proxy, say).
+    Public,
+    /// Not served.
+    Off,
 }
 
 /// A registry whose images laminar manages.

@@ -206,6 +206,7 @@ impl CycleReport {
                 tag: c.old_tag.clone(),
                 newest: Some(c.new_tag.clone()),
                 kept: None,
+                rule: c.rule.clone(),
             })
             .chain(self.kept.iter().map(|k| ReferenceStatus {
                 file: k.site.path.display().to_string(),
@@ -214,6 +215,7 @@ impl CycleReport {
                 tag: k.tag.clone(),
                 newest: k.up_to_date().then(|| k.tag.clone()),
                 kept: Some(k.reason.to_string()),
+                rule: k.rule.clone(),
             }))
             .collect();
         references.sort_by(|a, b| (&a.file, a.line).cmp(&(&b.file, b.line)));

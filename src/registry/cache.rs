@@ -67,6 +67,12 @@ impl DiskCache {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
+    /// Entries kept: creation times and tag digests.
+    pub fn entries(&self) -> usize {
+        let state = self.state();
+        state.created.len() + state.tags.values().map(BTreeMap::len).sum::<usize>()
+    }
+
     pub fn digest(&self, image: &str, tag: &str) -> Option<String> {
         self.state().tags.get(image)?.get(tag).cloned()
     }

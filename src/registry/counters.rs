@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::Mutex;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 /// Upper bounds (seconds) of the request duration histogram.
 pub const DURATION_BUCKETS: [f64; 10] = [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0];
@@ -47,14 +47,33 @@ pub struct Durations {
     pub buckets: [u64; DURATION_BUCKETS.len() + 1],
 }
 
+/// A registry's latest failed request: when, what for, and how it ended.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LastFailure {
+    pub at: SystemTime,
+    pub kind: RequestKind,
+    pub outcome: &'static str,
+}
+
 #[derive(Debug, Default)]
 pub struct RequestCounters {
     counts: Mutex<BTreeMap<CounterKey, u64>>,
     durations: Mutex<BTreeMap<String, Durations>>,
+    failures: Mutex<BTreeMap<String, LastFailure>>,
 }
 
 impl RequestCounters {
     pub fn record(&self, registry: &str, kind: RequestKind, outcome: &'static str, took: Duration) {
+        // A missing manifest or tag is an answer, not trouble with the registry.
+        if !matches!(outcome, "ok" | "not_found") {
+            let failure = LastFailure {
+                at: SystemTime::now(),
+                kind,
+                outcome,
+            };
+            let mut failures = self.failures.lock().unwrap_or_else(|p| p.into_inner());
+            failures.insert(registry.to_string(), failure);
+        }
         {
             let mut counts = self.counts.lock().unwrap_or_else(|p| p.into_inner());
             *counts
@@ -88,6 +107,14 @@ impl RequestCounters {
             .filter(|((r, k, _), _)| r == registry && *k == kind)
             .map(|(_, n)| n)
             .sum()
+    }
+
+    /// Each registry's latest failed request.
+    pub fn failures(&self) -> BTreeMap<String, LastFailure> {
+        self.failures
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 
     pub fn snapshot(&self) -> Vec<(CounterKey, u64)> {

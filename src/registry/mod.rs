@@ -248,6 +248,11 @@ impl Registries {
         &self.counters
     }
 
+    /// Entries in the disk cache of times and digests.
+    pub fn cache_entries(&self) -> usize {
+        self.cache.entries()
+    }
+
     /// Tags of `image` on `registry`, from a listing started now or by a concurrent caller
     /// that is still waiting for it.
     pub async fn tags(

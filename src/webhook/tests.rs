@@ -298,6 +298,7 @@ fn events_find_the_repos_whose_references_name_the_image_however_written() {
                 tag: "1".into(),
                 newest: None,
                 kept: None,
+                rule: "glob:*".into(),
             })
             .collect(),
         ..RepoStatus::default()

@@ -17,6 +17,7 @@ mod git;
 mod git_server;
 mod harbor;
 mod incremental;
+mod page;
 mod partial;
 mod promotion;
 mod pull_request;

@@ -335,6 +335,21 @@ async fn a_rollback_by_hand_is_held_until_a_newer_tag_and_cli_holds_survive_a_re
     assert_eq!(remote.show("dev/app.yaml"), format!("app: {image}:1.4.1"));
     let (ok, out) = laminar(port, &["holds"]);
     assert!(ok && out.contains("release freeze"), "{out}");
+    let (ok, out) = laminar(port, &["status", "--repo", "manifests"]);
+    assert!(ok, "{out}");
+    assert!(out.starts_with("manifests: unchanged at "), "{out}");
+    assert!(
+        out.contains(&format!(
+            "  dev/app.yaml:1 {image}:1.4.1 [semver:^1] held by hold "
+        )),
+        "{out}"
+    );
+    let (ok, out) = laminar(port, &["status", "--json"]);
+    let json: Value = serde_json::from_str(&out).unwrap();
+    assert!(
+        ok && json["holds"][0]["reason"] == "release freeze",
+        "{out}"
+    );
 
     // …until it is released, and the repo catches up without waiting for its poll.
     let (ok, out) = laminar(port, &["release", &image]);

@@ -1,0 +1,176 @@
+//! The status page: `/` (every repo, the holds, the registries, the latest updates),
+//! `/repos/{name}` and `/images/{name}`. Server-rendered HTML without script, under a strict
+//! Content-Security-Policy. `global.statusPage` says who may see it: with `token` (the default)
+//! the page asks for the API token once and keeps it in an HttpOnly, SameSite=Strict cookie.
+
+mod model;
+mod views;
+
+use std::sync::{Arc, LazyLock};
+
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use base64::Engine;
+use maud::Markup;
+use sha2::{Digest, Sha256};
+
+use super::AppState;
+use crate::config::StatusPage;
+
+const COOKIE: &str = "laminar_token";
+/// How long the browser keeps the token: 30 days.
+const COOKIE_AGE: u32 = 30 * 24 * 3600;
+
+/// Nothing but the page's own style, forms posted to itself, no framing.
+static POLICY: LazyLock<String> = LazyLock::new(|| {
+    let digest = Sha256::digest(views::STYLE.as_bytes());
+    let hash = base64::engine::general_purpose::STANDARD.encode(digest);
+    format!(
+        "default-src 'none'; style-src 'sha256-{hash}'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+    )
+});
+
+pub async fn overview(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Response {
+    if let Some(refused) = refusal(&state, &headers) {
+        return refused;
+    }
+    let overview = model::overview(
+        &state.config,
+        &state.status,
+        state.holds.list(),
+        state.registries.counters(),
+        state.registries.cache_entries(),
+        state.started.elapsed().as_secs_f64() / 60.0,
+    );
+    page(StatusCode::OK, &views::overview(&overview))
+}
+
+pub async fn repo(
+    State(state): State<Arc<AppState>>,
+    Path(name): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    if let Some(refused) = refusal(&state, &headers) {
+        return refused;
+    }
+    match model::repo(&state.config, &state.status, &name) {
+        Some(view) => page(StatusCode::OK, &views::repo(&view)),
+        None => page(
+            StatusCode::NOT_FOUND,
+            &views::unavailable(&format!("No repo is named {name:?}.")),
+        ),
+    }
+}
+
+pub async fn image(
+    State(state): State<Arc<AppState>>,
+    Path(name): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    if let Some(refused) = refusal(&state, &headers) {
+        return refused;
+    }
+    let rows = model::image(&state.status, &name);
+    page(
+        StatusCode::OK,
+        &views::image(&name, &rows, std::time::SystemTime::now()),
+    )
+}
+
+/// The token form's answer: the right token gets its cookie and the page.
+pub async fn login(State(state): State<Arc<AppState>>, body: Bytes) -> Response {
+    let (StatusPage::Token, Some(token)) = (state.config.global.status_page, &state.token) else {
+        return page(
+            StatusCode::NOT_FOUND,
+            &views::unavailable("Nothing to sign in to."),
+        );
+    };
+    let given = form_urlencoded::parse(&body)
+        .find(|(k, _)| k == "token")
+        .map(|(_, v)| v.into_owned())
+        .unwrap_or_default();
+    if !token.matches(given.as_bytes()) {
+        tracing::warn!("status page: a wrong token was given");
+        return page(StatusCode::UNAUTHORIZED, &views::login(true));
+    }
+    let value: String = form_urlencoded::byte_serialize(given.as_bytes()).collect();
+    let cookie =
+        format!("{COOKIE}={value}; Path=/; HttpOnly; SameSite=Strict; Max-Age={COOKIE_AGE}");
+    (
+        StatusCode::SEE_OTHER,
+        [
+            (header::LOCATION, "/".to_string()),
+            (header::SET_COOKIE, cookie),
+            (header::CACHE_CONTROL, "no-store".to_string()),
+        ],
+    )
+        .into_response()
+}
+
+/// The answer to give instead of the page, when this request may not see it.
+fn refusal(state: &AppState, headers: &HeaderMap) -> Option<Response> {
+    match (state.config.global.status_page, &state.token) {
+        (StatusPage::Public, _) => None,
+        (StatusPage::Off, _) => Some(page(
+            StatusCode::NOT_FOUND,
+            &views::unavailable("The status page is off (global.statusPage: off)."),
+        )),
+        (StatusPage::Token, None) => Some(page(
+            StatusCode::FORBIDDEN,
+            &views::unavailable(
+                "The status page asks for the API token, and none is set: set LAMINAR_API_TOKEN \
+                 or global.apiTokenFile, or set global.statusPage: public behind a proxy that \
+                 authenticates.",
+            ),
+        )),
+        (StatusPage::Token, Some(token)) => {
+            let presented = cookie_token(headers).or_else(|| bearer(headers));
+            match presented.is_some_and(|p| token.matches(p.as_bytes())) {
+                true => None,
+                false => Some(page(StatusCode::UNAUTHORIZED, &views::login(false))),
+            }
+        }
+    }
+}
+
+fn cookie_token(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .find_map(|pair| {
+            let value = pair.trim().strip_prefix(COOKIE)?.strip_prefix('=')?;
+            form_urlencoded::parse(format!("t={value}").as_bytes())
+                .next()
+                .map(|(_, v)| v.into_owned())
+        })
+}
+
+fn bearer(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get(header::AUTHORIZATION)?
+        .to_str()
+        .ok()?
+        .strip_prefix("Bearer ")
+        .map(str::to_string)
+}
+
+fn page(status: StatusCode, markup: &Markup) -> Response {
+    let mut response = (status, markup.clone().into_string()).into_response();
+    let headers = response.headers_mut();
+    let set = |headers: &mut HeaderMap, name, value: &str| {
+        if let Ok(value) = HeaderValue::from_str(value) {
+            headers.insert(name, value);
+        }
+    };
+    set(headers, header::CONTENT_TYPE, "text/html; charset=utf-8");
+    set(headers, header::CONTENT_SECURITY_POLICY, &POLICY);
+    set(headers, header::X_CONTENT_TYPE_OPTIONS, "nosniff");
+    set(headers, header::X_FRAME_OPTIONS, "DENY");
+    set(headers, header::REFERRER_POLICY, "no-referrer");
+    set(headers, header::CACHE_CONTROL, "no-store");
+    response
+}

@@ -1,0 +1,152 @@
+//! What the status page shows, gathered from the status board, the holds and the registry
+//! counters at the moment of the request.
+
+use std::time::SystemTime;
+
+use crate::config::Config;
+use crate::holds::Hold;
+use crate::registry::RequestCounters;
+use crate::status::{ReferenceStatus, RepoStatus, StatusBoard, UpdateRecord};
+
+pub struct Overview {
+    pub now: SystemTime,
+    pub repos: Vec<RepoRow>,
+    pub holds: Vec<Hold>,
+    pub registries: Vec<RegistryRow>,
+    pub cache_entries: usize,
+    pub updates: Vec<UpdateRecord>,
+}
+
+pub struct RepoRow {
+    pub name: String,
+    pub branch: String,
+    pub status: RepoStatus,
+}
+
+pub struct RegistryRow {
+    pub name: String,
+    pub prefix: String,
+    pub requests: u64,
+    pub per_minute: f64,
+    pub failed: u64,
+    pub rate_limited: u64,
+    pub mean_seconds: Option<f64>,
+    /// When, and `kind: outcome`.
+    pub last_failure: Option<(SystemTime, String)>,
+}
+
+pub struct RepoView {
+    pub now: SystemTime,
+    pub name: String,
+    /// Without credentials.
+    pub url: String,
+    pub branch: String,
+    pub delivery: String,
+    pub status: RepoStatus,
+}
+
+pub struct ImageRow {
+    pub repo: String,
+    pub reference: ReferenceStatus,
+}
+
+/// Everything the overview lists.
+pub fn overview(
+    config: &Config,
+    board: &StatusBoard,
+    holds: Vec<Hold>,
+    counters: &RequestCounters,
+    cache_entries: usize,
+    uptime_minutes: f64,
+) -> Overview {
+    let statuses = board.snapshot();
+    let repos = config
+        .repos
+        .iter()
+        .map(|repo| RepoRow {
+            name: repo.name.clone(),
+            branch: repo.branch.clone(),
+            status: statuses.get(&repo.name).cloned().unwrap_or_default(),
+        })
+        .collect();
+    let counts = counters.snapshot();
+    let durations = counters.durations();
+    let failures = counters.failures();
+    let registries = config
+        .registries
+        .iter()
+        .map(|registry| {
+            let mine = || counts.iter().filter(|((r, _, _), _)| *r == registry.name);
+            let requests: u64 = mine().map(|(_, n)| n).sum();
+            let failed = mine()
+                .filter(|((_, _, outcome), _)| !matches!(*outcome, "ok" | "not_found"))
+                .map(|(_, n)| n)
+                .sum();
+            let rate_limited = mine()
+                .filter(|((_, _, outcome), _)| *outcome == "rate_limited")
+                .map(|(_, n)| n)
+                .sum();
+            let mean_seconds = durations
+                .iter()
+                .find(|(name, _)| *name == registry.name)
+                .filter(|(_, d)| d.count > 0)
+                .map(|(_, d)| d.sum / d.count as f64);
+            RegistryRow {
+                name: registry.name.clone(),
+                prefix: registry.prefix.clone(),
+                requests,
+                per_minute: requests as f64 / uptime_minutes.max(1.0),
+                failed,
+                rate_limited,
+                mean_seconds,
+                last_failure: failures
+                    .get(&registry.name)
+                    .map(|f| (f.at, format!("{}: {}", f.kind, f.outcome))),
+            }
+        })
+        .collect();
+    Overview {
+        now: SystemTime::now(),
+        repos,
+        holds,
+        registries,
+        cache_entries,
+        updates: board.updates(),
+    }
+}
+
+/// One repo, or `None` for a name no repo has.
+pub fn repo(config: &Config, board: &StatusBoard, name: &str) -> Option<RepoView> {
+    let repo = config.repos.iter().find(|r| r.name == name)?;
+    let delivery = match &repo.pull_request {
+        Some(_) => "by pull request".to_string(),
+        None => format!("by push to {}", repo.branch),
+    };
+    Some(RepoView {
+        now: SystemTime::now(),
+        name: repo.name.clone(),
+        url: crate::git::url::redact(&repo.url),
+        branch: repo.branch.clone(),
+        delivery,
+        status: board.snapshot().remove(name).unwrap_or_default(),
+    })
+}
+
+/// Every reference to `image` (however written), by repo.
+pub fn image(board: &StatusBoard, image: &str) -> Vec<ImageRow> {
+    let key = crate::webhook::image_key(image);
+    board
+        .snapshot()
+        .into_iter()
+        .flat_map(|(repo, status)| {
+            status
+                .references
+                .into_iter()
+                .filter(|r| crate::webhook::image_key(&r.image) == key)
+                .map(move |reference| ImageRow {
+                    repo: repo.clone(),
+                    reference,
+                })
+        })
+        .collect()
+}
