@@ -3,6 +3,7 @@
 # docker-registry (OCI registry), apache2-utils (htpasswd), skopeo (an independent registry
 # client), ripgrep (scan benchmark), prometheus (promtool), openssh-server (git over SSH), curl,
 # openssl (a GitHub App key for the forge tests), chromium (the status page, rendered headless),
+# groff and man (the man page is checked with them),
 # the libssl-dev and pkg-config that git2 builds against; from PyPI, moto's server (ECR),
 # kubernetes-validate and dockerfile-parse (deploy/ and Dockerfile checks), pre-commit (the
 # hook in .pre-commit-hooks.yaml).
@@ -21,6 +22,8 @@ command -v ssh-keygen >/dev/null || need+=(openssh-client)
 dpkg -s libssl-dev >/dev/null 2>&1 || need+=(libssl-dev)
 command -v pkg-config >/dev/null || need+=(pkg-config)
 command -v chromium >/dev/null || need+=(chromium)
+command -v groff >/dev/null || need+=(groff-base)
+command -v man >/dev/null || need+=(man-db)
 if [ ${#need[@]} -gt 0 ]; then
   echo "installing ${need[*]}…" >&2
   export DEBIAN_FRONTEND=noninteractive

@@ -5,6 +5,7 @@
 
 mod api;
 mod check;
+mod docs;
 mod once;
 mod run;
 mod scan;
@@ -85,6 +86,10 @@ pub enum Command {
     Release(api::ReleaseArgs),
     /// List the running daemon's holds
     Holds(api::HoldsArgs),
+    /// Print a shell completion script: bash, zsh, fish, elvish or powershell
+    Completions(docs::CompletionsArgs),
+    /// Print the man page (roff)
+    Man,
     /// Print the version
     Version,
 }
@@ -142,6 +147,8 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
         Command::Hold(args) => api::hold(&args),
         Command::Release(args) => api::release(&args),
         Command::Holds(args) => api::holds(&args),
+        Command::Completions(args) => docs::completions(&args),
+        Command::Man => docs::man(),
         Command::Version => {
             println!("laminar {}", env!("CARGO_PKG_VERSION"));
             Ok(())

@@ -7,6 +7,7 @@ mod cycle;
 mod daemon;
 mod deploy;
 mod dockerhub;
+mod docs;
 mod ecr;
 mod forge;
 mod forge_fake;
