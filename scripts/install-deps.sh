@@ -6,7 +6,7 @@
 # groff and man (the man page is checked with them),
 # the libssl-dev and pkg-config that git2 builds against; from PyPI, moto's server (ECR),
 # kubernetes-validate and dockerfile-parse (deploy/ and Dockerfile checks), pre-commit (the
-# hook in .pre-commit-hooks.yaml).
+# hook in .pre-commit-hooks.yaml), check-jsonschema (the example configs against schema/).
 set -euo pipefail
 
 need=()
@@ -35,6 +35,7 @@ command -v moto_server >/dev/null || py+=('moto[server]==5.2.5')
 command -v kubernetes-validate >/dev/null || py+=('kubernetes-validate==1.37.0')
 python3 -c 'import dockerfile_parse' 2>/dev/null || py+=('dockerfile-parse==2.0.1')
 command -v pre-commit >/dev/null || py+=('pre-commit==4.7.0')
+command -v check-jsonschema >/dev/null || py+=('check-jsonschema==0.39.0')
 if [ ${#py[@]} -gt 0 ]; then
   echo "installing ${py[*]}…" >&2
   python3 -m pip install --quiet --disable-pip-version-check --root-user-action=ignore "${py[@]}"

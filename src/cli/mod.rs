@@ -9,6 +9,7 @@ mod docs;
 mod once;
 mod run;
 mod scan;
+mod schema;
 mod tags;
 
 use std::io;
@@ -86,6 +87,8 @@ pub enum Command {
     Release(api::ReleaseArgs),
     /// List the running daemon's holds
     Holds(api::HoldsArgs),
+    /// Print the JSON Schema of laminar.yaml (or, with --remote, of a repo's .laminar.yaml)
+    Schema(schema::SchemaArgs),
     /// Print a shell completion script: bash, zsh, fish, elvish or powershell
     Completions(docs::CompletionsArgs),
     /// Print the man page (roff)
@@ -147,6 +150,7 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
         Command::Hold(args) => api::hold(&args),
         Command::Release(args) => api::release(&args),
         Command::Holds(args) => api::holds(&args),
+        Command::Schema(args) => schema::run(&args),
         Command::Completions(args) => docs::completions(&args),
         Command::Man => docs::man(),
         Command::Version => {

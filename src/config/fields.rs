@@ -4,6 +4,8 @@
 //! aliases) and whatever was never asked for is reported as unknown, with a suggestion drawn
 //! from the keys that were asked for. So the list of known keys is the decoding code itself.
 
+use std::collections::BTreeMap;
+
 use super::diagnostic::Diagnostic;
 use super::yaml::{Key, Node, Pos, Value};
 
@@ -12,6 +14,20 @@ use super::yaml::{Key, Node, Pos, Value};
 pub struct Decoder {
     pub errors: Vec<Diagnostic>,
     pub warnings: Vec<Diagnostic>,
+    /// When set, the keys each mapping was asked for, by the mapping's position: the
+    /// decoder's own table of keys, which `laminar schema` is made from.
+    pub asked: Option<BTreeMap<Pos, Asked>>,
+}
+
+/// The keys the decoder asked one mapping for.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Asked {
+    /// Every key and alias.
+    pub known: Vec<&'static str>,
+    /// The keys it may not lack.
+    pub required: Vec<&'static str>,
+    /// (alias, key) pairs: an alias takes what its key takes.
+    pub aliases: Vec<(&'static str, &'static str)>,
 }
 
 impl Decoder {
@@ -126,6 +142,8 @@ pub struct Fields<'n> {
     read: Vec<bool>,
     /// Every key name (and alias) the decoder asked for, for suggestions.
     known: Vec<&'static str>,
+    required: Vec<&'static str>,
+    aliases: Vec<(&'static str, &'static str)>,
     pub pos: Pos,
 }
 
@@ -135,6 +153,8 @@ impl<'n> Fields<'n> {
             entries,
             read: vec![false; entries.len()],
             known: Vec::new(),
+            required: Vec::new(),
+            aliases: Vec::new(),
             pos,
         }
     }
@@ -149,6 +169,8 @@ impl<'n> Fields<'n> {
     ) -> Option<&'n Node> {
         self.known.push(name);
         self.known.extend_from_slice(aliases);
+        self.aliases
+            .extend(aliases.iter().map(|alias| (*alias, name)));
         let mut found: Option<&'n (Key, Node)> = None;
         for (i, entry) in self.entries.iter().enumerate() {
             let key = entry.0.name.as_str();
@@ -176,6 +198,7 @@ impl<'n> Fields<'n> {
         name: &'static str,
         aliases: &[&'static str],
     ) -> Option<&'n Node> {
+        self.required.push(name);
         let node = self.get(d, name, aliases);
         if node.is_none() {
             d.error(self.pos, format!("missing key \"{name}\""));
@@ -185,6 +208,16 @@ impl<'n> Fields<'n> {
 
     /// Reports every key that was never asked for.
     pub fn finish(self, d: &mut Decoder) {
+        if let Some(asked) = d.asked.as_mut() {
+            asked.insert(
+                self.pos,
+                Asked {
+                    known: self.known.clone(),
+                    required: self.required.clone(),
+                    aliases: self.aliases.clone(),
+                },
+            );
+        }
         for (entry, read) in self.entries.iter().zip(&self.read) {
             if *read {
                 continue;

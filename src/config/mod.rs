@@ -5,6 +5,7 @@ mod decode;
 mod diagnostic;
 mod fields;
 mod pull_request;
+pub mod schema;
 mod webhook;
 mod yaml;
 

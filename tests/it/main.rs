@@ -29,6 +29,7 @@ mod registry_faults;
 mod registry_server;
 mod safety;
 mod scan;
+mod schema;
 mod signing;
 mod util;
 mod webhook;
