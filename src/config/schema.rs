@@ -226,16 +226,16 @@ mod tests {
     /// aliases), secrets' pairs of keys, and the fields of one-key list items.
     fn keys_in_decoder_source() -> BTreeSet<String> {
         let mut keys = BTreeSet::new();
+        let calls = regex::Regex::new(
+            r#"(?:get|require)\(d,"(\w+)",&\[([^\]]*)\]|secret\(d,&mutf,env,"(\w+)","(\w+)"\)|checked_list\(d,node,"(\w+)""#,
+        )
+        .unwrap();
         for file in ["decode.rs", "pull_request.rs", "webhook.rs"] {
             let path = format!("{}/src/config/{file}", env!("CARGO_MANIFEST_DIR"));
             let source: String = std::fs::read_to_string(path)
                 .unwrap()
                 .split_whitespace()
                 .collect();
-            let calls = regex::Regex::new(
-                r#"(?:get|require)\(d,"(\w+)",&\[([^\]]*)\]|secret\(d,&mutf,env,"(\w+)","(\w+)"\)|checked_list\(d,node,"(\w+)""#,
-            )
-            .unwrap();
             for found in calls.captures_iter(&source) {
                 for group in found.iter().skip(1).flatten() {
                     keys.extend(
