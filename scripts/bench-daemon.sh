@@ -72,6 +72,15 @@ def start_laminar(config_text, name, port=None):
             time.sleep(0.1)
     return p, base
 
+def committed(bare, before, limit=10.0):
+    """Waits until the branch moves from BEFORE; False after LIMIT seconds."""
+    end = time.perf_counter() + limit
+    while head(bare) == before:
+        if time.perf_counter() > end:
+            return False
+        time.sleep(0.002)
+    return True
+
 def head(bare):
     # Read the ref file rather than spawn git every few milliseconds: the polling must not
     # take the CPU the daemon is being timed on.
@@ -119,8 +128,8 @@ try:
         before = head(bare)
         start = time.perf_counter()
         req("POST", f"{base}/api/v1/sync/latency", b"", token=TOKEN)
-        while head(bare) == before:
-            time.sleep(0.002)
+        if not committed(bare, before):
+            raise SystemExit("(a) a triggered cycle did not commit within 10 s")
         latencies.append(time.perf_counter() - start)
     latencies.sort()
     p50 = statistics.median(latencies); p99 = latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))]
@@ -138,18 +147,22 @@ try:
                      + "webhooks:\n- name: registry\n  kind: distribution\n  secretEnv: HOOK_SECRET\n")
     p, base = start_laminar(events_config, "events", port=port)
     time.sleep(1)  # the registry delivers what it kept while laminar was starting
-    latencies = []
+    latencies = []; missed = 0
     for n in range(1, 21):
         before = head(bare)
         start = time.perf_counter()
         oci_push.push(hooked, "bench/app", f"develop-{n}", f"2024-02-{n:02d}T00:00:00Z")
-        while head(bare) == before:
-            time.sleep(0.002)
-        latencies.append(time.perf_counter() - start)
+        # A push whose event brought no commit (the registry failed a read, say) is counted,
+        # not waited for: the next push's event brings both.
+        if committed(bare, before):
+            latencies.append(time.perf_counter() - start)
+        else:
+            missed += 1
     latencies.sort()
     p50 = statistics.median(latencies); p99 = latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))]
     print(f"(e) registry push → pushed commit over 20 pushes, by the registry's notifications: "
-          f"p50={p50*1000:.0f}ms p99={p99*1000:.0f}ms (includes the push itself; target p50 < 100ms, p99 < 250ms)")
+          f"p50={p50*1000:.0f}ms p99={p99*1000:.0f}ms, {missed} without a commit within 10 s "
+          f"(includes the push itself; target p50 < 100ms, p99 < 250ms)")
     p.terminate(); p.wait()
 
     # (b) + (d) many repos

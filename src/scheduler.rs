@@ -242,6 +242,8 @@ async fn repo_loop(
     let mut due = Instant::now();
     // When the last cycle that listed everything afresh began.
     let mut last_full: Option<Instant> = None;
+    // A push event whose cycle a registry failed is tried again soon, not at the next poll.
+    let mut event_retry: Option<(Instant, usize)> = None;
     let mut turns = Turns {
         shared: &shared,
         permits: &permits,
@@ -249,8 +251,9 @@ async fn repo_loop(
         stopped: &mut stopped,
     };
     'cycles: loop {
+        let alarm = event_retry.map_or(due, |(at, _)| at.min(due));
         let (woke, on_time) = tokio::select! {
-            _ = tokio::time::sleep_until(due) => (due, true),
+            _ = tokio::time::sleep_until(alarm) => (alarm, alarm == due),
             _ = wake.notify.notified() => (Instant::now(), false),
             _ = turns.stopped.changed() => break,
         };
@@ -305,6 +308,24 @@ async fn repo_loop(
         {
             shared.metrics.event_to_commit(&name, at.elapsed());
         }
+        event_retry = match (event, event_retry) {
+            (Some(at), retry) if registry_failed(&report) => {
+                let tries = retry.map_or(0, |(_, tries)| tries);
+                EVENT_RETRIES.get(tries).map(|pause| {
+                    wake.event
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .get_or_insert(Pending {
+                            at,
+                            announced: Vec::new(),
+                        });
+                    tracing::info!(repo = %name, ?pause, "a registry failed the cycle a push event asked for; trying again");
+                    (Instant::now() + *pause, tries + 1)
+                })
+            }
+            (None, retry) => retry,
+            (Some(_), _) => None,
+        };
         let now = Instant::now();
         while due <= now {
             due += poll;
@@ -334,6 +355,21 @@ async fn repo_loop(
         let error = "laminar shut down before carrying out the request".to_string();
         deploys.update(&order.id, &name, RepoOutcome::Failed { error });
     }
+}
+
+/// Pauses before the cycle of a push event runs again after a registry failed it (a registry
+/// may announce a push and fail a read of it a moment later).
+const EVENT_RETRIES: [Duration; 3] = [
+    Duration::from_secs(1),
+    Duration::from_secs(5),
+    Duration::from_secs(30),
+];
+
+fn registry_failed(report: &CycleReport) -> bool {
+    report
+        .errors
+        .iter()
+        .any(|e| matches!(e, crate::cycle::CycleError::Registry(_)))
 }
 
 /// What a repo's cycles take turns with: the concurrency limit and shutdown.

@@ -268,3 +268,79 @@ webhooks:
         "nothing but the real push led to a commit"
     );
 }
+
+#[tokio::test]
+async fn a_push_event_whose_registry_fails_a_read_is_tried_again_soon() {
+    use wiremock::matchers::path;
+    let registry = MockServer::start().await;
+    let tags = |tags: &[&str]| {
+        ResponseTemplate::new(200)
+            .set_body_json(serde_json::json!({"name": "acme/app", "tags": tags}))
+    };
+    Mock::given(method("GET"))
+        .and(path("/v2/acme/app/tags/list"))
+        .respond_with(tags(&["1.0.0"]))
+        .up_to_n_times(1)
+        .with_priority(1)
+        .mount(&registry)
+        .await;
+    // The read right after the push fails once; every later one lists the pushed tag.
+    Mock::given(method("GET"))
+        .and(path("/v2/acme/app/tags/list"))
+        .respond_with(ResponseTemplate::new(500))
+        .up_to_n_times(1)
+        .with_priority(2)
+        .mount(&registry)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/v2/acme/app/tags/list"))
+        .respond_with(tags(&["1.0.0", "1.1.0"]))
+        .with_priority(3)
+        .mount(&registry)
+        .await;
+    let addr = registry.address().to_string();
+    let remote = BareRepo::new(&[("dev/app.yaml", &format!("app: {addr}/acme/app:1.0.0\n"))]);
+    let dir = Dir::new();
+    dir.write("hook-secret", HOOK_SECRET);
+    let port = free_port();
+    dir.write(
+        "laminar.yaml",
+        format!(
+            "global:\n  dataDir: state\n  listen: 127.0.0.1:{port}\ndockerRegistries:\n- reg: {addr}/acme\n  insecure: true\ngit:\n- name: manifests\n  url: {url}\n  branch: main\n  pollFreq: 3600\n  updates:\n  - pattern: semver:^1\n    files: [dev/]\nwebhooks:\n- name: ci\n  kind: generic\n  secretFile: hook-secret\n",
+            url = remote.bare.display()
+        ),
+    );
+    let daemon = Daemon::start(dir.path(), Some(TOKEN)).await;
+    let head = remote.head();
+    let body = format!(r#"{{"image":"{addr}/acme/app","tag":"1.1.0"}}"#);
+    let stamp = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        .to_string();
+    let mut mac = Hmac::<sha2::Sha256>::new_from_slice(HOOK_SECRET.as_bytes()).unwrap();
+    mac.update(format!("{stamp}.{body}").as_bytes());
+    let signature: String = mac
+        .finalize()
+        .into_bytes()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    let answer = reqwest::Client::new()
+        .post(format!("http://127.0.0.1:{port}/api/v1/webhooks/ci"))
+        .header("x-laminar-timestamp", &stamp)
+        .header("x-laminar-signature", format!("sha256={signature}"))
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), 202);
+    // Nothing polls for an hour: only the retry can bring the commit.
+    daemon.wait_for(|| async { remote.head() != head }).await;
+    assert!(remote.show("dev/app.yaml").contains("acme/app:1.1.0"));
+    let failed = metric(
+        &metrics(&daemon).await,
+        "laminar_sync_total{repo=\"manifests\",result=\"failed\"}",
+    );
+    assert_eq!(failed, 1.0, "the failed read was seen, then tried again");
+}
