@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::Notify;
 
 use crate::cycle::{CycleError, CycleReport, CycleResult};
+use crate::image::reference::{Reference, is_valid_tag};
 use crate::plan::{DeployOrder, DeployRefusal};
 
 /// Requests whose state is kept for `GET`; older ones are forgotten.
@@ -36,10 +37,10 @@ pub struct DeployRequest {
 impl DeployRequest {
     /// The order for the repos, once the request is known to be well formed.
     pub fn order(self) -> Result<DeployOrder, String> {
-        if !valid_tag(&self.tag) {
+        check_image(&self.image)?;
+        if !is_valid_tag(&self.tag) {
             return Err(format!("{:?} is not a valid tag", self.tag));
         }
-        check_image(&self.image)?;
         if self.files.len() > MAX_FILES {
             return Err(format!("at most {MAX_FILES} files may be named"));
         }
@@ -62,14 +63,12 @@ impl DeployRequest {
     }
 }
 
-/// An image name as references write it: registry host (and port), path.
+/// An image name as references write it: registry host (and port) and path, no tag or digest.
 pub(crate) fn check_image(image: &str) -> Result<(), String> {
-    let allowed =
-        |b: u8| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-' | b'/' | b':');
-    if image.is_empty() || image.len() > 255 || !image.bytes().all(allowed) {
-        return Err(format!("{image:?} is not a valid image name"));
+    match Reference::parse(image) {
+        Some(name) if name.tag.is_none() && name.digest.is_none() => Ok(()),
+        _ => Err(format!("{image:?} is not a valid image name")),
     }
-    Ok(())
 }
 
 /// A reason given with a request, trimmed; it ends up in commit messages and the status.
@@ -87,17 +86,6 @@ pub(crate) fn checked_reason(reason: Option<String>) -> Result<Option<String>, S
         return Err("the reason holds control characters".into());
     }
     Ok(Some(reason).filter(|r| !r.is_empty()))
-}
-
-/// The OCI distribution spec's tag grammar.
-fn valid_tag(tag: &str) -> bool {
-    let bytes = tag.as_bytes();
-    !bytes.is_empty()
-        && bytes.len() <= 128
-        && (bytes[0].is_ascii_alphanumeric() || bytes[0] == b'_')
-        && bytes
-            .iter()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'))
 }
 
 /// What became of a request in one repo.

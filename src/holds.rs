@@ -73,7 +73,7 @@ impl Hold {
 
     /// Does the hold cover the references to `image` in `file` of `repo`?
     pub fn covers(&self, repo: &str, file: &str, image: &str) -> bool {
-        crate::webhook::image_key(&self.image) == crate::webhook::image_key(image)
+        crate::image::hub::image_key(&self.image) == crate::image::hub::image_key(image)
             && self.repo.as_deref().is_none_or(|r| r == repo)
             && self.file.as_deref().is_none_or(|f| f == file)
     }
@@ -134,8 +134,8 @@ impl HoldBook {
         holds
     }
 
-    /// Adds `made` and drops the holds `released` names; one save for both. A hold made for a
-    /// file replaces the earlier automatic holds on the same image there.
+    /// Adds `made` and drops the holds `released` names (a plan ends the holds a new one
+    /// replaces); one save for both.
     pub fn change(&self, made: &[Hold], released: &[String]) -> Result<(), String> {
         if made.is_empty() && released.is_empty() {
             return Ok(());
@@ -145,16 +145,6 @@ impl HoldBook {
         let mut next: Vec<Hold> = holds
             .iter()
             .filter(|h| !h.expired(now) && !released.contains(&h.id))
-            .filter(|h| {
-                h.kind == HoldKind::Manual
-                    || !made.iter().any(|m| {
-                        m.file.is_some()
-                            && m.file == h.file
-                            && m.repo == h.repo
-                            && crate::webhook::image_key(&m.image)
-                                == crate::webhook::image_key(&h.image)
-                    })
-            })
             .cloned()
             .collect();
         next.extend(made.iter().cloned());
@@ -250,22 +240,18 @@ mod tests {
     }
 
     #[test]
-    fn a_new_automatic_hold_replaces_the_last_one_on_the_same_file() {
+    fn a_change_adds_and_ends_holds_in_one_save() {
         let dir = tempfile::tempdir().unwrap();
         let book = HoldBook::open(dir.path());
-        let file_hold = |tag: &str| {
-            let mut hold = Hold::new(HoldKind::Rollback, "reg/app");
-            hold.repo = Some("r".into());
-            hold.file = Some("dev/app.yaml".into());
-            hold.tag = Some(tag.into());
-            hold
-        };
-        let manual = Hold::new(HoldKind::Manual, "reg/app");
-        book.change(&[file_hold("1.3.2"), manual.clone()], &[])
-            .unwrap();
-        let second = file_hold("1.3.1");
-        book.change(std::slice::from_ref(&second), &[]).unwrap();
-        assert_eq!(book.list(), vec![manual, second]);
+        let first = Hold::new(HoldKind::Rollback, "reg/app");
+        book.change(std::slice::from_ref(&first), &[]).unwrap();
+        let second = Hold::new(HoldKind::Deploy, "reg/app");
+        book.change(
+            std::slice::from_ref(&second),
+            std::slice::from_ref(&first.id),
+        )
+        .unwrap();
+        assert_eq!(HoldBook::open(dir.path()).list(), vec![second]);
     }
 
     #[test]

@@ -128,11 +128,7 @@ async fn sync_repo(
     if state.triggers.trigger(&repo) {
         (StatusCode::ACCEPTED, Json(json!({ "triggered": [repo] }))).into_response()
     } else {
-        (
-            StatusCode::NOT_FOUND,
-            Json(json!({ "error": format!("no repo named {repo:?}") })),
-        )
-            .into_response()
+        error(StatusCode::NOT_FOUND, format!("no repo named {repo:?}"))
     }
 }
 
@@ -188,7 +184,7 @@ async fn receive_webhook(
                 Rejection::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
                 _ => StatusCode::UNAUTHORIZED,
             };
-            return (status, Json(json!({ "error": message }))).into_response();
+            return error(status, message);
         }
     };
     let repos = state.status.snapshot();
@@ -221,6 +217,11 @@ async fn receive_webhook(
         .into_response()
 }
 
+/// An API error: the status and `{"error": message}`.
+fn error(status: StatusCode, message: impl Into<String>) -> Response {
+    (status, Json(json!({ "error": message.into() }))).into_response()
+}
+
 /// Why an API request was turned away.
 enum Denied {
     /// No token is configured.
@@ -232,11 +233,10 @@ enum Denied {
 impl IntoResponse for Denied {
     fn into_response(self) -> Response {
         match self {
-            Denied::Disabled => (
+            Denied::Disabled => error(
                 StatusCode::FORBIDDEN,
-                Json(json!({ "error": "the API is disabled: set LAMINAR_API_TOKEN or global.apiTokenFile to enable it" })),
-            )
-                .into_response(),
+                "the API is disabled: set LAMINAR_API_TOKEN or global.apiTokenFile to enable it",
+            ),
             Denied::Unauthorized => (
                 StatusCode::UNAUTHORIZED,
                 [(header::WWW_AUTHENTICATE, "Bearer")],

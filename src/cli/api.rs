@@ -8,6 +8,7 @@ use reqwest::Method;
 use serde_json::{Value, json};
 
 use super::CliError;
+use crate::image::reference::Reference;
 use crate::secret::SecretSource;
 
 /// Where the daemon is, and the token its API wants.
@@ -227,18 +228,18 @@ pub fn holds(args: &HoldsArgs) -> Result<(), CliError> {
     Ok(())
 }
 
-/// `IMAGE:TAG`, the tag after the last colon that follows the last slash (a registry's port
-/// is not a tag).
+/// `IMAGE:TAG` split in two, read by the reference grammar (a registry's port is no tag).
 fn split_tag(reference: &str) -> Result<(&str, &str), CliError> {
-    let name_start = reference.rfind('/').map_or(0, |i| i + 1);
-    match reference[name_start..].rfind(':') {
-        Some(colon) => {
-            let at = name_start + colon;
-            Ok((&reference[..at], &reference[at + 1..]))
+    match Reference::parse(reference) {
+        Some(Reference {
+            tag: Some(tag),
+            digest: None,
+            ..
+        }) => {
+            let image = &reference[..reference.len() - tag.len() - 1];
+            Ok((image, &reference[image.len() + 1..]))
         }
-        None => Err(CliError::Usage(format!(
-            "{reference:?} names no tag: give IMAGE:TAG"
-        ))),
+        _ => Err(CliError::Usage(format!("{reference:?} is not IMAGE:TAG"))),
     }
 }
 

@@ -561,9 +561,9 @@ impl RepoCycle {
     async fn standing(&mut self, shared: &Shared, head: Oid) -> Result<Standing, CycleError> {
         let file = self.open_workspace()?.sidecar(Written::SUFFIX);
         let written = self.written.get_or_insert_with(|| sidecar::load(&file));
-        let commits: Vec<String> = written.commits().into_iter().map(String::from).collect();
         // Checked once per head: a cycle with nothing new upstream asks git nothing.
-        if !commits.is_empty() && self.written_checked != Some(head) {
+        if self.written_checked != Some(head) && !written.files.is_empty() {
+            let commits: Vec<String> = written.commits().into_iter().map(String::from).collect();
             let gone = self
                 .git(move |w| {
                     commits
@@ -673,13 +673,13 @@ async fn ask_registries(
         announced,
         deploy,
     } = *asked;
-    let deployed = deploy.map(|order| crate::webhook::image_key(&order.image));
+    let deployed = deploy.map(|order| crate::image::hub::image_key(&order.image));
     let mut wanted: HashMap<(&RegistryId, &str), Wanted> = HashMap::new();
     for file in files {
         for reference in &file.refs {
             if deployed
                 .as_ref()
-                .is_some_and(|key| *key != crate::webhook::image_key(&reference.image))
+                .is_some_and(|key| *key != crate::image::hub::image_key(&reference.image))
             {
                 continue;
             }
@@ -786,9 +786,9 @@ fn lacks_announced(image: &str, tags: Option<&ImageTags>, announced: &[(String, 
     let Some(tags) = tags else {
         return false;
     };
-    let key = crate::webhook::image_key(image);
+    let key = crate::image::hub::image_key(image);
     announced.iter().any(|(pushed, tag)| {
-        crate::webhook::image_key(pushed) == key && !tags.tags.iter().any(|t| &t.tag == tag)
+        crate::image::hub::image_key(pushed) == key && !tags.tags.iter().any(|t| &t.tag == tag)
     })
 }
 

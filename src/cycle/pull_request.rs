@@ -18,7 +18,7 @@ use super::proposal::{self, Group};
 use super::repo_rules::Rules;
 use super::report::{Proposal, ProposalAction};
 use super::{CycleError, CycleReport, Mode, RepoCycle, Shared};
-use crate::config::PullRequest;
+use crate::config::{PullRequest, Repo};
 use crate::forge::{self, Forge, PullState};
 use crate::git::Push;
 use crate::plan::{DeployOrder, Plan, TagTable};
@@ -180,16 +180,7 @@ impl RepoCycle {
             body.push('\n');
         }
         body.push_str(&proposal::body(p.pull, repo, &group, p.tags));
-        let ask = forge::NewPullRequest {
-            branch: &group.branch,
-            base: &repo.branch,
-            title: &title,
-            body: &body,
-        };
-        let (pull, problems) = forge.open(&ask).await?;
-        report
-            .errors
-            .extend(problems.into_iter().map(CycleError::from));
+        let pull = open(&forge, &group.branch, repo, &title, &body, report).await?;
         tracing::info!(branch = %group.branch, number = pull.number, url = %pull.url, deploy = %order.id, "deploy proposed");
         report.proposals.push(Proposal {
             branch: group.branch,
@@ -296,16 +287,7 @@ impl RepoCycle {
                 (pull, ProposalAction::Updated)
             }
             None => {
-                let ask = forge::NewPullRequest {
-                    branch: &group.branch,
-                    base: &repo.branch,
-                    title: &title,
-                    body: &body,
-                };
-                let (pull, problems) = forge.open(&ask).await?;
-                report
-                    .errors
-                    .extend(problems.into_iter().map(CycleError::from));
+                let pull = open(forge, &group.branch, repo, &title, &body, report).await?;
                 (pull, ProposalAction::Opened)
             }
         };
@@ -345,6 +327,29 @@ impl RepoCycle {
         self.forge = Some(forge.clone());
         Ok(forge)
     }
+}
+
+/// Opens a pull request of `branch` into the repo's watched branch. What the forge refused
+/// besides (a label, a reviewer) is reported, not fatal.
+async fn open(
+    forge: &Forge,
+    branch: &str,
+    repo: &Repo,
+    title: &str,
+    body: &str,
+    report: &mut CycleReport,
+) -> Result<forge::PullRequestRef, CycleError> {
+    let ask = forge::NewPullRequest {
+        branch,
+        base: &repo.branch,
+        title,
+        body,
+    };
+    let (pull, problems) = forge.open(&ask).await?;
+    report
+        .errors
+        .extend(problems.into_iter().map(CycleError::from));
+    Ok(pull)
 }
 
 /// A branch whose group has nothing left to change: its open pull request is closed with a

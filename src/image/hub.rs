@@ -7,6 +7,12 @@ use crate::config::RegistryId;
 
 use super::reference::Reference;
 
+/// One spelling per image, to match a name from outside (a push event, a hold, a deploy
+/// request) against references however they are written.
+pub fn image_key(name: &str) -> String {
+    canonical(name).unwrap_or_else(|| name.to_ascii_lowercase())
+}
+
 /// Hosts that mean Docker Hub in an image name.
 pub const HUB_HOSTS: [&str; 3] = ["docker.io", "index.docker.io", "registry-1.docker.io"];
 

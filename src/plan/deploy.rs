@@ -7,9 +7,9 @@ use std::time::SystemTime;
 use super::{Change, Plan, Site, TagTable, change};
 use crate::config::Repo;
 use crate::holds::{Hold, HoldKind};
+use crate::image::hub::image_key;
 use crate::image::walk::{FileRefs, slash_path};
 use crate::policy::Selection;
-use crate::webhook::image_key;
 
 /// What a deploy request asks of one repo.
 #[derive(Clone, Debug, PartialEq, Eq)]

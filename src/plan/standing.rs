@@ -32,8 +32,9 @@ impl Written {
     pub const SUFFIX: &'static str = ".written.json";
 
     pub fn get(&self, file: &str, image: &str) -> Option<&str> {
-        let image = crate::webhook::image_key(image);
-        let written = self.files.get(file)?.get(&image)?;
+        // Most references are in files laminar never wrote: no key is made for them.
+        let images = self.files.get(file)?;
+        let written = images.get(&crate::image::hub::image_key(image))?;
         Some(&written.tag)
     }
 
@@ -45,12 +46,12 @@ impl Written {
         self.files
             .entry(file.to_string())
             .or_default()
-            .insert(crate::webhook::image_key(image), written);
+            .insert(crate::image::hub::image_key(image), written);
     }
 
     pub fn forget(&mut self, file: &str, image: &str) {
         if let Some(images) = self.files.get_mut(file) {
-            images.remove(&crate::webhook::image_key(image));
+            images.remove(&crate::image::hub::image_key(image));
             if images.is_empty() {
                 self.files.remove(file);
             }

@@ -655,6 +655,18 @@ fn a_deploy_sets_an_older_tag_and_holds_it() {
     };
     let after = scan("prod/app.yaml", &apply_text(text, &planned));
     assert!(plan(&repo(), &after, &tags, &standing, UNIX_EPOCH).is_empty());
+    // An older tag still: the new hold replaces the last one.
+    let older = deploy(
+        &repo(),
+        &after,
+        &order("1.3.1"),
+        &semver_tags(&["1.3.1", "1.3.2", "1.4.0"]),
+        &standing,
+        UNIX_EPOCH,
+    )
+    .unwrap();
+    assert_eq!(older.holds_ended, std::slice::from_ref(&hold.id));
+    assert_eq!(older.holds_made[0].release_after.as_deref(), Some("1.4.0"));
     // Deploying the newest tag again ends the hold and makes none.
     let back = deploy(
         &repo(),

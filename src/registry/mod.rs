@@ -328,9 +328,9 @@ impl Registries {
     /// Drops the listings of `image`, however written: the next cycle that asks for it lists
     /// it afresh (a push event said it changed), while other images' listings stay.
     pub fn forget(&self, image: &str) {
-        let key = crate::webhook::image_key(image);
+        let key = crate::image::hub::image_key(image);
         let mut memo = self.memo.lock().unwrap_or_else(|p| p.into_inner());
-        memo.retain(|(name, _), _| crate::webhook::image_key(name) != key);
+        memo.retain(|(name, _), _| crate::image::hub::image_key(name) != key);
     }
 
     /// The listing to wait for: a usable one already started, else a new one. Expired

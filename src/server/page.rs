@@ -44,7 +44,7 @@ pub async fn overview(State(state): State<Arc<AppState>>, headers: HeaderMap) ->
         state.registries.cache_entries(),
         state.started.elapsed().as_secs_f64() / 60.0,
     );
-    page(StatusCode::OK, &views::overview(&overview))
+    page(StatusCode::OK, views::overview(&overview))
 }
 
 pub async fn repo(
@@ -56,10 +56,10 @@ pub async fn repo(
         return refused;
     }
     match model::repo(&state.config, &state.status, &name) {
-        Some(view) => page(StatusCode::OK, &views::repo(&view)),
+        Some(view) => page(StatusCode::OK, views::repo(&view)),
         None => page(
             StatusCode::NOT_FOUND,
-            &views::unavailable(&format!("No repo is named {name:?}.")),
+            views::unavailable(&format!("No repo is named {name:?}.")),
         ),
     }
 }
@@ -75,7 +75,7 @@ pub async fn image(
     let rows = model::image(&state.status, &name);
     page(
         StatusCode::OK,
-        &views::image(&name, &rows, std::time::SystemTime::now()),
+        views::image(&name, &rows, std::time::SystemTime::now()),
     )
 }
 
@@ -84,7 +84,7 @@ pub async fn login(State(state): State<Arc<AppState>>, body: Bytes) -> Response 
     let (StatusPage::Token, Some(token)) = (state.config.global.status_page, &state.token) else {
         return page(
             StatusCode::NOT_FOUND,
-            &views::unavailable("Nothing to sign in to."),
+            views::unavailable("Nothing to sign in to."),
         );
     };
     let given = form_urlencoded::parse(&body)
@@ -93,7 +93,7 @@ pub async fn login(State(state): State<Arc<AppState>>, body: Bytes) -> Response 
         .unwrap_or_default();
     if !token.matches(given.as_bytes()) {
         tracing::warn!("status page: a wrong token was given");
-        return page(StatusCode::UNAUTHORIZED, &views::login(true));
+        return page(StatusCode::UNAUTHORIZED, views::login(true));
     }
     let value: String = form_urlencoded::byte_serialize(given.as_bytes()).collect();
     let cookie =
@@ -115,11 +115,11 @@ fn refusal(state: &AppState, headers: &HeaderMap) -> Option<Response> {
         (StatusPage::Public, _) => None,
         (StatusPage::Off, _) => Some(page(
             StatusCode::NOT_FOUND,
-            &views::unavailable("The status page is off (global.statusPage: off)."),
+            views::unavailable("The status page is off (global.statusPage: off)."),
         )),
         (StatusPage::Token, None) => Some(page(
             StatusCode::FORBIDDEN,
-            &views::unavailable(
+            views::unavailable(
                 "The status page asks for the API token, and none is set: set LAMINAR_API_TOKEN \
                  or global.apiTokenFile, or set global.statusPage: public behind a proxy that \
                  authenticates.",
@@ -129,7 +129,7 @@ fn refusal(state: &AppState, headers: &HeaderMap) -> Option<Response> {
             let presented = cookie_token(headers).or_else(|| bearer(headers));
             match presented.is_some_and(|p| token.matches(p.as_bytes())) {
                 true => None,
-                false => Some(page(StatusCode::UNAUTHORIZED, &views::login(false))),
+                false => Some(page(StatusCode::UNAUTHORIZED, views::login(false))),
             }
         }
     }
@@ -158,8 +158,8 @@ fn bearer(headers: &HeaderMap) -> Option<String> {
         .map(str::to_string)
 }
 
-fn page(status: StatusCode, markup: &Markup) -> Response {
-    let mut response = (status, markup.clone().into_string()).into_response();
+fn page(status: StatusCode, markup: Markup) -> Response {
+    let mut response = (status, markup.into_string()).into_response();
     let headers = response.headers_mut();
     let set = |headers: &mut HeaderMap, name, value: &str| {
         if let Ok(value) = HeaderValue::from_str(value) {

@@ -12,17 +12,14 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::json;
 
-use super::{AppState, authorize};
+use super::{AppState, authorize, error};
 use crate::deploy::{DeployRequest, check_image, checked_reason};
 use crate::holds::{Hold, HoldKind, parse_until};
-use crate::webhook::{image_key, repos_for};
+use crate::image::hub::image_key;
+use crate::webhook::repos_for;
 
 /// `?wait=true` answers by then at the latest; the request carries on, and `GET` follows it.
 const WAIT_LIMIT: Duration = Duration::from_secs(600);
-
-fn error(status: StatusCode, message: impl Into<String>) -> Response {
-    (status, Json(json!({ "error": message.into() }))).into_response()
-}
 
 fn query_value(query: Option<&str>, key: &str) -> Option<String> {
     form_urlencoded::parse(query?.as_bytes())

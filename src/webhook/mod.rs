@@ -15,6 +15,7 @@ pub use auth::{MAX_SKEW, Rejection};
 pub use parse::{Parsed, Pushed};
 
 use crate::config::{Webhook, WebhookKind};
+use crate::image::hub::image_key;
 use crate::status::RepoStatus;
 use auth::Seen;
 
@@ -125,11 +126,6 @@ fn is_sns(url: &str, endpoint: Option<&str>) -> bool {
     });
     region
         .is_some_and(|r| !r.is_empty() && r.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-'))
-}
-
-/// One spelling per image, to match an event's name against references however written.
-pub fn image_key(name: &str) -> String {
-    crate::image::hub::canonical(name).unwrap_or_else(|| name.to_ascii_lowercase())
 }
 
 /// The repos whose managed references (as their last cycles saw them) name `image`, and

@@ -3,14 +3,7 @@
 use std::io::Write;
 use std::process::{Command, Stdio};
 
-fn laminar(args: &[&str]) -> String {
-    let output = Command::new(assert_cmd::cargo::cargo_bin("laminar"))
-        .args(args)
-        .output()
-        .unwrap();
-    assert!(output.status.success(), "{output:?}");
-    String::from_utf8(output.stdout).unwrap()
-}
+use crate::util::laminar_stdout;
 
 /// Runs `program` with `input` on stdin; its stderr, and whether it succeeded.
 fn feed(program: &str, args: &[&str], input: &str) -> (bool, String) {
@@ -37,7 +30,7 @@ fn feed(program: &str, args: &[&str], input: &str) -> (bool, String) {
 
 #[test]
 fn bash_completion_parses_and_knows_every_command() {
-    let script = laminar(&["completions", "bash"]);
+    let script = laminar_stdout(&["completions", "bash"]);
     let (ok, errors) = feed("bash", &["-n"], &script);
     assert!(ok && errors.is_empty(), "{errors}");
     for command in [
@@ -45,13 +38,13 @@ fn bash_completion_parses_and_knows_every_command() {
     ] {
         assert!(script.contains(command), "{command} missing");
     }
-    assert!(laminar(&["completions", "fish"]).contains("complete -c laminar"));
-    assert!(laminar(&["completions", "zsh"]).starts_with("#compdef laminar"));
+    assert!(laminar_stdout(&["completions", "fish"]).contains("complete -c laminar"));
+    assert!(laminar_stdout(&["completions", "zsh"]).starts_with("#compdef laminar"));
 }
 
 #[test]
 fn the_man_page_renders_without_warnings() {
-    let page = laminar(&["man"]);
+    let page = laminar_stdout(&["man"]);
     assert!(page.contains(".TH laminar 1"), "{page}");
     let (ok, errors) = feed("groff", &["-man", "-z", "-ww"], &page);
     assert!(ok && errors.is_empty(), "groff: {errors}");

@@ -4,16 +4,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use crate::util::{Dir, project_root};
-
-fn laminar(args: &[&str]) -> String {
-    let output = Command::new(assert_cmd::cargo::cargo_bin("laminar"))
-        .args(args)
-        .output()
-        .unwrap();
-    assert!(output.status.success(), "{output:?}");
-    String::from_utf8(output.stdout).unwrap()
-}
+use crate::util::{Dir, laminar_stdout, project_root};
 
 fn validate(schema: &Path, files: &[PathBuf]) -> (bool, String) {
     let output = Command::new("check-jsonschema")
@@ -56,7 +47,7 @@ fn the_committed_schemas_are_what_laminar_schema_prints() {
         let committed = std::fs::read_to_string(root.join(file)).unwrap();
         assert_eq!(
             committed,
-            laminar(args),
+            laminar_stdout(args),
             "{file} is stale: regenerate it with laminar {}",
             args.join(" ")
         );

@@ -43,6 +43,14 @@ impl Dir {
     }
 }
 
+/// What `laminar ARGS` prints, run in a fresh directory; it must succeed.
+pub fn laminar_stdout(args: &[&str]) -> String {
+    let dir = Dir::new();
+    let output = dir.laminar().args(args).output().expect("laminar runs");
+    assert!(output.status.success(), "laminar {args:?}: {output:?}");
+    String::from_utf8(output.stdout).expect("UTF-8 output")
+}
+
 /// The repository's own top-level directory.
 pub fn project_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))

@@ -134,7 +134,7 @@ pub fn repo(config: &Config, board: &StatusBoard, name: &str) -> Option<RepoView
 
 /// Every reference to `image` (however written), by repo.
 pub fn image(board: &StatusBoard, image: &str) -> Vec<ImageRow> {
-    let key = crate::webhook::image_key(image);
+    let key = crate::image::hub::image_key(image);
     board
         .snapshot()
         .into_iter()
@@ -142,7 +142,7 @@ pub fn image(board: &StatusBoard, image: &str) -> Vec<ImageRow> {
             status
                 .references
                 .into_iter()
-                .filter(|r| crate::webhook::image_key(&r.image) == key)
+                .filter(|r| crate::image::hub::image_key(&r.image) == key)
                 .map(move |reference| ImageRow {
                     repo: repo.clone(),
                     reference,
