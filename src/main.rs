@@ -8,6 +8,7 @@ use tracing_subscriber::EnvFilter;
 
 fn main() -> ExitCode {
     limit_malloc_arenas();
+    laminar::git::defer_system_roots();
     let cli = Cli::parse();
     init_logging(&cli.global);
     match laminar::cli::run(cli) {

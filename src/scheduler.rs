@@ -395,20 +395,24 @@ impl Turns<'_> {
         };
         let span = tracing::info_span!("cycle", repo = %cycle.repo.name);
         self.running.fetch_add(1, Ordering::SeqCst);
+        // A cycle's future is large (git, registry and plan state, ~9 KB): boxed, it takes
+        // memory while it runs rather than in every idle repo's task.
         let report = match order {
-            Some(order) => cycle.deploy(self.shared, order).instrument(span).await,
+            Some(order) => Box::pin(cycle.deploy(self.shared, order).instrument(span)).await,
             None => {
-                cycle
-                    .run(self.shared, Mode::Apply, started)
-                    .instrument(span)
-                    .await
+                Box::pin(
+                    cycle
+                        .run(self.shared, Mode::Apply, started)
+                        .instrument(span),
+                )
+                .await
             }
         };
         drop(permit);
         // The registry cache is written (if it changed) once a round of cycles is over, not
         // after every repo's.
         if self.running.fetch_sub(1, Ordering::SeqCst) == 1 {
-            self.shared.registries.save_cache().await;
+            Box::pin(self.shared.registries.save_cache()).await;
         }
         Some(report)
     }

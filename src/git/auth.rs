@@ -53,6 +53,9 @@ impl GitAuth {
     /// Callbacks that answer credential requests and verify SSH host keys, noting what failed
     /// in `trouble`.
     pub fn callbacks<'a>(&'a self, trouble: &'a RefCell<Trouble>) -> RemoteCallbacks<'a> {
+        if self.remote == Remote::Http {
+            super::trust::trust_system_roots();
+        }
         let mut callbacks = RemoteCallbacks::new();
         let mut asked = 0;
         callbacks.credentials(move |_url, user_from_url, allowed| {

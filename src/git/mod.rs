@@ -12,6 +12,7 @@ mod memo;
 mod openpgp;
 mod signing;
 mod tree_move;
+mod trust;
 pub(crate) mod url;
 mod workspace;
 
@@ -20,6 +21,7 @@ use std::path::PathBuf;
 pub use coverage::Coverage;
 pub use memo::Memo;
 pub use signing::Signer;
+pub use trust::defer_system_roots;
 pub use workspace::{Identity, Push, Synced, Workspace};
 
 /// A git failure; URLs in it are redacted.

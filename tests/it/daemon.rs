@@ -5,7 +5,7 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::git_server::{BareRepo, SshServer, git};
+use crate::git_server::{BareRepo, HttpGitServer, SshServer, git};
 use crate::registry_server::{RegistryServer, free_port};
 use crate::util::Dir;
 
@@ -581,5 +581,89 @@ async fn pinned_digests_move_with_their_tag() {
     assert_eq!(
         remote.show("app.yaml"),
         format!("image: {}/acme/api:1.10.0@{new}", registry.addr)
+    );
+}
+
+/// A self-signed certificate for `localhost`, as (cert, key) PEM files in `dir`.
+fn localhost_certificate(dir: &Dir) -> (std::path::PathBuf, std::path::PathBuf) {
+    let (cert, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+    let made = Command::new("openssl")
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+        ])
+        .args(["-nodes", "-days", "2", "-subj", "/CN=localhost"])
+        .args(["-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"])
+        .arg("-keyout")
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .output()
+        .expect("openssl is installed: run scripts/install-deps.sh");
+    assert!(made.status.success(), "{made:?}");
+    (cert, key)
+}
+
+/// The daemon reads the CA bundle for https remotes when the first one is used, not at start;
+/// the certificate is still checked: trusted when `SSL_CERT_FILE` vouches for it, refused
+/// when only the system's bundle is there.
+#[tokio::test]
+async fn https_remotes_are_verified_against_the_ca_bundle_read_when_first_used() {
+    let registry = RegistryServer::start().await;
+    registry
+        .push("acme/app", "develop-1", "2024-01-01T00:00:00Z")
+        .await;
+    registry
+        .push("acme/app", "develop-2", "2024-02-01T00:00:00Z")
+        .await;
+    let manifest = format!("image: {}/acme/app:develop-1\n", registry.addr);
+    let remote = BareRepo::new(&[("dev/app.yaml", &manifest)]);
+    let dir = Dir::new();
+    let (cert, key) = localhost_certificate(&dir);
+    let server = HttpGitServer::start_tls(remote.bare.parent().unwrap(), &cert, &key);
+    let token = dir.write("token", "s3cret\n");
+    dir.write(
+        "laminar.yaml",
+        format!(
+            "global:\n  dataDir: state\n  gitUser: Laminar\n  gitEmail: laminar@example.org\n\
+             dockerRegistries:\n- reg: {addr}/acme\n  insecure: true\n\
+             git:\n- name: manifests\n  url: https://localhost:{port}/remote.git\n  branch: main\n  \
+             username: bot\n  passwordFile: {token}\n  updates:\n  - pattern: glob:develop-*\n    files: [dev/]\n",
+            addr = registry.addr,
+            port = server.port,
+            token = token.display(),
+        ),
+    );
+
+    let refused = dir
+        .laminar()
+        .args(["once", "--dry-run"])
+        .env_remove("SSL_CERT_FILE")
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&refused.stderr).to_lowercase()
+        + &String::from_utf8_lossy(&refused.stdout).to_lowercase();
+    assert!(!refused.status.success(), "{said}");
+    assert!(said.contains("certificate"), "{said}");
+
+    let trusted = dir
+        .laminar()
+        .arg("once")
+        .env("SSL_CERT_FILE", &cert)
+        .output()
+        .unwrap();
+    let out = String::from_utf8_lossy(&trusted.stdout);
+    assert!(
+        out.starts_with("manifests: updated 1 reference(s)"),
+        "{out}{}",
+        String::from_utf8_lossy(&trusted.stderr)
+    );
+    assert_eq!(
+        git(&remote.bare, &["show", "main:dev/app.yaml"]),
+        manifest.replace("develop-1", "develop-2").trim_end()
     );
 }

@@ -247,12 +247,27 @@ class Handler(http.server.BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(content)
     do_GET = do_POST = serve
-http.server.ThreadingHTTPServer(("127.0.0.1", port), Handler).serve_forever()
+server = http.server.ThreadingHTTPServer(("127.0.0.1", port), Handler)
+if len(sys.argv) > 3:
+    import ssl
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(sys.argv[3], sys.argv[4])
+    server.socket = context.wrap_socket(server.socket, server_side=True)
+server.serve_forever()
 "#;
 
 impl HttpGitServer {
     /// Serves the repositories under `root`.
     pub fn start(root: &Path) -> HttpGitServer {
+        HttpGitServer::serve(root, &[])
+    }
+
+    /// Serves the repositories under `root` over TLS, with the PEM files `cert` and `key`.
+    pub fn start_tls(root: &Path, cert: &Path, key: &Path) -> HttpGitServer {
+        HttpGitServer::serve(root, &[cert, key])
+    }
+
+    fn serve(root: &Path, tls: &[&Path]) -> HttpGitServer {
         let mut script = tempfile::NamedTempFile::new().unwrap();
         script.write_all(CGI_SERVER.as_bytes()).unwrap();
         let port = free_port();
@@ -260,6 +275,7 @@ impl HttpGitServer {
             .arg(script.path())
             .arg(root)
             .arg(port.to_string())
+            .args(tls)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
