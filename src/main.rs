@@ -8,8 +8,10 @@ use tracing_subscriber::EnvFilter;
 
 fn main() -> ExitCode {
     limit_malloc_arenas();
-    laminar::git::defer_system_roots();
     let cli = Cli::parse();
+    if cli.opens_remotes() {
+        laminar::git::defer_system_roots();
+    }
     init_logging(&cli.global);
     match laminar::cli::run(cli) {
         Ok(()) => ExitCode::SUCCESS,

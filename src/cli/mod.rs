@@ -36,6 +36,14 @@ pub struct Cli {
     pub command: Option<Command>,
 }
 
+impl Cli {
+    /// Whether the command talks to git remotes (the daemon and `once`): only those are worth
+    /// deferring libgit2's CA bundle for, the others start nothing of libgit2 at start-up.
+    pub fn opens_remotes(&self) -> bool {
+        matches!(self.command, None | Some(Command::Run | Command::Once(_)))
+    }
+}
+
 /// Options accepted before or after the command.
 #[derive(Debug, Args)]
 pub struct GlobalArgs {

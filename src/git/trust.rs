@@ -16,7 +16,7 @@ const CERT_FILE: &str = "SSL_CERT_FILE";
 static BUNDLE: OnceLock<Option<PathBuf>> = OnceLock::new();
 static LOADED: Once = Once::new();
 
-/// Initialises libgit2 with no CA bundle read. Call it first thing in `main`.
+/// Initialises libgit2 with no CA bundle read. Call it from `main` before any thread starts.
 pub fn defer_system_roots() {
     let original = std::env::var_os(CERT_FILE);
     let bundle = openssl_probe::probe().cert_file;
