@@ -8,7 +8,7 @@ use std::sync::Mutex;
 
 use serde::{Deserialize, Serialize};
 
-use crate::image::rewrite::write_atomically;
+use crate::store;
 
 /// At most this many holds are kept: each is a line in every plan's lookups, and requests could
 /// otherwise add them without end.
@@ -168,45 +168,19 @@ impl HoldBook {
     }
 
     fn save(&self, holds: &[Hold]) -> Result<(), String> {
-        let file = &self.file;
-        let bytes = serde_json::to_vec_pretty(holds).map_err(|e| e.to_string())?;
-        // A hold may come before the first cycle made the data dir.
-        file.parent()
-            .map_or(Ok(()), std::fs::create_dir_all)
-            .and_then(|()| write_atomically(file, &bytes))
-            .map_err(|e| format!("cannot save holds to {}: {e}", file.display()))
+        store::save_json(&self.file, holds)
+            .map_err(|e| format!("cannot save holds to {}: {e}", self.file.display()))
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Vec<Hold>> {
-        self.holds.lock().unwrap_or_else(|p| p.into_inner())
+        store::lock(&self.holds)
     }
 }
 
-/// The saved holds. A file that cannot be read is set aside, not overwritten: holds someone
-/// made must not vanish silently.
+/// The saved holds. A file that cannot be read is set aside under a name of its own, not
+/// overwritten: holds someone made must not vanish silently.
 fn read(file: &Path) -> Vec<Hold> {
-    let bytes = match std::fs::read(file) {
-        Ok(bytes) => bytes,
-        Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Vec::new(),
-        Err(err) => {
-            tracing::error!(file = %file.display(), error = %err, "cannot read the saved holds");
-            return Vec::new();
-        }
-    };
-    match serde_json::from_slice(&bytes) {
-        Ok(holds) => holds,
-        Err(err) => {
-            let aside = file.with_extension("json.unreadable");
-            tracing::error!(
-                file = %file.display(),
-                error = %err,
-                kept = %aside.display(),
-                "the saved holds cannot be read; starting without them"
-            );
-            let _ = std::fs::rename(file, &aside);
-            Vec::new()
-        }
-    }
+    store::load_json(file, "saved holds").or_default()
 }
 
 #[cfg(test)]
@@ -255,14 +229,20 @@ mod tests {
     }
 
     #[test]
-    fn an_unreadable_file_is_set_aside_not_lost() {
+    fn two_unreadable_files_are_both_set_aside() {
         let dir = tempfile::tempdir().unwrap();
-        std::fs::write(dir.path().join(HoldBook::FILE), b"{not json").unwrap();
-        assert!(HoldBook::open(dir.path()).list().is_empty());
-        assert_eq!(
-            std::fs::read(dir.path().join("holds.json.unreadable")).unwrap(),
-            b"{not json"
-        );
+        for content in [&b"{not json"[..], b"[{\"id\": 1}]"] {
+            std::fs::write(dir.path().join(HoldBook::FILE), content).unwrap();
+            assert!(HoldBook::open(dir.path()).list().is_empty());
+        }
+        let mut kept: Vec<Vec<u8>> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|entry| entry.unwrap().path())
+            .filter(|path| path.to_string_lossy().contains("holds.json.unreadable-"))
+            .map(|path| std::fs::read(path).unwrap())
+            .collect();
+        kept.sort();
+        assert_eq!(kept, [b"[{\"id\": 1}]".to_vec(), b"{not json".to_vec()]);
     }
 
     #[test]

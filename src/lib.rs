@@ -49,4 +49,5 @@ pub mod scheduler;
 pub(crate) mod secret;
 pub(crate) mod server;
 pub mod status;
+pub(crate) mod store;
 pub mod webhook;

@@ -136,7 +136,12 @@ async fn status(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Respo
     if let Err(denied) = authorize(&state, &headers) {
         return denied.into_response();
     }
-    Json(json!({ "repos": state.status.snapshot(), "holds": state.holds.list() })).into_response()
+    Json(json!({
+        "repos": state.status.snapshot(),
+        "holds": state.holds.list(),
+        "setAside": crate::store::set_aside_files(),
+    }))
+    .into_response()
 }
 
 /// A push event: the repos whose references name the pushed image are woken, and that image
@@ -182,6 +187,7 @@ async fn receive_webhook(
                 Rejection::Unknown => StatusCode::NOT_FOUND,
                 Rejection::Malformed => StatusCode::BAD_REQUEST,
                 Rejection::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+                Rejection::Replayed => StatusCode::CONFLICT,
                 _ => StatusCode::UNAUTHORIZED,
             };
             return error(status, message);

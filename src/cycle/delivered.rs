@@ -39,7 +39,7 @@ impl Delivered {
     /// The saved record; an unreadable one reads as empty (the branches' tips still say which
     /// are laminar's).
     pub fn load(file: &Path) -> Delivered {
-        super::sidecar::load(file)
+        super::sidecar::load(file, "record of pull-request branches")
     }
 
     pub fn save(&self, file: &Path) {

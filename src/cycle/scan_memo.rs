@@ -9,7 +9,7 @@ use std::sync::Arc;
 use git2::Oid;
 use serde::{Deserialize, Serialize};
 
-use crate::image::rewrite::write_atomically;
+use crate::store::write_atomically;
 use crate::image::walk::{FileRefs, Starts};
 
 /// A scan of the tree at `head` from `starts`: reused while both stand still, patched with

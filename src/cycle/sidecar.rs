@@ -1,19 +1,17 @@
 //! Small JSON records kept beside a repo's workspace between cycles and restarts. Losing one
-//! costs work or a missed notice, never a wrong change, so an unreadable one reads as empty.
+//! costs work or a missed notice, never a wrong change, so an unreadable one reads as empty
+//! (and is set aside, see [`crate::store`]).
 
 use std::path::Path;
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use crate::image::rewrite::write_atomically;
+use crate::store::{self, write_atomically};
 
 /// The saved record, or an empty one.
-pub fn load<T: DeserializeOwned + Default>(file: &Path) -> T {
-    std::fs::read(file)
-        .ok()
-        .and_then(|bytes| serde_json::from_slice(&bytes).ok())
-        .unwrap_or_default()
+pub fn load<T: DeserializeOwned + Default>(file: &Path, what: &str) -> T {
+    store::load_json(file, what).or_default()
 }
 
 /// Saves `record`; a failure is logged (`what` says which record).

@@ -15,7 +15,7 @@ use git2::{Oid, Repository};
 use serde::{Deserialize, Serialize};
 
 use super::coverage::Coverage;
-use crate::image::rewrite::write_atomically;
+use crate::store::write_atomically;
 
 /// The workspace's state between cycles.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]

@@ -4,7 +4,6 @@
 use std::cell::RefCell;
 use std::path::{Component, Path, PathBuf};
 use std::sync::Once;
-use std::time::SystemTime;
 
 use git2::build::{CheckoutBuilder, TreeUpdateBuilder};
 use git2::{
@@ -985,19 +984,7 @@ fn dir_name(repo: &Repo) -> String {
 }
 
 fn move_aside(dir: &Path, why: &str) -> std::io::Result<()> {
-    let stamp = SystemTime::now()
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs());
-    let aside = (0..)
-        .map(|n| {
-            let mut name = dir.as_os_str().to_owned();
-            name.push(format!(".old-{stamp}-{n}"));
-            PathBuf::from(name)
-        })
-        .find(|candidate| !candidate.exists())
-        .expect("an unused name exists");
-    tracing::warn!(workspace = %dir.display(), moved_to = %aside.display(), "workspace {why}; moved aside, cloning afresh");
-    std::fs::rename(dir, &aside)
+    crate::store::set_aside(dir, "old", &format!("workspace {why}; cloning afresh")).map(drop)
 }
 
 /// libgit2's server timeouts are process-wide; set them once.

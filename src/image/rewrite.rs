@@ -74,29 +74,8 @@ pub fn rewrite_file(path: &Path, edits: &[Edit]) -> Result<bool, RewriteError> {
     if new == text {
         return Ok(false);
     }
-    write_atomically(path, &new).map_err(io_err)?;
+    crate::store::write_atomically(path, &new).map_err(io_err)?;
     Ok(true)
-}
-
-/// Replaces (or creates) `path` with `content`: a temporary file in the same directory, synced,
-/// then renamed over it, so readers see the old or the new content and never a mix. An
-/// existing file keeps its permissions.
-pub fn write_atomically(path: &Path, content: &[u8]) -> io::Result<()> {
-    let permissions = fs::metadata(path).ok().map(|m| m.permissions());
-    let dir = path
-        .parent()
-        .filter(|d| !d.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    let mut temp = tempfile::Builder::new()
-        .prefix(".laminar-")
-        .tempfile_in(dir)?;
-    temp.write_all(content)?;
-    if let Some(permissions) = permissions {
-        temp.as_file().set_permissions(permissions)?;
-    }
-    temp.as_file().sync_all()?;
-    temp.persist(path).map_err(|e| e.error)?;
-    Ok(())
 }
 
 #[cfg(test)]

@@ -1,8 +1,8 @@
 //! What registries told us that does not change: `digest → created` (a digest names immutable
 //! content) and `tag → digest` (stable unless the registry is configured with mutable tags).
 //!
-//! Kept in one JSON file under `dataDir`, written atomically; a corrupt file is discarded with
-//! a warning. Later cycles pay only for tags never seen before.
+//! Kept in one JSON file under `dataDir`, written atomically; a corrupt file is set aside
+//! (see [`crate::store`]). Later cycles pay only for tags never seen before.
 
 use std::collections::{BTreeMap, HashSet};
 use std::path::{Path, PathBuf};
@@ -11,7 +11,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
 
-use crate::image::rewrite::write_atomically;
+use crate::store::{self, write_atomically};
 
 const FORMAT_VERSION: u32 = 1;
 
@@ -34,25 +34,15 @@ struct State {
 }
 
 impl DiskCache {
-    /// Opens the cache at `path`; a missing file is an empty cache, a corrupt one is discarded.
+    /// Opens the cache at `path`; a missing file is an empty cache, a corrupt one is set aside.
     pub fn open(path: &Path) -> DiskCache {
-        let state = match std::fs::read(path) {
-            Ok(bytes) => match serde_json::from_slice::<State>(&bytes) {
-                Ok(state) if state.version == FORMAT_VERSION => state,
-                Ok(_) => {
-                    tracing::warn!(path = %path.display(), "registry cache has another format; starting afresh");
-                    State::default()
-                }
-                Err(err) => {
-                    tracing::warn!(path = %path.display(), error = %err, "registry cache is corrupt; discarded");
-                    State::default()
-                }
-            },
-            Err(err) if err.kind() == std::io::ErrorKind::NotFound => State::default(),
-            Err(err) => {
-                tracing::warn!(path = %path.display(), error = %err, "cannot read registry cache; starting afresh");
+        let state = match store::load_json::<State>(path, "registry cache") {
+            store::Loaded::Read(state) if state.version == FORMAT_VERSION => state,
+            store::Loaded::Read(_) => {
+                tracing::warn!(path = %path.display(), "registry cache has another format; starting afresh");
                 State::default()
             }
+            store::Loaded::Missing | store::Loaded::Unreadable(_) => State::default(),
         };
         DiskCache {
             path: path.to_path_buf(),
@@ -64,7 +54,7 @@ impl DiskCache {
     }
 
     fn state(&self) -> std::sync::MutexGuard<'_, State> {
-        self.state.lock().unwrap_or_else(|p| p.into_inner())
+        store::lock(&self.state)
     }
 
     /// Entries kept: creation times and tag digests.

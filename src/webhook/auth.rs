@@ -15,11 +15,16 @@ use sha2::Sha256;
 
 use crate::config::WebhookKind;
 use crate::secret::Secret;
+use crate::store;
 
 /// A signed timestamp further than this from now is refused (replay, or a stuck queue).
 pub const MAX_SKEW: Duration = Duration::from_secs(300);
-/// Deliveries remembered to refuse replays.
-const REMEMBERED: usize = 1000;
+/// How long a GitHub delivery's signature is remembered. GitHub signs the body alone, with no
+/// time in it, so the memory is all that tells a replay from a new event; each real event's
+/// body differs (it names the version and its times).
+pub const GITHUB_REPLAY_WINDOW: Duration = Duration::from_secs(24 * 60 * 60);
+/// Signatures remembered at most (32 bytes and a time each); beyond, the oldest is forgotten.
+const REMEMBERED: usize = 4096;
 
 /// Why a request was turned away: the `reason` label of the rejection metric.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -49,21 +54,28 @@ impl Rejection {
     }
 }
 
-/// Signatures and delivery ids seen lately, to refuse a request sent twice.
+/// The MACs of requests accepted lately — the decoded bytes, so a signature re-sent in other
+/// letters (upper-case hex) is the same — to refuse a request sent twice.
 #[derive(Debug, Default)]
-pub struct Seen(Mutex<VecDeque<String>>);
+pub struct Seen(Mutex<VecDeque<(SystemTime, Mac32)>>);
+
+type Mac32 = [u8; 32];
 
 impl Seen {
-    /// `false` when `id` was seen before; remembers it otherwise.
-    fn first(&self, id: &str) -> bool {
-        let mut seen = self.0.lock().unwrap_or_else(|p| p.into_inner());
-        if seen.iter().any(|s| s == id) {
+    /// `false` when `mac` was accepted within `window` before `now`; remembers it otherwise.
+    fn first(&self, mac: Mac32, now: SystemTime, window: Duration) -> bool {
+        let mut seen = store::lock(&self.0);
+        let expired = |at: &SystemTime| now.duration_since(*at).is_ok_and(|age| age > window);
+        while seen.front().is_some_and(|(at, _)| expired(at)) {
+            seen.pop_front();
+        }
+        if seen.iter().any(|(_, known)| *known == mac) {
             return false;
         }
         if seen.len() == REMEMBERED {
             seen.pop_front();
         }
-        seen.push_back(id.to_string());
+        seen.push_back((now, mac));
         true
     }
 }
@@ -81,10 +93,11 @@ pub fn authenticate(
     match kind {
         WebhookKind::Github => {
             let signature = header("x-hub-signature-256").ok_or(Rejection::MissingCredentials)?;
-            verify(secret, &[body], signature)?;
-            match header("x-github-delivery") {
-                Some(delivery) if !seen.first(delivery) => Err(Rejection::Replayed),
-                _ => Ok(()),
+            let mac = verify(secret, &[body], signature)?;
+            // X-GitHub-Delivery is not signed: the signature itself names the delivery.
+            match seen.first(mac, now, GITHUB_REPLAY_WINDOW) {
+                true => Ok(()),
+                false => Err(Rejection::Replayed),
             }
         }
         WebhookKind::Generic => {
@@ -98,8 +111,9 @@ pub fn authenticate(
             if skew > MAX_SKEW {
                 return Err(Rejection::Stale);
             }
-            verify(secret, &[stamp.as_bytes(), b".", body], signature)?;
-            match seen.first(signature) {
+            let mac = verify(secret, &[stamp.as_bytes(), b".", body], signature)?;
+            // A timestamp is accepted from MAX_SKEW before now to MAX_SKEW after.
+            match seen.first(mac, now, 2 * MAX_SKEW) {
                 true => Ok(()),
                 false => Err(Rejection::Replayed),
             }
@@ -108,19 +122,22 @@ pub fn authenticate(
     }
 }
 
-/// `sha256=<hex>` of the HMAC-SHA256 of `parts`, checked in constant time.
-fn verify(secret: &Secret, parts: &[&[u8]], signature: &str) -> Result<(), Rejection> {
+/// `sha256=<hex>` of the HMAC-SHA256 of `parts`, checked in constant time; the MAC's bytes.
+fn verify(secret: &Secret, parts: &[&[u8]], signature: &str) -> Result<Mac32, Rejection> {
     let hex = signature
         .strip_prefix("sha256=")
         .ok_or(Rejection::BadSignature)?;
-    let expected = decode_hex(hex).ok_or(Rejection::BadSignature)?;
+    let presented: Mac32 = decode_hex(hex)
+        .and_then(|bytes| bytes.try_into().ok())
+        .ok_or(Rejection::BadSignature)?;
     let mut mac = Hmac::<Sha256>::new_from_slice(secret.expose().as_bytes())
         .expect("HMAC takes keys of any length");
     for part in parts {
         mac.update(part);
     }
-    mac.verify_slice(&expected)
-        .map_err(|_| Rejection::BadSignature)
+    mac.verify_slice(&presented)
+        .map_err(|_| Rejection::BadSignature)?;
+    Ok(presented)
 }
 
 fn token(

@@ -119,6 +119,75 @@ fn github_signs_the_body_and_a_delivery_counts_once() {
 }
 
 #[test]
+fn a_github_replay_is_refused_whatever_its_delivery_header_says() {
+    let secret = Secret::new("key");
+    let seen = Seen::default();
+    let body = br#"{"action":"published","package":{"name":"app"}}"#;
+    let signature = sign("key", &[body]);
+    let now = UNIX_EPOCH + Duration::from_secs(1_800_000_000);
+    let check = |pairs: &[(&'static str, &str)], at: SystemTime| {
+        authenticate(
+            WebhookKind::Github,
+            &secret,
+            &headers(pairs),
+            None,
+            body,
+            &seen,
+            at,
+        )
+    };
+    let first = [
+        ("x-hub-signature-256", signature.as_str()),
+        ("x-github-delivery", "72d3162e-cc78-11e3-81ab-4c9367dc0958"),
+    ];
+    assert_eq!(check(&first, now), Ok(()));
+    let other_delivery = [
+        ("x-hub-signature-256", signature.as_str()),
+        ("x-github-delivery", "00000000-0000-0000-0000-000000000000"),
+    ];
+    assert_eq!(check(&other_delivery, now), Err(Rejection::Replayed));
+    let no_delivery = [("x-hub-signature-256", signature.as_str())];
+    let an_hour_later = now + Duration::from_secs(3600);
+    assert_eq!(check(&no_delivery, an_hour_later), Err(Rejection::Replayed));
+    let upper = format!("sha256={}", signature["sha256=".len()..].to_uppercase());
+    let upper_case = [("x-hub-signature-256", upper.as_str())];
+    assert_eq!(check(&upper_case, an_hour_later), Err(Rejection::Replayed));
+    // The memory is bounded in time: a day on, the same body counts again.
+    let next_day = now + auth::GITHUB_REPLAY_WINDOW + Duration::from_secs(1);
+    assert_eq!(check(&no_delivery, next_day), Ok(()));
+}
+
+#[test]
+fn a_generic_signature_resent_in_other_letters_is_a_replay() {
+    let secret = Secret::new("key");
+    let seen = Seen::default();
+    let now = UNIX_EPOCH + Duration::from_secs(1_800_000_000);
+    let body = br#"{"image":"reg.io/acme/app","tag":"1.2.3"}"#;
+    let stamp = (1_800_000_000u64 - 5).to_string();
+    let signature = sign("key", &[stamp.as_bytes(), b".", body]);
+    let hex = &signature["sha256=".len()..];
+    let mut one_flipped = hex.to_string();
+    let letter = one_flipped.find(|c: char| c.is_ascii_lowercase()).unwrap();
+    one_flipped.replace_range(letter..=letter, &hex[letter..=letter].to_uppercase());
+    let check = |signature: &str| {
+        let h = headers(&[
+            ("x-laminar-timestamp", &stamp),
+            ("x-laminar-signature", signature),
+        ]);
+        authenticate(WebhookKind::Generic, &secret, &h, None, body, &seen, now)
+    };
+    assert_eq!(check(&signature), Ok(()));
+    assert_eq!(
+        check(&format!("sha256={}", hex.to_uppercase())),
+        Err(Rejection::Replayed)
+    );
+    assert_eq!(
+        check(&format!("sha256={one_flipped}")),
+        Err(Rejection::Replayed)
+    );
+}
+
+#[test]
 fn generic_events_sign_a_timestamp_too_old_ones_and_replays_are_refused() {
     let secret = Secret::new("key");
     let seen = Seen::default();

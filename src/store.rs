@@ -1,0 +1,210 @@
+//! The files laminar keeps (holds, the registry cache, workspace records): written atomically,
+//! read back forgivingly. A file that cannot be read is set aside under a name of its own,
+//! time-stamped and never reused, so nothing someone made is overwritten; the log and the
+//! status say where it went. Also the one poison-tolerant lock helper.
+
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, MutexGuard};
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+/// Set-aside files remembered for the status; older ones are only in the log.
+const REMEMBERED: usize = 20;
+
+/// A file laminar could not read and moved out of the way.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SetAside {
+    /// Where it was.
+    pub file: PathBuf,
+    /// Where it is now.
+    pub moved_to: PathBuf,
+    /// Why it could not be used.
+    pub why: String,
+    /// RFC 3339 time it was moved.
+    pub at: String,
+}
+
+/// Files set aside since start-up, newest last: the process's own record, shown by the status.
+static SET_ASIDE: Mutex<Vec<SetAside>> = Mutex::new(Vec::new());
+
+/// The files set aside since start-up, oldest first.
+pub fn set_aside_files() -> Vec<SetAside> {
+    lock(&SET_ASIDE).clone()
+}
+
+/// Locks `mutex`, also after a thread panicked while holding it: every value laminar keeps
+/// behind a lock stays consistent between statements, so a panic elsewhere must not wedge it.
+pub fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// Replaces `path` with `content` in one step (a temporary file in the same directory,
+/// synced, then renamed), keeping the old file's permissions.
+pub fn write_atomically(path: &Path, content: &[u8]) -> io::Result<()> {
+    let permissions = std::fs::metadata(path).ok().map(|m| m.permissions());
+    let dir = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let mut temp = tempfile::Builder::new()
+        .prefix(".laminar-")
+        .tempfile_in(dir)?;
+    temp.write_all(content)?;
+    if let Some(permissions) = permissions {
+        temp.as_file().set_permissions(permissions)?;
+    }
+    temp.as_file().sync_all()?;
+    temp.persist(path).map_err(|e| e.error)?;
+    Ok(())
+}
+
+/// Saves `value` as JSON at `path`, making its directory if needed (a first save may come
+/// before anything else made the data dir).
+pub fn save_json<T: Serialize + ?Sized>(path: &Path, value: &T) -> io::Result<()> {
+    let bytes = serde_json::to_vec_pretty(value).map_err(io::Error::other)?;
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir)?;
+    }
+    write_atomically(path, &bytes)
+}
+
+/// What [`load_json`] found.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Loaded<T> {
+    /// The file held a value.
+    Read(T),
+    /// There is no file.
+    Missing,
+    /// The file could not be read or parsed: it was set aside (or, if even that failed, left
+    /// where it is) and this is why.
+    Unreadable(String),
+}
+
+impl<T: Default> Loaded<T> {
+    /// The value, or the default when there was none to read.
+    pub fn or_default(self) -> T {
+        match self {
+            Loaded::Read(value) => value,
+            Loaded::Missing | Loaded::Unreadable(_) => T::default(),
+        }
+    }
+}
+
+/// Reads the JSON value at `path` (`what` names it in the log). A file that exists but
+/// cannot be read or parsed is set aside, never overwritten later.
+pub fn load_json<T: DeserializeOwned>(path: &Path, what: &str) -> Loaded<T> {
+    let parsed = match std::fs::read(path) {
+        Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| e.to_string()),
+        Err(err) if err.kind() == io::ErrorKind::NotFound => return Loaded::Missing,
+        Err(err) => Err(err.to_string()),
+    };
+    match parsed {
+        Ok(value) => Loaded::Read(value),
+        Err(why) => {
+            let _ = set_aside(path, "unreadable", &format!("the {what} cannot be read: {why}"));
+            Loaded::Unreadable(why)
+        }
+    }
+}
+
+/// Moves `path` (a file or a directory) to `<path>.<label>-<UTC time>[-n]`, a name no other
+/// file has; logs and records where it went.
+pub fn set_aside(path: &Path, label: &str, why: &str) -> io::Result<PathBuf> {
+    let stamp = jiff::Timestamp::now().strftime("%Y%m%dT%H%M%SZ").to_string();
+    let moved = move_to_unused(path, &format!("{label}-{stamp}"))?;
+    tracing::error!(file = %path.display(), moved_to = %moved.display(), "{why}; set aside");
+    let mut remembered = lock(&SET_ASIDE);
+    if remembered.len() == REMEMBERED {
+        remembered.remove(0);
+    }
+    remembered.push(SetAside {
+        file: path.to_path_buf(),
+        moved_to: moved.clone(),
+        why: why.to_string(),
+        at: jiff::Timestamp::now().to_string(),
+    });
+    Ok(moved)
+}
+
+/// Renames `path` to `<path>.<tag>`, or `<path>.<tag>-<n>` for the first `n` not taken.
+/// A file is linked to its new name first (a link never replaces an existing file), so two
+/// processes setting files aside at once cannot overwrite each other's.
+fn move_to_unused(path: &Path, tag: &str) -> io::Result<PathBuf> {
+    let is_dir = std::fs::symlink_metadata(path)?.is_dir();
+    for n in 0..1000 {
+        let mut name = path.as_os_str().to_owned();
+        match n {
+            0 => name.push(format!(".{tag}")),
+            n => name.push(format!(".{tag}-{n}")),
+        }
+        let candidate = PathBuf::from(name);
+        if is_dir {
+            if std::fs::symlink_metadata(&candidate).is_err() {
+                std::fs::rename(path, &candidate)?;
+                return Ok(candidate);
+            }
+            continue;
+        }
+        match std::fs::hard_link(path, &candidate) {
+            Ok(()) => {
+                std::fs::remove_file(path)?;
+                return Ok(candidate);
+            }
+            Err(err) if err.kind() == io::ErrorKind::AlreadyExists => continue,
+            Err(err) => return Err(err),
+        }
+    }
+    Err(io::Error::new(
+        io::ErrorKind::AlreadyExists,
+        format!("no free name to move {} to", path.display()),
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_second_unreadable_file_keeps_the_first_one_set_aside() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("holds.json");
+        for content in [&b"{first"[..], b"{second"] {
+            std::fs::write(&file, content).unwrap();
+            let loaded: Loaded<Vec<String>> = load_json(&file, "holds");
+            assert!(matches!(loaded, Loaded::Unreadable(_)));
+            assert!(!file.exists());
+        }
+        let mut kept: Vec<Vec<u8>> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| std::fs::read(e.unwrap().path()).unwrap())
+            .collect();
+        kept.sort();
+        assert_eq!(kept, [b"{first".to_vec(), b"{second".to_vec()]);
+        let recorded = set_aside_files();
+        assert!(
+            recorded
+                .iter()
+                .filter(|s| s.file == file)
+                .all(|s| s.moved_to.exists() && s.why.contains("holds"))
+        );
+    }
+
+    #[test]
+    fn a_missing_file_is_not_an_unreadable_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let loaded: Loaded<Vec<String>> = load_json(&dir.path().join("none.json"), "x");
+        assert_eq!(loaded, Loaded::Missing);
+    }
+
+    #[test]
+    fn saves_make_their_directory_and_read_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("a/b/c.json");
+        save_json(&file, &vec!["x".to_string()]).unwrap();
+        let loaded: Loaded<Vec<String>> = load_json(&file, "x");
+        assert_eq!(loaded, Loaded::Read(vec!["x".to_string()]));
+    }
+}
