@@ -87,18 +87,10 @@ impl Hold {
     }
 }
 
-/// `until` as people write it: an RFC 3339 time, or a date (its start, in UTC).
+/// `until` as people write it, as the RFC 3339 time it means (see
+/// [`crate::image::hold::parse_until`]).
 pub fn parse_until(text: &str) -> Result<String, String> {
-    if let Ok(at) = text.parse::<jiff::Timestamp>() {
-        return Ok(at.to_string());
-    }
-    let date: jiff::civil::Date = text
-        .parse()
-        .map_err(|_| format!("until {text:?} is neither an RFC 3339 time nor a date"))?;
-    let at = date
-        .to_zoned(jiff::tz::TimeZone::UTC)
-        .map_err(|e| e.to_string())?;
-    Ok(at.timestamp().to_string())
+    crate::image::hold::parse_until(text).map(|at| at.to_string())
 }
 
 /// The daemon's holds, saved on every change.
@@ -253,5 +245,10 @@ mod tests {
             "2026-12-01T08:00:00Z"
         );
         assert!(parse_until("soon").is_err());
+        // A time without a zone is no date: never read as its midnight.
+        for zoneless in ["2031-12-01 18:00", "2031-12-01T18:00:00", "2031-12-01T18:00"] {
+            let refused = parse_until(zoneless).unwrap_err();
+            assert!(refused.contains("with a zone"), "{zoneless}: {refused}");
+        }
     }
 }

@@ -32,12 +32,30 @@ impl Hold {
 }
 
 fn end(until: &str) -> Option<SystemTime> {
+    parse_until(until).ok().map(SystemTime::from)
+}
+
+/// When a hold written as `until` ends: a date alone (`2031-12-01`: that day's start, in UTC)
+/// or an RFC 3339 time with its zone (`2031-12-01T18:00:00Z`, `…+02:00`). A time without a
+/// zone is refused rather than read as its date's midnight, which would end a freeze early.
+pub fn parse_until(until: &str) -> Result<jiff::Timestamp, String> {
     if let Ok(at) = until.parse::<jiff::Timestamp>() {
-        return Some(SystemTime::from(at));
+        return Ok(at);
     }
-    let date: jiff::civil::Date = until.parse().ok()?;
-    let at = date.to_zoned(jiff::tz::TimeZone::UTC).ok()?.timestamp();
-    Some(SystemTime::from(at))
+    let is_date_alone = until.len() == 10 && until.as_bytes()[4] == b'-';
+    let date = until
+        .parse::<jiff::civil::Date>()
+        .ok()
+        .filter(|_| is_date_alone)
+        .ok_or_else(|| {
+            format!(
+                "until {until:?} is neither a date (2031-12-01, meaning its start in UTC) nor an \
+                 RFC 3339 time with a zone (2031-12-01T18:00:00Z or 2031-12-01T18:00:00+01:00)"
+            )
+        })?;
+    date.to_zoned(jiff::tz::TimeZone::UTC)
+        .map(|at| at.timestamp())
+        .map_err(|e| e.to_string())
 }
 
 /// The hold written in a comment on any line the spans touch, if there is one.
@@ -108,6 +126,8 @@ mod tests {
         assert!(until("2026-12-01T12:00:00Z").holds(after));
         assert!(!until("2026-12-01T12:00:00Z").holds(after + Duration::from_secs(43_200)));
         assert!(until("next tuesday").holds(after));
+        // A zone-less time cannot be read, so it holds rather than ending at its midnight.
+        assert!(until("2026-12-01T18:00").holds(after + Duration::from_secs(43_200)));
         assert!(Hold { until: None }.holds(after));
     }
 }
