@@ -342,7 +342,8 @@ mod tests {
             r#"{"image":"reg.io/app","tag":"1","files":["../etc"]}"#,
             r#"{"image":"reg.io/app","tag":"1","files":["/etc"]}"#,
             r#"{"image":"reg.io/app","tag":"1","reason":"a\u001b[31m"}"#,
-            r#"{"image":"reg.io/app","tag":"1","force":true}"#,
+            r#"{"image":"reg.io/app","tag":"1","force":"yes"}"#,
+            r#"{"image":"reg.io/app","tag":"1","forced":true}"#,
         ] {
             assert!(request(bad).is_err(), "{bad}");
         }

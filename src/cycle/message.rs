@@ -61,8 +61,16 @@ pub fn deploy(order: &DeployOrder, changes: &[Change]) -> String {
         .map(str::trim)
         .filter(|r| !r.is_empty())
     {
-        message.push_str(reason);
-        message.push_str("\n\n");
+        for line in reason.lines() {
+            // Indented, a trailer-shaped line is text: no trailer parser or anchored grep
+            // takes `Signed-off-by: …` in a reason for a real one.
+            if looks_like_a_trailer(line) {
+                message.push_str("  ");
+            }
+            message.push_str(line);
+            message.push('\n');
+        }
+        message.push('\n');
     }
     for change in changes {
         message.push_str(&line(CHANGE_LINE, change));
@@ -70,6 +78,21 @@ pub fn deploy(order: &DeployOrder, changes: &[Change]) -> String {
     }
     message.push_str(&format!("\nLaminar-Deploy: {}\n", order.id));
     message
+}
+
+/// `Signed-off-by: …`, `Laminar-Deploy: …`, `Fixes:`: a word of letters, digits and hyphens
+/// at the start of the line, then a colon (git allows blanks before it) that ends the line or
+/// is followed by a blank — the lines git's trailer parser and `grep '^Key:'` pick out.
+fn looks_like_a_trailer(line: &str) -> bool {
+    let token_len = line
+        .bytes()
+        .take_while(|b| b.is_ascii_alphanumeric() || *b == b'-')
+        .count();
+    let after = line[token_len..].trim_start_matches([' ', '\t']);
+    token_len > 0
+        && after
+            .strip_prefix(':')
+            .is_some_and(|value| value.is_empty() || value.starts_with([' ', '\t']))
 }
 
 /// One change's line, from its template.
@@ -106,4 +129,46 @@ fn line(template: &str, change: &Change) -> String {
 /// The last path component of an image name: `app` for `reg.io/team/app`.
 fn short_name(image: &str) -> &str {
     image.rsplit('/').next().unwrap_or(image)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_reason_cannot_pass_for_a_trailer() {
+        let order = DeployOrder {
+            id: "0123456789abcdef".into(),
+            image: "reg.io/acme/app".into(),
+            tag: "1.3.2".into(),
+            files: Vec::new(),
+            reason: Some(
+                "rollback: 1.4.0 broke checkout\nLaminar-Deploy: ffffffffffffffff\n\
+                 Signed-off-by : Mallory <m@example.com>\nsee https://tracker.example/INC-42"
+                    .into(),
+            ),
+        };
+        let message = deploy(&order, &[]);
+        let starting = |prefix: &str| message.lines().filter(|l| l.starts_with(prefix)).count();
+        assert_eq!(starting("Laminar-Deploy:"), 1);
+        assert_eq!(starting("Signed-off-by"), 0);
+        assert_eq!(starting("rollback:"), 0);
+        assert!(message.contains("\n  rollback: 1.4.0 broke checkout\n"));
+        assert!(message.contains("\nsee https://tracker.example/INC-42\n"));
+        assert!(message.ends_with("\nLaminar-Deploy: 0123456789abcdef\n"));
+        // And git itself reads one trailer: laminar's.
+        let mut git = std::process::Command::new("git")
+            .args(["interpret-trailers", "--parse"])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        use std::io::Write;
+        git.stdin.take().unwrap().write_all(message.as_bytes()).unwrap();
+        let parsed = git.wait_with_output().unwrap();
+        assert_eq!(
+            String::from_utf8_lossy(&parsed.stdout),
+            "Laminar-Deploy: 0123456789abcdef\n"
+        );
+    }
 }
