@@ -32,6 +32,9 @@ pub struct DeployRequest {
     pub files: Vec<String>,
     #[serde(default)]
     pub reason: Option<String>,
+    /// Set the tag even where the rule's pattern would never pick it.
+    #[serde(default)]
+    pub force: bool,
 }
 
 impl DeployRequest {
@@ -59,6 +62,7 @@ impl DeployRequest {
             tag: self.tag,
             files: self.files,
             reason,
+            force: self.force,
         })
     }
 }
@@ -203,7 +207,9 @@ fn refusal_status(refusal: &DeployRefusal) -> u16 {
     match refusal {
         DeployRefusal::NotReferenced(_) | DeployRefusal::UnknownTag { .. } => 404,
         DeployRefusal::Unlisted(_) => 502,
-        DeployRefusal::Excluded { .. } | DeployRefusal::DigestUnknown { .. } => 422,
+        DeployRefusal::Excluded { .. }
+        | DeployRefusal::OutsidePattern { .. }
+        | DeployRefusal::DigestUnknown { .. } => 422,
     }
 }
 
@@ -347,6 +353,19 @@ mod tests {
         ] {
             assert!(request(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn a_tag_outside_the_pattern_is_unprocessable_without_force() {
+        let refusal = DeployRefusal::OutsidePattern {
+            tag: "hotfix-1".into(),
+            rule: "semver:^1".into(),
+            site: "prod/app.yaml:1:4".into(),
+        };
+        assert_eq!(refusal_status(&refusal), 422);
+        assert!(refusal.to_string().contains("ask with force"));
+        let forced = request(r#"{"image":"reg.io/app","tag":"hotfix-1","force":true}"#).unwrap();
+        assert!(forced.force);
     }
 
     #[tokio::test]

@@ -45,6 +45,10 @@ pub struct Hold {
     /// The hold ends once the rule finds a tag newer than this one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub release_after: Option<String>,
+    /// A forced deploy set `tag` outside this rule's pattern: the rule (named by its pattern)
+    /// still manages the reference, and moves it once the hold ends.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rule: Option<String>,
     /// RFC 3339 time the hold ends by itself.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub until: Option<String>,
@@ -65,6 +69,7 @@ impl Hold {
             file: None,
             tag: None,
             release_after: None,
+            rule: None,
             until: None,
             reason: None,
             created: jiff::Timestamp::now().to_string(),
@@ -246,7 +251,11 @@ mod tests {
         );
         assert!(parse_until("soon").is_err());
         // A time without a zone is no date: never read as its midnight.
-        for zoneless in ["2031-12-01 18:00", "2031-12-01T18:00:00", "2031-12-01T18:00"] {
+        for zoneless in [
+            "2031-12-01 18:00",
+            "2031-12-01T18:00:00",
+            "2031-12-01T18:00",
+        ] {
             let refused = parse_until(zoneless).unwrap_err();
             assert!(refused.contains("with a zone"), "{zoneless}: {refused}");
         }

@@ -14,7 +14,7 @@ mod standing;
 pub use deploy::{DeployOrder, DeployRefusal, deploy};
 pub use standing::{Standing, Written, describe as describe_hold};
 
-use crate::config::Repo;
+use crate::config::{Repo, UpdateRule};
 use crate::holds::Hold;
 use crate::image::rewrite::{Edit, RewriteError, rewrite_file};
 use crate::image::scanner::ImageRef;
@@ -178,7 +178,8 @@ pub fn plan(
     for file in files {
         let slashed = slash_path(&file.path);
         for reference in &file.refs {
-            let Some(rule) = repo.rule_for(&file.path, &reference.tag) else {
+            let Some((rule, forced)) = managing(repo, standing, &file.path, &slashed, reference)
+            else {
                 continue;
             };
             let site = Site {
@@ -239,7 +240,12 @@ pub fn plan(
                     continue;
                 }
             }
-            match rule.policy.select(&reference.tag, &known.tags, now) {
+            // A tag a forced deploy set outside the pattern cannot be ordered: once its hold
+            // is over, the rule moves on from the tag the hold waited to see passed.
+            let current = forced
+                .and_then(|hold| hold.release_after.as_deref())
+                .unwrap_or(&reference.tag);
+            match rule.policy.select(current, &known.tags, now) {
                 Selection::Keep(why) => plan.kept.push(keep(KeptReason::Rule(why))),
                 Selection::Update { to, reason } => match change(reference, to, site.clone()) {
                     Some(change) => plan.changes.push(Change {
@@ -255,6 +261,30 @@ pub fn plan(
         }
     }
     plan
+}
+
+/// The rule that manages `reference` in the file at `path` (`slashed`: with `/`): the first
+/// whose paths cover the file and whose pattern matches the current tag — or, for a tag a
+/// forced deploy set outside every pattern, the rule that deploy's hold names, with the hold.
+fn managing<'r>(
+    repo: &'r Repo,
+    standing: &'r Standing,
+    path: &Path,
+    slashed: &str,
+    reference: &ImageRef,
+) -> Option<(&'r UpdateRule, Option<&'r Hold>)> {
+    if let Some(rule) = repo.rule_for(path, &reference.tag) {
+        return Some((rule, None));
+    }
+    let hold = standing.holds.iter().find(|hold| {
+        hold.rule.is_some()
+            && hold.tag.as_deref() == Some(reference.tag.as_str())
+            && hold.covers(&repo.name, slashed, &reference.image)
+    })?;
+    let rule = repo.updates.iter().find(|rule| {
+        rule.covers(path) && hold.rule.as_deref() == Some(&rule.policy.pattern.to_string())
+    })?;
+    Some((rule, Some(hold)))
 }
 
 /// The change moving `reference` to `to`; `None` if the reference pins a digest that cannot

@@ -38,7 +38,9 @@ pub fn set_aside_files() -> Vec<SetAside> {
 /// Locks `mutex`, also after a thread panicked while holding it: every value laminar keeps
 /// behind a lock stays consistent between statements, so a panic elsewhere must not wedge it.
 pub fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 /// Replaces `path` with `content` in one step (a temporary file in the same directory,
@@ -104,7 +106,11 @@ pub fn load_json<T: DeserializeOwned>(path: &Path, what: &str) -> Loaded<T> {
     match parsed {
         Ok(value) => Loaded::Read(value),
         Err(why) => {
-            let _ = set_aside(path, "unreadable", &format!("the {what} cannot be read: {why}"));
+            let _ = set_aside(
+                path,
+                "unreadable",
+                &format!("the {what} cannot be read: {why}"),
+            );
             Loaded::Unreadable(why)
         }
     }
@@ -113,7 +119,9 @@ pub fn load_json<T: DeserializeOwned>(path: &Path, what: &str) -> Loaded<T> {
 /// Moves `path` (a file or a directory) to `<path>.<label>-<UTC time>[-n]`, a name no other
 /// file has; logs and records where it went.
 pub fn set_aside(path: &Path, label: &str, why: &str) -> io::Result<PathBuf> {
-    let stamp = jiff::Timestamp::now().strftime("%Y%m%dT%H%M%SZ").to_string();
+    let stamp = jiff::Timestamp::now()
+        .strftime("%Y%m%dT%H%M%SZ")
+        .to_string();
     let moved = move_to_unused(path, &format!("{label}-{stamp}"))?;
     tracing::error!(file = %path.display(), moved_to = %moved.display(), "{why}; set aside");
     let mut remembered = lock(&SET_ASIDE);

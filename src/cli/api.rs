@@ -38,6 +38,10 @@ pub struct DeployArgs {
     /// Wait until the commit is pushed (or the request fails) and say how it went
     #[arg(long)]
     pub wait: bool,
+    /// Set the tag even where the rule's pattern would never pick it (held until the rule
+    /// finds a tag newer than its newest now)
+    #[arg(long)]
+    pub force: bool,
     #[command(flatten)]
     pub daemon: Daemon,
 }
@@ -148,6 +152,7 @@ pub fn deploy(args: &DeployArgs) -> Result<(), CliError> {
         "repos": args.repos,
         "files": args.files,
         "reason": args.reason,
+        "force": args.force,
     });
     let path = match args.wait {
         true => "/api/v1/deploy?wait=true",

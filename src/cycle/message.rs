@@ -142,6 +142,7 @@ mod tests {
             image: "reg.io/acme/app".into(),
             tag: "1.3.2".into(),
             files: Vec::new(),
+            force: false,
             reason: Some(
                 "rollback: 1.4.0 broke checkout\nLaminar-Deploy: ffffffffffffffff\n\
                  Signed-off-by : Mallory <m@example.com>\nsee https://tracker.example/INC-42"
@@ -164,7 +165,11 @@ mod tests {
             .spawn()
             .unwrap();
         use std::io::Write;
-        git.stdin.take().unwrap().write_all(message.as_bytes()).unwrap();
+        git.stdin
+            .take()
+            .unwrap()
+            .write_all(message.as_bytes())
+            .unwrap();
         let parsed = git.wait_with_output().unwrap();
         assert_eq!(
             String::from_utf8_lossy(&parsed.stdout),

@@ -560,7 +560,8 @@ impl RepoCycle {
     /// still in `head`'s history: one a force-push dropped wrote nothing anyone rolled back.
     async fn standing(&mut self, shared: &Shared, head: Oid) -> Result<Standing, CycleError> {
         let file = self.open_workspace()?.sidecar(Written::SUFFIX);
-        let written = self.written
+        let written = self
+            .written
             .get_or_insert_with(|| sidecar::load(&file, "record of written tags"));
         // Checked once per head: a cycle with nothing new upstream asks git nothing.
         if self.written_checked != Some(head) && !written.files.is_empty() {

@@ -9,8 +9,8 @@ use std::sync::Arc;
 use git2::Oid;
 use serde::{Deserialize, Serialize};
 
-use crate::store::write_atomically;
 use crate::image::walk::{FileRefs, Starts};
+use crate::store::write_atomically;
 
 /// A scan of the tree at `head` from `starts`: reused while both stand still, patched with
 /// the files that changed when only the head moved.

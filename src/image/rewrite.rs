@@ -5,7 +5,7 @@
 //! between, nothing is written.
 
 use std::fs;
-use std::io::{self, Write};
+use std::io;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 

@@ -21,6 +21,8 @@ pub struct DeployOrder {
     /// file when empty.
     pub files: Vec<String>,
     pub reason: Option<String>,
+    /// Set the tag even where the rule's pattern would never pick it.
+    pub force: bool,
 }
 
 impl DeployOrder {
@@ -51,13 +53,23 @@ pub enum DeployRefusal {
         rule: String,
         site: String,
     },
+    #[error(
+        "{tag} does not match {rule}, the pattern of the rule that manages {site}; \
+         ask with force to set it anyway"
+    )]
+    OutsidePattern {
+        tag: String,
+        rule: String,
+        site: String,
+    },
     #[error("{site} pins a digest, and the digest of {tag} is unknown")]
     DigestUnknown { tag: String, site: String },
 }
 
 /// The changes that set `order.tag`, and the holds that keep it: a tag the rule would move
-/// away from is held until a tag newer than the rule's newest appears. An empty plan when
-/// every reference already has the tag.
+/// away from is held until a tag newer than the rule's newest appears. A tag outside the
+/// rule's pattern is refused unless the order forces it; then the hold names the rule, which
+/// keeps managing the reference. An empty plan when every reference already has the tag.
 pub fn deploy(
     repo: &Repo,
     files: &[FileRefs],
@@ -78,7 +90,8 @@ pub fn deploy(
             if image_key(&reference.image) != key {
                 continue;
             }
-            let Some(rule) = repo.rule_for(&file.path, &reference.tag) else {
+            let Some((rule, _)) = super::managing(repo, standing, &file.path, &slashed, reference)
+            else {
                 continue;
             };
             matched = true;
@@ -105,6 +118,14 @@ pub fn deploy(
                     site: site.to_string(),
                 });
             }
+            let outside = !rule.policy.manages(&order.tag);
+            if outside && !order.force {
+                return Err(DeployRefusal::OutsidePattern {
+                    tag: order.tag.clone(),
+                    rule: rule.policy.pattern.to_string(),
+                    site: site.to_string(),
+                });
+            }
             plan.holds_ended.extend(
                 standing
                     .holds
@@ -113,7 +134,16 @@ pub fn deploy(
                     .filter(|h| h.covers(&repo.name, &slashed, &reference.image))
                     .map(|h| h.id.clone()),
             );
-            if let Selection::Update { to, .. } = rule.policy.select(&info.tag, &known.tags, now)
+            // Outside the pattern, the tag cannot be ordered: it is held until a tag newer
+            // than the rule's newest appears.
+            let release_after = match outside {
+                true => Some(rule.policy.rank(&known.tags).first().map(|t| t.tag.clone())),
+                false => match rule.policy.select(&info.tag, &known.tags, now) {
+                    Selection::Update { to, .. } => Some(Some(to.tag.clone())),
+                    Selection::Keep(_) => None,
+                },
+            };
+            if let Some(release_after) = release_after
                 && !plan
                     .holds_made
                     .iter()
@@ -123,7 +153,8 @@ pub fn deploy(
                 hold.repo = Some(repo.name.clone());
                 hold.file = Some(slashed.clone());
                 hold.tag = Some(order.tag.clone());
-                hold.release_after = Some(to.tag.clone());
+                hold.release_after = release_after;
+                hold.rule = outside.then(|| rule.policy.pattern.to_string());
                 hold.reason = order.reason.clone();
                 plan.holds_made.push(hold);
             }

@@ -119,6 +119,15 @@ pub(super) fn judge(
         .find(|h| !ended.contains(&h.id) && h.covers(at.repo, at.file, at.image));
     if let Some(hold) = holding {
         match &hold.release_after {
+            // A forced tag still in place: the plan moves it on, and the hold ends at the
+            // first cycle that finds it moved (so a failed push cannot leave it unmanaged).
+            Some(after)
+                if newer_than(after)
+                    && hold.rule.is_some()
+                    && hold.tag.as_deref() == Some(at.tag) =>
+            {
+                return None;
+            }
             Some(after) if newer_than(after) => ended.push(hold.id.clone()),
             _ => {
                 return Some(Held {
@@ -157,7 +166,13 @@ pub fn describe(hold: &Hold) -> String {
             hold.reason.as_deref().unwrap_or("rolled back"),
             hold.id
         ),
-        HoldKind::Deploy => format!("set by a deploy request (hold {})", hold.id),
+        HoldKind::Deploy => match &hold.rule {
+            Some(rule) => format!(
+                "set by a forced deploy outside the pattern {rule} (hold {})",
+                hold.id
+            ),
+            None => format!("set by a deploy request (hold {})", hold.id),
+        },
     };
     if let Some(after) = &hold.release_after {
         text.push_str(&format!(": kept until a tag newer than {after} appears"));

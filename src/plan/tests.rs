@@ -621,6 +621,7 @@ fn order(tag: &str) -> DeployOrder {
         tag: tag.into(),
         files: Vec::new(),
         reason: Some("incident 42".into()),
+        force: false,
     }
 }
 
@@ -733,4 +734,62 @@ fn a_deploy_never_sets_a_tag_the_rule_excludes() {
         refused.to_string(),
         "1.4.1-debug is excluded by the rule semver:^1 that manages prod/app.yaml:1:4"
     );
+}
+
+#[test]
+fn a_deploy_outside_the_pattern_needs_force_and_stays_managed_until_a_newer_tag() {
+    let text = "a: reg.io/acme/app:1.4.0\n";
+    let files = scan("prod/app.yaml", text);
+    let tags = semver_tags(&["1.4.0", "hotfix-1"]);
+    let none = Standing::default();
+    let refused = deploy(
+        &repo(),
+        &files,
+        &order("hotfix-1"),
+        &tags,
+        &none,
+        UNIX_EPOCH,
+    );
+    assert!(
+        matches!(refused, Err(DeployRefusal::OutsidePattern { .. })),
+        "{refused:?}"
+    );
+    let mut forced = order("hotfix-1");
+    forced.force = true;
+    let planned = deploy(&repo(), &files, &forced, &tags, &none, UNIX_EPOCH).unwrap();
+    let [hold] = &planned.holds_made[..] else {
+        panic!("{planned:?}")
+    };
+    assert_eq!(hold.rule.as_deref(), Some("semver:^1"));
+    assert_eq!(hold.release_after.as_deref(), Some("1.4.0"));
+    let deployed = apply_text(text, &planned);
+    let after = scan("prod/app.yaml", &deployed);
+    let standing = Standing {
+        holds: planned.holds_made.clone(),
+        written: Written::default(),
+    };
+    // Held, and still managed: it is listed as kept, and a later deploy finds it.
+    let held = plan(&repo(), &after, &tags, &standing, UNIX_EPOCH);
+    assert!(held.is_empty());
+    assert!(matches!(held.kept[0].reason, KeptReason::OnHold(_)));
+    let back = deploy(
+        &repo(),
+        &after,
+        &order("1.4.0"),
+        &tags,
+        &standing,
+        UNIX_EPOCH,
+    )
+    .unwrap();
+    assert_eq!(back.changes[0].new_tag, "1.4.0");
+    // A tag newer than the rule's newest at the deploy moves it on; the hold ends once moved.
+    let newer = semver_tags(&["1.4.0", "1.4.1", "hotfix-1"]);
+    let moved = plan(&repo(), &after, &newer, &standing, UNIX_EPOCH);
+    assert_eq!(moved.changes[0].old_tag, "hotfix-1");
+    assert_eq!(moved.changes[0].new_tag, "1.4.1");
+    assert!(moved.holds_ended.is_empty(), "{moved:?}");
+    let on = scan("prod/app.yaml", &apply_text(&deployed, &moved));
+    let settled = plan(&repo(), &on, &newer, &standing, UNIX_EPOCH);
+    assert!(settled.is_empty());
+    assert_eq!(settled.holds_ended, std::slice::from_ref(&hold.id));
 }

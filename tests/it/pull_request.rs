@@ -312,6 +312,7 @@ async fn a_deploy_request_in_pull_request_mode_is_proposed_on_a_branch_of_its_ow
         tag: "develop-2".into(),
         files: Vec::new(),
         reason: Some("release 7 | approved".into()),
+        force: false,
     };
     let report = f.cycle.deploy(&f.shared, &order).await;
     assert_eq!(report.result, CycleResult::Updated, "{:?}", errors(&report));
