@@ -58,15 +58,43 @@ pub fn parse_until(until: &str) -> Result<jiff::Timestamp, String> {
         .map_err(|e| e.to_string())
 }
 
-/// The hold written in a comment on any line the spans touch, if there is one.
-pub fn find(text: &[u8], spans: &[&Range<usize>]) -> Option<Hold> {
-    spans.iter().find_map(|span| on_line(text, span.start))
+/// The holds of the lines references start on, each line read once however many references
+/// it holds: a file of one long line with many references costs one pass, not one per
+/// reference.
+#[derive(Debug, Default)]
+pub struct LineHolds {
+    /// The line last read (without its newline), and its hold.
+    line: Range<usize>,
+    hold: Option<Hold>,
+    /// Bytes read so far to find lines and their holds: the scan's work, for tests.
+    read: usize,
 }
 
-fn on_line(text: &[u8], at: usize) -> Option<Hold> {
-    let start = memchr::memrchr(b'\n', &text[..at]).map_or(0, |i| i + 1);
-    let end = memchr::memchr(b'\n', &text[at..]).map_or(text.len(), |i| at + i);
-    let line = &text[start..end];
+impl LineHolds {
+    /// The hold written in a comment on any line the spans of `text` touch, if there is one.
+    pub fn find(&mut self, text: &[u8], spans: &[&Range<usize>]) -> Option<Hold> {
+        spans.iter().find_map(|span| self.on_line(text, span.start))
+    }
+
+    fn on_line(&mut self, text: &[u8], at: usize) -> Option<Hold> {
+        if !self.line.contains(&at) {
+            let start = memchr::memrchr(b'\n', &text[..at]).map_or(0, |i| i + 1);
+            let end = memchr::memchr(b'\n', &text[at..]).map_or(text.len(), |i| at + i);
+            self.hold = in_line(&text[start..end]);
+            self.read += end - start;
+            self.line = start..end;
+        }
+        self.hold.clone()
+    }
+
+    /// Bytes read to find lines and their holds so far.
+    pub fn bytes_read(&self) -> usize {
+        self.read
+    }
+}
+
+/// The hold in a `#` comment of `line`, if any.
+fn in_line(line: &[u8]) -> Option<Hold> {
     let comment = memchr::memchr(b'#', line)?;
     let after = &line[comment..];
     let marker = memchr::memmem::find(after, MARKER)?;
@@ -94,7 +122,7 @@ mod tests {
 
     fn at(text: &str, needle: &str) -> Option<Hold> {
         let start = text.find(needle).unwrap();
-        find(text.as_bytes(), &[&(start..start + needle.len())])
+        LineHolds::default().find(text.as_bytes(), &[&(start..start + needle.len())])
     }
 
     #[test]

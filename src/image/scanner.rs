@@ -11,7 +11,7 @@ use std::path::Path;
 use aho_corasick::{AhoCorasick, AhoCorasickBuilder, Input, MatchKind};
 
 use super::forms::{self, Candidate, FileKind, Form};
-use super::hold::{self, Hold};
+use super::hold::{Hold, LineHolds};
 use super::hub::{self, HUB_HOSTS, HubRegistries};
 use super::reference::{RefSpans, is_valid_digest, is_valid_tag, match_remainder};
 use crate::config::RegistryId;
@@ -236,6 +236,7 @@ impl Scanner {
             .collect();
         extra.sort_by_key(|(at, _)| *at);
         let mut lines = LineCounter::default();
+        let mut holds = LineHolds::default();
         for (at, resolved) in extra {
             let (line, column) = lines.locate(text, at);
             match resolved {
@@ -245,7 +246,7 @@ impl Scanner {
                     let spans = &reference.spans;
                     let lines = [Some(&spans.name), spans.tag.as_ref()];
                     let lines: Vec<&std::ops::Range<usize>> = lines.into_iter().flatten().collect();
-                    reference.hold = hold::find(text, &lines);
+                    reference.hold = holds.find(text, &lines);
                     scan.refs.push(reference);
                 }
                 Err(mut unmanaged) => {
@@ -360,6 +361,12 @@ impl Scanner {
 
     /// Every tagged reference in `text`, in order. Digest-only and untagged names are skipped.
     pub fn scan(&self, text: &[u8]) -> Vec<ImageRef> {
+        self.scan_with(text, &mut LineHolds::default())
+    }
+
+    /// [`Scanner::scan`], reading each line's hold through `holds`: the work is linear in the
+    /// text's size whatever its shape.
+    fn scan_with(&self, text: &[u8], holds: &mut LineHolds) -> Vec<ImageRef> {
         let mut found = Vec::new();
         let mut lines = LineCounter::default();
         let mut pos = 0;
@@ -398,7 +405,7 @@ impl Scanner {
                 digest: spans.digest.as_ref().map(string),
                 line,
                 column,
-                hold: hold::find(text, &[&spans.name]),
+                hold: holds.find(text, &[&spans.name]),
                 spans,
                 form: Form::Inline,
             });
@@ -450,6 +457,27 @@ mod tests {
 
     fn texts(prefixes: &[&str], text: &str) -> Vec<String> {
         refs(prefixes, text).into_iter().map(|r| r.0).collect()
+    }
+
+    #[test]
+    fn one_long_line_of_references_is_read_once() {
+        let scanner = Scanner::new([ECR]).unwrap();
+        for count in [1_000, 100_000] {
+            let line: String = (0..count)
+                .map(|n| format!("{ECR}/app:develop-{n} "))
+                .collect();
+            let text = format!("{line} # laminar:hold\nnext: {ECR}/app:develop-1\n");
+            let mut holds = LineHolds::default();
+            let found = scanner.scan_with(text.as_bytes(), &mut holds);
+            assert_eq!(found.len(), count + 1);
+            assert!(found[..count].iter().all(|r| r.hold.is_some()));
+            assert!(found[count].hold.is_none());
+            // Each line is read once: the lines' lengths, not that times the references.
+            assert!(holds.bytes_read() <= text.len(), "{}", holds.bytes_read());
+        }
+        // A hold on the first line of a file, whose reference starts at its first byte.
+        let first = format!("{ECR}/app:develop-1 # laminar:hold\n");
+        assert!(scanner.scan(first.as_bytes())[0].hold.is_some());
     }
 
     #[test]
