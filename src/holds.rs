@@ -10,9 +10,6 @@ use serde::{Deserialize, Serialize};
 
 use crate::store;
 
-/// At most this many holds are kept: each is a line in every plan's lookups, and requests could
-/// otherwise add them without end.
-pub const MAX_HOLDS: usize = 1000;
 
 /// Why a hold exists.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -102,16 +99,20 @@ pub fn parse_until(text: &str) -> Result<String, String> {
 #[derive(Debug)]
 pub struct HoldBook {
     file: PathBuf,
+    /// At most this many are kept (`global.maxHolds`): each is a line in every plan's lookups,
+    /// and requests could otherwise add them without end.
+    max: usize,
     holds: Mutex<Vec<Hold>>,
 }
 
 impl HoldBook {
     pub const FILE: &'static str = "holds.json";
 
-    /// The holds saved in `data_dir`, written back on change.
-    pub fn open(data_dir: &Path) -> HoldBook {
+    /// The holds saved in `data_dir`, written back on change; at most `max` of them.
+    pub fn open(data_dir: &Path, max: usize) -> HoldBook {
         let file = data_dir.join(HoldBook::FILE);
         HoldBook {
+            max,
             holds: Mutex::new(read(&file)),
             file,
         }
@@ -145,8 +146,11 @@ impl HoldBook {
             .cloned()
             .collect();
         next.extend(made.iter().cloned());
-        if next.len() > MAX_HOLDS {
-            return Err(format!("at most {MAX_HOLDS} holds can be kept"));
+        if next.len() > self.max {
+            return Err(format!(
+                "at most {} holds can be kept (global.maxHolds)",
+                self.max
+            ));
         }
         self.save(&next)?;
         *holds = next;
@@ -187,13 +191,13 @@ mod tests {
     #[test]
     fn holds_survive_a_restart_and_expire_by_themselves() {
         let dir = tempfile::tempdir().unwrap();
-        let book = HoldBook::open(dir.path());
+        let book = HoldBook::open(dir.path(), 1000);
         let mut app = Hold::new(HoldKind::Manual, "registry.example/acme/app");
         app.repo = Some("manifests".into());
         let mut gone = Hold::new(HoldKind::Manual, "nginx");
         gone.until = Some(parse_until("2001-01-01").unwrap());
         book.change(&[app.clone(), gone], &[]).unwrap();
-        let again = HoldBook::open(dir.path());
+        let again = HoldBook::open(dir.path(), 1000);
         assert_eq!(again.list(), vec![app.clone()]);
         assert_eq!(again.for_repo("manifests"), vec![app.clone()]);
         assert!(again.for_repo("other").is_empty());
@@ -201,7 +205,7 @@ mod tests {
         assert!(!app.covers("manifests", "dev/app.yaml", "registry.example/acme/api"));
         let released = again.release(|h| h.id == app.id).unwrap();
         assert_eq!(released, vec![app]);
-        assert!(HoldBook::open(dir.path()).list().is_empty());
+        assert!(HoldBook::open(dir.path(), 1000).list().is_empty());
     }
 
     #[test]
@@ -213,7 +217,7 @@ mod tests {
     #[test]
     fn a_change_adds_and_ends_holds_in_one_save() {
         let dir = tempfile::tempdir().unwrap();
-        let book = HoldBook::open(dir.path());
+        let book = HoldBook::open(dir.path(), 1000);
         let first = Hold::new(HoldKind::Rollback, "reg/app");
         book.change(std::slice::from_ref(&first), &[]).unwrap();
         let second = Hold::new(HoldKind::Deploy, "reg/app");
@@ -222,7 +226,7 @@ mod tests {
             std::slice::from_ref(&first.id),
         )
         .unwrap();
-        assert_eq!(HoldBook::open(dir.path()).list(), vec![second]);
+        assert_eq!(HoldBook::open(dir.path(), 1000).list(), vec![second]);
     }
 
     #[test]
@@ -230,7 +234,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         for content in [&b"{not json"[..], b"[{\"id\": 1}]"] {
             std::fs::write(dir.path().join(HoldBook::FILE), content).unwrap();
-            assert!(HoldBook::open(dir.path()).list().is_empty());
+            assert!(HoldBook::open(dir.path(), 1000).list().is_empty());
         }
         let mut kept: Vec<Vec<u8>> = std::fs::read_dir(dir.path())
             .unwrap()

@@ -3,27 +3,25 @@
 //! Keys are camelCase; the Go laminar's spellings are accepted as aliases.
 
 use std::collections::HashSet;
-use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
 use super::fields::Decoder;
 use super::yaml::{Node, Pos, Value};
 use super::{
-    CloudIdentity, Config, Endpoint, Environment, EventKind, Global, Notification,
-    NotificationKind, Registry, RegistryAuth, RegistryKind, RemoteConfig, Repo, SecretSource,
-    Signing, SigningFormat, StatusPage, UpdateRule, repo_relative,
+    CloudIdentity, Config, Endpoint, Environment, EventKind, Notification, NotificationKind,
+    Registry, RegistryAuth, RegistryKind, RemoteConfig, Repo, SecretSource, Signing, SigningFormat,
+    UpdateRule, repo_relative,
 };
 use crate::image::reference::match_domain;
 use crate::policy::{Order, Pattern, Policy, PolicyError, compile_glob};
 
 const DEFAULT_POLL: Duration = Duration::from_secs(60);
-const DEFAULT_LISTEN: &str = "0.0.0.0:8080";
 
 /// Decodes a whole config file. The config is only meaningful if the decoder holds no errors.
 pub(super) fn config(doc: &Node, d: &mut Decoder, env: &Environment) -> Config {
     let mut config = Config {
-        global: default_global(env),
+        global: super::global::default(env),
         registries: Vec::new(),
         repos: Vec::new(),
         notifications: Vec::new(),
@@ -33,7 +31,7 @@ pub(super) fn config(doc: &Node, d: &mut Decoder, env: &Environment) -> Config {
         return config;
     };
     if let Some(node) = top.get(d, "global", &[]) {
-        config.global = global(d, node, env);
+        config.global = super::global::decode(d, node, env);
     }
     if let Some(node) = top.require(d, "dockerRegistries", &[]) {
         config.registries = registries(d, node, env);
@@ -83,118 +81,6 @@ pub(super) fn remote(doc: &Node, d: &mut Decoder) -> RemoteConfig {
     }
     top.finish(d);
     remote
-}
-
-fn default_global(env: &Environment) -> Global {
-    Global {
-        git_user: "laminar".into(),
-        git_email: "laminar@localhost".into(),
-        commit_message: None,
-        commit_change_line: None,
-        push_attempts: 5,
-        data_dir: env.default_data_dir(),
-        listen: DEFAULT_LISTEN
-            .parse()
-            .expect("the default listen address is valid"),
-        allow_remote_exec: false,
-        max_concurrent_repos: 4,
-        shutdown_grace: Duration::from_secs(30),
-        exec_timeout: Duration::from_secs(300),
-        exec_env: Vec::new(),
-        api_token_file: None,
-        signing: None,
-        status_page: StatusPage::Token,
-    }
-}
-
-fn global(d: &mut Decoder, node: &Node, env: &Environment) -> Global {
-    let mut global = default_global(env);
-    let Some(mut f) = d.fields(node) else {
-        return global;
-    };
-    if let Some(v) = f.get(d, "gitUser", &[]).and_then(|n| d.text(n)) {
-        global.git_user = v;
-    }
-    if let Some(v) = f.get(d, "gitEmail", &[]).and_then(|n| d.text(n)) {
-        global.git_email = v;
-    }
-    global.commit_message = f
-        .get(d, "commitMessage", &["gitMessage"])
-        .and_then(|n| d.text(n));
-    global.commit_change_line = f.get(d, "commitChangeLine", &[]).and_then(|n| d.text(n));
-    if let Some(n) = f
-        .get(d, "pushAttempts", &[])
-        .and_then(|n| d.whole_number(n, 1, 100))
-    {
-        global.push_attempts = n as u32;
-    }
-    if let Some(v) = f.get(d, "dataDir", &[]).and_then(|n| d.text(n)) {
-        global.data_dir = env.expand_home(&v);
-    }
-    if let Some(addr) = f.get(d, "listen", &[]).and_then(|n| listen(d, n)) {
-        global.listen = addr;
-    }
-    if let Some(v) = f.get(d, "allowRemoteExec", &[]).and_then(|n| d.bool(n)) {
-        global.allow_remote_exec = v;
-    }
-    if let Some(n) = f
-        .get(d, "maxConcurrentRepos", &[])
-        .and_then(|n| d.whole_number(n, 1, 256))
-    {
-        global.max_concurrent_repos = n as usize;
-    }
-    if let Some(v) = f.get(d, "shutdownGrace", &[]).and_then(|n| seconds(d, n)) {
-        global.shutdown_grace = v;
-    }
-    if let Some(v) = f.get(d, "execTimeout", &[]).and_then(|n| seconds(d, n)) {
-        global.exec_timeout = v;
-    }
-    if let Some(node) = f.get(d, "execEnv", &[]) {
-        global.exec_env = env_names(d, node);
-    }
-    global.api_token_file = f
-        .get(d, "apiTokenFile", &[])
-        .and_then(|n| existing_file(d, n, env, "API token file"));
-    global.signing = f.get(d, "signing", &[]).and_then(|n| signing(d, n, env));
-    if let Some(node) = f.get(d, "statusPage", &[]) {
-        match d.text(node).as_deref() {
-            Some("token") => global.status_page = StatusPage::Token,
-            Some("public") => global.status_page = StatusPage::Public,
-            Some("off") => global.status_page = StatusPage::Off,
-            Some(other) => d.error(
-                node.pos,
-                format!("unknown statusPage {other:?}: expected token, public or off"),
-            ),
-            None => {}
-        }
-    }
-    if let Some(node) = f.get(d, "gitHubToken", &[]) {
-        d.warn(
-            node.pos,
-            "gitHubToken is not used by laminar and is ignored",
-        );
-    }
-    f.finish(d);
-    global
-}
-
-/// `host:port`, or `:port` for every interface as Go programs write it.
-fn listen(d: &mut Decoder, node: &Node) -> Option<SocketAddr> {
-    let text = d.text(node)?;
-    let full = match text.strip_prefix(':') {
-        Some(port) => format!("0.0.0.0:{port}"),
-        None => text.clone(),
-    };
-    match full.parse() {
-        Ok(addr) => Some(addr),
-        Err(_) => {
-            d.error(
-                node.pos,
-                format!("invalid listen address {text:?}: expected host:port"),
-            );
-            None
-        }
-    }
 }
 
 fn registries(d: &mut Decoder, node: &Node, env: &Environment) -> Vec<Registry> {
@@ -651,7 +537,7 @@ fn notification(
 }
 
 /// `format: ssh | openpgp`, `keyFile`, and the key's passphrase if it has one.
-fn signing(d: &mut Decoder, node: &Node, env: &Environment) -> Option<Signing> {
+pub(super) fn signing(d: &mut Decoder, node: &Node, env: &Environment) -> Option<Signing> {
     let mut f = d.fields(node)?;
     let format = f
         .require(d, "format", &[])
@@ -680,7 +566,7 @@ fn signing(d: &mut Decoder, node: &Node, env: &Environment) -> Option<Signing> {
 }
 
 /// Names of environment variables passed on to exec actions.
-fn env_names(d: &mut Decoder, node: &Node) -> Vec<String> {
+pub(super) fn env_names(d: &mut Decoder, node: &Node) -> Vec<String> {
     let names = d.strings(node);
     let valid = |name: &str| {
         let mut chars = name.chars();
@@ -754,7 +640,7 @@ pub(super) fn existing_file(
 }
 
 /// Whole seconds, or a number with an `s`, `m` or `h` suffix. Must be at least one second.
-fn seconds(d: &mut Decoder, node: &Node) -> Option<Duration> {
+pub(super) fn seconds(d: &mut Decoder, node: &Node) -> Option<Duration> {
     let parsed = match &node.value {
         Value::Int(n) => u64::try_from(*n)
             .ok()

@@ -9,6 +9,11 @@ use std::collections::BTreeMap;
 use super::diagnostic::Diagnostic;
 use super::yaml::{Key, Node, Pos, Value};
 
+/// A keyword's spellings, named once: the decoder reads them and errors list them.
+pub trait Keyword: Copy + 'static {
+    const ALL: &'static [(&'static str, Self)];
+}
+
 /// Collects errors and warnings while a document is decoded.
 #[derive(Debug, Default)]
 pub struct Decoder {
@@ -101,6 +106,26 @@ impl Decoder {
             return None;
         }
         Some(s)
+    }
+
+    /// One of `K`'s keywords; `key` names the setting in the error.
+    pub fn keyword<K: Keyword>(&mut self, node: &Node, key: &str) -> Option<K> {
+        let text = self.text(node)?;
+        let found = K::ALL
+            .iter()
+            .find(|(name, _)| *name == text)
+            .map(|(_, k)| *k);
+        if found.is_none() {
+            let names: Vec<&str> = K::ALL.iter().map(|(name, _)| *name).collect();
+            self.error(
+                node.pos,
+                format!(
+                    "unknown {key} {text:?}: expected one of {}",
+                    names.join(", ")
+                ),
+            );
+        }
+        found
     }
 
     pub fn bool(&mut self, node: &Node) -> Option<bool> {

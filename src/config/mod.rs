@@ -4,6 +4,7 @@
 mod decode;
 mod diagnostic;
 mod fields;
+mod global;
 mod pull_request;
 pub mod schema;
 mod webhook;
@@ -126,6 +127,104 @@ pub struct Global {
     pub signing: Option<Signing>,
     /// Who may see the status page at `/`.
     pub status_page: StatusPage,
+    /// Who may read `/metrics` (it names every repo and image).
+    pub metrics_auth: MetricsAuth,
+    /// What the HTTP server allows its clients.
+    pub http: HttpLimits,
+    /// Proxies whose `X-Forwarded-Proto` is believed (to mark the status cookie `Secure`).
+    pub trusted_proxies: Vec<Network>,
+    /// Holds kept at most: each is a line in every plan's lookups.
+    pub max_holds: usize,
+}
+
+/// The HTTP server's limits: a client that is slow or never finishes cannot hold a connection
+/// open, and open connections are capped.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct HttpLimits {
+    /// A request's head must arrive within this, counted from when the connection opened or
+    /// its previous response was sent: so it is also how long a kept-alive connection may
+    /// stay idle.
+    pub header_timeout: Duration,
+    /// Connections open at once; further ones wait in the kernel's queue.
+    pub max_connections: usize,
+}
+
+impl Default for HttpLimits {
+    fn default() -> HttpLimits {
+        HttpLimits {
+            header_timeout: Duration::from_secs(10),
+            max_connections: 512,
+        }
+    }
+}
+
+/// Access to `/metrics`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MetricsAuth {
+    /// Anyone who can reach it, as Prometheus scrapes by default.
+    Public,
+    /// The API token as a bearer token (Prometheus' `authorization` setting).
+    Token,
+}
+
+impl fields::Keyword for MetricsAuth {
+    const ALL: &'static [(&'static str, MetricsAuth)] = &[
+        ("public", MetricsAuth::Public),
+        ("token", MetricsAuth::Token),
+    ];
+}
+
+impl fields::Keyword for StatusPage {
+    const ALL: &'static [(&'static str, StatusPage)] = &[
+        ("token", StatusPage::Token),
+        ("public", StatusPage::Public),
+        ("off", StatusPage::Off),
+    ];
+}
+
+/// An IP network (`10.0.0.0/8`), or one address.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Network {
+    address: std::net::IpAddr,
+    prefix: u8,
+}
+
+impl Network {
+    /// `address` or `address/prefix`.
+    pub fn parse(text: &str) -> Option<Network> {
+        let (address, prefix) = match text.split_once('/') {
+            Some((address, prefix)) => (address, Some(prefix)),
+            None => (text, None),
+        };
+        let address: std::net::IpAddr = address.trim().parse().ok()?;
+        let bits = match address {
+            std::net::IpAddr::V4(_) => 32,
+            std::net::IpAddr::V6(_) => 128,
+        };
+        let prefix = match prefix {
+            Some(p) => p.trim().parse::<u8>().ok().filter(|p| *p <= bits)?,
+            None => bits,
+        };
+        Some(Network { address, prefix })
+    }
+
+    pub fn contains(&self, ip: std::net::IpAddr) -> bool {
+        let ip = match ip {
+            std::net::IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, std::net::IpAddr::V4),
+            v4 => v4,
+        };
+        let (net, ip, bits) = match (self.address, ip) {
+            (std::net::IpAddr::V4(n), std::net::IpAddr::V4(i)) => {
+                (u128::from(u32::from(n)), u128::from(u32::from(i)), 32)
+            }
+            (std::net::IpAddr::V6(n), std::net::IpAddr::V6(i)) => {
+                (u128::from(n), u128::from(i), 128)
+            }
+            _ => return false,
+        };
+        let host_bits = bits - u32::from(self.prefix);
+        host_bits >= bits || (net >> host_bits) == (ip >> host_bits)
+    }
 }
 
 /// Access to the status page.

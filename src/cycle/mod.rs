@@ -102,7 +102,10 @@ impl Shared {
         let metrics = Arc::new(metrics);
         Ok(Shared {
             notifier: Arc::new(Notifier::start(&config.notifications, metrics.clone())),
-            holds: Arc::new(HoldBook::open(&config.global.data_dir)),
+            holds: Arc::new(HoldBook::open(
+                &config.global.data_dir,
+                config.global.max_holds,
+            )),
             config,
             registries: Arc::new(registries),
             scanner: Arc::new(scanner),
