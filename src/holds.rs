@@ -10,7 +10,6 @@ use serde::{Deserialize, Serialize};
 
 use crate::store;
 
-
 /// Why a hold exists.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]

@@ -99,7 +99,7 @@ pub enum KeptReason {
     /// A `# laminar:hold` comment on the reference's line.
     Held { until: Option<String> },
     /// A hold the daemon keeps: made through the API, by a rollback, or by a deploy request.
-    OnHold(Hold),
+    OnHold(Box<Hold>),
 }
 
 impl fmt::Display for KeptReason {
@@ -221,7 +221,7 @@ pub fn plan(
                 if made {
                     plan.holds_made.push(hold.clone());
                 }
-                plan.kept.push(keep(KeptReason::OnHold(hold)));
+                plan.kept.push(keep(KeptReason::OnHold(Box::new(hold))));
                 continue;
             }
             let Some(known) = known else {

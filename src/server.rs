@@ -4,18 +4,22 @@
 
 mod page;
 mod promote;
+mod serve;
+
+pub use serve::serve;
 
 use std::sync::Arc;
 
 use axum::body::Body;
-use axum::extract::{DefaultBodyLimit, Path, RawQuery, State};
+use axum::extract::{DefaultBodyLimit, FromRequestParts, Path, RawQuery, State};
+use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
 use axum::{Json, Router};
 use serde_json::json;
 
-use crate::config::Config;
+use crate::config::{Config, MetricsAuth};
 use crate::holds::HoldBook;
 use crate::metrics::Metrics;
 use crate::registry::Registries;
@@ -73,7 +77,11 @@ pub fn router(state: Arc<AppState>) -> Router {
 }
 
 /// OpenMetrics for clients that ask for it (Prometheus does), the classic text format otherwise.
-async fn metrics(State(state): State<Arc<AppState>>, headers: HeaderMap) -> impl IntoResponse {
+async fn metrics(
+    State(state): State<Arc<AppState>>,
+    _: MetricsReader,
+    headers: HeaderMap,
+) -> impl IntoResponse {
     let wants_openmetrics = headers
         .get(header::ACCEPT)
         .and_then(|v| v.to_str().ok())
@@ -109,10 +117,7 @@ async fn readyz(State(state): State<Arc<AppState>>) -> Response {
     }
 }
 
-async fn sync_all(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Response {
-    if let Err(denied) = authorize(&state, &headers) {
-        return denied.into_response();
-    }
+async fn sync_all(State(state): State<Arc<AppState>>, _: Authorized) -> Response {
     let repos = state.triggers.trigger_all();
     (StatusCode::ACCEPTED, Json(json!({ "triggered": repos }))).into_response()
 }
@@ -120,11 +125,8 @@ async fn sync_all(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Res
 async fn sync_repo(
     State(state): State<Arc<AppState>>,
     Path(repo): Path<String>,
-    headers: HeaderMap,
+    _: Authorized,
 ) -> Response {
-    if let Err(denied) = authorize(&state, &headers) {
-        return denied.into_response();
-    }
     if state.triggers.trigger(&repo) {
         (StatusCode::ACCEPTED, Json(json!({ "triggered": [repo] }))).into_response()
     } else {
@@ -132,10 +134,7 @@ async fn sync_repo(
     }
 }
 
-async fn status(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Response {
-    if let Err(denied) = authorize(&state, &headers) {
-        return denied.into_response();
-    }
+async fn status(State(state): State<Arc<AppState>>, _: Authorized) -> Response {
     Json(json!({
         "repos": state.status.snapshot(),
         "holds": state.holds.list(),
@@ -229,7 +228,7 @@ fn error(status: StatusCode, message: impl Into<String>) -> Response {
 }
 
 /// Why an API request was turned away.
-enum Denied {
+pub enum Denied {
     /// No token is configured.
     Disabled,
     /// The bearer token is missing or wrong.
@@ -253,16 +252,47 @@ impl IntoResponse for Denied {
     }
 }
 
-fn authorize(state: &AppState, headers: &HeaderMap) -> Result<(), Denied> {
-    let token = state.token.as_ref().ok_or(Denied::Disabled)?;
-    let presented = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .unwrap_or("");
-    if token.matches(presented.as_bytes()) {
-        Ok(())
-    } else {
-        Err(Denied::Unauthorized)
+/// A request that presented the API token. Protected handlers take one, so a route cannot be
+/// written that forgets to check.
+pub struct Authorized;
+
+impl FromRequestParts<Arc<AppState>> for Authorized {
+    type Rejection = Denied;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &Arc<AppState>,
+    ) -> Result<Authorized, Denied> {
+        let token = state.token.as_ref().ok_or(Denied::Disabled)?;
+        let presented = parts
+            .headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .unwrap_or("");
+        match token.matches(presented.as_bytes()) {
+            true => Ok(Authorized),
+            false => Err(Denied::Unauthorized),
+        }
+    }
+}
+
+/// May this request read `/metrics`? Anyone with `metricsAuth: public`, else the API token's
+/// holder.
+pub struct MetricsReader;
+
+impl FromRequestParts<Arc<AppState>> for MetricsReader {
+    type Rejection = Denied;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &Arc<AppState>,
+    ) -> Result<MetricsReader, Denied> {
+        match state.config.global.metrics_auth {
+            MetricsAuth::Public => Ok(MetricsReader),
+            MetricsAuth::Token => Authorized::from_request_parts(parts, state)
+                .await
+                .map(|_| MetricsReader),
+        }
     }
 }

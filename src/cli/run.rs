@@ -44,13 +44,16 @@ async fn serve(config: Arc<Config>, token: Option<Secret>) -> Result<(), CliErro
         started: tokio::time::Instant::now(),
     });
     let (stop_server, server_stopped) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(async move {
-        axum::serve(listener, router(state))
-            .with_graceful_shutdown(async {
-                let _ = server_stopped.await;
-            })
-            .await
-    });
+    let drain = config.global.shutdown_grace.min(SERVER_DRAIN);
+    let server = tokio::spawn(crate::server::serve(
+        listener,
+        router(state),
+        config.global.http,
+        drain,
+        async {
+            let _ = server_stopped.await;
+        },
+    ));
     let repos = config.repos.iter().cloned().map(RepoCycle::new).collect();
     let deadline = config.global.shutdown_grace + SHUTDOWN_SLACK;
     let shutdown = async move {
@@ -59,15 +62,13 @@ async fn serve(config: Arc<Config>, token: Option<Secret>) -> Result<(), CliErro
     };
     scheduler::run(shared, repos, status, triggers, shutdown).await;
     let _ = stop_server.send(());
-    match tokio::time::timeout(scheduler::ABANDON_WAIT, server).await {
-        Ok(Ok(Ok(()))) => Ok(()),
-        Ok(Ok(Err(e))) => Err(CliError::Serve(e.to_string())),
-        Ok(Err(e)) => Err(CliError::Serve(e.to_string())),
-        Err(_) => Err(CliError::Serve(
-            "HTTP connections still open at shutdown".into(),
-        )),
-    }
+    // The server stops within `drain` whatever its clients do.
+    server.await.map_err(|e| CliError::Serve(e.to_string()))
 }
+
+/// How long requests still being answered at shutdown may take (a waiting deploy request has
+/// its answer by then: the scheduler has stopped); no longer than the grace period.
+const SERVER_DRAIN: Duration = Duration::from_secs(5);
 
 /// On top of the grace period, what shutdown may take before the process exits regardless.
 const SHUTDOWN_SLACK: Duration = Duration::from_secs(10);

@@ -897,3 +897,39 @@ fn webhooks_are_named_kinds_with_a_secret() {
     ));
     assert!(path.contains("invalid repo name"), "{path}");
 }
+
+#[test]
+fn the_http_surface_is_bounded_and_guarded_as_configured() {
+    let defaults = ok(MINIMAL).config.global;
+    assert_eq!(defaults.http, HttpLimits::default());
+    assert_eq!(defaults.metrics_auth, MetricsAuth::Public);
+    assert_eq!(defaults.max_holds, 1000);
+    let global = ok(&format!(
+        "global:\n  httpHeaderTimeout: 3s\n  httpMaxConnections: 64\n  metricsAuth: token\n  \
+         trustedProxies: [10.0.0.0/8, \"::1\"]\n  maxHolds: 50\n  statusPage: public\n{MINIMAL}"
+    ))
+    .config
+    .global;
+    assert_eq!(global.http.header_timeout, Duration::from_secs(3));
+    assert_eq!(global.http.max_connections, 64);
+    assert_eq!(global.metrics_auth, MetricsAuth::Token);
+    assert_eq!(global.status_page, StatusPage::Public);
+    assert_eq!(global.max_holds, 50);
+    assert!(global.trusted_proxies[0].contains("10.200.0.1".parse().unwrap()));
+    assert!(!global.trusted_proxies[0].contains("11.0.0.1".parse().unwrap()));
+    assert!(global.trusted_proxies[1].contains("::1".parse().unwrap()));
+    let bad = errors(&format!(
+        "global:\n  metricsAuth: secret\n  trustedProxies: [10.0.0.0/33]\n  statusPage: maybe\n{MINIMAL}"
+    ));
+    assert!(
+        bad.contains(
+            "laminar.yaml:2:16: unknown metricsAuth \"secret\": expected one of public, token"
+        ),
+        "{bad}"
+    );
+    assert!(bad.contains("invalid proxy \"10.0.0.0/33\""), "{bad}");
+    assert!(
+        bad.contains("unknown statusPage \"maybe\": expected one of token, public, off"),
+        "{bad}"
+    );
+}

@@ -6,18 +6,19 @@
 mod model;
 mod views;
 
+use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, LazyLock};
 
 use axum::body::Bytes;
-use axum::extract::{Path, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::extract::{ConnectInfo, Path, State};
+use axum::http::{Extensions, HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use base64::Engine;
 use maud::Markup;
 use sha2::{Digest, Sha256};
 
 use super::AppState;
-use crate::config::StatusPage;
+use crate::config::{Network, StatusPage};
 
 const COOKIE: &str = "laminar_token";
 /// How long the browser keeps the token: 30 days.
@@ -80,7 +81,12 @@ pub async fn image(
 }
 
 /// The token form's answer: the right token gets its cookie and the page.
-pub async fn login(State(state): State<Arc<AppState>>, body: Bytes) -> Response {
+pub async fn login(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    extensions: Extensions,
+    body: Bytes,
+) -> Response {
     let (StatusPage::Token, Some(token)) = (state.config.global.status_page, &state.token) else {
         return page(
             StatusCode::NOT_FOUND,
@@ -96,8 +102,14 @@ pub async fn login(State(state): State<Arc<AppState>>, body: Bytes) -> Response 
         return page(StatusCode::UNAUTHORIZED, views::login(true));
     }
     let value: String = form_urlencoded::byte_serialize(given.as_bytes()).collect();
-    let cookie =
+    let mut cookie =
         format!("{COOKIE}={value}; Path=/; HttpOnly; SameSite=Strict; Max-Age={COOKIE_AGE}");
+    let peer = extensions
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0.ip());
+    if over_https(&state.config.global.trusted_proxies, peer, &headers) {
+        cookie.push_str("; Secure");
+    }
     (
         StatusCode::SEE_OTHER,
         [
@@ -107,6 +119,20 @@ pub async fn login(State(state): State<Arc<AppState>>, body: Bytes) -> Response 
         ],
     )
         .into_response()
+}
+
+/// Did the request come over https? laminar serves plain HTTP itself, so only a trusted proxy
+/// can say so, in `X-Forwarded-Proto` (its last value: the one the nearest proxy set).
+fn over_https(trusted: &[Network], peer: Option<IpAddr>, headers: &HeaderMap) -> bool {
+    let trusted_peer = peer.is_some_and(|ip| trusted.iter().any(|net| net.contains(ip)));
+    trusted_peer
+        && headers
+            .get_all("x-forwarded-proto")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .last()
+            .is_some_and(|proto| proto.trim().eq_ignore_ascii_case("https"))
 }
 
 /// The answer to give instead of the page, when this request may not see it.
@@ -173,4 +199,25 @@ fn page(status: StatusCode, markup: Markup) -> Response {
     set(headers, header::REFERRER_POLICY, "no-referrer");
     set(headers, header::CACHE_CONTROL, "no-store");
     response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_a_trusted_proxy_says_a_request_came_over_https() {
+        let proxies = [Network::parse("10.0.0.0/8").unwrap()];
+        let mut forwarded = HeaderMap::new();
+        forwarded.insert("x-forwarded-proto", HeaderValue::from_static("http, https"));
+        let from = |ip: &str| Some(ip.parse::<IpAddr>().unwrap());
+        assert!(over_https(&proxies, from("10.1.2.3"), &forwarded));
+        assert!(over_https(&proxies, from("::ffff:10.1.2.3"), &forwarded));
+        assert!(!over_https(&proxies, from("192.168.1.1"), &forwarded));
+        assert!(!over_https(&proxies, None, &forwarded));
+        assert!(!over_https(&proxies, from("10.1.2.3"), &HeaderMap::new()));
+        forwarded.insert("x-forwarded-proto", HeaderValue::from_static("https, http"));
+        assert!(!over_https(&proxies, from("10.1.2.3"), &forwarded));
+        assert!(!over_https(&[], from("10.1.2.3"), &forwarded));
+    }
 }

@@ -7,12 +7,12 @@ use std::time::Duration;
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::json;
 
-use super::{AppState, authorize, error};
+use super::{AppState, Authorized, error};
 use crate::deploy::{DeployRequest, check_image, checked_reason};
 use crate::holds::{Hold, HoldKind, parse_until};
 use crate::image::hub::image_key;
@@ -32,12 +32,9 @@ fn query_value(query: Option<&str>, key: &str) -> Option<String> {
 pub async fn deploy(
     State(state): State<Arc<AppState>>,
     RawQuery(query): RawQuery,
-    headers: HeaderMap,
+    _: Authorized,
     body: Bytes,
 ) -> Response {
-    if let Err(denied) = authorize(&state, &headers) {
-        return denied.into_response();
-    }
     let request: DeployRequest = match serde_json::from_slice(&body) {
         Ok(request) => request,
         Err(err) => return error(StatusCode::BAD_REQUEST, format!("bad request: {err}")),
@@ -96,11 +93,8 @@ pub async fn deploy(
 pub async fn deploy_state(
     State(state): State<Arc<AppState>>,
     Path(id): Path<String>,
-    headers: HeaderMap,
+    _: Authorized,
 ) -> Response {
-    if let Err(denied) = authorize(&state, &headers) {
-        return denied.into_response();
-    }
     match state.triggers.deploys.get(&id) {
         Some(found) => Json(found).into_response(),
         None => error(StatusCode::NOT_FOUND, format!("no deploy request {id:?}")),
@@ -108,10 +102,7 @@ pub async fn deploy_state(
 }
 
 /// `GET /api/v1/holds`: the holds in force.
-pub async fn holds(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Response {
-    if let Err(denied) = authorize(&state, &headers) {
-        return denied.into_response();
-    }
+pub async fn holds(State(state): State<Arc<AppState>>, _: Authorized) -> Response {
     Json(json!({ "holds": state.holds.list() })).into_response()
 }
 
@@ -129,10 +120,7 @@ struct HoldRequest {
 }
 
 /// `POST /api/v1/holds`: stops automatic updates of an image (in one repo, until a time).
-pub async fn hold(State(state): State<Arc<AppState>>, headers: HeaderMap, body: Bytes) -> Response {
-    if let Err(denied) = authorize(&state, &headers) {
-        return denied.into_response();
-    }
+pub async fn hold(State(state): State<Arc<AppState>>, _: Authorized, body: Bytes) -> Response {
     let request: HoldRequest = match serde_json::from_slice(&body) {
         Ok(request) => request,
         Err(err) => return error(StatusCode::BAD_REQUEST, format!("bad request: {err}")),
@@ -164,11 +152,8 @@ pub async fn hold(State(state): State<Arc<AppState>>, headers: HeaderMap, body: 
 pub async fn release_one(
     State(state): State<Arc<AppState>>,
     Path(id): Path<String>,
-    headers: HeaderMap,
+    _: Authorized,
 ) -> Response {
-    if let Err(denied) = authorize(&state, &headers) {
-        return denied.into_response();
-    }
     released(&state, state.holds.release(|h| h.id == id), &id)
 }
 
@@ -177,11 +162,8 @@ pub async fn release_one(
 pub async fn release_image(
     State(state): State<Arc<AppState>>,
     RawQuery(query): RawQuery,
-    headers: HeaderMap,
+    _: Authorized,
 ) -> Response {
-    if let Err(denied) = authorize(&state, &headers) {
-        return denied.into_response();
-    }
     let Some(image) = query_value(query.as_deref(), "image") else {
         return error(
             StatusCode::BAD_REQUEST,

@@ -189,6 +189,16 @@ impl Daemon {
         }
     }
 
+    /// `http://host:port`.
+    pub fn base(&self) -> &str {
+        &self.base
+    }
+
+    /// `host:port`.
+    pub fn address(&self) -> &str {
+        self.base.trim_start_matches("http://")
+    }
+
     /// Waits until every repo finished its first cycle.
     pub async fn wait_ready(&self) {
         self.wait_for(|| async {

@@ -17,6 +17,7 @@ mod ghcr;
 mod git;
 mod git_server;
 mod harbor;
+mod http;
 mod incremental;
 mod page;
 mod partial;
