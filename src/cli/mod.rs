@@ -126,6 +126,8 @@ pub enum CliError {
     Serve(String),
     #[error("{0} repo(s) failed")]
     CyclesFailed(usize),
+    #[error("{0} notification target(s) did not get every event")]
+    Undelivered(usize),
 }
 
 impl CliError {
@@ -140,7 +142,8 @@ impl CliError {
             | CliError::Output(_)
             | CliError::Runtime(_)
             | CliError::Serve(_)
-            | CliError::CyclesFailed(_) => 1,
+            | CliError::CyclesFailed(_)
+            | CliError::Undelivered(_) => 1,
         }
     }
 }

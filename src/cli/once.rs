@@ -1,13 +1,17 @@
 //! `laminar once`: one cycle of every (or one) repo, then exit; `--dry-run` shows the plan.
 
+use std::collections::BTreeMap;
 use std::io::{self, Write};
 use std::path::Path;
 use std::sync::Arc;
+use std::time::Duration;
 
 use clap::Args;
 
 use super::{CliError, load_config};
 use crate::cycle::{CycleReport, CycleResult, Mode, RepoCycle, Shared};
+use crate::notify;
+use crate::store;
 
 #[derive(Debug, Args)]
 pub struct OnceArgs {
@@ -17,7 +21,17 @@ pub struct OnceArgs {
     /// Only this repo
     #[arg(long, value_name = "NAME")]
     pub repo: Option<String>,
+    /// How long to wait, at the end, for notifications to be delivered
+    #[arg(long, value_name = "SECONDS", default_value_t = 30)]
+    pub notify_timeout: u64,
+    /// Exit 1 when a notification could not be delivered (by default it is only reported)
+    #[arg(long)]
+    pub strict_notify: bool,
 }
+
+/// How each repo's last `once` ended, so the next run can tell a repo that starts failing
+/// (or recovers) from one that keeps failing.
+const LAST_RESULTS: &str = "once-results.json";
 
 pub fn run(args: &OnceArgs, path: &Path) -> Result<(), CliError> {
     let config = Arc::new(load_config(path)?.config);
@@ -33,29 +47,76 @@ pub fn run(args: &OnceArgs, path: &Path) -> Result<(), CliError> {
             path.display()
         )));
     }
-    let failed = super::block_on(async {
+    let results_file = config.global.data_dir.join(LAST_RESULTS);
+    let (failed, delivered) = super::block_on(async {
         let shared = Shared::new(config.clone()).await?;
         let mode = match args.dry_run {
             true => Mode::DryRun,
             false => Mode::Apply,
         };
+        let mut last: BTreeMap<String, CycleResult> =
+            store::load_json(&results_file, "results of the last run").or_default();
         let mut failed = 0;
         for repo in repos {
-            let name = repo.name.clone();
-            let span = tracing::info_span!("cycle", repo = %name);
+            let span = tracing::info_span!("cycle", repo = %repo.name);
             let report = tracing::Instrument::instrument(
-                RepoCycle::new(repo).run(&shared, mode, tokio::time::Instant::now()),
+                RepoCycle::new(repo.clone()).run(&shared, mode, tokio::time::Instant::now()),
                 span,
             )
             .await;
-            print(&mut io::stdout().lock(), &name, &report, args.dry_run)?;
+            print(&mut io::stdout().lock(), &repo.name, &report, args.dry_run)?;
             failed += usize::from(report.result == CycleResult::Failed);
+            // A dry run changes nothing, so it tells nobody anything.
+            if mode == Mode::Apply {
+                let previous = last.insert(repo.name.clone(), report.result);
+                for event in notify::events(&repo, previous, &report) {
+                    shared.notifier.publish(&event);
+                }
+            }
         }
         shared.registries.save_cache().await;
-        Ok::<_, CliError>(failed)
+        if mode == Mode::Apply
+            && let Err(err) = store::save_json(&results_file, &last)
+        {
+            tracing::warn!(file = %results_file.display(), error = %err, "cannot save the results of this run");
+        }
+        let within = Duration::from_secs(args.notify_timeout);
+        let delivered = shared.notifier.finish(within).await;
+        Ok::<_, CliError>((failed, delivered))
     })?;
+    report_delivery(&mut io::stderr().lock(), &delivered)?;
     if failed > 0 {
         return Err(CliError::CyclesFailed(failed));
+    }
+    let undelivered = delivered.unfinished.len()
+        + delivered
+            .targets
+            .iter()
+            .filter(|(_, t)| t.failed > 0)
+            .count();
+    if args.strict_notify && undelivered > 0 {
+        return Err(CliError::Undelivered(undelivered));
+    }
+    Ok(())
+}
+
+/// One line per target that had something to send, and what could not be sent.
+fn report_delivery(out: &mut impl Write, delivered: &notify::Delivered) -> io::Result<()> {
+    for (name, tally) in &delivered.targets {
+        if tally.sent + tally.failed == 0 {
+            continue;
+        }
+        write!(out, "notification {name}: {} sent", tally.sent)?;
+        match &tally.last_error {
+            Some(why) => writeln!(out, ", {} not delivered ({why})", tally.failed)?,
+            None => writeln!(out)?,
+        }
+    }
+    for name in &delivered.unfinished {
+        writeln!(
+            out,
+            "notification {name}: still sending when the time ran out (--notify-timeout); the rest is lost"
+        )?;
     }
     Ok(())
 }

@@ -14,7 +14,7 @@ use crate::status::{PullRequestStatus, ReferenceStatus, RepoStatus};
 use super::CycleError;
 
 /// How a cycle ended.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum CycleResult {
     /// Nothing needed changing (or, in a dry run, the plan was only shown).

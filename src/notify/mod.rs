@@ -5,11 +5,12 @@
 
 mod message;
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
 use reqwest::header::CONTENT_TYPE;
 use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
 
 use crate::config::{EventKind, Notification, Repo};
 use crate::cycle::{CycleError, CycleReport, CycleResult, ProposalAction};
@@ -17,6 +18,7 @@ use crate::forge::PullRequestRef;
 use crate::holds::HoldKind;
 use crate::metrics::Metrics;
 use crate::plan::KeptReason;
+use crate::store;
 
 /// Events waiting per target; beyond that, new ones are dropped (and counted).
 const QUEUE: usize = 100;
@@ -160,18 +162,42 @@ fn commit_link(url: &str, commit: &str) -> Option<String> {
 
 /// Targets and their queues.
 pub struct Notifier {
-    targets: Vec<(Notification, mpsc::Sender<Event>)>,
+    /// Each target and its queue; emptied by [`Notifier::finish`], which closes the queues.
+    targets: Mutex<Vec<(Notification, mpsc::Sender<Event>)>>,
+    /// Each target's delivery task, which ends when its queue is closed and empty.
+    deliveries: Mutex<Vec<(String, JoinHandle<Tally>)>>,
     metrics: Arc<Metrics>,
+}
+
+/// What one target's delivery task did.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Tally {
+    pub sent: usize,
+    pub failed: usize,
+    /// Why the last failed event failed.
+    pub last_error: Option<String>,
+}
+
+/// What became of the events by the time [`Notifier::finish`] returned, by target.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Delivered {
+    pub targets: Vec<(String, Tally)>,
+    /// Targets still delivering when the time ran out: their remaining events are lost.
+    pub unfinished: Vec<String>,
+}
+
+impl Delivered {
+    /// Was every event delivered?
+    pub fn complete(&self) -> bool {
+        self.unfinished.is_empty() && self.targets.iter().all(|(_, t)| t.failed == 0)
+    }
 }
 
 impl Notifier {
     /// Starts a delivery task per target (none without targets).
     pub fn start(targets: &[Notification], metrics: Arc<Metrics>) -> Notifier {
         if targets.is_empty() {
-            return Notifier {
-                targets: Vec::new(),
-                metrics,
-            };
+            return Notifier::none(metrics);
         }
         let client = match reqwest::Client::builder()
             .user_agent(concat!("laminar/", env!("CARGO_PKG_VERSION")))
@@ -181,31 +207,63 @@ impl Notifier {
             Ok(client) => client,
             Err(err) => {
                 tracing::error!(error = %err, "cannot set up an HTTP client: notifications are off");
-                return Notifier {
-                    targets: Vec::new(),
-                    metrics,
-                };
+                return Notifier::none(metrics);
             }
         };
+        let mut deliveries = Vec::new();
         let targets = targets
             .iter()
             .map(|target| {
                 let (queue, waiting) = mpsc::channel(QUEUE);
-                tokio::spawn(deliver(
+                let task = tokio::spawn(deliver(
                     target.clone(),
                     waiting,
                     client.clone(),
                     metrics.clone(),
                 ));
+                deliveries.push((target.name.clone(), task));
                 (target.clone(), queue)
             })
             .collect();
-        Notifier { targets, metrics }
+        Notifier {
+            targets: Mutex::new(targets),
+            deliveries: Mutex::new(deliveries),
+            metrics,
+        }
+    }
+
+    fn none(metrics: Arc<Metrics>) -> Notifier {
+        Notifier {
+            targets: Mutex::default(),
+            deliveries: Mutex::default(),
+            metrics,
+        }
+    }
+
+    /// Closes the queues and waits, up to `within`, for every event queued so far to be
+    /// delivered or to fail (a one-shot run's last step; the daemon never calls it). Events
+    /// published afterwards go nowhere.
+    pub async fn finish(&self, within: Duration) -> Delivered {
+        store::lock(&self.targets).clear();
+        let deliveries = std::mem::take(&mut *store::lock(&self.deliveries));
+        let deadline = tokio::time::Instant::now() + within;
+        let mut delivered = Delivered::default();
+        for (name, mut task) in deliveries {
+            match tokio::time::timeout_at(deadline, &mut task).await {
+                Ok(Ok(tally)) => delivered.targets.push((name, tally)),
+                Ok(Err(_)) => delivered.unfinished.push(name),
+                Err(_) => {
+                    task.abort();
+                    delivered.unfinished.push(name);
+                }
+            }
+        }
+        delivered
     }
 
     /// Queues `event` for every target that wants it; never waits.
     pub fn publish(&self, event: &Event) {
-        for (target, queue) in &self.targets {
+        for (target, queue) in store::lock(&self.targets).iter() {
             let wanted = target.events.contains(&event.kind)
                 && target
                     .repos
@@ -225,7 +283,8 @@ async fn deliver(
     mut waiting: mpsc::Receiver<Event>,
     client: reqwest::Client,
     metrics: Arc<Metrics>,
-) {
+) -> Tally {
+    let mut tally = Tally::default();
     while let Some(event) = waiting.recv().await {
         let mut pause = FIRST_PAUSE;
         let mut outcome = Err(String::new());
@@ -238,13 +297,19 @@ async fn deliver(
             pause *= 2;
         }
         match outcome {
-            Ok(()) => metrics.notification(&target.name, "sent"),
+            Ok(()) => {
+                tally.sent += 1;
+                metrics.notification(&target.name, "sent");
+            }
             Err(why) => {
+                tally.failed += 1;
                 metrics.notification(&target.name, "failed");
                 tracing::warn!(notification = %target.name, event = event.kind.name(), error = %why, "notification not delivered");
+                tally.last_error = Some(why);
             }
         }
     }
+    tally
 }
 
 /// One delivery. Errors never show the URL (for Slack, Teams and Discord it is the secret).

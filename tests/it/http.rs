@@ -42,7 +42,9 @@ async fn half_sent_requests_are_cut_off_and_never_hold_up_shutdown() {
     let mut daemon = Daemon::start(s.dir.path(), Some(TOKEN)).await;
 
     // /metrics names every repo and image: with metricsAuth: token, only for the token.
-    let anonymous = reqwest::get(format!("{}/metrics", daemon.base())).await.unwrap();
+    let anonymous = reqwest::get(format!("{}/metrics", daemon.base()))
+        .await
+        .unwrap();
     assert_eq!(anonymous.status(), 401);
     assert_eq!(daemon.get("/metrics").await.unwrap().status(), 200);
 
@@ -69,7 +71,11 @@ async fn half_sent_requests_are_cut_off_and_never_hold_up_shutdown() {
     };
     let over_https = login(Some("https")).await.unwrap();
     assert_eq!(over_https.status(), 303);
-    assert!(cookie(&over_https).ends_with("; Secure"), "{}", cookie(&over_https));
+    assert!(
+        cookie(&over_https).ends_with("; Secure"),
+        "{}",
+        cookie(&over_https)
+    );
     let plain = login(None).await.unwrap();
     assert!(!cookie(&plain).contains("Secure"), "{}", cookie(&plain));
 
@@ -93,7 +99,10 @@ async fn half_sent_requests_are_cut_off_and_never_hold_up_shutdown() {
     let mut daemon = Daemon::start(s.dir.path(), Some(TOKEN)).await;
     let mut slow = half_open(&daemon, 50).await;
     let status = daemon.terminate();
-    assert!(status.success(), "SIGTERM with half-open clients → {status}");
+    assert!(
+        status.success(),
+        "SIGTERM with half-open clients → {status}"
+    );
     for client in &mut slow {
         assert!(closed_by_server(client, Duration::from_secs(5)).await);
     }
