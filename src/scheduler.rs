@@ -340,7 +340,7 @@ async fn repo_loop(
                     jiff::Timestamp::try_from(next)
                         .map_or_else(|_| String::new(), |t| t.to_string()),
                 ),
-                ..report.status(previous)
+                ..RepoStatus::after(previous, &report)
             }
         });
         status.updated(&name, &report);

@@ -71,6 +71,78 @@ pub struct UpdateRecord {
     pub commit: String,
 }
 
+impl RepoStatus {
+    /// A repo's status after the cycle `report` tells of, given the one before. When the cycle
+    /// could not even sync, the head and references the previous cycle saw are kept, marked
+    /// stale, next to the error.
+    pub fn after(previous: &RepoStatus, report: &CycleReport) -> RepoStatus {
+        let error = (!report.errors.is_empty()).then(|| {
+            report
+                .errors
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join("; ")
+        });
+        let pull_requests = match &report.open_pulls {
+            Some(open) => open
+                .iter()
+                .map(|(branch, pull)| PullRequestStatus {
+                    branch: branch.clone(),
+                    number: pull.number,
+                    url: pull.url.clone(),
+                    created_at: pull.created_at.clone(),
+                })
+                .collect(),
+            None => previous.pull_requests.clone(),
+        };
+        let common = RepoStatus {
+            last_cycle: Some(jiff::Timestamp::now().to_string()),
+            result: Some(report.result),
+            error,
+            cycles: previous.cycles + 1,
+            pull_requests,
+            ..RepoStatus::default()
+        };
+        let Some(head) = report.head else {
+            return RepoStatus {
+                head: previous.head.clone(),
+                references: previous.references.clone(),
+                stale: previous.head.is_some(),
+                ..common
+            };
+        };
+        let mut references: Vec<ReferenceStatus> = report
+            .changes
+            .iter()
+            .map(|c| ReferenceStatus {
+                file: c.site.path.display().to_string(),
+                line: c.site.line,
+                image: c.image.clone(),
+                tag: c.old_tag.clone(),
+                newest: Some(c.new_tag.clone()),
+                kept: None,
+                rule: c.rule.clone(),
+            })
+            .chain(report.kept.iter().map(|k| ReferenceStatus {
+                file: k.site.path.display().to_string(),
+                line: k.site.line,
+                image: k.image.clone(),
+                tag: k.tag.clone(),
+                newest: k.up_to_date().then(|| k.tag.clone()),
+                kept: Some(k.reason.to_string()),
+                rule: k.rule.clone(),
+            }))
+            .collect();
+        references.sort_by(|a, b| (&a.file, a.line).cmp(&(&b.file, b.line)));
+        RepoStatus {
+            head: Some(head.to_string()),
+            references,
+            ..common
+        }
+    }
+}
+
 /// Updates kept for the status page.
 pub const KEPT_UPDATES: usize = 50;
 

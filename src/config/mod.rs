@@ -4,6 +4,7 @@
 mod decode;
 mod diagnostic;
 mod fields;
+pub mod git_url;
 mod global;
 mod pull_request;
 pub mod schema;
@@ -20,6 +21,7 @@ pub use pull_request::{ForgeAuth, GroupBy, Provider, PullRequest};
 pub use webhook::{Webhook, WebhookKind};
 pub use yaml::Pos;
 
+pub use crate::image::RegistryId;
 pub use crate::secret::SecretSource;
 
 use crate::policy::Policy;
@@ -471,43 +473,6 @@ pub struct Endpoint {
     /// `https`, or `http` for a registry marked `insecure`.
     pub scheme: &'static str,
     pub authority: String,
-}
-
-/// A configured registry, named by its prefix (prefixes are unique in a config): what the
-/// scanner reports for a reference and what the registry layer is asked by.
-#[derive(
-    Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
-)]
-#[serde(from = "String", into = "String")]
-pub struct RegistryId(std::sync::Arc<str>);
-
-impl From<String> for RegistryId {
-    fn from(prefix: String) -> RegistryId {
-        RegistryId::new(&prefix)
-    }
-}
-
-impl From<RegistryId> for String {
-    fn from(id: RegistryId) -> String {
-        id.0.to_string()
-    }
-}
-
-impl RegistryId {
-    pub fn new(prefix: &str) -> RegistryId {
-        RegistryId(prefix.trim_end_matches('/').into())
-    }
-
-    /// The prefix, without a trailing `/`.
-    pub fn prefix(&self) -> &str {
-        &self.0
-    }
-}
-
-impl std::fmt::Display for RegistryId {
-    fn fmt(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-        f.write_str(&self.0)
-    }
 }
 
 impl Registry {

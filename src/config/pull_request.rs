@@ -87,7 +87,7 @@ pub(super) fn decode(
     url: Option<&str>,
 ) -> Option<PullRequest> {
     let mut f = d.fields(node)?;
-    let location = url.and_then(crate::git::url::web_location);
+    let location = url.and_then(super::git_url::web_location);
     let host = location.as_ref().map(|(host, _)| host.as_str());
     let provider_node = f.get(d, "provider", &[]);
     let provider = match provider_node {

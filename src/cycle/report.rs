@@ -9,7 +9,6 @@ use crate::forge::PullRequestRef;
 use crate::holds::Hold;
 use crate::image::scanner::Unmanaged;
 use crate::plan::{Change, Kept, Plan};
-use crate::status::{PullRequestStatus, ReferenceStatus, RepoStatus};
 
 use super::CycleError;
 
@@ -156,73 +155,5 @@ impl CycleReport {
         } else {
             CycleResult::Unchanged
         };
-    }
-
-    /// The status board's view of this cycle. When the cycle could not even sync, the head and
-    /// references the previous cycle saw are kept, marked stale, next to the error.
-    pub fn status(&self, previous: &RepoStatus) -> RepoStatus {
-        let error = (!self.errors.is_empty()).then(|| {
-            self.errors
-                .iter()
-                .map(ToString::to_string)
-                .collect::<Vec<_>>()
-                .join("; ")
-        });
-        let pull_requests = match &self.open_pulls {
-            Some(open) => open
-                .iter()
-                .map(|(branch, pull)| PullRequestStatus {
-                    branch: branch.clone(),
-                    number: pull.number,
-                    url: pull.url.clone(),
-                    created_at: pull.created_at.clone(),
-                })
-                .collect(),
-            None => previous.pull_requests.clone(),
-        };
-        let common = RepoStatus {
-            last_cycle: Some(jiff::Timestamp::now().to_string()),
-            result: Some(self.result),
-            error,
-            cycles: previous.cycles + 1,
-            pull_requests,
-            ..RepoStatus::default()
-        };
-        let Some(head) = self.head else {
-            return RepoStatus {
-                head: previous.head.clone(),
-                references: previous.references.clone(),
-                stale: previous.head.is_some(),
-                ..common
-            };
-        };
-        let mut references: Vec<ReferenceStatus> = self
-            .changes
-            .iter()
-            .map(|c| ReferenceStatus {
-                file: c.site.path.display().to_string(),
-                line: c.site.line,
-                image: c.image.clone(),
-                tag: c.old_tag.clone(),
-                newest: Some(c.new_tag.clone()),
-                kept: None,
-                rule: c.rule.clone(),
-            })
-            .chain(self.kept.iter().map(|k| ReferenceStatus {
-                file: k.site.path.display().to_string(),
-                line: k.site.line,
-                image: k.image.clone(),
-                tag: k.tag.clone(),
-                newest: k.up_to_date().then(|| k.tag.clone()),
-                kept: Some(k.reason.to_string()),
-                rule: k.rule.clone(),
-            }))
-            .collect();
-        references.sort_by(|a, b| (&a.file, a.line).cmp(&(&b.file, b.line)));
-        RepoStatus {
-            head: Some(head.to_string()),
-            references,
-            ..common
-        }
     }
 }

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use git2::{CertificateCheckStatus, Cred, CredentialType, RemoteCallbacks};
 
 use super::known_hosts::{self, Verdict};
-use super::url::Remote;
+use crate::config::git_url::Remote;
 use crate::config::{Repo, SecretSource};
 use crate::secret::Secret;
 

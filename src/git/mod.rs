@@ -13,7 +13,6 @@ mod openpgp;
 mod signing;
 mod tree_move;
 mod trust;
-pub(crate) mod url;
 mod workspace;
 
 use std::path::PathBuf;

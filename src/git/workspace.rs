@@ -20,7 +20,7 @@ use super::lock::WorkspaceLock;
 use super::memo::{self, Memo};
 use super::signing::Signer;
 use super::tree_move;
-use super::url::{Remote, redact};
+use crate::config::git_url::{Remote, redact};
 use crate::config::{Repo, Signing};
 
 /// How long connecting to a remote, and then each read or write, may take.

@@ -3,7 +3,7 @@
 //! `docker.io/library/nginx`. References keep the spelling they were written in; matching
 //! against configured registries uses the canonical one.
 
-use crate::config::RegistryId;
+use super::RegistryId;
 
 use super::reference::Reference;
 

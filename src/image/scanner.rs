@@ -10,11 +10,11 @@ use std::path::Path;
 
 use aho_corasick::{AhoCorasick, AhoCorasickBuilder, Input, MatchKind};
 
+use super::RegistryId;
 use super::forms::{self, Candidate, FileKind, Form};
 use super::hold::{Hold, LineHolds};
 use super::hub::{self, HUB_HOSTS, HubRegistries};
 use super::reference::{RefSpans, is_valid_digest, is_valid_tag, match_remainder};
-use crate::config::RegistryId;
 
 /// A tagged reference found in some text.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]

@@ -156,7 +156,7 @@ pub fn events(repo: &Repo, previous: Option<CycleResult>, report: &CycleReport) 
 /// `https://host/owner/repo/commit/<sha>` (the form GitHub, GitLab, Gitea and Forgejo all
 /// answer); none for local remotes.
 fn commit_link(url: &str, commit: &str) -> Option<String> {
-    let (host, path) = crate::git::url::web_location(url)?;
+    let (host, path) = crate::config::git_url::web_location(url)?;
     Some(format!("https://{host}/{path}/commit/{commit}"))
 }
 

@@ -358,7 +358,7 @@ async fn a_symlinked_repo_file_is_refused_without_echoing_its_target() {
     let text = errors(&report).join("\n");
     assert!(text.contains("not a regular file"), "{text}");
     assert!(!text.contains("hunter2"), "{text}");
-    let status = report.status(&RepoStatus::default());
+    let status = RepoStatus::after(&RepoStatus::default(), &report);
     assert!(!serde_json::to_string(&status).unwrap().contains("hunter2"));
 }
 
@@ -389,14 +389,14 @@ async fn an_abandoned_cycle_stops_its_action_and_pushes_nothing() {
 #[tokio::test]
 async fn the_status_keeps_the_last_known_head_and_references_through_an_outage() {
     let mut f = Fixture::new(&[("dev/app.yaml", APP)], "", "");
-    let good = f.run().await.status(&RepoStatus::default());
+    let good = RepoStatus::after(&RepoStatus::default(), &f.run().await);
     assert!(!good.stale);
     assert_eq!(good.references.len(), 1);
     let hidden = f.remote.bare.with_extension("hidden");
     std::fs::rename(&f.remote.bare, &hidden).unwrap();
     let report = f.run().await;
     assert_eq!(report.result, CycleResult::Failed);
-    let during = report.status(&good);
+    let during = RepoStatus::after(&good, &report);
     assert!(during.stale);
     assert_eq!(during.head, good.head);
     assert_eq!(during.references, good.references);
@@ -752,7 +752,7 @@ async fn a_hold_comment_keeps_its_reference_until_it_ends() {
     assert_eq!(report.result, CycleResult::Updated, "{:?}", errors(&report));
     assert_eq!(f.remote.show("dev/held.yaml"), held.trim_end());
     assert!(f.remote.show("dev/ended.yaml").contains("app:develop-2"));
-    let status = report.status(&RepoStatus::default());
+    let status = RepoStatus::after(&RepoStatus::default(), &report);
     let kept = status
         .references
         .iter()

@@ -81,7 +81,7 @@ async fn branches_are_built_proposed_rebuilt_leased_and_retired_over_ssh() {
         pull.body
     );
     assert_eq!(pull.labels, ["dependencies"]);
-    let status = report.status(&RepoStatus::default());
+    let status = RepoStatus::after(&RepoStatus::default(), &report);
     assert_eq!(status.pull_requests.len(), 1);
     assert_eq!(
         status.pull_requests[0].url,
@@ -202,7 +202,10 @@ async fn branches_are_built_proposed_rebuilt_leased_and_retired_over_ssh() {
         "{:?}",
         pull.comments
     );
-    assert_eq!(report.status(&RepoStatus::default()).pull_requests, []);
+    assert_eq!(
+        RepoStatus::after(&RepoStatus::default(), &report).pull_requests,
+        []
+    );
     assert!(
         !f.shared
             .metrics

@@ -125,7 +125,7 @@ pub fn repo(config: &Config, board: &StatusBoard, name: &str) -> Option<RepoView
     Some(RepoView {
         now: SystemTime::now(),
         name: repo.name.clone(),
-        url: crate::git::url::redact(&repo.url),
+        url: crate::config::git_url::redact(&repo.url),
         branch: repo.branch.clone(),
         delivery,
         status: board.snapshot().remove(name).unwrap_or_default(),
