@@ -6,7 +6,7 @@ use std::collections::{HashMap, VecDeque};
 use std::future::Future;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use tokio::sync::{Notify, Semaphore, watch};
 use tokio::task::JoinSet;
@@ -16,8 +16,10 @@ use tracing::Instrument;
 use crate::config::EventKind;
 use crate::cycle::{CycleReport, CycleResult, Mode, RepoCycle, Shared};
 use crate::deploy::{Deploys, RepoOutcome};
+use crate::notify::{self, Notifier};
 use crate::plan::DeployOrder;
 use crate::status::{RepoStatus, StatusBoard};
+use crate::store;
 
 /// How long cycles abandoned at the end of the grace period get to stop before their push:
 /// with the runtime's own wait for leftovers, shutdown ends within the grace period + 10 s.
@@ -53,7 +55,7 @@ struct Wake {
 
 impl Wake {
     fn orders(&self) -> std::sync::MutexGuard<'_, VecDeque<DeployOrder>> {
-        self.orders.lock().unwrap_or_else(|p| p.into_inner())
+        store::lock(&self.orders)
     }
 
     fn next_order(&self) -> Option<DeployOrder> {
@@ -139,7 +141,7 @@ impl Triggers {
         let Some(wake) = self.by_repo.get(repo) else {
             return false;
         };
-        let mut event = wake.event.lock().unwrap_or_else(|p| p.into_inner());
+        let mut event = store::lock(&wake.event);
         let pending = event.get_or_insert_with(|| Pending {
             at,
             announced: Vec::new(),
@@ -161,31 +163,45 @@ impl Triggers {
     }
 }
 
+/// Where finished cycles are told: the status board (for the API and the page) and the
+/// people notifications are for. Deploy outcomes go to [`Triggers::deploys`].
+pub struct Outlets {
+    pub status: Arc<StatusBoard>,
+    pub notifier: Arc<Notifier>,
+}
+
 /// Runs the repos until `shutdown` completes, then lets running cycles finish within the
 /// grace period; a cycle still running after it is abandoned before its push.
 pub async fn run(
     shared: Arc<Shared>,
+    outlets: Outlets,
     repos: Vec<RepoCycle>,
-    status: Arc<StatusBoard>,
     triggers: Arc<Triggers>,
     shutdown: impl Future<Output = ()>,
 ) {
+    let outlets = Arc::new(outlets);
     let permits = Arc::new(Semaphore::new(shared.config.global.max_concurrent_repos));
     let running = Arc::new(AtomicUsize::new(0));
     let (stop, stopped) = watch::channel(false);
     let mut tasks = JoinSet::new();
-    for repo in repos {
-        let wake = triggers.wake(&repo.repo.name);
-        tasks.spawn(repo_loop(
-            repo,
-            shared.clone(),
-            status.clone(),
-            wake,
-            triggers.deploys.clone(),
-            permits.clone(),
-            running.clone(),
-            stopped.clone(),
-        ));
+    for cycle in repos {
+        let task = RepoTask {
+            name: cycle.repo.name.clone(),
+            wake: triggers.wake(&cycle.repo.name),
+            cycle,
+            turns: Turns {
+                shared: shared.clone(),
+                permits: permits.clone(),
+                running: running.clone(),
+                stopped: stopped.clone(),
+            },
+            outlets: outlets.clone(),
+            deploys: triggers.deploys.clone(),
+            due: Instant::now(),
+            last_full: None,
+            event_retry: None,
+        };
+        tasks.spawn(task.run());
     }
     shutdown.await;
     tracing::info!("shutting down: no new cycles");
@@ -223,142 +239,187 @@ async fn drain(tasks: &mut JoinSet<()>) {
     while tasks.join_next().await.is_some() {}
 }
 
-#[allow(clippy::too_many_arguments)]
-async fn repo_loop(
-    mut cycle: RepoCycle,
-    shared: Arc<Shared>,
-    status: Arc<StatusBoard>,
+/// One repo's task: its cycles, run when due or woken, one at a time, and what each one
+/// finished is published.
+struct RepoTask {
+    cycle: RepoCycle,
+    name: String,
     wake: Arc<Wake>,
+    turns: Turns,
+    outlets: Arc<Outlets>,
     deploys: Arc<Deploys>,
-    permits: Arc<Semaphore>,
-    running: Arc<AtomicUsize>,
-    mut stopped: watch::Receiver<bool>,
-) {
-    let poll = cycle.repo.poll_freq;
-    let name = cycle.repo.name.clone();
-    // Every repo's cycles fall on a grid of its pollFreq from start-up, so repos with the same
-    // pollFreq wake together and share one registry listing per image (at most
-    // maxConcurrentRepos run at once; the others wait for a turn).
-    let mut due = Instant::now();
-    // When the last cycle that listed everything afresh began.
-    let mut last_full: Option<Instant> = None;
-    // A push event whose cycle a registry failed is tried again soon, not at the next poll.
-    let mut event_retry: Option<(Instant, usize)> = None;
-    let mut turns = Turns {
-        shared: &shared,
-        permits: &permits,
-        running: &running,
-        stopped: &mut stopped,
-    };
-    'cycles: loop {
-        let alarm = event_retry.map_or(due, |(at, _)| at.min(due));
-        let (woke, on_time) = tokio::select! {
-            _ = tokio::time::sleep_until(alarm) => (alarm, alarm == due),
-            _ = wake.notify.notified() => (Instant::now(), false),
-            _ = turns.stopped.changed() => break,
-        };
-        if *turns.stopped.borrow() {
-            break;
-        }
-        // Deploy requests first, each a cycle of its own, in the order they came.
-        let mut deployed = false;
-        while let Some(order) = wake.next_order() {
-            deploys.update(&order.id, &name, RepoOutcome::Running);
-            let Some(report) = turns.take(&mut cycle, Some(&order), woke).await else {
-                wake.orders().push_front(order);
-                break 'cycles;
+    /// The next polled cycle. Every repo's cycles fall on a grid of its pollFreq from
+    /// start-up, so repos with the same pollFreq wake together and share one registry listing
+    /// per image (at most maxConcurrentRepos run at once; the others wait for a turn).
+    due: Instant,
+    /// When the last cycle that listed everything afresh began.
+    last_full: Option<Instant>,
+    /// A push event whose cycle a registry failed is tried again soon, not at the next poll:
+    /// when, and how many tries so far.
+    event_retry: Option<(Instant, usize)>,
+}
+
+/// How a cycle came to be, for [`RepoTask::publish`].
+enum Finished<'a> {
+    /// A deploy request's cycle.
+    Deploy(&'a DeployOrder),
+    /// A regular cycle: how long it took, and the push event that asked for it, if one did.
+    Cycle {
+        took: Duration,
+        event: Option<Instant>,
+    },
+}
+
+impl RepoTask {
+    async fn run(mut self) {
+        while let Some((woke, on_time)) = self.next_wake().await {
+            let Some(deployed) = self.run_deploys(woke).await else {
+                break;
             };
-            let outcome = RepoOutcome::of(&report);
-            tracing::info!(repo = %name, deploy = %order.id, result = outcome.label(), "deploy request carried out");
-            shared.metrics.deployed(&name, outcome.label());
-            deploys.update(&order.id, &name, outcome);
-            status.updated(&name, &report);
-            // The status board hears from the cycle that follows; people hear of the commit.
-            for event in crate::notify::events(&cycle.repo, None, &report) {
-                if event.kind == EventKind::Updated {
-                    shared.notifier.publish(&event);
-                }
+            if !self.run_cycle(woke, on_time, deployed).await {
+                break;
             }
+            release_freed_memory();
+        }
+        // Requests still queued get an answer rather than a wait without end.
+        while let Some(order) = self.wake.next_order() {
+            let error = "laminar shut down before carrying out the request".to_string();
+            self.deploys
+                .update(&order.id, &self.name, RepoOutcome::Failed { error });
+        }
+    }
+
+    /// Sleeps until the next poll, a retry or a wake-up call: when it woke, and whether the
+    /// poll was due. `None` at shutdown.
+    async fn next_wake(&mut self) -> Option<(Instant, bool)> {
+        let alarm = self
+            .event_retry
+            .map_or(self.due, |(at, _)| at.min(self.due));
+        let woke = tokio::select! {
+            _ = tokio::time::sleep_until(alarm) => (alarm, alarm == self.due),
+            _ = self.wake.notify.notified() => (Instant::now(), false),
+            _ = self.turns.stopped.changed() => return None,
+        };
+        (!*self.turns.stopped.borrow()).then_some(woke)
+    }
+
+    /// Deploy requests first, each a cycle of its own, in the order they came: whether any
+    /// ran. `None` at shutdown.
+    async fn run_deploys(&mut self, woke: Instant) -> Option<bool> {
+        let mut deployed = false;
+        while let Some(order) = self.wake.next_order() {
+            self.deploys
+                .update(&order.id, &self.name, RepoOutcome::Running);
+            let Some(report) = self.turns.take(&mut self.cycle, Some(&order), woke).await else {
+                self.wake.orders().push_front(order);
+                return None;
+            };
+            self.publish(&report, Finished::Deploy(&order));
             deployed = true;
         }
-        let full = wake.full.swap(false, Ordering::SeqCst) || on_time;
-        let nudged = wake.nudged.swap(false, Ordering::SeqCst) || deployed;
-        let event = wake.event.lock().unwrap_or_else(|p| p.into_inner()).take();
-        let event = event.map(|pending| {
-            cycle.announced(pending.announced);
+        Some(deployed)
+    }
+
+    /// The regular cycle after a wake-up; `false` at shutdown.
+    async fn run_cycle(&mut self, woke: Instant, on_time: bool, deployed: bool) -> bool {
+        let full = self.wake.full.swap(false, Ordering::SeqCst) || on_time;
+        let nudged = self.wake.nudged.swap(false, Ordering::SeqCst) || deployed;
+        let event = store::lock(&self.wake.event).take().map(|pending| {
+            self.cycle.announced(pending.announced);
             pending.at
         });
         // A cycle for a push event alone lists only the pushed image afresh; one after a
         // deploy or a released hold lists nothing afresh.
-        let started = match (full, event.is_some() || nudged, last_full) {
+        let started = match (full, event.is_some() || nudged, self.last_full) {
             (false, true, Some(last)) => last,
             _ => {
-                last_full = Some(woke);
+                self.last_full = Some(woke);
                 woke
             }
         };
         // A cycle sees no registry listing older than `started`.
         let began = Instant::now();
-        let Some(report) = turns.take(&mut cycle, None, started).await else {
-            break;
+        let Some(report) = self.turns.take(&mut self.cycle, None, started).await else {
+            return false;
         };
         let took = began.elapsed();
-        if let Some(at) = event
-            && report.result == CycleResult::Updated
-        {
-            shared.metrics.event_to_commit(&name, at.elapsed());
+        self.event_retry = self.retry_event(event, &report);
+        let now = Instant::now();
+        while self.due <= now {
+            self.due += self.cycle.repo.poll_freq;
         }
-        event_retry = match (event, event_retry) {
-            (Some(at), retry) if registry_failed(&report) => {
+        self.publish(&report, Finished::Cycle { took, event });
+        true
+    }
+
+    /// When to run again the cycle of a push event that a registry failed (a registry may
+    /// announce a push and fail a read of it a moment later).
+    fn retry_event(
+        &self,
+        event: Option<Instant>,
+        report: &CycleReport,
+    ) -> Option<(Instant, usize)> {
+        match (event, self.event_retry) {
+            (Some(at), retry) if registry_failed(report) => {
                 let tries = retry.map_or(0, |(_, tries)| tries);
                 EVENT_RETRIES.get(tries).map(|pause| {
-                    wake.event
-                        .lock()
-                        .unwrap_or_else(|p| p.into_inner())
-                        .get_or_insert(Pending {
-                            at,
-                            announced: Vec::new(),
-                        });
-                    tracing::info!(repo = %name, ?pause, "a registry failed the cycle a push event asked for; trying again");
+                    store::lock(&self.wake.event).get_or_insert(Pending {
+                        at,
+                        announced: Vec::new(),
+                    });
+                    tracing::info!(repo = %self.name, ?pause, "a registry failed the cycle a push event asked for; trying again");
                     (Instant::now() + *pause, tries + 1)
                 })
             }
             (None, retry) => retry,
             (Some(_), _) => None,
-        };
-        let now = Instant::now();
-        while due <= now {
-            due += poll;
         }
-        let next = std::time::SystemTime::now() + (due - now);
-        let mut previous_result = None;
-        status.update(&name, |previous| {
-            previous_result = previous.result;
-            RepoStatus {
-                duration_seconds: Some(took.as_secs_f64()),
-                next_cycle: Some(
-                    jiff::Timestamp::try_from(next)
-                        .map_or_else(|_| String::new(), |t| t.to_string()),
-                ),
-                ..RepoStatus::after(previous, &report)
-            }
-        });
-        status.updated(&name, &report);
-        for event in crate::notify::events(&cycle.repo, previous_result, &report) {
-            shared.notifier.publish(&event);
-        }
-        drop(report);
-        release_freed_memory();
     }
-    // Requests still queued get an answer rather than a wait without end.
-    while let Some(order) = wake.next_order() {
-        let error = "laminar shut down before carrying out the request".to_string();
-        deploys.update(&order.id, &name, RepoOutcome::Failed { error });
+
+    /// The one place a finished cycle is told: deploy outcomes, metrics, the status board and
+    /// notifications.
+    fn publish(&self, report: &CycleReport, finished: Finished) {
+        let shared = &self.turns.shared;
+        let name = &self.name;
+        // A regular cycle's status follows from the last one's; a deploy's is told by the
+        // cycle that follows it, and people hear only of its commit.
+        let previous = match finished {
+            Finished::Deploy(order) => {
+                let outcome = RepoOutcome::of(report);
+                tracing::info!(repo = %name, deploy = %order.id, result = outcome.label(), "deploy request carried out");
+                shared.metrics.deployed(name, outcome.label());
+                self.deploys.update(&order.id, name, outcome);
+                None
+            }
+            Finished::Cycle { took, event } => {
+                if let Some(at) = event
+                    && report.result == CycleResult::Updated
+                {
+                    shared.metrics.event_to_commit(name, at.elapsed());
+                }
+                let next = SystemTime::now() + self.due.saturating_duration_since(Instant::now());
+                let mut previous = None;
+                self.outlets.status.update(name, |last| {
+                    previous = last.result;
+                    RepoStatus {
+                        duration_seconds: Some(took.as_secs_f64()),
+                        next_cycle: jiff::Timestamp::try_from(next).ok().map(|t| t.to_string()),
+                        ..RepoStatus::after(last, report)
+                    }
+                });
+                Some(previous)
+            }
+        };
+        self.outlets.status.updated(name, report);
+        for event in notify::events(&self.cycle.repo, previous.flatten(), report) {
+            if previous.is_some() || event.kind == EventKind::Updated {
+                self.outlets.notifier.publish(&event);
+            }
+        }
     }
 }
 
-/// Pauses before the cycle of a push event runs again after a registry failed it (a registry
-/// may announce a push and fail a read of it a moment later).
+/// Pauses before the cycle of a push event runs again after a registry failed it.
 const EVENT_RETRIES: [Duration; 3] = [
     Duration::from_secs(1),
     Duration::from_secs(5),
@@ -373,14 +434,14 @@ fn registry_failed(report: &CycleReport) -> bool {
 }
 
 /// What a repo's cycles take turns with: the concurrency limit and shutdown.
-struct Turns<'a> {
-    shared: &'a Shared,
-    permits: &'a Semaphore,
-    running: &'a AtomicUsize,
-    stopped: &'a mut watch::Receiver<bool>,
+struct Turns {
+    shared: Arc<Shared>,
+    permits: Arc<Semaphore>,
+    running: Arc<AtomicUsize>,
+    stopped: watch::Receiver<bool>,
 }
 
-impl Turns<'_> {
+impl Turns {
     /// Runs one cycle (a deploy request's, or a regular one seeing no listing older than
     /// `started`) once a permit is free; `None` when shutdown came first.
     async fn take(
@@ -398,11 +459,11 @@ impl Turns<'_> {
         // A cycle's future is large (git, registry and plan state, ~9 KB): boxed, it takes
         // memory while it runs rather than in every idle repo's task.
         let report = match order {
-            Some(order) => Box::pin(cycle.deploy(self.shared, order).instrument(span)).await,
+            Some(order) => Box::pin(cycle.deploy(&self.shared, order).instrument(span)).await,
             None => {
                 Box::pin(
                     cycle
-                        .run(self.shared, Mode::Apply, started)
+                        .run(&self.shared, Mode::Apply, started)
                         .instrument(span),
                 )
                 .await

@@ -10,7 +10,7 @@ use clap::Args;
 
 use super::{CliError, load_config};
 use crate::cycle::{CycleReport, CycleResult, Mode, RepoCycle, Shared};
-use crate::notify;
+use crate::notify::{self, Notifier};
 use crate::store;
 
 #[derive(Debug, Args)]
@@ -50,6 +50,7 @@ pub fn run(args: &OnceArgs, path: &Path) -> Result<(), CliError> {
     let results_file = config.global.data_dir.join(LAST_RESULTS);
     let (failed, delivered) = super::block_on(async {
         let shared = Shared::new(config.clone()).await?;
+        let notifier = Notifier::start(&config.notifications, shared.metrics.clone());
         let mode = match args.dry_run {
             true => Mode::DryRun,
             false => Mode::Apply,
@@ -70,7 +71,7 @@ pub fn run(args: &OnceArgs, path: &Path) -> Result<(), CliError> {
             if mode == Mode::Apply {
                 let previous = last.insert(repo.name.clone(), report.result);
                 for event in notify::events(&repo, previous, &report) {
-                    shared.notifier.publish(&event);
+                    notifier.publish(&event);
                 }
             }
         }
@@ -81,7 +82,7 @@ pub fn run(args: &OnceArgs, path: &Path) -> Result<(), CliError> {
             tracing::warn!(file = %results_file.display(), error = %err, "cannot save the results of this run");
         }
         let within = Duration::from_secs(args.notify_timeout);
-        let delivered = shared.notifier.finish(within).await;
+        let delivered = notifier.finish(within).await;
         Ok::<_, CliError>((failed, delivered))
     })?;
     report_delivery(&mut io::stderr().lock(), &delivered)?;

@@ -7,7 +7,8 @@ use std::time::Duration;
 use super::{CliError, load_config};
 use crate::config::Config;
 use crate::cycle::{RepoCycle, Shared};
-use crate::scheduler::{self, Triggers};
+use crate::notify::Notifier;
+use crate::scheduler::{self, Outlets, Triggers};
 use crate::secret::{Secret, SecretSource};
 use crate::server::{AppState, router};
 use crate::status::StatusBoard;
@@ -60,7 +61,14 @@ async fn serve(config: Arc<Config>, token: Option<Secret>) -> Result<(), CliErro
         shutdown_signal().await;
         exit_after(deadline);
     };
-    scheduler::run(shared, repos, status, triggers, shutdown).await;
+    let outlets = Outlets {
+        status,
+        notifier: Arc::new(Notifier::start(
+            &config.notifications,
+            shared.metrics.clone(),
+        )),
+    };
+    scheduler::run(shared, outlets, repos, triggers, shutdown).await;
     let _ = stop_server.send(());
     // The server stops within `drain` whatever its clients do.
     server.await.map_err(|e| CliError::Serve(e.to_string()))

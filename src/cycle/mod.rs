@@ -42,7 +42,6 @@ use crate::image::walk::{
     DEFAULT_MAX_FILE_SIZE, FileRefs, Starts, patch_scan, scan_starts, slash_path,
 };
 use crate::metrics::Metrics;
-use crate::notify::Notifier;
 use crate::plan::{DeployOrder, Plan, Standing, TagTable, Written, apply, deploy, plan};
 use crate::policy::{ImageTags, Policy};
 use crate::registry::{Options, Registries};
@@ -72,8 +71,6 @@ pub struct Shared {
     /// Set when the shutdown grace period is over: exec actions are stopped and cycles give up
     /// before pushing.
     pub abort: Arc<AtomicBool>,
-    /// Where finished cycles' events go.
-    pub notifier: Arc<Notifier>,
     /// The holds the daemon keeps.
     pub holds: Arc<HoldBook>,
 }
@@ -101,7 +98,6 @@ impl Shared {
         }
         let metrics = Arc::new(metrics);
         Ok(Shared {
-            notifier: Arc::new(Notifier::start(&config.notifications, metrics.clone())),
             holds: Arc::new(HoldBook::open(
                 &config.global.data_dir,
                 config.global.max_holds,

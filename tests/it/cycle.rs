@@ -9,11 +9,12 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use laminar::config::{Config, Environment, Registry, parse};
 use laminar::cycle::{CycleError, CycleReport, CycleResult, Mode, RepoCycle, Shared};
+use laminar::notify::Notifier;
 use laminar::policy::TagInfo;
 use laminar::registry::{
     BoxFuture, DiskCache, Failure, ImageName, Registries, RequestCounters, TagSource,
 };
-use laminar::scheduler::{self, Triggers};
+use laminar::scheduler::{self, Outlets, Triggers};
 use laminar::status::{RepoStatus, StatusBoard};
 use tokio::time::Instant;
 
@@ -457,10 +458,17 @@ async fn the_scheduler_runs_every_repo_reports_failures_and_stops_when_told() {
     let triggers = Arc::new(Triggers::new(names()));
     let repos = config.repos.iter().cloned().map(RepoCycle::new).collect();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let outlets = Outlets {
+        status: status.clone(),
+        notifier: Arc::new(Notifier::start(
+            &config.notifications,
+            shared.metrics.clone(),
+        )),
+    };
     let running = tokio::spawn(scheduler::run(
         shared.clone(),
+        outlets,
         repos,
-        status.clone(),
         triggers.clone(),
         async {
             let _ = stopped.await;
@@ -603,10 +611,17 @@ async fn notifications_tell_of_updates_a_failure_once_and_the_recovery_signed() 
     let triggers = Arc::new(Triggers::new(names()));
     let repos = config.repos.iter().cloned().map(RepoCycle::new).collect();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let outlets = Outlets {
+        status: status.clone(),
+        notifier: Arc::new(Notifier::start(
+            &config.notifications,
+            shared.metrics.clone(),
+        )),
+    };
     let running = tokio::spawn(scheduler::run(
         shared.clone(),
+        outlets,
         repos,
-        status.clone(),
         triggers.clone(),
         async {
             let _ = stopped.await;
