@@ -192,11 +192,10 @@ async fn receive_webhook(
             return error(status, message);
         }
     };
-    let repos = state.status.snapshot();
     let mut woken: Vec<String> = Vec::new();
     let mut unmanaged: Vec<String> = Vec::new();
     for pushed in &pushes {
-        let targets = webhook::repos_for(&pushed.image, &repos);
+        let targets = state.status.repos_using(&pushed.image);
         state
             .metrics
             .webhook_event(&name, !targets.is_empty(), targets.len());

@@ -1,11 +1,13 @@
 //! What each repo's last cycle found and did, for `/api/v1/status` and `/readyz`.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::sync::Mutex;
 
 use serde::Serialize;
 
 use crate::cycle::{CycleReport, CycleResult};
+use crate::image::hub::image_key;
+use crate::store;
 
 /// One repo's latest state.
 #[derive(Clone, Debug, Default, Serialize)]
@@ -148,18 +150,59 @@ pub const KEPT_UPDATES: usize = 50;
 
 #[derive(Debug, Default)]
 pub struct StatusBoard {
-    repos: Mutex<BTreeMap<String, RepoStatus>>,
+    repos: Mutex<Repos>,
     updates: Mutex<VecDeque<UpdateRecord>>,
+}
+
+/// Every repo's status, and which repos' references name each image.
+#[derive(Debug, Default)]
+struct Repos {
+    statuses: BTreeMap<String, RepoStatus>,
+    /// Image (by [`image_key`]) → the repos whose last cycle saw a reference to it: a push
+    /// event or a deploy finds its repos here without reading every status.
+    using: HashMap<String, BTreeSet<String>>,
+}
+
+impl Repos {
+    fn set(&mut self, repo: &str, status: RepoStatus) {
+        let keys = |status: &RepoStatus| -> BTreeSet<String> {
+            status
+                .references
+                .iter()
+                .map(|r| image_key(&r.image))
+                .collect()
+        };
+        let old = self.statuses.get(repo).map(keys).unwrap_or_default();
+        let new = keys(&status);
+        for gone in old.difference(&new) {
+            if let Some(repos) = self.using.get_mut(gone) {
+                repos.remove(repo);
+                if repos.is_empty() {
+                    self.using.remove(gone);
+                }
+            }
+        }
+        for added in new.difference(&old) {
+            self.using
+                .entry(added.clone())
+                .or_default()
+                .insert(repo.to_string());
+        }
+        self.statuses.insert(repo.to_string(), status);
+    }
 }
 
 impl StatusBoard {
     pub fn new<'a>(names: impl IntoIterator<Item = &'a str>) -> StatusBoard {
-        let repos = names
+        let statuses = names
             .into_iter()
             .map(|n| (n.to_string(), RepoStatus::default()))
             .collect();
         StatusBoard {
-            repos: Mutex::new(repos),
+            repos: Mutex::new(Repos {
+                statuses,
+                using: HashMap::new(),
+            }),
             updates: Mutex::default(),
         }
     }
@@ -176,7 +219,7 @@ impl StatusBoard {
             .or_else(|| report.head.map(|h| h.to_string()))
             .unwrap_or_default();
         let time = jiff::Timestamp::now().to_string();
-        let mut updates = self.updates.lock().unwrap_or_else(|p| p.into_inner());
+        let mut updates = store::lock(&self.updates);
         for change in &report.changes {
             updates.push_front(UpdateRecord {
                 time: time.clone(),
@@ -194,27 +237,94 @@ impl StatusBoard {
 
     /// The latest updates, newest first.
     pub fn updates(&self) -> Vec<UpdateRecord> {
-        let updates = self.updates.lock().unwrap_or_else(|p| p.into_inner());
-        updates.iter().cloned().collect()
+        store::lock(&self.updates).iter().cloned().collect()
     }
 
     /// Replaces a repo's status with one built from its previous status.
     pub fn update(&self, repo: &str, next: impl FnOnce(&RepoStatus) -> RepoStatus) {
-        let mut repos = self.lock();
-        let status = repos.entry(repo.to_string()).or_default();
-        *status = next(status);
+        let mut repos = store::lock(&self.repos);
+        let status = next(repos.statuses.get(repo).unwrap_or(&RepoStatus::default()));
+        repos.set(repo, status);
     }
 
     pub fn snapshot(&self) -> BTreeMap<String, RepoStatus> {
-        self.lock().clone()
+        store::lock(&self.repos).statuses.clone()
+    }
+
+    /// One repo's status.
+    pub fn get(&self, repo: &str) -> Option<RepoStatus> {
+        store::lock(&self.repos).statuses.get(repo).cloned()
     }
 
     /// Every repo has finished (or failed) a first cycle.
     pub fn ready(&self) -> bool {
-        self.lock().values().all(|s| s.cycles > 0)
+        store::lock(&self.repos)
+            .statuses
+            .values()
+            .all(|s| s.cycles > 0)
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, RepoStatus>> {
-        self.repos.lock().unwrap_or_else(|p| p.into_inner())
+    /// The repos whose managed references (as their last cycles saw them) name `image`, and
+    /// those whose first cycle has not ended: what they manage is not known yet.
+    pub fn repos_using(&self, image: &str) -> Vec<String> {
+        let repos = store::lock(&self.repos);
+        let mut found: BTreeSet<&String> = repos
+            .using
+            .get(&image_key(image))
+            .map(|using| using.iter().collect())
+            .unwrap_or_default();
+        found.extend(
+            repos
+                .statuses
+                .iter()
+                .filter(|(_, status)| status.cycles == 0)
+                .map(|(name, _)| name),
+        );
+        found.into_iter().cloned().collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn referencing(images: &[&str]) -> RepoStatus {
+        RepoStatus {
+            cycles: 1,
+            references: images
+                .iter()
+                .map(|i| ReferenceStatus {
+                    file: "f".into(),
+                    line: 1,
+                    image: i.to_string(),
+                    tag: "1".into(),
+                    newest: None,
+                    kept: None,
+                    rule: "glob:*".into(),
+                })
+                .collect(),
+            ..RepoStatus::default()
+        }
+    }
+
+    #[test]
+    fn the_repos_using_an_image_are_found_however_it_is_written() {
+        let board = StatusBoard::new(["a", "b", "c", "d"]);
+        board.update("a", |_| referencing(&["nginx", "reg.io/acme/app"]));
+        board.update("b", |_| referencing(&["docker.io/library/nginx"]));
+        board.update("c", |_| referencing(&["reg.io/acme/api"]));
+        assert_eq!(
+            board.repos_using("reg.io/acme/other"),
+            ["d"],
+            "not known yet: woken"
+        );
+        board.update("d", |_| referencing(&[]));
+        assert_eq!(board.repos_using("docker.io/library/nginx"), ["a", "b"]);
+        assert_eq!(board.repos_using("reg.io/acme/app"), ["a"]);
+        assert!(board.repos_using("reg.io/acme/other").is_empty());
+        // A repo whose references moved on is found under its new images only.
+        board.update("a", |_| referencing(&["reg.io/acme/api"]));
+        assert_eq!(board.repos_using("nginx"), ["b"]);
+        assert_eq!(board.repos_using("reg.io/acme/api"), ["a", "c"]);
     }
 }

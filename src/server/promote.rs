@@ -16,7 +16,6 @@ use super::{AppState, Authorized, error};
 use crate::deploy::{DeployRequest, check_image, checked_reason};
 use crate::holds::{Hold, HoldKind, parse_until};
 use crate::image::hub::image_key;
-use crate::webhook::repos_for;
 
 /// `?wait=true` answers by then at the latest; the request carries on, and `GET` follows it.
 const WAIT_LIMIT: Duration = Duration::from_secs(600);
@@ -45,7 +44,7 @@ pub async fn deploy(
         Err(message) => return error(StatusCode::BAD_REQUEST, message),
     };
     if repos.is_empty() {
-        repos = repos_for(&order.image, &state.status.snapshot());
+        repos = state.status.repos_using(&order.image);
     }
     repos.sort();
     repos.dedup();
@@ -188,12 +187,11 @@ fn released(state: &AppState, gone: Result<Vec<Hold>, String>, named: &str) -> R
         Ok(gone) => gone,
         Err(message) => return error(StatusCode::INSUFFICIENT_STORAGE, message),
     };
-    let statuses = state.status.snapshot();
     let mut woken: Vec<String> = Vec::new();
     for hold in &gone {
         let repos = match &hold.repo {
             Some(repo) => vec![repo.clone()],
-            None => repos_for(&hold.image, &statuses),
+            None => state.status.repos_using(&hold.image),
         };
         for repo in repos {
             if state.triggers.nudge(&repo) && !woken.contains(&repo) {

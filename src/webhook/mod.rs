@@ -6,7 +6,7 @@
 mod auth;
 mod parse;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::time::{Duration, SystemTime};
 
 use reqwest::header::HeaderMap;
@@ -15,8 +15,6 @@ pub use auth::{MAX_SKEW, Rejection};
 pub use parse::{Parsed, Pushed};
 
 use crate::config::{Webhook, WebhookKind};
-use crate::image::hub::image_key;
-use crate::status::RepoStatus;
 use auth::Seen;
 
 /// Request bodies larger than this are refused: a batch of registry events is far smaller.
@@ -126,19 +124,6 @@ fn is_sns(url: &str, endpoint: Option<&str>) -> bool {
     });
     region
         .is_some_and(|r| !r.is_empty() && r.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-'))
-}
-
-/// The repos whose managed references (as their last cycles saw them) name `image`, and
-/// those whose first cycle has not ended: what they manage is not known yet.
-pub fn repos_for(image: &str, repos: &BTreeMap<String, RepoStatus>) -> Vec<String> {
-    let key = image_key(image);
-    repos
-        .iter()
-        .filter(|(_, status)| {
-            status.cycles == 0 || status.references.iter().any(|r| image_key(&r.image) == key)
-        })
-        .map(|(name, _)| name.clone())
-        .collect()
 }
 
 #[cfg(test)]
