@@ -321,7 +321,7 @@ impl Deploys {
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, VecDeque<DeployState>> {
-        self.states.lock().unwrap_or_else(|p| p.into_inner())
+        crate::store::lock(&self.states)
     }
 }
 

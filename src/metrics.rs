@@ -350,7 +350,7 @@ impl Metrics {
             })
             .collect();
         // Family has no iteration: the labels of this repo's earlier requests are kept here.
-        let mut known = self.open_pulls.lock().unwrap_or_else(|p| p.into_inner());
+        let mut known = crate::store::lock(&self.open_pulls);
         let earlier = known
             .insert(repo.to_string(), open.clone())
             .unwrap_or_default();

@@ -332,7 +332,7 @@ impl Forge {
     }
 
     fn lock_pause(&self) -> std::sync::MutexGuard<'_, Option<SystemTime>> {
-        self.paused_until.lock().unwrap_or_else(|p| p.into_inner())
+        crate::store::lock(&self.paused_until)
     }
 
     async fn auth_header(&self, renew: bool) -> Result<HeaderMap, ForgeError> {

@@ -158,6 +158,7 @@ pub fn scan_starts(
         found: &found,
     };
     builder.build_parallel().visit(&mut visitors);
+    // A visitor that panicked left what it had found consistent.
     let mut files = found
         .into_inner()
         .unwrap_or_else(|poison| poison.into_inner());
@@ -282,10 +283,7 @@ impl Drop for Visitor<'_> {
         if self.local.is_empty() {
             return;
         }
-        let mut found = self
-            .found
-            .lock()
-            .unwrap_or_else(|poison| poison.into_inner());
+        let mut found = crate::store::lock(self.found);
         found.append(&mut self.local);
     }
 }

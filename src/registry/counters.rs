@@ -71,17 +71,17 @@ impl RequestCounters {
                 kind,
                 outcome,
             };
-            let mut failures = self.failures.lock().unwrap_or_else(|p| p.into_inner());
+            let mut failures = crate::store::lock(&self.failures);
             failures.insert(registry.to_string(), failure);
         }
         {
-            let mut counts = self.counts.lock().unwrap_or_else(|p| p.into_inner());
+            let mut counts = crate::store::lock(&self.counts);
             *counts
                 .entry((registry.to_string(), kind, outcome))
                 .or_default() += 1;
         }
         let seconds = took.as_secs_f64();
-        let mut durations = self.durations.lock().unwrap_or_else(|p| p.into_inner());
+        let mut durations = crate::store::lock(&self.durations);
         let stats = durations.entry(registry.to_string()).or_default();
         stats.count += 1;
         stats.sum += seconds;
@@ -93,7 +93,7 @@ impl RequestCounters {
     }
 
     pub fn durations(&self) -> Vec<(String, Durations)> {
-        let durations = self.durations.lock().unwrap_or_else(|p| p.into_inner());
+        let durations = crate::store::lock(&self.durations);
         durations
             .iter()
             .map(|(k, v)| (k.clone(), v.clone()))
@@ -111,14 +111,11 @@ impl RequestCounters {
 
     /// Each registry's latest failed request.
     pub fn failures(&self) -> BTreeMap<String, LastFailure> {
-        self.failures
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone()
+        crate::store::lock(&self.failures).clone()
     }
 
     pub fn snapshot(&self) -> Vec<(CounterKey, u64)> {
-        let counts = self.counts.lock().unwrap_or_else(|p| p.into_inner());
+        let counts = crate::store::lock(&self.counts);
         counts.iter().map(|(k, v)| (k.clone(), *v)).collect()
     }
 }

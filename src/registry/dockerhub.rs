@@ -147,13 +147,13 @@ impl HubSource {
 
     /// The last listing of `image` and when it was last made in full, unless a full one is due.
     fn previous(&self, image: &ImageName) -> Option<(Vec<TagInfo>, Instant)> {
-        let listed = self.listed.lock().unwrap_or_else(|p| p.into_inner());
+        let listed = crate::store::lock(&self.listed);
         let (tags, full_at) = listed.get(&image.written)?;
         (full_at.elapsed() < FULL_LISTING_EVERY).then(|| (tags.clone(), *full_at))
     }
 
     fn remember(&self, image: &ImageName, tags: &[TagInfo], full_at: Instant) {
-        let mut listed = self.listed.lock().unwrap_or_else(|p| p.into_inner());
+        let mut listed = crate::store::lock(&self.listed);
         // Images nobody lists any more are forgotten.
         listed.retain(|_, (_, at)| at.elapsed() < FULL_LISTING_EVERY);
         listed.insert(image.written.clone(), (tags.to_vec(), full_at));

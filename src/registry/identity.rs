@@ -87,15 +87,12 @@ pub(super) async fn credentials(
     };
     // Renew early, so a token never runs out in the middle of a cycle.
     let due = Instant::now() + lifetime.mul_f64(0.8);
-    TOKENS
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .insert(key, (credentials.clone(), due));
+    crate::store::lock(&TOKENS).insert(key, (credentials.clone(), due));
     Ok(credentials)
 }
 
 fn cached(key: &Key) -> Option<Credentials> {
-    let tokens = TOKENS.lock().unwrap_or_else(|p| p.into_inner());
+    let tokens = crate::store::lock(&TOKENS);
     let (credentials, due) = tokens.get(key)?;
     (Instant::now() < *due).then(|| credentials.clone())
 }

@@ -329,14 +329,14 @@ impl Registries {
     /// it afresh (a push event said it changed), while other images' listings stay.
     pub fn forget(&self, image: &str) {
         let key = crate::image::hub::image_key(image);
-        let mut memo = self.memo.lock().unwrap_or_else(|p| p.into_inner());
+        let mut memo = crate::store::lock(&self.memo);
         memo.retain(|(name, _), _| crate::image::hub::image_key(name) != key);
     }
 
     /// The listing to wait for: a usable one already started, else a new one. Expired
     /// listings are dropped on the way.
     fn slot(&self, image: &str, with_times: bool, not_before: Option<Instant>) -> Arc<Slot> {
-        let mut memo = self.memo.lock().unwrap_or_else(|p| p.into_inner());
+        let mut memo = crate::store::lock(&self.memo);
         let now = Instant::now();
         memo.retain(|_, slot| !slot.expired(now));
         let usable = |key: &(String, bool)| {
@@ -359,7 +359,7 @@ impl Registries {
 
     #[cfg(test)]
     fn memo_len(&self) -> usize {
-        self.memo.lock().unwrap_or_else(|p| p.into_inner()).len()
+        crate::store::lock(&self.memo).len()
     }
 
     /// Writes the disk cache if it changed, off the async workers; a failure is logged,

@@ -207,7 +207,7 @@ impl OciSource {
 
     /// The lock callers completing `image` take turns with.
     fn turn(&self, image: &ImageName) -> Arc<Mutex<()>> {
-        let mut turns = self.turns.lock().unwrap_or_else(|p| p.into_inner());
+        let mut turns = crate::store::lock(&self.turns);
         // Nobody else holds the others.
         turns.retain(|_, turn| Arc::strong_count(turn) > 1);
         turns.entry(image.written.clone()).or_default().clone()
