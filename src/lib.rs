@@ -39,6 +39,7 @@ pub mod exec;
 pub mod forge;
 pub mod git;
 pub mod holds;
+pub(crate) mod http;
 pub mod image;
 pub mod metrics;
 pub mod notify;

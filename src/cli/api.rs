@@ -287,6 +287,7 @@ fn call(
     let url = format!("{}{path}", daemon.url.trim_end_matches('/'));
     super::block_on(async move {
         let client = reqwest::Client::builder()
+            .user_agent(crate::http::USER_AGENT)
             // A waiting deploy answers within ten minutes.
             .timeout(Duration::from_secs(660))
             .build()

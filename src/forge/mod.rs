@@ -18,7 +18,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::config::{ForgeAuth, Provider, PullRequest};
-use crate::registry::http::{RetryAfter, retry_after};
+use crate::http::{ReadError, RetryAfter, USER_AGENT, retry_after};
 use crate::secret::Secret;
 
 const TIMEOUT: Duration = Duration::from_secs(30);
@@ -122,7 +122,7 @@ pub struct Forge {
 impl Forge {
     pub fn new(config: &PullRequest) -> Result<Forge, ForgeError> {
         let http = reqwest::Client::builder()
-            .user_agent(concat!("laminar/", env!("CARGO_PKG_VERSION")))
+            .user_agent(USER_AGENT)
             .timeout(TIMEOUT)
             .build()
             .map_err(|e| ForgeError::Setup {
@@ -422,19 +422,13 @@ fn query(pairs: &[(&str, &str)]) -> String {
         .finish()
 }
 
-async fn read_capped(mut response: reqwest::Response) -> Result<Vec<u8>, String> {
-    let mut body = Vec::new();
-    while let Some(chunk) = response
-        .chunk()
+async fn read_capped(response: reqwest::Response) -> Result<Vec<u8>, String> {
+    crate::http::read_capped(response, MAX_BODY)
         .await
-        .map_err(|e| e.without_url().to_string())?
-    {
-        if body.len() + chunk.len() > MAX_BODY {
-            return Err(format!("answer larger than {MAX_BODY} bytes"));
-        }
-        body.extend_from_slice(&chunk);
-    }
-    Ok(body)
+        .map_err(|e| match e {
+            ReadError::Transport(e) => e.without_url().to_string(),
+            too_large => too_large.to_string(),
+        })
 }
 
 /// When calls may resume, if this answer is a rate limit: 429, or a 403 that says so

@@ -200,7 +200,7 @@ impl Notifier {
             return Notifier::none(metrics);
         }
         let client = match reqwest::Client::builder()
-            .user_agent(concat!("laminar/", env!("CARGO_PKG_VERSION")))
+            .user_agent(crate::http::USER_AGENT)
             .timeout(TIMEOUT)
             .build()
         {

@@ -5,13 +5,14 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use rand::Rng;
-use reqwest::header::{HeaderMap, RETRY_AFTER};
+use reqwest::header::HeaderMap;
 use reqwest::{RequestBuilder, StatusCode};
 
 use super::counters::{RequestCounters, RequestKind};
 use super::error::Failure;
 use super::ratelimit::Limiter;
 use crate::config::Registry;
+use crate::http::{ReadError, RetryAfter, USER_AGENT, retry_after};
 
 /// Bodies larger than this are refused: manifests, configs and tag pages are small.
 const MAX_BODY: usize = 16 * 1024 * 1024;
@@ -63,7 +64,7 @@ impl Http {
         retry: RetryPolicy,
     ) -> Result<Http, Failure> {
         let mut builder = reqwest::Client::builder()
-            .user_agent(concat!("laminar/", env!("CARGO_PKG_VERSION")))
+            .user_agent(USER_AGENT)
             .connect_timeout(CONNECT_TIMEOUT)
             .timeout(registry.timeout);
         if let Some(path) = &registry.ca_file {
@@ -161,18 +162,17 @@ impl Http {
     }
 
     async fn fetch(&self, request: RequestBuilder) -> Result<Fetched, Failure> {
-        let mut response = request.send().await.map_err(transport_failure)?;
+        let response = request.send().await.map_err(transport_failure)?;
         let status = response.status();
         let headers = response.headers().clone();
-        let mut body = Vec::new();
-        while let Some(chunk) = response.chunk().await.map_err(transport_failure)? {
-            if body.len() + chunk.len() > MAX_BODY {
-                return Err(Failure::Malformed(format!(
-                    "response larger than {MAX_BODY} bytes"
-                )));
-            }
-            body.extend_from_slice(&chunk);
-        }
+        let body = crate::http::read_capped(response, MAX_BODY)
+            .await
+            .map_err(|e| match e {
+                ReadError::TooLarge(max) => {
+                    Failure::Malformed(format!("response larger than {max} bytes"))
+                }
+                ReadError::Transport(e) => transport_failure(e),
+            })?;
         Ok(Fetched {
             status,
             headers,
@@ -223,59 +223,4 @@ fn error_chain(err: &dyn std::error::Error) -> String {
         source = s.source();
     }
     text
-}
-
-/// What a `Retry-After` header asks for.
-#[derive(Debug, PartialEq, Eq)]
-pub enum RetryAfter {
-    Absent,
-    Wait(Duration),
-    /// A number too large to read: longer than anyone waits. Holds the value, shortened.
-    Unreadable(String),
-}
-
-/// `Retry-After` as seconds or an HTTP date; other text is ignored, as if absent.
-pub fn retry_after(headers: &HeaderMap, now: SystemTime) -> RetryAfter {
-    let Some(value) = headers.get(RETRY_AFTER).and_then(|v| v.to_str().ok()) else {
-        return RetryAfter::Absent;
-    };
-    let value = value.trim();
-    if !value.is_empty() && value.bytes().all(|b| b.is_ascii_digit()) {
-        return match value.parse::<u64>() {
-            Ok(seconds) => RetryAfter::Wait(Duration::from_secs(seconds)),
-            Err(_) => RetryAfter::Unreadable(format!("{}… s", &value[..value.len().min(20)])),
-        };
-    }
-    match httpdate::parse_http_date(value) {
-        Ok(at) => RetryAfter::Wait(at.duration_since(now).unwrap_or(Duration::ZERO)),
-        Err(_) => RetryAfter::Absent,
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn headers(value: &str) -> HeaderMap {
-        let mut h = HeaderMap::new();
-        h.insert(RETRY_AFTER, value.parse().unwrap());
-        h
-    }
-
-    #[test]
-    fn retry_after_reads_seconds_and_dates() {
-        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
-        let wait = |secs| RetryAfter::Wait(Duration::from_secs(secs));
-        assert_eq!(retry_after(&headers("7"), now), wait(7));
-        let later = httpdate::fmt_http_date(now + Duration::from_secs(30));
-        assert_eq!(retry_after(&headers(&later), now), wait(30));
-        let earlier = httpdate::fmt_http_date(now - Duration::from_secs(30));
-        assert_eq!(retry_after(&headers(&earlier), now), wait(0));
-        assert_eq!(retry_after(&headers("soon"), now), RetryAfter::Absent);
-        assert_eq!(retry_after(&HeaderMap::new(), now), RetryAfter::Absent);
-        assert!(matches!(
-            retry_after(&headers("99999999999999999999999"), now),
-            RetryAfter::Unreadable(_)
-        ));
-    }
 }

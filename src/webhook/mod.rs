@@ -84,6 +84,7 @@ async fn confirm(hook: &Webhook, url: &str) -> Result<(), String> {
         return Err("SubscribeURL is not an SNS endpoint".into());
     }
     let client = reqwest::Client::builder()
+        .user_agent(crate::http::USER_AGENT)
         .timeout(CONFIRM_TIMEOUT)
         .redirect(reqwest::redirect::Policy::none())
         .build()
