@@ -4,31 +4,51 @@
 //! [`git`] brings the workspace in step with the remote → [`image`] finds references in it →
 //! [`registry`] says which tags exist → [`plan`] decides, purely, with [`policy`], which tags to
 //! change → [`image::rewrite`] applies the plan → [`exec`] actions run → [`git`] commits and
-//! pushes. [`server`] exposes [`metrics`] and the [`status`] the cycles record; [`notify`]
-//! tells people what the cycles did.
+//! pushes. The cycle returns a [`cycle::CycleReport`], plain data; the scheduler's one publish
+//! step turns it into the [`status`], deploy outcomes ([`deploy`]), [`metrics`] and
+//! notifications ([`notify`]). `server` serves them.
 //!
-//! - [`config`]: the YAML config, decoded with located errors into compiled rules.
-//! - [`image`]: the reference grammar, the prefix scanner, the file walker, the rewriter.
-//! - [`policy`]: tag patterns and orderings; picks the newest allowed tag. Pure.
-//! - [`plan`]: from references, rules, known tags and holds to a list of changes, and the
-//!   changes a deploy request asks for. Pure.
-//! - [`holds`]: holds the daemon keeps (API, rollbacks, deploys), saved in the data dir.
-//! - [`registry`]: tag listings, digests and creation times from OCI registries and ECR.
-//! - [`git`]: workspaces (locked, self-healing), commits, compare-and-swap pushes, SSH host keys.
-//! - [`exec`]: exec actions run in the checkout before a commit, in a clean environment.
-//! - [`forge`]: pull requests on GitHub, GitLab and Gitea, for repos that deliver by review.
+//! ## Layers
+//!
+//! One layer a line, the highest first. A module imports from its own line or the lines below
+//! it, never from above, and never in a circle (`tests/it/layers.rs` holds the code to it):
+//!
+//! ```text
+//! cli
+//! server
+//! scheduler
+//! status notify deploy
+//! cycle
+//! plan holds git registry forge exec metrics webhook
+//! config
+//! image policy
+//! store secret diff http
+//! ```
+//!
+//! - [`cli`]: command-line definitions and the commands behind them; `cli/run.rs` puts the
+//!   daemon together.
+//! - `server`: HTTP — the API, webhooks in, the status page, `/metrics` — behind one
+//!   `Authorized` extractor; its own accept loop bounds slow and idle clients.
+//! - [`scheduler`]: one task per repo (wake-ups, turns, shutdown) and the one publish step.
+//! - [`status`]: each repo's latest cycle and the image → repos index, for the API, the page
+//!   and readiness. [`notify`]: events of finished cycles, queued and delivered to Slack,
+//!   Teams, Discord or a signed webhook. [`deploy`]: deploy requests' bookkeeping.
 //! - [`cycle`]: one repo's cycle as a typed pipeline, from fetch to push, with push-race
 //!   retries; its report and errors.
-//! - [`scheduler`]: poll intervals, triggers, concurrency, shutdown.
-//! - [`server`]: HTTP metrics, health and API. [`metrics`]: the Prometheus families.
-//! - [`status`]: each repo's latest cycle, for the API and readiness.
-//! - [`webhook`]: registry push events, authenticated and read, waking the repos that use the
-//!   pushed image.
-//! - [`notify`]: events of finished cycles, queued and delivered to Slack, Teams, Discord or a
-//!   signed webhook.
-//! - [`secret`]: secrets read when needed, never shown.
-//! - [`diff`]: unified diffs for dry runs.
-//! - [`cli`]: command-line definitions and the commands behind them.
+//! - [`plan`]: from references, rules, known tags and holds to a list of changes, and the
+//!   changes a deploy request asks for. Pure. [`holds`]: holds the daemon keeps (API,
+//!   rollbacks, deploys). [`git`]: workspaces (locked, self-healing), commits,
+//!   compare-and-swap pushes, SSH host keys. [`registry`]: tag listings, digests and creation
+//!   times from OCI registries and ECR. [`forge`]: pull requests on GitHub, GitLab and Gitea.
+//!   [`exec`]: exec actions run in the checkout before a commit, in a clean environment.
+//!   [`metrics`]: the Prometheus families. [`webhook`]: registry push events, authenticated
+//!   and read.
+//! - [`config`]: the YAML config, decoded with located errors into compiled rules.
+//! - [`image`]: the reference grammar, the prefix scanner, the file walker, the rewriter.
+//!   [`policy`]: tag patterns and orderings; picks the newest allowed tag. Pure.
+//! - Shared helpers: `store` (the files laminar keeps, locks), `secret` (secrets read when
+//!   needed, never shown), `diff` (unified diffs for dry runs), `http` (what every HTTP
+//!   client shares).
 
 pub mod cli;
 pub mod config;

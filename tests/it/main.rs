@@ -19,6 +19,7 @@ mod git_server;
 mod harbor;
 mod http;
 mod incremental;
+mod layers;
 mod once;
 mod page;
 mod partial;
