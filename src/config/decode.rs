@@ -137,24 +137,8 @@ fn registry(d: &mut Decoder, node: &Node, env: &Environment) -> Option<Registry>
         registry.name = name;
     }
     let type_node = f.get(d, "type", &["kind"]);
-    if let Some(node) = type_node {
-        match d.text(node).as_deref() {
-            Some("oci") => registry.kind = RegistryKind::Oci,
-            Some("ecr") => registry.kind = RegistryKind::Ecr,
-            Some("dockerhub") => registry.kind = RegistryKind::Dockerhub,
-            Some("quay") => registry.kind = RegistryKind::Quay,
-            Some("harbor") => registry.kind = RegistryKind::Harbor,
-            Some("ghcr") => registry.kind = RegistryKind::Ghcr,
-            Some("gar") => registry.kind = RegistryKind::Gar,
-            Some("acr") => registry.kind = RegistryKind::Acr,
-            Some(other) => d.error(
-                node.pos,
-                format!(
-                    "unknown registry type {other:?}: expected oci, ecr, dockerhub, quay, harbor, ghcr, gar or acr"
-                ),
-            ),
-            None => {}
-        }
+    if let Some(kind) = type_node.and_then(|n| d.keyword(n, "registry type")) {
+        registry.kind = kind;
     }
     if let Some(v) = f.get(d, "insecure", &[]).and_then(|n| d.bool(n)) {
         registry.insecure = v;
@@ -459,20 +443,9 @@ fn notification(
 ) -> Option<Notification> {
     let mut f = d.fields(node)?;
     let name = f.require(d, "name", &[]).and_then(|n| repo_name(d, n));
-    let kind = f.require(d, "kind", &[]).and_then(|n| match d.text(n).as_deref() {
-        Some("slack") => Some(NotificationKind::Slack),
-        Some("teams") => Some(NotificationKind::Teams),
-        Some("discord") => Some(NotificationKind::Discord),
-        Some("webhook") => Some(NotificationKind::Webhook),
-        Some(other) => {
-            d.error(
-                n.pos,
-                format!("unknown notification kind {other:?}: expected slack, teams, discord or webhook"),
-            );
-            None
-        }
-        None => None,
-    });
+    let kind: Option<NotificationKind> = f
+        .require(d, "kind", &[])
+        .and_then(|n| d.keyword(n, "notification kind"));
     let inline = f.get(d, "url", &[]).and_then(|n| {
         let url = d.text(n)?;
         if !(url.starts_with("https://") || url.starts_with("http://")) {
@@ -539,20 +512,9 @@ fn notification(
 /// `format: ssh | openpgp`, `keyFile`, and the key's passphrase if it has one.
 pub(super) fn signing(d: &mut Decoder, node: &Node, env: &Environment) -> Option<Signing> {
     let mut f = d.fields(node)?;
-    let format = f
+    let format: Option<SigningFormat> = f
         .require(d, "format", &[])
-        .and_then(|n| match d.text(n).as_deref() {
-            Some("ssh") => Some(SigningFormat::Ssh),
-            Some("openpgp") => Some(SigningFormat::OpenPgp),
-            Some(other) => {
-                d.error(
-                    n.pos,
-                    format!("unknown signing format {other:?}: expected ssh or openpgp"),
-                );
-                None
-            }
-            None => None,
-        });
+        .and_then(|n| d.keyword(n, "signing format"));
     let key_file = f
         .require(d, "keyFile", &[])
         .and_then(|n| existing_file(d, n, env, "signing key"));

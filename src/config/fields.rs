@@ -22,6 +22,8 @@ pub struct Decoder {
     /// When set, the keys each mapping was asked for, by the mapping's position: the
     /// decoder's own table of keys, which `laminar schema` is made from.
     pub asked: Option<BTreeMap<Pos, Asked>>,
+    /// With `asked`: the keywords each keyword value may take, by the value's position.
+    pub keywords: BTreeMap<Pos, Vec<&'static str>>,
 }
 
 /// The keys the decoder asked one mapping for.
@@ -110,6 +112,10 @@ impl Decoder {
 
     /// One of `K`'s keywords; `key` names the setting in the error.
     pub fn keyword<K: Keyword>(&mut self, node: &Node, key: &str) -> Option<K> {
+        if self.asked.is_some() {
+            let names = K::ALL.iter().map(|(name, _)| *name).collect();
+            self.keywords.insert(node.pos, names);
+        }
         let text = self.text(node)?;
         let found = K::ALL
             .iter()

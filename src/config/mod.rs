@@ -62,6 +62,15 @@ pub enum NotificationKind {
     Webhook,
 }
 
+impl fields::Keyword for NotificationKind {
+    const ALL: &'static [(&'static str, NotificationKind)] = &[
+        ("slack", NotificationKind::Slack),
+        ("teams", NotificationKind::Teams),
+        ("discord", NotificationKind::Discord),
+        ("webhook", NotificationKind::Webhook),
+    ];
+}
+
 /// What a notification is about.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum EventKind {
@@ -294,6 +303,19 @@ pub enum RegistryKind {
     /// Azure Container Registry: tags through the registry protocol, push times through its
     /// `/acr/v1` API.
     Acr,
+}
+
+impl fields::Keyword for RegistryKind {
+    const ALL: &'static [(&'static str, RegistryKind)] = &[
+        ("oci", RegistryKind::Oci),
+        ("ecr", RegistryKind::Ecr),
+        ("dockerhub", RegistryKind::Dockerhub),
+        ("quay", RegistryKind::Quay),
+        ("harbor", RegistryKind::Harbor),
+        ("ghcr", RegistryKind::Ghcr),
+        ("gar", RegistryKind::Gar),
+        ("acr", RegistryKind::Acr),
+    ];
 }
 
 impl RegistryKind {
@@ -591,6 +613,13 @@ pub enum SigningFormat {
     /// An SSH signature (`gpg.format=ssh`).
     Ssh,
     OpenPgp,
+}
+
+impl fields::Keyword for SigningFormat {
+    const ALL: &'static [(&'static str, SigningFormat)] = &[
+        ("ssh", SigningFormat::Ssh),
+        ("openpgp", SigningFormat::OpenPgp),
+    ];
 }
 
 /// Which files to search, and how to pick tags for the references found there.

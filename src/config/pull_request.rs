@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 
 use super::decode::{existing_file, secret};
-use super::fields::Decoder;
+use super::fields::{Decoder, Keyword};
 use super::yaml::Node;
 use super::{Environment, SecretSource};
 
@@ -46,6 +46,15 @@ pub enum Provider {
     Gitea,
 }
 
+impl Keyword for Provider {
+    const ALL: &'static [(&'static str, Provider)] = &[
+        ("github", Provider::Github),
+        ("gitlab", Provider::Gitlab),
+        ("gitea", Provider::Gitea),
+        ("forgejo", Provider::Gitea),
+    ];
+}
+
 impl Provider {
     pub fn name(self) -> &'static str {
         match self {
@@ -79,6 +88,14 @@ pub enum GroupBy {
     Image,
 }
 
+impl Keyword for GroupBy {
+    const ALL: &'static [(&'static str, GroupBy)] = &[
+        ("repo", GroupBy::Repo),
+        ("rule", GroupBy::Rule),
+        ("image", GroupBy::Image),
+    ];
+}
+
 /// Decodes a `pullRequest:` block of the repo whose remote is `url`.
 pub(super) fn decode(
     d: &mut Decoder,
@@ -91,19 +108,7 @@ pub(super) fn decode(
     let host = location.as_ref().map(|(host, _)| host.as_str());
     let provider_node = f.get(d, "provider", &[]);
     let provider = match provider_node {
-        Some(n) => match d.text(n).as_deref() {
-            Some("github") => Some(Provider::Github),
-            Some("gitlab") => Some(Provider::Gitlab),
-            Some("gitea" | "forgejo") => Some(Provider::Gitea),
-            Some(other) => {
-                d.error(
-                    n.pos,
-                    format!("unknown provider {other:?}: expected github, gitlab or gitea"),
-                );
-                None
-            }
-            None => None,
-        },
+        Some(n) => d.keyword(n, "provider"),
         None => match host {
             Some("github.com") => Some(Provider::Github),
             Some("gitlab.com") => Some(Provider::Gitlab),
@@ -158,19 +163,7 @@ pub(super) fn decode(
         .unwrap_or_else(|| DEFAULT_BRANCH.to_string());
     let group_by = f
         .get(d, "groupBy", &[])
-        .and_then(|n| match d.text(n).as_deref() {
-            Some("repo") => Some(GroupBy::Repo),
-            Some("rule") => Some(GroupBy::Rule),
-            Some("image") => Some(GroupBy::Image),
-            Some(other) => {
-                d.error(
-                    n.pos,
-                    format!("unknown groupBy {other:?}: expected repo, rule or image"),
-                );
-                None
-            }
-            None => None,
-        })
+        .and_then(|n| d.keyword(n, "groupBy"))
         .unwrap_or(GroupBy::Repo);
     let title = f.get(d, "title", &[]).and_then(|n| d.text(n));
     let body = f.get(d, "body", &[]).and_then(|n| d.text(n));

@@ -53,8 +53,11 @@ fn document(
         ..Decoder::default()
     };
     decode(&doc, &mut d);
-    let asked = d.asked.unwrap_or_default();
-    let mut schema = match shape(&doc, &asked).to_json() {
+    let read = Read {
+        asked: d.asked.unwrap_or_default(),
+        keywords: d.keywords,
+    };
+    let mut schema = match shape(&doc, &read).to_json() {
         Json::Object(map) => map,
         _ => Map::new(),
     };
@@ -79,6 +82,14 @@ struct Shape {
     array: Option<Box<Shape>>,
     /// Scalars: JSON type names.
     scalars: BTreeSet<&'static str>,
+    /// A keyword: the values it may take.
+    keywords: BTreeSet<&'static str>,
+}
+
+/// What the decoder recorded while it read the samples.
+struct Read {
+    asked: BTreeMap<Pos, Asked>,
+    keywords: BTreeMap<Pos, Vec<&'static str>>,
 }
 
 #[derive(Clone, Debug, Default)]
@@ -87,12 +98,16 @@ struct Object {
     required: BTreeSet<String>,
 }
 
-fn shape(node: &Node, asked: &BTreeMap<Pos, Asked>) -> Shape {
+fn shape(node: &Node, read: &Read) -> Shape {
     let mut found = Shape::default();
+    if let Some(keywords) = read.keywords.get(&node.pos) {
+        found.keywords.extend(keywords);
+        return found;
+    }
     match &node.value {
         Value::Map(entries) => {
             let mut object = Object::default();
-            let table = asked.get(&node.pos);
+            let table = read.asked.get(&node.pos);
             for key in table.iter().flat_map(|t| &t.known) {
                 object.keys.entry(key.to_string()).or_default();
             }
@@ -104,7 +119,7 @@ fn shape(node: &Node, asked: &BTreeMap<Pos, Asked>) -> Shape {
             // Only what the decoder asked for: the samples hold nothing else.
             for (key, value) in entries {
                 if let Some(slot) = object.keys.get_mut(&key.name) {
-                    slot.merge(shape(value, asked));
+                    slot.merge(shape(value, read));
                 }
             }
             for (alias, key) in table.iter().flat_map(|t| &t.aliases) {
@@ -121,7 +136,7 @@ fn shape(node: &Node, asked: &BTreeMap<Pos, Asked>) -> Shape {
         Value::Seq(items) => {
             let mut item = Shape::default();
             for node in items {
-                item.merge(shape(node, asked));
+                item.merge(shape(node, read));
             }
             found.array = Some(Box::new(item));
         }
@@ -161,6 +176,7 @@ impl Shape {
             (_, None) => {}
         }
         self.scalars.extend(other.scalars);
+        self.keywords.extend(other.keywords);
     }
 
     fn to_json(&self) -> Json {
@@ -183,6 +199,9 @@ impl Shape {
         }
         if let Some(items) = &self.array {
             forms.push(json!({ "type": "array", "items": items.to_json() }));
+        }
+        if !self.keywords.is_empty() {
+            forms.push(json!({ "enum": self.keywords }));
         }
         if !self.scalars.is_empty() {
             let types: Vec<&str> = self.scalars.iter().copied().collect();
@@ -292,5 +311,30 @@ mod tests {
             2
         );
         assert!(remote["properties"]["preCommitCommands"].is_object());
+    }
+
+    #[test]
+    fn keywords_are_listed_from_the_tables_the_decoder_reads() {
+        let schema = config();
+        let global = &schema["properties"]["global"]["properties"];
+        assert_eq!(
+            global["statusPage"],
+            json!({"enum": ["off", "public", "token"]})
+        );
+        assert_eq!(global["metricsAuth"], json!({"enum": ["public", "token"]}));
+        let webhook = &schema["properties"]["webhooks"]["items"]["properties"];
+        let kinds: Vec<&str> = <super::super::WebhookKind as super::super::fields::Keyword>::ALL
+            .iter()
+            .map(|(name, _)| *name)
+            .collect();
+        let listed: Vec<&str> = webhook["kind"]["enum"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_str().unwrap())
+            .collect();
+        let mut sorted = kinds.clone();
+        sorted.sort();
+        assert_eq!(listed, sorted);
     }
 }

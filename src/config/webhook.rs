@@ -2,7 +2,7 @@
 //! `POST /api/v1/webhooks/{name}`.
 
 use super::decode::{repo_name, secret};
-use super::fields::Decoder;
+use super::fields::{Decoder, Keyword};
 use super::yaml::Node;
 use super::{Environment, SecretSource};
 
@@ -45,8 +45,8 @@ pub enum WebhookKind {
     Generic,
 }
 
-impl WebhookKind {
-    pub const ALL: [(&'static str, WebhookKind); 8] = [
+impl Keyword for WebhookKind {
+    const ALL: &'static [(&'static str, WebhookKind)] = &[
         ("distribution", WebhookKind::Distribution),
         ("dockerhub", WebhookKind::Dockerhub),
         ("github", WebhookKind::Github),
@@ -61,24 +61,9 @@ impl WebhookKind {
 pub(super) fn decode(d: &mut Decoder, node: &Node, env: &Environment) -> Option<Webhook> {
     let mut f = d.fields(node)?;
     let name = f.require(d, "name", &[]).and_then(|n| repo_name(d, n));
-    let kind = f.require(d, "kind", &[]).and_then(|n| {
-        let text = d.text(n)?;
-        let kind = WebhookKind::ALL
-            .iter()
-            .find(|(k, _)| *k == text)
-            .map(|(_, k)| *k);
-        if kind.is_none() {
-            let known: Vec<&str> = WebhookKind::ALL.iter().map(|(k, _)| *k).collect();
-            d.error(
-                n.pos,
-                format!(
-                    "unknown webhook kind {text:?}: expected one of {}",
-                    known.join(", ")
-                ),
-            );
-        }
-        kind
-    });
+    let kind: Option<WebhookKind> = f
+        .require(d, "kind", &[])
+        .and_then(|n| d.keyword(n, "webhook kind"));
     let secret = secret(d, &mut f, env, "secretEnv", "secretFile");
     let host = f.get(d, "host", &[]).and_then(|n| {
         let host = d.text(n)?;
