@@ -7,6 +7,7 @@
 //! threads, never on the async workers. The git layer offers primitives only; the decisions —
 //! what to commit, whether to retry — are made here.
 
+mod ask;
 mod delivered;
 mod error;
 mod message;
@@ -16,6 +17,7 @@ mod repo_rules;
 mod report;
 mod scan_memo;
 mod sidecar;
+mod standing;
 
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
@@ -45,6 +47,7 @@ use crate::metrics::Metrics;
 use crate::plan::{DeployOrder, Plan, Standing, TagTable, Written, apply, deploy, plan};
 use crate::policy::{ImageTags, Policy};
 use crate::registry::{Options, Registries};
+use ask::{Asked, ask_registries, unanswered};
 use delivered::Delivered;
 use pull_request::Proposing;
 use repo_rules::Rules;
@@ -52,14 +55,6 @@ use scan_memo::ScanMemo;
 
 /// The first wait before retrying a rejected push; it doubles each time, with jitter.
 const RETRY_BASE: Duration = Duration::from_millis(300);
-/// Pauses before listing an image again whose listing lacks a tag a push event announced.
-const ANNOUNCED_PAUSES: [Duration; 5] = [
-    Duration::from_millis(10),
-    Duration::from_millis(30),
-    Duration::from_millis(100),
-    Duration::from_millis(300),
-    Duration::from_millis(1000),
-];
 
 /// What every repo's cycle shares.
 pub struct Shared {
@@ -555,70 +550,6 @@ impl RepoCycle {
         .await?
     }
 
-    /// The holds in force for this repo and the tags laminar last wrote in it — by commits
-    /// still in `head`'s history: one a force-push dropped wrote nothing anyone rolled back.
-    async fn standing(&mut self, shared: &Shared, head: Oid) -> Result<Standing, CycleError> {
-        let file = self.open_workspace()?.sidecar(Written::SUFFIX);
-        let written = self
-            .written
-            .get_or_insert_with(|| sidecar::load(&file, "record of written tags"));
-        // Checked once per head: a cycle with nothing new upstream asks git nothing.
-        if self.written_checked != Some(head) && !written.files.is_empty() {
-            let commits: Vec<String> = written.commits().into_iter().map(String::from).collect();
-            let gone = self
-                .git(move |w| {
-                    commits
-                        .into_iter()
-                        .filter(|c| Oid::from_str(c).is_ok_and(|c| !w.in_history(head, c)))
-                        .collect::<Vec<_>>()
-                })
-                .await?;
-            if let Some(written) = self.written.as_mut().filter(|_| !gone.is_empty()) {
-                written.forget_commits(&gone);
-                sidecar::save(&file, written, "record of written tags");
-            }
-        }
-        self.written_checked = Some(head);
-        Ok(Standing {
-            holds: shared.holds.for_repo(&self.repo.name),
-            written: self.written.clone().unwrap_or_default(),
-        })
-    }
-
-    /// Saves what the cycle learned: the holds its plan made and ended, and the tags it wrote
-    /// on the watched branch (pull requests write elsewhere).
-    fn keep_standing(&mut self, shared: &Shared, report: &CycleReport) {
-        if let Err(err) = shared.holds.change(&report.holds_made, &report.holds_ended) {
-            tracing::error!(error = %err, "cannot keep the holds");
-        }
-        for hold in &report.holds_made {
-            tracing::info!(hold = %hold.id, image = %hold.image, file = ?hold.file, "{}", crate::plan::describe_hold(hold));
-        }
-        let (Some(written), Some(workspace)) = (self.written.as_mut(), self.workspace.as_ref())
-        else {
-            return;
-        };
-        let before = written.clone();
-        for (file, image) in &report.forgotten {
-            written.forget(file, image);
-        }
-        if let (CycleResult::Updated, Some(head), None) =
-            (report.result, report.head, &self.repo.pull_request)
-        {
-            for change in &report.changes {
-                let file = slash_path(&change.site.path);
-                written.set(&file, &change.image, &change.new_tag, &head.to_string());
-            }
-        }
-        if *written != before {
-            sidecar::save(
-                &workspace.sidecar(Written::SUFFIX),
-                written,
-                "record of written tags",
-            );
-        }
-    }
-
     /// Pushes `commit` without force.
     async fn push(&mut self, shared: &Shared, commit: Oid) -> Result<Push, CycleError> {
         let pushed = self.git(move |workspace| workspace.push(commit)).await?;
@@ -656,158 +587,6 @@ impl RepoCycle {
             path: self.repo.name.clone().into(),
             message: "the workspace is not open".into(),
         })
-    }
-}
-
-/// Tags of every image a rule manages, one listing per image (shared across repos), none
-/// older than `started`. A failing registry is reported and the images it serves are left
-/// alone.
-async fn ask_registries(
-    shared: &Shared,
-    repo: &Repo,
-    files: &[FileRefs],
-    asked: &Asked<'_>,
-    report: &mut CycleReport,
-) -> TagTable {
-    let Asked {
-        started,
-        announced,
-        deploy,
-    } = *asked;
-    let deployed = deploy.map(|order| crate::image::hub::image_key(&order.image));
-    let mut wanted: HashMap<(&RegistryId, &str), Wanted> = HashMap::new();
-    for file in files {
-        for reference in &file.refs {
-            if deployed
-                .as_ref()
-                .is_some_and(|key| *key != crate::image::hub::image_key(&reference.image))
-            {
-                continue;
-            }
-            if let Some(rule) = repo.rule_for(&file.path, &reference.tag) {
-                let wanted = wanted
-                    .entry((&reference.registry, reference.image.as_str()))
-                    .or_default();
-                wanted.also = deploy.map(|order| order.tag.as_str());
-                // A pinned digest must move with the tag, so the new tag's digest is needed.
-                if rule.policy.needs_times() || reference.digest.is_some() {
-                    wanted.rules.push(&rule.policy);
-                    wanted.current.insert(&reference.tag);
-                }
-            }
-        }
-    }
-    let asks = wanted.iter().map(|((registry, image), wanted)| async move {
-        let tags = ask_one(shared, registry, image, wanted, started).await;
-        (image.to_string(), tags)
-    });
-    let mut results = futures::future::join_all(asks).await;
-    for pause in ANNOUNCED_PAUSES {
-        let lagging: Vec<_> = wanted
-            .iter()
-            .filter(|((_, image), _)| {
-                results.iter().any(|(listed, result)| {
-                    listed == image && lacks_announced(image, result.as_ref().ok(), announced)
-                })
-            })
-            .collect();
-        if lagging.is_empty() {
-            break;
-        }
-        tokio::time::sleep(pause).await;
-        for ((registry, image), wanted) in lagging {
-            shared.registries.forget(image);
-            let again = ask_one(shared, registry, image, wanted, started).await;
-            if let Some(slot) = results.iter_mut().find(|(listed, _)| listed == image) {
-                slot.1 = again;
-            }
-        }
-    }
-    let mut table = TagTable::new();
-    for (image, result) in results {
-        match result {
-            Ok(tags) => {
-                table.insert(image, tags);
-            }
-            Err(err) => {
-                tracing::warn!(error = %err, "registry lookup failed");
-                report.errors.push(err.into());
-            }
-        }
-    }
-    table
-}
-
-/// Managed images the registries did not answer for this cycle.
-fn unanswered(repo: &Repo, files: &[FileRefs], tags: &TagTable) -> HashSet<String> {
-    files
-        .iter()
-        .flat_map(|file| {
-            file.refs
-                .iter()
-                .filter(|r| repo.rule_for(&file.path, &r.tag).is_some())
-        })
-        .filter(|r| !tags.contains_key(&r.image))
-        .map(|r| r.image.clone())
-        .collect()
-}
-
-/// What a cycle asks the registries for.
-#[derive(Clone, Copy)]
-struct Asked<'a> {
-    /// No listing older than this.
-    started: Instant,
-    /// Tags push events announced, by image.
-    announced: &'a [(String, String)],
-    /// A deploy request: only its image is asked for, with its tag's details.
-    deploy: Option<&'a DeployOrder>,
-}
-
-/// One image's tags, with times and digests for the tags `wanted` picks.
-async fn ask_one(
-    shared: &Shared,
-    registry: &RegistryId,
-    image: &str,
-    wanted: &Wanted<'_>,
-    started: Instant,
-) -> Result<ImageTags, crate::registry::RegistryError> {
-    let picks = |tag: &str| wanted.wants(tag);
-    let picks: Option<&(dyn Fn(&str) -> bool + Sync)> = match wanted.rules.is_empty() {
-        true => None,
-        false => Some(&picks),
-    };
-    shared
-        .registries
-        .tags_since(registry, image, picks, started)
-        .await
-}
-
-/// Does this listing of `image` lack a tag a push event announced?
-fn lacks_announced(image: &str, tags: Option<&ImageTags>, announced: &[(String, String)]) -> bool {
-    let Some(tags) = tags else {
-        return false;
-    };
-    let key = crate::image::hub::image_key(image);
-    announced.iter().any(|(pushed, tag)| {
-        crate::image::hub::image_key(pushed) == key && !tags.tags.iter().any(|t| &t.tag == tag)
-    })
-}
-
-/// The tags of one image whose times or digests the repo's rules need: those a rule that
-/// orders or ages by time (or moves a pinned digest) could pick, and the current ones.
-#[derive(Default)]
-struct Wanted<'a> {
-    rules: Vec<&'a Policy>,
-    current: HashSet<&'a str>,
-    /// A deploy request's tag, wanted whatever the rules say.
-    also: Option<&'a str>,
-}
-
-impl Wanted<'_> {
-    fn wants(&self, tag: &str) -> bool {
-        self.current.contains(tag)
-            || self.also == Some(tag)
-            || self.rules.iter().any(|policy| policy.allows(tag))
     }
 }
 

@@ -56,11 +56,7 @@ impl Workspace {
     /// remote branch must hold (`None`: it must not exist): the push is called off before
     /// anything is sent if the server advertises another, and the server moves the branch
     /// only from the value it advertised.
-    fn push_over_network(
-        &self,
-        spec: &str,
-        lease: Option<Option<Oid>>,
-    ) -> Result<Push, GitError> {
+    fn push_over_network(&self, spec: &str, lease: Option<Option<Oid>>) -> Result<Push, GitError> {
         let trouble = RefCell::new(Trouble::default());
         let rejected = RefCell::new(None);
         // What the server says on the side: a ref it cannot lock is only named there.

@@ -1,0 +1,166 @@
+//! Asking the registries for the tags of every image a repo's rules manage: one listing per
+//! image, shared with every other repo's cycle, none older than the cycle's start; a push
+//! event's announced tag is waited for briefly.
+
+use super::*;
+
+/// Pauses before listing an image again whose listing lacks a tag a push event announced.
+const ANNOUNCED_PAUSES: [Duration; 5] = [
+    Duration::from_millis(10),
+    Duration::from_millis(30),
+    Duration::from_millis(100),
+    Duration::from_millis(300),
+    Duration::from_millis(1000),
+];
+
+/// Tags of every image a rule manages, one listing per image (shared across repos), none
+/// older than `started`. A failing registry is reported and the images it serves are left
+/// alone.
+pub(super) async fn ask_registries(
+    shared: &Shared,
+    repo: &Repo,
+    files: &[FileRefs],
+    asked: &Asked<'_>,
+    report: &mut CycleReport,
+) -> TagTable {
+    let Asked {
+        started,
+        announced,
+        deploy,
+    } = *asked;
+    let deployed = deploy.map(|order| crate::image::hub::image_key(&order.image));
+    let mut wanted: HashMap<(&RegistryId, &str), Wanted> = HashMap::new();
+    for file in files {
+        for reference in &file.refs {
+            if deployed
+                .as_ref()
+                .is_some_and(|key| *key != crate::image::hub::image_key(&reference.image))
+            {
+                continue;
+            }
+            if let Some(rule) = repo.rule_for(&file.path, &reference.tag) {
+                let wanted = wanted
+                    .entry((&reference.registry, reference.image.as_str()))
+                    .or_default();
+                wanted.also = deploy.map(|order| order.tag.as_str());
+                // A pinned digest must move with the tag, so the new tag's digest is needed.
+                if rule.policy.needs_times() || reference.digest.is_some() {
+                    wanted.rules.push(&rule.policy);
+                    wanted.current.insert(&reference.tag);
+                }
+            }
+        }
+    }
+    let asks = wanted.iter().map(|((registry, image), wanted)| async move {
+        let tags = ask_one(shared, registry, image, wanted, started).await;
+        (image.to_string(), tags)
+    });
+    let mut results = futures::future::join_all(asks).await;
+    for pause in ANNOUNCED_PAUSES {
+        let lagging: Vec<_> = wanted
+            .iter()
+            .filter(|((_, image), _)| {
+                results.iter().any(|(listed, result)| {
+                    listed == image && lacks_announced(image, result.as_ref().ok(), announced)
+                })
+            })
+            .collect();
+        if lagging.is_empty() {
+            break;
+        }
+        tokio::time::sleep(pause).await;
+        for ((registry, image), wanted) in lagging {
+            shared.registries.forget(image);
+            let again = ask_one(shared, registry, image, wanted, started).await;
+            if let Some(slot) = results.iter_mut().find(|(listed, _)| listed == image) {
+                slot.1 = again;
+            }
+        }
+    }
+    let mut table = TagTable::new();
+    for (image, result) in results {
+        match result {
+            Ok(tags) => {
+                table.insert(image, tags);
+            }
+            Err(err) => {
+                tracing::warn!(error = %err, "registry lookup failed");
+                report.errors.push(err.into());
+            }
+        }
+    }
+    table
+}
+
+/// Managed images the registries did not answer for this cycle.
+pub(super) fn unanswered(repo: &Repo, files: &[FileRefs], tags: &TagTable) -> HashSet<String> {
+    files
+        .iter()
+        .flat_map(|file| {
+            file.refs
+                .iter()
+                .filter(|r| repo.rule_for(&file.path, &r.tag).is_some())
+        })
+        .filter(|r| !tags.contains_key(&r.image))
+        .map(|r| r.image.clone())
+        .collect()
+}
+
+/// What a cycle asks the registries for.
+#[derive(Clone, Copy)]
+pub(super) struct Asked<'a> {
+    /// No listing older than this.
+    pub started: Instant,
+    /// Tags push events announced, by image.
+    pub announced: &'a [(String, String)],
+    /// A deploy request: only its image is asked for, with its tag's details.
+    pub deploy: Option<&'a DeployOrder>,
+}
+
+/// One image's tags, with times and digests for the tags `wanted` picks.
+async fn ask_one(
+    shared: &Shared,
+    registry: &RegistryId,
+    image: &str,
+    wanted: &Wanted<'_>,
+    started: Instant,
+) -> Result<ImageTags, crate::registry::RegistryError> {
+    let picks = |tag: &str| wanted.wants(tag);
+    let picks: Option<&(dyn Fn(&str) -> bool + Sync)> = match wanted.rules.is_empty() {
+        true => None,
+        false => Some(&picks),
+    };
+    shared
+        .registries
+        .tags_since(registry, image, picks, started)
+        .await
+}
+
+/// Does this listing of `image` lack a tag a push event announced?
+fn lacks_announced(image: &str, tags: Option<&ImageTags>, announced: &[(String, String)]) -> bool {
+    let Some(tags) = tags else {
+        return false;
+    };
+    let key = crate::image::hub::image_key(image);
+    announced.iter().any(|(pushed, tag)| {
+        crate::image::hub::image_key(pushed) == key && !tags.tags.iter().any(|t| &t.tag == tag)
+    })
+}
+
+/// The tags of one image whose times or digests the repo's rules need: those a rule that
+/// orders or ages by time (or moves a pinned digest) could pick, and the current ones.
+#[derive(Default)]
+struct Wanted<'a> {
+    rules: Vec<&'a Policy>,
+    current: HashSet<&'a str>,
+    /// A deploy request's tag, wanted whatever the rules say.
+    also: Option<&'a str>,
+}
+
+impl Wanted<'_> {
+    fn wants(&self, tag: &str) -> bool {
+        self.current.contains(tag)
+            || self.also == Some(tag)
+            || self.rules.iter().any(|policy| policy.allows(tag))
+    }
+}
