@@ -7,6 +7,7 @@ mod fields;
 pub mod git_url;
 mod global;
 mod pull_request;
+mod registries;
 pub mod schema;
 mod webhook;
 mod yaml;
