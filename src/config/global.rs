@@ -7,9 +7,75 @@ use std::time::Duration;
 use super::decode::{env_names, existing_file, seconds, signing};
 use super::fields::Decoder;
 use super::yaml::Node;
-use super::{Environment, Global, HttpLimits, MetricsAuth, Network, StatusPage};
+use super::{Environment, Global, MetricsAuth, StatusPage};
 
 const DEFAULT_LISTEN: &str = "0.0.0.0:8080";
+
+/// The HTTP server's limits: a client that is slow or never finishes cannot hold a connection
+/// open, and open connections are capped.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct HttpLimits {
+    /// A request's head must arrive within this, counted from when the connection opened or
+    /// its previous response was sent: so it is also how long a kept-alive connection may
+    /// stay idle.
+    pub header_timeout: Duration,
+    /// Connections open at once; further ones wait in the kernel's queue.
+    pub max_connections: usize,
+}
+
+impl Default for HttpLimits {
+    fn default() -> HttpLimits {
+        HttpLimits {
+            header_timeout: Duration::from_secs(10),
+            max_connections: 512,
+        }
+    }
+}
+
+/// An IP network (`10.0.0.0/8`), or one address.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Network {
+    address: std::net::IpAddr,
+    prefix: u8,
+}
+
+impl Network {
+    /// `address` or `address/prefix`.
+    pub fn parse(text: &str) -> Option<Network> {
+        let (address, prefix) = match text.split_once('/') {
+            Some((address, prefix)) => (address, Some(prefix)),
+            None => (text, None),
+        };
+        let address: std::net::IpAddr = address.trim().parse().ok()?;
+        let bits = match address {
+            std::net::IpAddr::V4(_) => 32,
+            std::net::IpAddr::V6(_) => 128,
+        };
+        let prefix = match prefix {
+            Some(p) => p.trim().parse::<u8>().ok().filter(|p| *p <= bits)?,
+            None => bits,
+        };
+        Some(Network { address, prefix })
+    }
+
+    pub fn contains(&self, ip: std::net::IpAddr) -> bool {
+        let ip = match ip {
+            std::net::IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, std::net::IpAddr::V4),
+            v4 => v4,
+        };
+        let (net, ip, bits) = match (self.address, ip) {
+            (std::net::IpAddr::V4(n), std::net::IpAddr::V4(i)) => {
+                (u128::from(u32::from(n)), u128::from(u32::from(i)), 32)
+            }
+            (std::net::IpAddr::V6(n), std::net::IpAddr::V6(i)) => {
+                (u128::from(n), u128::from(i), 128)
+            }
+            _ => return false,
+        };
+        let host_bits = bits - u32::from(self.prefix);
+        host_bits >= bits || (net >> host_bits) == (ip >> host_bits)
+    }
+}
 
 pub(super) fn default(env: &Environment) -> Global {
     Global {

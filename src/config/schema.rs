@@ -249,7 +249,13 @@ mod tests {
             r#"(?:get|require)\(d,"(\w+)",&\[([^\]]*)\]|secret\(d,&mutf,env,"(\w+)","(\w+)"\)|checked_list\(d,node,"(\w+)""#,
         )
         .unwrap();
-        for file in ["decode.rs", "global.rs", "registries.rs", "pull_request.rs", "webhook.rs"] {
+        for file in [
+            "decode.rs",
+            "global.rs",
+            "registries.rs",
+            "pull_request.rs",
+            "webhook.rs",
+        ] {
             let path = format!("{}/src/config/{file}", env!("CARGO_MANIFEST_DIR"));
             let source: String = std::fs::read_to_string(path)
                 .unwrap()
