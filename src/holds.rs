@@ -94,6 +94,18 @@ pub fn parse_until(text: &str) -> Result<String, String> {
     crate::image::hold::parse_until(text).map(|at| at.to_string())
 }
 
+/// Why holds could not be changed.
+#[derive(Debug, thiserror::Error)]
+pub enum HoldError {
+    #[error("at most {0} holds can be kept (global.maxHolds)")]
+    Full(usize),
+    #[error("cannot save holds to {}: {source}", file.display())]
+    Save {
+        file: PathBuf,
+        source: std::io::Error,
+    },
+}
+
 /// The daemon's holds, saved on every change.
 #[derive(Debug)]
 pub struct HoldBook {
@@ -133,7 +145,7 @@ impl HoldBook {
 
     /// Adds `made` and drops the holds `released` names (a plan ends the holds a new one
     /// replaces); one save for both.
-    pub fn change(&self, made: &[Hold], released: &[String]) -> Result<(), String> {
+    pub fn change(&self, made: &[Hold], released: &[String]) -> Result<(), HoldError> {
         if made.is_empty() && released.is_empty() {
             return Ok(());
         }
@@ -146,10 +158,7 @@ impl HoldBook {
             .collect();
         next.extend(made.iter().cloned());
         if next.len() > self.max {
-            return Err(format!(
-                "at most {} holds can be kept (global.maxHolds)",
-                self.max
-            ));
+            return Err(HoldError::Full(self.max));
         }
         self.save(&next)?;
         *holds = next;
@@ -157,7 +166,7 @@ impl HoldBook {
     }
 
     /// Drops the holds `matches` picks; returns them.
-    pub fn release(&self, matches: impl Fn(&Hold) -> bool) -> Result<Vec<Hold>, String> {
+    pub fn release(&self, matches: impl Fn(&Hold) -> bool) -> Result<Vec<Hold>, HoldError> {
         let mut holds = self.lock();
         let (gone, kept): (Vec<Hold>, Vec<Hold>) = holds.iter().cloned().partition(|h| matches(h));
         if !gone.is_empty() {
@@ -167,9 +176,11 @@ impl HoldBook {
         Ok(gone)
     }
 
-    fn save(&self, holds: &[Hold]) -> Result<(), String> {
-        store::save_json(&self.file, holds)
-            .map_err(|e| format!("cannot save holds to {}: {e}", self.file.display()))
+    fn save(&self, holds: &[Hold]) -> Result<(), HoldError> {
+        store::save_json(&self.file, holds).map_err(|source| HoldError::Save {
+            file: self.file.clone(),
+            source,
+        })
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Vec<Hold>> {

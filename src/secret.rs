@@ -12,17 +12,32 @@ pub enum SecretSource {
     Inline(Secret),
 }
 
+/// Why a secret could not be read; it names the place, never the secret.
+#[derive(Debug, thiserror::Error)]
+pub enum SecretError {
+    #[error("environment variable {0} is not set")]
+    Unset(String),
+    #[error("cannot read {}: {source}", path.display())]
+    File {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+}
+
 impl SecretSource {
     /// Reads the secret now (so a rotated file or variable is picked up). A trailing newline
     /// in a file is not part of the secret.
-    pub fn read(&self) -> Result<Secret, String> {
+    pub fn read(&self) -> Result<Secret, SecretError> {
         match self {
             SecretSource::Env(var) => std::env::var(var)
                 .map(Secret)
-                .map_err(|_| format!("environment variable {var} is not set")),
+                .map_err(|_| SecretError::Unset(var.clone())),
             SecretSource::File(path) => std::fs::read_to_string(path)
                 .map(|s| Secret(s.trim_end_matches(['\n', '\r']).to_string()))
-                .map_err(|e| format!("cannot read {}: {e}", path.display())),
+                .map_err(|source| SecretError::File {
+                    path: path.clone(),
+                    source,
+                }),
             SecretSource::Inline(secret) => Ok(secret.clone()),
         }
     }
@@ -86,7 +101,7 @@ mod tests {
             .read()
             .unwrap_err();
         assert_eq!(
-            missing,
+            missing.to_string(),
             "environment variable LAMINAR_TEST_NEVER_SET is not set"
         );
     }

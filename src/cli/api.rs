@@ -283,7 +283,7 @@ fn call(
         Some(file) => SecretSource::File(file.clone()),
         None => SecretSource::Env("LAMINAR_API_TOKEN".into()),
     };
-    let token = source.read().map_err(CliError::Usage)?;
+    let token = source.read().map_err(|e| CliError::Usage(e.to_string()))?;
     let url = format!("{}{path}", daemon.url.trim_end_matches('/'));
     super::block_on(async move {
         let client = reqwest::Client::builder()

@@ -99,7 +99,7 @@ fn api_token(config: &Config) -> Result<Option<Secret>, CliError> {
         (None, Some(file)) => Some(
             SecretSource::File(file.clone())
                 .read()
-                .map_err(CliError::Usage)?,
+                .map_err(|e| CliError::Usage(e.to_string()))?,
         ),
         (None, None) => None,
     };

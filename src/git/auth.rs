@@ -107,7 +107,8 @@ impl GitAuth {
                 .key_passphrase
                 .as_ref()
                 .map(SecretSource::read)
-                .transpose()?;
+                .transpose()
+                .map_err(|e| e.to_string())?;
             return Cred::ssh_key(user, None, key, passphrase.as_ref().map(Secret::expose))
                 .map_err(|e| format!("cannot use SSH key {}: {}", key.display(), e.message()));
         }
@@ -121,7 +122,8 @@ impl GitAuth {
                 .as_deref()
                 .or(user_from_url)
                 .unwrap_or("laminar");
-            return Cred::userpass_plaintext(user, password.read()?.expose())
+            let password = password.read().map_err(|e| e.to_string())?;
+            return Cred::userpass_plaintext(user, password.expose())
                 .map_err(|e| e.message().to_string());
         }
         Err(format!(

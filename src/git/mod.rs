@@ -44,8 +44,11 @@ pub enum GitError {
         "workspace {path} is in use by another process (a second laminar on the same dataDir?); not touching it"
     )]
     Busy { path: PathBuf },
-    #[error("signing key {key}: {message}; nothing was committed")]
-    Signing { key: PathBuf, message: String },
+    #[error("signing key {}: {source}; nothing was committed", key.display())]
+    Signing {
+        key: PathBuf,
+        source: signing::SigningError,
+    },
 }
 
 impl GitError {

@@ -8,6 +8,8 @@ use pgp::packet::{SecretKey, SecretSubkey};
 use pgp::types::Password;
 use rand_core::OsRng;
 
+use super::signing::SigningError;
+
 pub enum SigningKey {
     Primary(SecretKey),
     Subkey(SecretSubkey),
@@ -16,13 +18,13 @@ pub enum SigningKey {
 impl SigningKey {
     /// Reads the armored key and unlocks the part that signs with `passphrase` (or without
     /// one).
-    pub fn read(armored: &str, passphrase: Option<&str>) -> Result<SigningKey, String> {
+    pub fn read(armored: &str, passphrase: Option<&str>) -> Result<SigningKey, SigningError> {
         let (key, _) = SignedSecretKey::from_string(armored)
-            .map_err(|e| format!("not an armored OpenPGP secret key ({e})"))?;
+            .map_err(|e| SigningError::NotAKey(format!("armored OpenPGP secret key ({e})")))?;
         let password = passphrase
             .map(Password::from)
             .unwrap_or_else(Password::empty);
-        let wrong = |_| "the passphrase does not unlock the key".to_string();
+        let wrong = |_| SigningError::WrongPassphrase;
         let signing_subkey = key
             .secret_subkeys
             .into_iter()
@@ -39,12 +41,12 @@ impl SigningKey {
             }
         };
         key.sign(b"")
-            .map_err(|e| format!("the key cannot sign ({e})"))?;
+            .map_err(|e| SigningError::Sign(format!("the key cannot sign ({e})")))?;
         Ok(key)
     }
 
     /// A detached, armored signature over `data`.
-    pub fn sign(&self, data: &[u8]) -> Result<String, String> {
+    pub fn sign(&self, data: &[u8]) -> Result<String, SigningError> {
         let unlocked = Password::empty();
         let signature = match self {
             SigningKey::Subkey(key) => DetachedSignature::sign_binary_data(
@@ -64,6 +66,6 @@ impl SigningKey {
         };
         signature
             .and_then(|signature| signature.to_armored_string(ArmorOptions::default()))
-            .map_err(|e| format!("OpenPGP signature: {e}"))
+            .map_err(|e| SigningError::Sign(format!("OpenPGP signature: {e}")))
     }
 }

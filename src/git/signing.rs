@@ -7,6 +7,23 @@ use std::time::SystemTime;
 
 use crate::config::{Signing, SigningFormat};
 
+/// Why a commit could not be signed. Messages never hold key material.
+#[derive(Debug, thiserror::Error)]
+pub enum SigningError {
+    #[error("passphrase: {0}")]
+    Passphrase(#[from] crate::secret::SecretError),
+    #[error("{0}")]
+    Unreadable(#[from] std::io::Error),
+    #[error("not an {0}")]
+    NotAKey(String),
+    #[error("the passphrase does not unlock the key")]
+    WrongPassphrase,
+    #[error("the key is encrypted: give passphraseEnv or passphraseFile")]
+    Encrypted,
+    #[error("{0}")]
+    Sign(String),
+}
+
 /// A key, unlocked, ready to sign; with the key file's modification time when it was read, so
 /// a replaced key is read again.
 pub struct Signer {
@@ -30,28 +47,23 @@ impl std::fmt::Debug for Signer {
 
 impl Signer {
     /// Reads and unlocks the key `signing` names. Messages never hold key material.
-    pub fn load(signing: &Signing) -> Result<Signer, String> {
+    pub fn load(signing: &Signing) -> Result<Signer, SigningError> {
         let passphrase = signing
             .passphrase
             .as_ref()
             .map(|source| source.read())
-            .transpose()
-            .map_err(|e| format!("passphrase: {e}"))?;
-        let text = std::fs::read_to_string(&signing.key_file).map_err(|e| e.to_string())?;
+            .transpose()?;
+        let text = std::fs::read_to_string(&signing.key_file)?;
         let key = match signing.format {
             SigningFormat::Ssh => {
                 let key = ssh_key::PrivateKey::from_openssh(&text)
-                    .map_err(|e| format!("not an OpenSSH private key ({e})"))?;
+                    .map_err(|e| SigningError::NotAKey(format!("OpenSSH private key ({e})")))?;
                 let key = match (key.is_encrypted(), passphrase) {
                     (false, _) => key,
                     (true, Some(passphrase)) => key
                         .decrypt(passphrase.expose())
-                        .map_err(|_| "the passphrase does not unlock the key".to_string())?,
-                    (true, None) => {
-                        return Err(
-                            "the key is encrypted: give passphraseEnv or passphraseFile".into()
-                        );
-                    }
+                        .map_err(|_| SigningError::WrongPassphrase)?,
+                    (true, None) => return Err(SigningError::Encrypted),
                 };
                 Key::Ssh(Box::new(key))
             }
@@ -72,12 +84,12 @@ impl Signer {
     }
 
     /// The `gpgsig` header's value for the commit `buffer`.
-    pub fn sign(&self, buffer: &[u8]) -> Result<String, String> {
+    pub fn sign(&self, buffer: &[u8]) -> Result<String, SigningError> {
         match &self.key {
             Key::Ssh(key) => key
                 .sign("git", ssh_key::HashAlg::Sha512, buffer)
                 .and_then(|signature| signature.to_pem(ssh_key::LineEnding::LF))
-                .map_err(|e| format!("SSH signature: {e}")),
+                .map_err(|e| SigningError::Sign(format!("SSH signature: {e}"))),
             Key::OpenPgp(key) => key.sign(buffer),
         }
     }

@@ -18,6 +18,7 @@ use crate::forge::PullRequestRef;
 use crate::holds::HoldKind;
 use crate::metrics::Metrics;
 use crate::plan::KeptReason;
+use crate::secret::SecretError;
 use crate::store;
 
 /// Events waiting per target; beyond that, new ones are dropped (and counted).
@@ -287,7 +288,7 @@ async fn deliver(
     let mut tally = Tally::default();
     while let Some(event) = waiting.recv().await {
         let mut pause = FIRST_PAUSE;
-        let mut outcome = Err(String::new());
+        let mut outcome = Ok(());
         for attempt in 1..=ATTEMPTS {
             outcome = send(&client, &target, &event).await;
             if outcome.is_ok() || attempt == ATTEMPTS {
@@ -305,19 +306,31 @@ async fn deliver(
                 tally.failed += 1;
                 metrics.notification(&target.name, "failed");
                 tracing::warn!(notification = %target.name, event = event.kind.name(), error = %why, "notification not delivered");
-                tally.last_error = Some(why);
+                tally.last_error = Some(why.to_string());
             }
         }
     }
     tally
 }
 
-/// One delivery. Errors never show the URL (for Slack, Teams and Discord it is the secret).
+/// Why an event did not reach its target. Never shows the URL (for Slack, Teams and Discord
+/// it is the secret).
+#[derive(Debug, thiserror::Error)]
+enum Undelivered {
+    #[error(transparent)]
+    Secret(#[from] SecretError),
+    #[error("{0}")]
+    Transport(String),
+    #[error("the receiver answered HTTP {0}")]
+    Refused(u16),
+}
+
+/// One delivery.
 async fn send(
     client: &reqwest::Client,
     target: &Notification,
     event: &Event,
-) -> Result<(), String> {
+) -> Result<(), Undelivered> {
     let url = target.url.read()?;
     let body = message::body(target.kind, event);
     let mut request = client
@@ -342,10 +355,10 @@ async fn send(
         .body(body)
         .send()
         .await
-        .map_err(|e| e.without_url().to_string())?;
+        .map_err(|e| Undelivered::Transport(e.without_url().to_string()))?;
     match response.status() {
         status if status.is_success() => Ok(()),
-        status => Err(format!("the receiver answered HTTP {}", status.as_u16())),
+        status => Err(Undelivered::Refused(status.as_u16())),
     }
 }
 

@@ -83,7 +83,9 @@ pub async fn resolve(
         Some(RegistryAuth::Anonymous) => Ok(Credentials::Anonymous),
         Some(RegistryAuth::Basic { username, password }) => Ok(Credentials::Basic {
             username: username.clone(),
-            password: password.read().map_err(Failure::Credentials)?,
+            password: password
+                .read()
+                .map_err(|e| Failure::Credentials(e.to_string()))?,
         }),
         Some(RegistryAuth::DockerConfig(path)) => from_docker_config(path, host, true).await,
         None => match default_docker_config(home) {

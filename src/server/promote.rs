@@ -14,7 +14,7 @@ use serde_json::json;
 
 use super::{AppState, Authorized, error};
 use crate::deploy::{DeployRequest, check_image, checked_reason};
-use crate::holds::{Hold, HoldKind, parse_until};
+use crate::holds::{Hold, HoldError, HoldKind, parse_until};
 use crate::image::hub::image_key;
 
 /// `?wait=true` answers by then at the latest; the request carries on, and `GET` follows it.
@@ -140,11 +140,20 @@ pub async fn hold(State(state): State<Arc<AppState>>, _: Authorized, body: Bytes
     hold.repo = request.repo;
     hold.until = until;
     hold.reason = reason;
-    if let Err(message) = state.holds.change(std::slice::from_ref(&hold), &[]) {
-        return error(StatusCode::INSUFFICIENT_STORAGE, message);
+    if let Err(refused) = state.holds.change(std::slice::from_ref(&hold), &[]) {
+        return hold_error(refused);
     }
     tracing::info!(hold = %hold.id, image = %hold.image, repo = ?hold.repo, until = ?hold.until, "hold made");
     (StatusCode::CREATED, Json(hold)).into_response()
+}
+
+/// 507 when the holds are full (`global.maxHolds`), 500 when they cannot be saved.
+fn hold_error(refused: HoldError) -> Response {
+    let status = match refused {
+        HoldError::Full(_) => StatusCode::INSUFFICIENT_STORAGE,
+        HoldError::Save { .. } => StatusCode::INTERNAL_SERVER_ERROR,
+    };
+    error(status, refused.to_string())
 }
 
 /// `DELETE /api/v1/holds/{id}`: ends one hold.
@@ -179,13 +188,13 @@ pub async fn release_image(
 
 /// Answers a release, and wakes the repos it frees so they catch up without waiting for
 /// their next poll.
-fn released(state: &AppState, gone: Result<Vec<Hold>, String>, named: &str) -> Response {
+fn released(state: &AppState, gone: Result<Vec<Hold>, HoldError>, named: &str) -> Response {
     let gone = match gone {
         Ok(gone) if gone.is_empty() => {
             return error(StatusCode::NOT_FOUND, format!("no hold matches {named:?}"));
         }
         Ok(gone) => gone,
-        Err(message) => return error(StatusCode::INSUFFICIENT_STORAGE, message),
+        Err(refused) => return hold_error(refused),
     };
     let mut woken: Vec<String> = Vec::new();
     for hold in &gone {

@@ -47,10 +47,10 @@ impl Workspace {
             path: self.dir().to_path_buf(),
             message: "the commit message or author is not UTF-8".into(),
         })?;
-        let gpgsig = sign(&self.signer, &signing, unsigned.as_bytes()).map_err(|message| {
+        let gpgsig = sign(&self.signer, &signing, unsigned.as_bytes()).map_err(|source| {
             GitError::Signing {
                 key: signing.key_file.clone(),
-                message,
+                source,
             }
         })?;
         let oid = self
@@ -134,7 +134,7 @@ fn sign(
     slot: &RefCell<Option<Signer>>,
     signing: &Signing,
     buffer: &[u8],
-) -> Result<String, String> {
+) -> Result<String, SigningError> {
     let mut slot = slot.borrow_mut();
     let signer = match slot.take() {
         Some(signer) if !signer.stale(&signing.key_file) => signer,

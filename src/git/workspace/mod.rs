@@ -18,7 +18,7 @@ use super::coverage::Coverage;
 use super::local_push::{self, LocalPushError};
 use super::lock::WorkspaceLock;
 use super::memo::{self, Memo};
-use super::signing::Signer;
+use super::signing::{Signer, SigningError};
 use super::tree_move;
 use crate::config::git_url::{Remote, redact};
 use crate::config::{Repo, Signing};
