@@ -8,6 +8,7 @@ use std::sync::Mutex;
 
 use serde::{Deserialize, Serialize};
 
+use crate::image::hub::ImageKey;
 use crate::store;
 
 /// Why a hold exists.
@@ -74,7 +75,7 @@ impl Hold {
 
     /// Does the hold cover the references to `image` in `file` of `repo`?
     pub fn covers(&self, repo: &str, file: &str, image: &str) -> bool {
-        crate::image::hub::image_key(&self.image) == crate::image::hub::image_key(image)
+        ImageKey::of(&self.image) == ImageKey::of(image)
             && self.repo.as_deref().is_none_or(|r| r == repo)
             && self.file.as_deref().is_none_or(|f| f == file)
     }

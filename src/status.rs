@@ -6,7 +6,7 @@ use std::sync::Mutex;
 use serde::Serialize;
 
 use crate::cycle::{CycleReport, CycleResult};
-use crate::image::hub::image_key;
+use crate::image::hub::ImageKey;
 use crate::store;
 
 /// One repo's latest state.
@@ -158,18 +158,18 @@ pub struct StatusBoard {
 #[derive(Debug, Default)]
 struct Repos {
     statuses: BTreeMap<String, RepoStatus>,
-    /// Image (by [`image_key`]) → the repos whose last cycle saw a reference to it: a push
+    /// Image (by [`ImageKey`]) → the repos whose last cycle saw a reference to it: a push
     /// event or a deploy finds its repos here without reading every status.
-    using: HashMap<String, BTreeSet<String>>,
+    using: HashMap<ImageKey, BTreeSet<String>>,
 }
 
 impl Repos {
     fn set(&mut self, repo: &str, status: RepoStatus) {
-        let keys = |status: &RepoStatus| -> BTreeSet<String> {
+        let keys = |status: &RepoStatus| -> BTreeSet<ImageKey> {
             status
                 .references
                 .iter()
-                .map(|r| image_key(&r.image))
+                .map(|r| ImageKey::of(&r.image))
                 .collect()
         };
         let old = self.statuses.get(repo).map(keys).unwrap_or_default();
@@ -270,7 +270,7 @@ impl StatusBoard {
         let repos = store::lock(&self.repos);
         let mut found: BTreeSet<&String> = repos
             .using
-            .get(&image_key(image))
+            .get(&ImageKey::of(image))
             .map(|using| using.iter().collect())
             .unwrap_or_default();
         found.extend(

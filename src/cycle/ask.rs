@@ -3,6 +3,7 @@
 //! event's announced tag is waited for briefly.
 
 use super::*;
+use crate::image::hub::ImageKey;
 
 /// Pauses before listing an image again whose listing lacks a tag a push event announced.
 const ANNOUNCED_PAUSES: [Duration; 5] = [
@@ -28,13 +29,13 @@ pub(super) async fn ask_registries(
         announced,
         deploy,
     } = *asked;
-    let deployed = deploy.map(|order| crate::image::hub::image_key(&order.image));
+    let deployed = deploy.map(|order| ImageKey::of(&order.image));
     let mut wanted: HashMap<(&RegistryId, &str), Wanted> = HashMap::new();
     for file in files {
         for reference in &file.refs {
             if deployed
                 .as_ref()
-                .is_some_and(|key| *key != crate::image::hub::image_key(&reference.image))
+                .is_some_and(|key| *key != ImageKey::of(&reference.image))
             {
                 continue;
             }
@@ -141,9 +142,9 @@ fn lacks_announced(image: &str, tags: Option<&ImageTags>, announced: &[(String, 
     let Some(tags) = tags else {
         return false;
     };
-    let key = crate::image::hub::image_key(image);
+    let key = ImageKey::of(image);
     announced.iter().any(|(pushed, tag)| {
-        crate::image::hub::image_key(pushed) == key && !tags.tags.iter().any(|t| &t.tag == tag)
+        ImageKey::of(pushed) == key && !tags.tags.iter().any(|t| &t.tag == tag)
     })
 }
 

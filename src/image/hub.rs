@@ -8,9 +8,22 @@ use super::RegistryId;
 use super::reference::Reference;
 
 /// One spelling per image, to match a name from outside (a push event, a hold, a deploy
-/// request) against references however they are written.
-pub fn image_key(name: &str) -> String {
-    canonical(name).unwrap_or_else(|| name.to_ascii_lowercase())
+/// request) against references however they are written: `nginx`, `docker.io/nginx` and
+/// `index.docker.io/library/nginx` have one key.
+#[derive(
+    Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
+#[serde(transparent)]
+pub struct ImageKey(String);
+
+impl ImageKey {
+    pub fn of(name: &str) -> ImageKey {
+        ImageKey(canonical(name).unwrap_or_else(|| name.to_ascii_lowercase()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
 }
 
 /// Hosts that mean Docker Hub in an image name.

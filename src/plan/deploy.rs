@@ -7,7 +7,7 @@ use std::time::SystemTime;
 use super::{Change, Plan, Site, TagTable, change};
 use crate::config::Repo;
 use crate::holds::{Hold, HoldKind};
-use crate::image::hub::image_key;
+use crate::image::hub::ImageKey;
 use crate::image::walk::{FileRefs, slash_path};
 use crate::policy::Selection;
 
@@ -78,7 +78,7 @@ pub fn deploy(
     standing: &super::Standing,
     now: SystemTime,
 ) -> Result<Plan, DeployRefusal> {
-    let key = image_key(&order.image);
+    let key = ImageKey::of(&order.image);
     let mut plan = Plan::default();
     let mut matched = false;
     for file in files {
@@ -87,7 +87,7 @@ pub fn deploy(
             continue;
         }
         for reference in &file.refs {
-            if image_key(&reference.image) != key {
+            if ImageKey::of(&reference.image) != key {
                 continue;
             }
             let Some((rule, _)) = super::managing(repo, standing, &file.path, &slashed, reference)

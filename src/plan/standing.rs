@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use crate::holds::{Hold, HoldKind};
+use crate::image::hub::ImageKey;
 use crate::policy::{ImageTags, Policy, Selection};
 
 /// The holds in force for one repo, and the tags laminar last wrote in it.
@@ -19,7 +20,7 @@ pub struct Standing {
 /// wrote it. Kept beside the workspace; losing it only costs noticing the next rollback.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Written {
-    pub files: BTreeMap<String, BTreeMap<String, WrittenTag>>,
+    pub files: BTreeMap<String, BTreeMap<ImageKey, WrittenTag>>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -34,7 +35,7 @@ impl Written {
     pub fn get(&self, file: &str, image: &str) -> Option<&str> {
         // Most references are in files laminar never wrote: no key is made for them.
         let images = self.files.get(file)?;
-        let written = images.get(&crate::image::hub::image_key(image))?;
+        let written = images.get(&ImageKey::of(image))?;
         Some(&written.tag)
     }
 
@@ -46,12 +47,12 @@ impl Written {
         self.files
             .entry(file.to_string())
             .or_default()
-            .insert(crate::image::hub::image_key(image), written);
+            .insert(ImageKey::of(image), written);
     }
 
     pub fn forget(&mut self, file: &str, image: &str) {
         if let Some(images) = self.files.get_mut(file) {
-            images.remove(&crate::image::hub::image_key(image));
+            images.remove(&ImageKey::of(image));
             if images.is_empty() {
                 self.files.remove(file);
             }

@@ -40,6 +40,7 @@ pub use error::{Failure, RegistryError};
 pub use image::ImageName;
 
 use crate::config::{Registry, RegistryId, RegistryKind};
+use crate::image::hub::ImageKey;
 use crate::policy::{ImageTags, TagInfo};
 
 /// The cache file under `dataDir`.
@@ -328,9 +329,9 @@ impl Registries {
     /// Drops the listings of `image`, however written: the next cycle that asks for it lists
     /// it afresh (a push event said it changed), while other images' listings stay.
     pub fn forget(&self, image: &str) {
-        let key = crate::image::hub::image_key(image);
+        let key = ImageKey::of(image);
         let mut memo = crate::store::lock(&self.memo);
-        memo.retain(|(name, _), _| crate::image::hub::image_key(name) != key);
+        memo.retain(|(name, _), _| ImageKey::of(name) != key);
     }
 
     /// The listing to wait for: a usable one already started, else a new one. Expired

@@ -15,7 +15,7 @@ use serde_json::json;
 use super::{AppState, Authorized, error};
 use crate::deploy::{DeployRequest, check_image, checked_reason};
 use crate::holds::{Hold, HoldError, HoldKind, parse_until};
-use crate::image::hub::image_key;
+use crate::image::hub::ImageKey;
 
 /// `?wait=true` answers by then at the latest; the request carries on, and `GET` follows it.
 const WAIT_LIMIT: Duration = Duration::from_secs(600);
@@ -179,9 +179,9 @@ pub async fn release_image(
         );
     };
     let repo = query_value(query.as_deref(), "repo");
-    let key = image_key(&image);
+    let key = ImageKey::of(&image);
     let gone = state.holds.release(|h| {
-        image_key(&h.image) == key && repo.as_ref().is_none_or(|r| h.repo.as_ref() == Some(r))
+        ImageKey::of(&h.image) == key && repo.as_ref().is_none_or(|r| h.repo.as_ref() == Some(r))
     });
     released(&state, gone, &image)
 }

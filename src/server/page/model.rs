@@ -5,6 +5,7 @@ use std::time::SystemTime;
 
 use crate::config::Config;
 use crate::holds::Hold;
+use crate::image::hub::ImageKey;
 use crate::registry::RequestCounters;
 use crate::status::{ReferenceStatus, RepoStatus, StatusBoard, UpdateRecord};
 
@@ -134,7 +135,7 @@ pub fn repo(config: &Config, board: &StatusBoard, name: &str) -> Option<RepoView
 
 /// Every reference to `image` (however written), by repo.
 pub fn image(board: &StatusBoard, image: &str) -> Vec<ImageRow> {
-    let key = crate::image::hub::image_key(image);
+    let key = ImageKey::of(image);
     board
         .snapshot()
         .into_iter()
@@ -142,7 +143,7 @@ pub fn image(board: &StatusBoard, image: &str) -> Vec<ImageRow> {
             status
                 .references
                 .into_iter()
-                .filter(|r| crate::image::hub::image_key(&r.image) == key)
+                .filter(|r| ImageKey::of(&r.image) == key)
                 .map(move |reference| ImageRow {
                     repo: repo.clone(),
                     reference,
