@@ -51,9 +51,21 @@ struct Wake {
     event: Mutex<Option<Pending>>,
     /// Deploy requests, in the order they came.
     orders: Mutex<VecDeque<DeployOrder>>,
+    /// Set from the moment the task wakes (before it takes what was asked) until it has
+    /// published its cycles: with the requests above, whether anything is under way.
+    busy: AtomicBool,
 }
 
 impl Wake {
+    /// Nothing asked of this repo is waiting or running.
+    fn idle(&self) -> bool {
+        !self.busy.load(Ordering::SeqCst)
+            && !self.full.load(Ordering::SeqCst)
+            && !self.nudged.load(Ordering::SeqCst)
+            && store::lock(&self.event).is_none()
+            && self.orders().is_empty()
+    }
+
     fn orders(&self) -> std::sync::MutexGuard<'_, VecDeque<DeployOrder>> {
         store::lock(&self.orders)
     }
@@ -156,6 +168,12 @@ impl Triggers {
         drop(event);
         wake.notify.notify_one();
         true
+    }
+
+    /// No repo has a cycle running or a request (trigger, push event, deploy, released hold)
+    /// waiting: what was asked so far is done. Polled cycles come on their own.
+    pub fn idle(&self) -> bool {
+        self.by_repo.values().all(|wake| wake.idle())
     }
 
     fn wake(&self, repo: &str) -> Arc<Wake> {
@@ -273,12 +291,14 @@ enum Finished<'a> {
 impl RepoTask {
     async fn run(mut self) {
         while let Some((woke, on_time)) = self.next_wake().await {
+            self.wake.busy.store(true, Ordering::SeqCst);
             let Some(deployed) = self.run_deploys(woke).await else {
                 break;
             };
             if !self.run_cycle(woke, on_time, deployed).await {
                 break;
             }
+            self.wake.busy.store(false, Ordering::SeqCst);
             release_freed_memory();
         }
         // Requests still queued get an answer rather than a wait without end.

@@ -139,6 +139,7 @@ async fn status(State(state): State<Arc<AppState>>, _: Authorized) -> Response {
         "repos": state.status.snapshot(),
         "holds": state.holds.list(),
         "setAside": crate::store::set_aside_files(),
+        "idle": state.triggers.idle(),
     }))
     .into_response()
 }

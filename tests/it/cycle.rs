@@ -19,7 +19,10 @@ use laminar::status::{RepoStatus, StatusBoard};
 use tokio::time::Instant;
 
 use crate::git_server::{BareRepo, git};
-use crate::util::Dir;
+use crate::util::{Dir, eventually};
+
+/// How long a scheduler test waits for what it asked before it fails.
+const LIMIT: Duration = Duration::from_secs(60);
 
 pub(crate) const APP: &str = "image: reg.io/acme/app:develop-1  # keep this comment\n";
 
@@ -474,14 +477,7 @@ async fn the_scheduler_runs_every_repo_reports_failures_and_stops_when_told() {
             let _ = stopped.await;
         },
     ));
-    let deadline = std::time::Instant::now() + Duration::from_secs(30);
-    while !status.ready() {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "first cycles never ended"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    eventually(LIMIT, || async { status.ready() }).await;
     let board = status.snapshot();
     assert_eq!(board["good"].result, Some(CycleResult::Updated));
     assert_eq!(board["broken"].result, Some(CycleResult::Failed));
@@ -490,10 +486,7 @@ async fn the_scheduler_runs_every_repo_reports_failures_and_stops_when_told() {
     // A new tag and a trigger: the next cycle sees it at once, despite pollFreq: 1h.
     script.develop("reg.io/acme/app", 3);
     assert!(triggers.trigger("good"));
-    while status.snapshot()["good"].cycles < 2 {
-        assert!(std::time::Instant::now() < deadline, "the trigger was lost");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    eventually(LIMIT, || async { status.snapshot()["good"].cycles >= 2 }).await;
     assert_eq!(
         good.show("dev/app.yaml"),
         APP.replace("develop-1", "develop-3").trim_end()
@@ -627,15 +620,12 @@ async fn notifications_tell_of_updates_a_failure_once_and_the_recovery_signed() 
             let _ = stopped.await;
         },
     ));
-    let deadline = std::time::Instant::now() + Duration::from_secs(60);
     let wait_for = |cycles: u64, repo: &'static str| {
         let status = status.clone();
-        async move {
-            while status.snapshot()[repo].cycles < cycles {
-                assert!(std::time::Instant::now() < deadline, "{repo} never cycled");
-                tokio::time::sleep(Duration::from_millis(20)).await;
-            }
-        }
+        eventually(LIMIT, move || {
+            let status = status.clone();
+            async move { status.snapshot()[repo].cycles >= cycles }
+        })
     };
     wait_for(1, "good").await;
     wait_for(1, "broken").await;
@@ -664,12 +654,11 @@ async fn notifications_tell_of_updates_a_failure_once_and_the_recovery_signed() 
     );
 
     // The webhook heard of three events, each signed over its timestamp and body.
-    let mut received = Vec::new();
-    while received.len() < 3 {
-        assert!(std::time::Instant::now() < deadline, "{received:?}");
-        received = receiver.received_requests().await.unwrap_or_default();
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    eventually(LIMIT, || async {
+        receiver.received_requests().await.unwrap_or_default().len() >= 3
+    })
+    .await;
+    let received = receiver.received_requests().await.unwrap_or_default();
     let mut events = Vec::new();
     for request in &received {
         let header = |name: &str| {

@@ -3,7 +3,7 @@
 
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::git_server::{BareRepo, HttpGitServer, SshServer, git};
 use crate::registry_server::{RegistryServer, free_port};
@@ -239,16 +239,18 @@ impl Daemon {
         request.send().await.unwrap()
     }
 
-    pub async fn wait_for<F, Fut>(&self, mut ready: F)
+    pub async fn wait_for<F, Fut>(&self, ready: F)
     where
         F: FnMut() -> Fut,
         Fut: std::future::Future<Output = bool>,
     {
-        let deadline = Instant::now() + Duration::from_secs(60);
-        while !ready().await {
-            assert!(Instant::now() < deadline, "timed out waiting");
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+        crate::util::eventually(Duration::from_secs(60), ready).await;
+    }
+
+    /// Waits until the daemon has done everything asked of it so far (`idle` in the status).
+    pub async fn wait_idle(&self) {
+        self.wait_for(|| async { self.status().await["idle"] == true })
+            .await;
     }
 
     pub fn terminate(&mut self) -> std::process::ExitStatus {
@@ -377,7 +379,7 @@ async fn the_daemon_syncs_on_trigger_serves_metrics_and_status_and_stops_on_sigt
     let triggers =
         futures::future::join_all((0..5).map(|_| daemon.post("/api/v1/sync", Some(TOKEN)))).await;
     assert!(triggers.iter().all(|r| r.status() == 202));
-    tokio::time::sleep(Duration::from_secs(3)).await;
+    daemon.wait_idle().await;
     let after = cycles(&daemon.get("/metrics").await.unwrap().text().await.unwrap());
     assert!(
         (before + 1..=before + 2).contains(&after),

@@ -75,3 +75,17 @@ pub fn scripted(
     });
     registry
 }
+
+/// Waits until `check` holds, asking again every 50 ms; fails the test after `limit` (a bound
+/// for a hung test, not a measurement).
+pub async fn eventually<F, Fut>(limit: std::time::Duration, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = std::time::Instant::now() + limit;
+    while !check().await {
+        assert!(std::time::Instant::now() < deadline, "timed out waiting");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}

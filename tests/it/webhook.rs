@@ -2,8 +2,6 @@
 //! running laminar, which commits the pushed tag; senders that cannot run here are scripted
 //! with their documented payloads against the same daemon.
 
-use std::time::Duration;
-
 use hmac::{Hmac, Mac};
 use wiremock::matchers::{method, query_param};
 use wiremock::{Mock, MockServer, ResponseTemplate};
@@ -97,7 +95,7 @@ webhooks:
     daemon
         .wait_for(|| async { metric(&metrics(&daemon).await, woke) == 2.0 })
         .await;
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    daemon.wait_idle().await;
     let lists_before = metric(
         &metrics(&daemon).await,
         "laminar_registry_requests_total{registry=\"local\",kind=\"tags\"",
@@ -261,7 +259,7 @@ webhooks:
         ),
         1.0
     );
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    daemon.wait_idle().await;
     assert_eq!(
         git(&remote.bare, &["rev-list", "--count", "main"]),
         "2",
