@@ -1,173 +1,27 @@
 //! The repo cycle and the scheduler against scripted tag sources (the registry is the one I/O
 //! boundary faked here) and real git remotes on disk, checked with the git CLI.
 
-use std::collections::HashMap;
 use std::path::Path;
+use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime};
 
-use laminar::config::{Config, Environment, Registry, parse};
-use laminar::cycle::{CycleError, CycleReport, CycleResult, Mode, RepoCycle, Shared};
+use laminar::config::{Environment, parse};
+use laminar::cycle::{CycleError, CycleResult, RepoCycle};
 use laminar::notify::Notifier;
 use laminar::policy::TagInfo;
-use laminar::registry::{
-    BoxFuture, DiskCache, Failure, ImageName, Registries, RequestCounters, TagSource,
-};
+use laminar::registry::Failure;
 use laminar::scheduler::{self, Outlets, Triggers};
 use laminar::status::{RepoStatus, StatusBoard};
-use tokio::time::Instant;
 
-use crate::git_server::{BareRepo, git};
+use crate::fixtures::cycle::{
+    APP, Fixture, Script, config, develop, errors, racing_action, shared,
+};
+use crate::fixtures::git::{BareRepo, git};
 use crate::util::{Dir, eventually};
 
 /// How long a scheduler test waits for what it asked before it fails.
 const LIMIT: Duration = Duration::from_secs(60);
-
-pub(crate) const APP: &str = "image: reg.io/acme/app:develop-1  # keep this comment\n";
-
-/// Tag listings a test scripts per image: tags, or a failure; and, per image, the listings
-/// later asks get (the registry catching up).
-#[derive(Clone, Default)]
-pub(crate) struct Script(
-    Arc<Mutex<HashMap<String, Listing>>>,
-    Arc<Mutex<HashMap<String, Listing>>>,
-);
-
-type Listing = Result<Vec<TagInfo>, Failure>;
-
-/// `develop-{n}`, pushed after `develop-{n-1}`.
-fn develop(n: u32) -> TagInfo {
-    TagInfo {
-        tag: format!("develop-{n}"),
-        pushed: Some(UNIX_EPOCH + Duration::from_secs(1_700_000_000 + u64::from(n))),
-        digest: None,
-    }
-}
-
-impl Script {
-    /// `develop-1` … `develop-{newest}`.
-    pub(crate) fn develop(&self, image: &str, newest: u32) {
-        self.set(image, Ok((1..=newest).map(develop).collect()));
-    }
-
-    /// The registry does not answer for `image`.
-    pub(crate) fn fail(&self, image: &str) {
-        self.set(image, Err(Failure::Network("connection refused".into())));
-    }
-
-    /// `develop-1` … `develop-{first}` for the next listing, `develop-{then}` from the one after.
-    pub(crate) fn develop_lagging(&self, image: &str, first: u32, then: u32) {
-        self.develop(image, first);
-        let later = Ok((1..=then).map(develop).collect());
-        self.1.lock().unwrap().insert(image.to_string(), later);
-    }
-
-    fn set(&self, image: &str, listing: Listing) {
-        self.0.lock().unwrap().insert(image.to_string(), listing);
-    }
-}
-
-impl TagSource for Script {
-    fn tags<'a>(
-        &'a self,
-        image: &'a ImageName,
-        _with_times: bool,
-    ) -> BoxFuture<'a, Result<Vec<TagInfo>, Failure>> {
-        let mut listings = self.0.lock().unwrap();
-        let listing = listings
-            .get(&image.written)
-            .cloned()
-            .unwrap_or(Err(Failure::NotFound));
-        if let Some(later) = self.1.lock().unwrap().remove(&image.written) {
-            listings.insert(image.written.clone(), later);
-        }
-        Box::pin(async move { listing })
-    }
-}
-
-/// A config for repos on local paths, `extra` added to every repo.
-fn config(data: &Dir, repos: &[(&str, &str)], global: &str, extra: &str) -> Arc<Config> {
-    let mut text = format!(
-        "global:\n  dataDir: {}\n  gitUser: Laminar\n  gitEmail: laminar@example.org\n{global}dockerRegistries:\n- reg: reg.io/acme\ngit:\n",
-        data.path().join("state").display()
-    );
-    for (name, url) in repos {
-        text.push_str(&format!(
-            "- name: {name}\n  url: {url}\n  branch: main\n{extra}  updates:\n  - pattern: glob:develop-*\n    files: [dev/]\n"
-        ));
-    }
-    let loaded = parse(Path::new("laminar.yaml"), &text, &Environment::default()).unwrap();
-    Arc::new(loaded.config)
-}
-
-fn shared(config: Arc<Config>, script: &Script, data: &Dir) -> Shared {
-    let registry = Registry::new("reg.io/acme");
-    let registries = Registries::with_sources(
-        vec![(registry, Box::new(script.clone()) as Box<dyn TagSource>)],
-        Arc::new(RequestCounters::default()),
-        Arc::new(DiskCache::open(&data.path().join("cache.json"))),
-    );
-    Shared::with_registries(config, registries).unwrap()
-}
-
-/// One repo on a local bare remote, with everything a cycle needs.
-pub(crate) struct Fixture {
-    pub(crate) remote: BareRepo,
-    pub(crate) script: Script,
-    pub(crate) shared: Shared,
-    pub(crate) cycle: RepoCycle,
-    _data: Dir,
-}
-
-impl Fixture {
-    pub(crate) fn new(files: &[(&str, &str)], global: &str, extra: &str) -> Fixture {
-        Fixture::on(BareRepo::new(files), global, extra)
-    }
-
-    /// A fixture on an existing remote.
-    pub(crate) fn on(remote: BareRepo, global: &str, extra: &str) -> Fixture {
-        let url = remote.bare.display().to_string();
-        Fixture::at(remote, &url, global, extra)
-    }
-
-    /// A fixture reaching its remote through `url` (over SSH, say).
-    pub(crate) fn at(remote: BareRepo, url: &str, global: &str, extra: &str) -> Fixture {
-        let data = Dir::new();
-        let config = config(&data, &[("manifests", url)], global, extra);
-        let script = Script::default();
-        script.develop("reg.io/acme/app", 2);
-        let shared = shared(config.clone(), &script, &data);
-        Fixture {
-            remote,
-            script,
-            shared,
-            cycle: RepoCycle::new(config.repos[0].clone()),
-            _data: data,
-        }
-    }
-
-    /// The one working copy under the data directory.
-    pub(crate) fn workspace_dir(&self) -> std::path::PathBuf {
-        let workspaces = self.shared.config.global.data_dir.join("workspaces");
-        std::fs::read_dir(&workspaces)
-            .unwrap()
-            .flatten()
-            .find(|e| e.path().is_dir())
-            .unwrap()
-            .path()
-    }
-
-    pub(crate) async fn run(&mut self) -> CycleReport {
-        self.cycle
-            .run(&self.shared, Mode::Apply, Instant::now())
-            .await
-    }
-}
-
-pub(crate) fn errors(report: &CycleReport) -> Vec<String> {
-    report.errors.iter().map(ToString::to_string).collect()
-}
 
 #[tokio::test]
 async fn a_cycle_pushes_its_change_and_the_next_one_costs_no_reset() {
@@ -212,18 +66,6 @@ async fn a_failing_registry_is_reported_and_other_images_still_move() {
         f.remote.show("dev/app.yaml"),
         "a: reg.io/acme/app:develop-2\nb: reg.io/acme/broken:develop-1"
     );
-}
-
-/// An exec action that, on its first `times` runs, pushes an outside commit to the remote:
-/// laminar's push right after it is then refused.
-pub(crate) fn racing_action(remote: &BareRepo, times: u32) -> String {
-    let counter = remote.outside.parent().unwrap().join("races");
-    std::fs::write(&counter, "0").unwrap();
-    format!(
-        "  exec:\n  - n=$(cat {counter}); if [ $n -lt {times} ]; then echo $((n+1)) > {counter}; cd {outside} && echo $n > race-$n.txt && git add -A && git -c user.name=o -c user.email=o@x commit -qm outside-$n && git pull -q --rebase origin main && git push -q origin main; fi\n",
-        counter = counter.display(),
-        outside = remote.outside.display()
-    )
 }
 
 #[tokio::test]

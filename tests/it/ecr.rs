@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 use wiremock::matchers::{body_partial_json, header, method};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
-use crate::registry_server::free_port;
+use crate::fixtures::registry::free_port;
 use crate::util::Dir;
 
 const ACCOUNT: &str = "123456789012";

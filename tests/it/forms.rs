@@ -1,8 +1,8 @@
 //! Every way a repo writes an image, end to end: `laminar once` against a real registry that
 //! stands in for Docker Hub through `endpoint:`, checked with the git CLI.
 
-use crate::git_server::{BareRepo, git};
-use crate::registry_server::RegistryServer;
+use crate::fixtures::git::{BareRepo, git};
+use crate::fixtures::registry::RegistryServer;
 use crate::util::Dir;
 
 fn values(addr: &str, redis: &str, app: &str) -> String {

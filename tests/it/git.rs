@@ -11,7 +11,7 @@ use laminar::image::walk::scan_paths;
 use laminar::plan::{Change, TagTable, apply, plan};
 use laminar::policy::{ImageTags, TagInfo};
 
-use crate::git_server::{BareRepo, HttpGitServer, SshServer, git};
+use crate::fixtures::git::{BareRepo, HttpGitServer, SshServer, git};
 use crate::util::Dir;
 
 const APP: &str = "image: reg.io/acme/app:develop-1  # keep this comment\n";

@@ -6,7 +6,7 @@ use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-use crate::daemon::{Daemon, TOKEN, setup};
+use crate::fixtures::daemon::{Daemon, TOKEN, setup};
 
 /// Clients that send half a request and then nothing.
 async fn half_open(daemon: &Daemon, count: usize) -> Vec<TcpStream> {

@@ -10,7 +10,7 @@ use laminar::image::scanner::Scanner;
 use laminar::image::walk::{FileRefs, Starts, patch_scan, scan_paths, scan_starts};
 use proptest::prelude::*;
 
-use crate::git_server::{BareRepo, git};
+use crate::fixtures::git::{BareRepo, git};
 use crate::util::Dir;
 
 /// One outside change to the repo.

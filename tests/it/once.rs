@@ -7,7 +7,7 @@ use axum::body::Bytes;
 use axum::http::{HeaderMap, StatusCode};
 use hmac::{Hmac, Mac};
 
-use crate::daemon::setup;
+use crate::fixtures::daemon::setup;
 
 /// A local HTTP receiver keeping every (headers, body) it is sent; answers `status`.
 struct Receiver {
@@ -93,7 +93,7 @@ async fn once_delivers_signed_notifications_and_announces_a_failure_once() {
     // Failing again is no news; recovering is.
     assert_eq!(once(&[]).status.code(), Some(1));
     assert_eq!(receiver.events(b"hmac-key").len(), 2);
-    crate::git_server::git(
+    crate::fixtures::git::git(
         s.dir.path(),
         &[
             "clone",

@@ -5,9 +5,9 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use crate::daemon::{Daemon, TOKEN};
-use crate::git_server::BareRepo;
-use crate::registry_server::{RegistryServer, free_port};
+use crate::fixtures::daemon::{Daemon, TOKEN};
+use crate::fixtures::git::BareRepo;
+use crate::fixtures::registry::{RegistryServer, free_port};
 use crate::util::{Dir, project_root};
 
 fn config(port: u16, addr: &str, good: &Path, broken: &Path, access: &str) -> String {

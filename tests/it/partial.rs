@@ -4,8 +4,8 @@
 
 use laminar::cycle::{CycleResult, RepoCycle};
 
-use crate::cycle::{APP, Fixture, errors, racing_action};
-use crate::git_server::{BareRepo, git};
+use crate::fixtures::cycle::{APP, Fixture, errors, racing_action};
+use crate::fixtures::git::{BareRepo, git};
 
 /// A repo whose rules cover `dev/` only, with files elsewhere (and one whose name merely
 /// starts like the rules' path).

@@ -8,9 +8,9 @@ use serde_json::{Value, json};
 use wiremock::matchers::method;
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
-use crate::daemon::{Daemon, TOKEN};
-use crate::git_server::{BareRepo, git};
-use crate::registry_server::{RegistryServer, free_port};
+use crate::fixtures::daemon::{Daemon, TOKEN};
+use crate::fixtures::git::{BareRepo, git};
+use crate::fixtures::registry::{RegistryServer, free_port};
 use crate::util::Dir;
 
 const OLD: &str = "2024-01-01T00:00:00Z";

@@ -5,9 +5,9 @@ use laminar::cycle::{CycleError, CycleReport, CycleResult, Mode, ProposalAction}
 use laminar::status::RepoStatus;
 use tokio::time::Instant;
 
-use crate::cycle::{APP, Fixture, errors};
+use crate::fixtures::cycle::{APP, Fixture, errors};
+use crate::fixtures::git::{BareRepo, SshServer, git};
 use crate::forge_fake::{FakeForge, Kind};
-use crate::git_server::{BareRepo, SshServer, git};
 
 const BRANCH: &str = "laminar/manifests/all";
 
@@ -307,7 +307,7 @@ async fn a_deploy_request_in_pull_request_mode_is_proposed_on_a_branch_of_its_ow
     let data = crate::util::Dir::new();
     data.write("token", "ghp_test\n");
     let extra = pull_request_block(&github, &data.path().join("token"));
-    let mut f = crate::cycle::Fixture::on(remote, "", &extra);
+    let mut f = crate::fixtures::cycle::Fixture::on(remote, "", &extra);
     let main = f.remote.head();
     let order = laminar::plan::DeployOrder {
         id: "00c0ffee00c0ffee".into(),

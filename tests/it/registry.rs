@@ -7,7 +7,7 @@ use laminar::config::{Platform, Registry, RegistryAuth, SecretSource};
 use laminar::registry::{Failure, Options, Registries, RequestKind};
 use serde_json::Value;
 
-use crate::registry_server::RegistryServer;
+use crate::fixtures::registry::RegistryServer;
 use crate::util::Dir;
 
 fn local(server: &RegistryServer) -> Registry {
@@ -473,7 +473,7 @@ async fn basic_auth_from_the_environment_a_docker_config_or_nothing() {
         format!(
             r#"{{"auths":{{"{}":{{"auth":"{}"}}}}}}"#,
             server.addr,
-            crate::registry_server::docker_auth("bot", "s3cret")
+            crate::fixtures::registry::docker_auth("bot", "s3cret")
         ),
     );
     registry.auth = Some(RegistryAuth::DockerConfig(config));

@@ -393,7 +393,7 @@ async fn garbage_bodies_and_unexpected_statuses_are_typed_errors() {
 
 #[tokio::test]
 async fn a_dead_registry_is_a_network_error_not_a_hang() {
-    let port = crate::registry_server::free_port();
+    let port = crate::fixtures::registry::free_port();
     let mut registry = Registry::new(&format!("127.0.0.1:{port}"));
     registry.insecure = true;
     let data = Dir::new();

@@ -5,9 +5,9 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use crate::daemon::{Daemon, Setup, TOKEN, setup};
-use crate::git_server::{BareRepo, git};
-use crate::registry_server::{RegistryServer, free_port};
+use crate::fixtures::daemon::{Daemon, Setup, TOKEN, setup};
+use crate::fixtures::git::{BareRepo, git};
+use crate::fixtures::registry::{RegistryServer, free_port};
 use crate::util::Dir;
 
 /// Whether `pid` is gone (a zombie waiting for its reaper counts as gone).
@@ -237,7 +237,7 @@ async fn racing_writers_over_file_urls_lose_nothing() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn racing_writers_over_ssh_lose_nothing() {
-    let ssh = crate::git_server::SshServer::start();
+    let ssh = crate::fixtures::git::SshServer::start();
     race_with_outside_writers(|remote| {
         (
             ssh.url(&remote.bare),

@@ -6,7 +6,7 @@ use std::process::Command;
 
 use laminar::cycle::CycleResult;
 
-use crate::cycle::{APP, Fixture};
+use crate::fixtures::cycle::{APP, Fixture};
 use crate::forge_fake::{FakeForge, Kind};
 use crate::util::Dir;
 

@@ -6,9 +6,9 @@ use hmac::{Hmac, Mac};
 use wiremock::matchers::{method, query_param};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
-use crate::daemon::{Daemon, TOKEN};
-use crate::git_server::{BareRepo, git};
-use crate::registry_server::{RegistryServer, free_port};
+use crate::fixtures::daemon::{Daemon, TOKEN};
+use crate::fixtures::git::{BareRepo, git};
+use crate::fixtures::registry::{RegistryServer, free_port};
 use crate::util::Dir;
 
 const HOOK_SECRET: &str = "registry-hook-secret";
