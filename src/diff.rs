@@ -5,7 +5,7 @@
 const CONTEXT: usize = 2;
 
 /// `--- a/path`, `+++ b/path` and hunks for the lines that differ; empty if none do.
-pub fn unified(path: &str, old: &str, new: &str) -> String {
+pub(crate) fn unified(path: &str, old: &str, new: &str) -> String {
     let old_lines: Vec<&str> = old.split_inclusive('\n').collect();
     let new_lines: Vec<&str> = new.split_inclusive('\n').collect();
     let changed: Vec<usize> = (0..old_lines.len().max(new_lines.len()))

@@ -51,7 +51,7 @@ impl ExecError {
 }
 
 /// What the actions are told about the cycle, and what they may see and how long they run.
-pub struct ExecContext<'a> {
+pub(crate) struct ExecContext<'a> {
     pub repo: &'a str,
     pub branch: &'a str,
     pub changes: &'a [Change],
@@ -80,7 +80,7 @@ struct ChangeJson<'a> {
 }
 
 /// Runs `commands` in order in `dir`; the first failure stops the rest.
-pub fn run_actions(
+pub(crate) fn run_actions(
     commands: &[String],
     dir: &Path,
     context: &ExecContext,

@@ -91,7 +91,7 @@ impl Hold {
 
 /// `until` as people write it, as the RFC 3339 time it means (see
 /// [`crate::image::hold::parse_until`]).
-pub fn parse_until(text: &str) -> Result<String, String> {
+pub(crate) fn parse_until(text: &str) -> Result<String, String> {
     crate::image::hold::parse_until(text).map(|at| at.to_string())
 }
 

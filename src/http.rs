@@ -7,11 +7,11 @@ use std::time::{Duration, SystemTime};
 use reqwest::header::{HeaderMap, RETRY_AFTER};
 
 /// The `User-Agent` of every request laminar makes.
-pub const USER_AGENT: &str = concat!("laminar/", env!("CARGO_PKG_VERSION"));
+pub(crate) const USER_AGENT: &str = concat!("laminar/", env!("CARGO_PKG_VERSION"));
 
 /// Why an answer's body could not be read.
 #[derive(Debug, thiserror::Error)]
-pub enum ReadError {
+pub(crate) enum ReadError {
     #[error("answer larger than {0} bytes")]
     TooLarge(usize),
     #[error(transparent)]
@@ -20,7 +20,7 @@ pub enum ReadError {
 
 /// The whole body of `response`, refusing one over `max` bytes without reading further (a
 /// server's answer is outside input: it may be endless).
-pub async fn read_capped(
+pub(crate) async fn read_capped(
     mut response: reqwest::Response,
     max: usize,
 ) -> Result<Vec<u8>, ReadError> {
@@ -36,7 +36,7 @@ pub async fn read_capped(
 
 /// What a `Retry-After` header asks for.
 #[derive(Debug, PartialEq, Eq)]
-pub enum RetryAfter {
+pub(crate) enum RetryAfter {
     Absent,
     Wait(Duration),
     /// A number too large to read: longer than anyone waits. Holds the value, shortened.
@@ -44,7 +44,7 @@ pub enum RetryAfter {
 }
 
 /// `Retry-After` as seconds or an HTTP date; other text is ignored, as if absent.
-pub fn retry_after(headers: &HeaderMap, now: SystemTime) -> RetryAfter {
+pub(crate) fn retry_after(headers: &HeaderMap, now: SystemTime) -> RetryAfter {
     let Some(value) = headers.get(RETRY_AFTER).and_then(|v| v.to_str().ok()) else {
         return RetryAfter::Absent;
     };

@@ -50,15 +50,17 @@
 //!   needed, never shown), `diff` (unified diffs for dry runs), `http` (what every HTTP
 //!   client shares).
 
+#![warn(unreachable_pub)]
+
 pub mod cli;
 pub mod config;
 pub mod cycle;
 pub mod deploy;
 pub(crate) mod diff;
-pub mod exec;
+pub(crate) mod exec;
 pub mod forge;
 pub mod git;
-pub mod holds;
+pub(crate) mod holds;
 pub(crate) mod http;
 pub mod image;
 pub mod metrics;
@@ -71,4 +73,4 @@ pub(crate) mod secret;
 pub(crate) mod server;
 pub mod status;
 pub(crate) mod store;
-pub mod webhook;
+pub(crate) mod webhook;

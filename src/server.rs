@@ -6,7 +6,7 @@ mod page;
 mod promote;
 mod serve;
 
-pub use serve::serve;
+pub(crate) use serve::serve;
 
 use std::sync::Arc;
 
@@ -31,7 +31,7 @@ use crate::webhook::{self, Parsed, Receivers, Rejection};
 /// Request bodies are never needed; anything bigger than this is refused.
 const MAX_BODY: usize = 4096;
 
-pub struct AppState {
+pub(crate) struct AppState {
     pub metrics: Arc<Metrics>,
     pub status: Arc<StatusBoard>,
     pub triggers: Arc<Triggers>,
@@ -46,7 +46,7 @@ pub struct AppState {
     pub started: tokio::time::Instant,
 }
 
-pub fn router(state: Arc<AppState>) -> Router {
+pub(crate) fn router(state: Arc<AppState>) -> Router {
     Router::new()
         .route("/", get(page::overview))
         .route("/repos/{name}", get(page::repo))
@@ -228,7 +228,7 @@ fn error(status: StatusCode, message: impl Into<String>) -> Response {
 }
 
 /// Why an API request was turned away.
-pub enum Denied {
+pub(crate) enum Denied {
     /// No token is configured.
     Disabled,
     /// The bearer token is missing or wrong.
@@ -254,7 +254,7 @@ impl IntoResponse for Denied {
 
 /// A request that presented the API token. Protected handlers take one, so a route cannot be
 /// written that forgets to check.
-pub struct Authorized;
+pub(crate) struct Authorized;
 
 impl FromRequestParts<Arc<AppState>> for Authorized {
     type Rejection = Denied;
@@ -279,7 +279,7 @@ impl FromRequestParts<Arc<AppState>> for Authorized {
 
 /// May this request read `/metrics`? Anyone with `metricsAuth: public`, else the API token's
 /// holder.
-pub struct MetricsReader;
+pub(crate) struct MetricsReader;
 
 impl FromRequestParts<Arc<AppState>> for MetricsReader {
     type Rejection = Denied;

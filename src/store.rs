@@ -16,7 +16,7 @@ const REMEMBERED: usize = 20;
 /// A file laminar could not read and moved out of the way.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
-pub struct SetAside {
+pub(crate) struct SetAside {
     /// Where it was.
     pub file: PathBuf,
     /// Where it is now.
@@ -31,13 +31,13 @@ pub struct SetAside {
 static SET_ASIDE: Mutex<Vec<SetAside>> = Mutex::new(Vec::new());
 
 /// The files set aside since start-up, oldest first.
-pub fn set_aside_files() -> Vec<SetAside> {
+pub(crate) fn set_aside_files() -> Vec<SetAside> {
     lock(&SET_ASIDE).clone()
 }
 
 /// Locks `mutex`, also after a thread panicked while holding it: every value laminar keeps
 /// behind a lock stays consistent between statements, so a panic elsewhere must not wedge it.
-pub fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner())
@@ -45,7 +45,7 @@ pub fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 
 /// Replaces `path` with `content` in one step (a temporary file in the same directory,
 /// synced, then renamed), keeping the old file's permissions.
-pub fn write_atomically(path: &Path, content: &[u8]) -> io::Result<()> {
+pub(crate) fn write_atomically(path: &Path, content: &[u8]) -> io::Result<()> {
     let permissions = std::fs::metadata(path).ok().map(|m| m.permissions());
     let dir = path
         .parent()
@@ -65,7 +65,7 @@ pub fn write_atomically(path: &Path, content: &[u8]) -> io::Result<()> {
 
 /// Saves `value` as JSON at `path`, making its directory if needed (a first save may come
 /// before anything else made the data dir).
-pub fn save_json<T: Serialize + ?Sized>(path: &Path, value: &T) -> io::Result<()> {
+pub(crate) fn save_json<T: Serialize + ?Sized>(path: &Path, value: &T) -> io::Result<()> {
     let bytes = serde_json::to_vec_pretty(value).map_err(io::Error::other)?;
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir)?;
@@ -75,7 +75,7 @@ pub fn save_json<T: Serialize + ?Sized>(path: &Path, value: &T) -> io::Result<()
 
 /// What [`load_json`] found.
 #[derive(Debug, PartialEq, Eq)]
-pub enum Loaded<T> {
+pub(crate) enum Loaded<T> {
     /// The file held a value.
     Read(T),
     /// There is no file.
@@ -87,7 +87,7 @@ pub enum Loaded<T> {
 
 impl<T: Default> Loaded<T> {
     /// The value, or the default when there was none to read.
-    pub fn or_default(self) -> T {
+    pub(crate) fn or_default(self) -> T {
         match self {
             Loaded::Read(value) => value,
             Loaded::Missing | Loaded::Unreadable(_) => T::default(),
@@ -97,7 +97,7 @@ impl<T: Default> Loaded<T> {
 
 /// Reads the JSON value at `path` (`what` names it in the log). A file that exists but
 /// cannot be read or parsed is set aside, never overwritten later.
-pub fn load_json<T: DeserializeOwned>(path: &Path, what: &str) -> Loaded<T> {
+pub(crate) fn load_json<T: DeserializeOwned>(path: &Path, what: &str) -> Loaded<T> {
     let parsed = match std::fs::read(path) {
         Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| e.to_string()),
         Err(err) if err.kind() == io::ErrorKind::NotFound => return Loaded::Missing,
@@ -118,7 +118,7 @@ pub fn load_json<T: DeserializeOwned>(path: &Path, what: &str) -> Loaded<T> {
 
 /// Moves `path` (a file or a directory) to `<path>.<label>-<UTC time>[-n]`, a name no other
 /// file has; logs and records where it went.
-pub fn set_aside(path: &Path, label: &str, why: &str) -> io::Result<PathBuf> {
+pub(crate) fn set_aside(path: &Path, label: &str, why: &str) -> io::Result<PathBuf> {
     let stamp = jiff::Timestamp::now()
         .strftime("%Y%m%dT%H%M%SZ")
         .to_string();

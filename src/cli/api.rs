@@ -92,7 +92,7 @@ pub struct HoldsArgs {
 }
 
 /// Every repo's last cycle and references, and the holds: the status page in a terminal.
-pub fn status(args: &StatusArgs) -> Result<(), CliError> {
+pub(super) fn status(args: &StatusArgs) -> Result<(), CliError> {
     let mut answer = call(&args.daemon, Method::GET, "/api/v1/status", None)?;
     if let Some(repo) = &args.repo {
         let Some(one) = answer["repos"].get(repo).cloned() else {
@@ -144,7 +144,7 @@ pub fn status(args: &StatusArgs) -> Result<(), CliError> {
     Ok(())
 }
 
-pub fn deploy(args: &DeployArgs) -> Result<(), CliError> {
+pub(super) fn deploy(args: &DeployArgs) -> Result<(), CliError> {
     let (image, tag) = split_tag(&args.image)?;
     let body = json!({
         "image": image,
@@ -191,7 +191,7 @@ pub fn deploy(args: &DeployArgs) -> Result<(), CliError> {
     }
 }
 
-pub fn hold(args: &HoldArgs) -> Result<(), CliError> {
+pub(super) fn hold(args: &HoldArgs) -> Result<(), CliError> {
     let body = json!({
         "image": args.image,
         "repo": args.repo,
@@ -203,7 +203,7 @@ pub fn hold(args: &HoldArgs) -> Result<(), CliError> {
     Ok(())
 }
 
-pub fn release(args: &ReleaseArgs) -> Result<(), CliError> {
+pub(super) fn release(args: &ReleaseArgs) -> Result<(), CliError> {
     // An id is hex; an image name has a slash or is a Docker Hub name, never only hex digits
     // of this length.
     let by_id = args.hold.len() == 8 && args.hold.bytes().all(|b| b.is_ascii_hexdigit());
@@ -225,7 +225,7 @@ pub fn release(args: &ReleaseArgs) -> Result<(), CliError> {
     Ok(())
 }
 
-pub fn holds(args: &HoldsArgs) -> Result<(), CliError> {
+pub(super) fn holds(args: &HoldsArgs) -> Result<(), CliError> {
     let answer = call(&args.daemon, Method::GET, "/api/v1/holds", None)?;
     for hold in answer["holds"].as_array().into_iter().flatten() {
         println!("{}", describe(hold));

@@ -15,7 +15,7 @@ pub struct CheckArgs {
 }
 
 /// Checks every file, reporting each, so one run shows every broken file.
-pub fn run(args: &CheckArgs, config: &Path) -> Result<(), CliError> {
+pub(super) fn run(args: &CheckArgs, config: &Path) -> Result<(), CliError> {
     let files = match args.files.is_empty() {
         true => vec![config.to_path_buf()],
         false => args.files.clone(),

@@ -15,7 +15,7 @@ pub struct CompletionsArgs {
     pub shell: Shell,
 }
 
-pub fn completions(args: &CompletionsArgs) -> Result<(), CliError> {
+pub(super) fn completions(args: &CompletionsArgs) -> Result<(), CliError> {
     let mut command = Cli::command();
     let mut out = io::stdout().lock();
     clap_complete::generate(args.shell, &mut command, "laminar", &mut out);
@@ -24,7 +24,7 @@ pub fn completions(args: &CompletionsArgs) -> Result<(), CliError> {
 }
 
 /// The man page (roff), for `man -l -` or to install as `laminar.1`.
-pub fn man() -> Result<(), CliError> {
+pub(super) fn man() -> Result<(), CliError> {
     let mut out = io::stdout().lock();
     clap_mangen::Man::new(Cli::command()).render(&mut out)?;
     out.flush()?;

@@ -33,7 +33,7 @@ pub struct OnceArgs {
 /// (or recovers) from one that keeps failing.
 const LAST_RESULTS: &str = "once-results.json";
 
-pub fn run(args: &OnceArgs, path: &Path) -> Result<(), CliError> {
+pub(super) fn run(args: &OnceArgs, path: &Path) -> Result<(), CliError> {
     let config = Arc::new(load_config(path)?.config);
     let repos: Vec<_> = config
         .repos

@@ -13,7 +13,7 @@ use crate::secret::{Secret, SecretSource};
 use crate::server::{AppState, router};
 use crate::status::StatusBoard;
 
-pub fn run(path: &Path) -> Result<(), CliError> {
+pub(super) fn run(path: &Path) -> Result<(), CliError> {
     let config = Arc::new(load_config(path)?.config);
     let token = api_token(&config)?;
     super::block_on(serve(config, token))

@@ -57,7 +57,7 @@ struct UnmanagedLine<'a> {
     unmanaged: &'a str,
 }
 
-pub fn run(args: &ScanArgs, config: Option<&Path>) -> Result<(), CliError> {
+pub(super) fn run(args: &ScanArgs, config: Option<&Path>) -> Result<(), CliError> {
     let stdout = io::stdout();
     let mut out = BufWriter::new(stdout.lock());
     if !args.registries.is_empty() {

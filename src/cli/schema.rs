@@ -13,7 +13,7 @@ pub struct SchemaArgs {
     pub remote: bool,
 }
 
-pub fn run(args: &SchemaArgs) -> Result<(), CliError> {
+pub(super) fn run(args: &SchemaArgs) -> Result<(), CliError> {
     let schema = match args.remote {
         true => schema::remote(),
         false => schema::config(),

@@ -72,7 +72,7 @@ struct Row<'a> {
     age_seconds: Option<u64>,
 }
 
-pub fn run(args: &TagsArgs, config: Option<&Path>) -> Result<(), CliError> {
+pub(super) fn run(args: &TagsArgs, config: Option<&Path>) -> Result<(), CliError> {
     let usage = |e: String| CliError::Usage(e);
     let pattern = Pattern::parse(args.pattern.as_deref().unwrap_or("glob:*"))
         .map_err(|e| usage(e.to_string()))?;

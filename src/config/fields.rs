@@ -10,13 +10,13 @@ use super::diagnostic::Diagnostic;
 use super::yaml::{Key, Node, Pos, Value};
 
 /// A keyword's spellings, named once: the decoder reads them and errors list them.
-pub trait Keyword: Copy + 'static {
+pub(super) trait Keyword: Copy + 'static {
     const ALL: &'static [(&'static str, Self)];
 }
 
 /// Collects errors and warnings while a document is decoded.
 #[derive(Debug, Default)]
-pub struct Decoder {
+pub(super) struct Decoder {
     pub errors: Vec<Diagnostic>,
     pub warnings: Vec<Diagnostic>,
     /// When set, the keys each mapping was asked for, by the mapping's position: the
@@ -28,7 +28,7 @@ pub struct Decoder {
 
 /// The keys the decoder asked one mapping for.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Asked {
+pub(super) struct Asked {
     /// Every key and alias.
     pub known: Vec<&'static str>,
     /// The keys it may not lack.
@@ -38,14 +38,14 @@ pub struct Asked {
 }
 
 impl Decoder {
-    pub fn error(&mut self, pos: Pos, message: impl Into<String>) {
+    pub(super) fn error(&mut self, pos: Pos, message: impl Into<String>) {
         self.errors.push(Diagnostic {
             pos,
             message: message.into(),
         });
     }
 
-    pub fn warn(&mut self, pos: Pos, message: impl Into<String>) {
+    pub(super) fn warn(&mut self, pos: Pos, message: impl Into<String>) {
         self.warnings.push(Diagnostic {
             pos,
             message: message.into(),
@@ -60,7 +60,7 @@ impl Decoder {
     }
 
     /// Opens a mapping; `null` (an empty section) reads as an empty mapping.
-    pub fn fields<'n>(&mut self, node: &'n Node) -> Option<Fields<'n>> {
+    pub(super) fn fields<'n>(&mut self, node: &'n Node) -> Option<Fields<'n>> {
         match &node.value {
             Value::Map(entries) => Some(Fields::new(entries, node.pos)),
             Value::Null => Some(Fields::new(&[], node.pos)),
@@ -72,7 +72,7 @@ impl Decoder {
     }
 
     /// A list; a single value where a list is expected is an error, `null` an empty list.
-    pub fn list<'n>(&mut self, node: &'n Node) -> &'n [Node] {
+    pub(super) fn list<'n>(&mut self, node: &'n Node) -> &'n [Node] {
         match &node.value {
             Value::Seq(items) => items,
             Value::Null => &[],
@@ -83,7 +83,7 @@ impl Decoder {
         }
     }
 
-    pub fn string(&mut self, node: &Node) -> Option<String> {
+    pub(super) fn string(&mut self, node: &Node) -> Option<String> {
         match &node.value {
             Value::Str(s) => Some(s.clone()),
             // Unquoted integers are fine where text is expected (`branch: 2024`); a float would
@@ -101,7 +101,7 @@ impl Decoder {
     }
 
     /// A non-empty string.
-    pub fn text(&mut self, node: &Node) -> Option<String> {
+    pub(super) fn text(&mut self, node: &Node) -> Option<String> {
         let s = self.string(node)?;
         if s.trim().is_empty() {
             self.error(node.pos, "must not be empty");
@@ -111,7 +111,7 @@ impl Decoder {
     }
 
     /// One of `K`'s keywords; `key` names the setting in the error.
-    pub fn keyword<K: Keyword>(&mut self, node: &Node, key: &str) -> Option<K> {
+    pub(super) fn keyword<K: Keyword>(&mut self, node: &Node, key: &str) -> Option<K> {
         if self.asked.is_some() {
             let names = K::ALL.iter().map(|(name, _)| *name).collect();
             self.keywords.insert(node.pos, names);
@@ -134,7 +134,7 @@ impl Decoder {
         found
     }
 
-    pub fn bool(&mut self, node: &Node) -> Option<bool> {
+    pub(super) fn bool(&mut self, node: &Node) -> Option<bool> {
         match node.value {
             Value::Bool(b) => Some(b),
             _ => {
@@ -145,7 +145,7 @@ impl Decoder {
     }
 
     /// An integer from `min` to `max`.
-    pub fn whole_number(&mut self, node: &Node, min: u64, max: u64) -> Option<u64> {
+    pub(super) fn whole_number(&mut self, node: &Node, min: u64, max: u64) -> Option<u64> {
         match node.value {
             Value::Int(n) if (i128::from(min)..=i128::from(max)).contains(&n) => Some(n as u64),
             _ => {
@@ -159,7 +159,7 @@ impl Decoder {
     }
 
     /// A list of strings.
-    pub fn strings(&mut self, node: &Node) -> Vec<String> {
+    pub(super) fn strings(&mut self, node: &Node) -> Vec<String> {
         self.list(node)
             .iter()
             .filter_map(|item| self.string(item))
@@ -168,7 +168,7 @@ impl Decoder {
 }
 
 /// The entries of one mapping, tracking which keys were read.
-pub struct Fields<'n> {
+pub(super) struct Fields<'n> {
     entries: &'n [(Key, Node)],
     read: Vec<bool>,
     /// Every key name (and alias) the decoder asked for, for suggestions.
@@ -192,7 +192,7 @@ impl<'n> Fields<'n> {
 
     /// The value of `name`, or of one of its `aliases`. `null` counts as absent. Giving both
     /// a key and its alias is an error.
-    pub fn get(
+    pub(super) fn get(
         &mut self,
         d: &mut Decoder,
         name: &'static str,
@@ -223,7 +223,7 @@ impl<'n> Fields<'n> {
     }
 
     /// Like [`Fields::get`], but a missing key is an error.
-    pub fn require(
+    pub(super) fn require(
         &mut self,
         d: &mut Decoder,
         name: &'static str,
@@ -238,7 +238,7 @@ impl<'n> Fields<'n> {
     }
 
     /// Reports every key that was never asked for.
-    pub fn finish(self, d: &mut Decoder) {
+    pub(super) fn finish(self, d: &mut Decoder) {
         if let Some(asked) = d.asked.as_mut() {
             asked.insert(
                 self.pos,
@@ -268,7 +268,7 @@ impl<'n> Fields<'n> {
 }
 
 /// The known key closest to a mistyped one, if any is close enough to be a likely typo.
-pub fn suggest<'a>(typed: &str, known: &[&'a str]) -> Option<&'a str> {
+pub(super) fn suggest<'a>(typed: &str, known: &[&'a str]) -> Option<&'a str> {
     let typed_lower = typed.to_lowercase();
     known
         .iter()

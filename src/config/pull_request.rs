@@ -9,7 +9,7 @@ use super::yaml::Node;
 use super::{Environment, SecretSource};
 
 /// The default branch laminar commits a group's changes on.
-pub const DEFAULT_BRANCH: &str = "laminar/{repo}/{group}";
+pub(super) const DEFAULT_BRANCH: &str = "laminar/{repo}/{group}";
 
 /// How a repo's updates reach its watched branch through a forge.
 #[derive(Clone, Debug, PartialEq, Eq)]

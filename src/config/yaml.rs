@@ -18,14 +18,14 @@ pub struct Pos {
 
 /// One YAML node and its position.
 #[derive(Clone, Debug, PartialEq)]
-pub struct Node {
+pub(super) struct Node {
     pub value: Value,
     pub pos: Pos,
 }
 
 /// The shapes a YAML node can take once parsed.
 #[derive(Clone, Debug, PartialEq)]
-pub enum Value {
+pub(super) enum Value {
     Null,
     Bool(bool),
     Int(i128),
@@ -38,21 +38,21 @@ pub enum Value {
 
 /// A mapping key and its position.
 #[derive(Clone, Debug, PartialEq)]
-pub struct Key {
+pub(super) struct Key {
     pub name: String,
     pub pos: Pos,
 }
 
 /// A YAML syntax error, located.
 #[derive(Debug)]
-pub struct SyntaxError {
+pub(super) struct SyntaxError {
     pub pos: Pos,
     pub message: String,
 }
 
 /// Parses one YAML document into a located tree. Tags (`!!python/object:…`, `!secret`) are
 /// refused rather than silently dropped: a config has no use for them.
-pub fn parse(text: &str) -> Result<Node, SyntaxError> {
+pub(super) fn parse(text: &str) -> Result<Node, SyntaxError> {
     let mut options = serde_saphyr::Options::default();
     options.reject_unsupported_tags = true;
     match serde_saphyr::from_str_with_options::<Spanned<Value>>(text, options) {
@@ -68,7 +68,7 @@ pub fn parse(text: &str) -> Result<Node, SyntaxError> {
 }
 
 /// Bytes that must be UTF-8 text, with the line and column of the first byte that is not.
-pub fn utf8(bytes: &[u8]) -> Result<&str, SyntaxError> {
+pub(super) fn utf8(bytes: &[u8]) -> Result<&str, SyntaxError> {
     std::str::from_utf8(bytes).map_err(|e| {
         let valid = &bytes[..e.valid_up_to()];
         let line_start = valid.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
@@ -136,7 +136,7 @@ fn node(spanned: Spanned<Value>) -> Node {
 
 impl Value {
     /// What the node is, as a user would call it in an error message.
-    pub fn kind(&self) -> &'static str {
+    pub(super) fn kind(&self) -> &'static str {
         match self {
             Value::Null => "null",
             Value::Bool(_) => "a boolean",

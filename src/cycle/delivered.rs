@@ -12,13 +12,13 @@ use crate::forge::PullRequestRef;
 
 /// laminar's branches of one repo, by branch name.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Delivered {
+pub(super) struct Delivered {
     pub branches: BTreeMap<String, Proposed>,
 }
 
 /// One branch as laminar last pushed it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Proposed {
+pub(super) struct Proposed {
     pub group: String,
     /// The watched branch's head the commit was built on.
     pub base: String,
@@ -34,20 +34,20 @@ pub struct Proposed {
 }
 
 impl Delivered {
-    pub const SUFFIX: &'static str = ".pulls.json";
+    pub(super) const SUFFIX: &'static str = ".pulls.json";
 
     /// The saved record; an unreadable one reads as empty (the branches' tips still say which
     /// are laminar's).
-    pub fn load(file: &Path) -> Delivered {
+    pub(super) fn load(file: &Path) -> Delivered {
         super::sidecar::load(file, "record of pull-request branches")
     }
 
-    pub fn save(&self, file: &Path) {
+    pub(super) fn save(&self, file: &Path) {
         super::sidecar::save(file, self, "pull-request record");
     }
 
     /// The open pull requests, by branch.
-    pub fn open(&self) -> impl Iterator<Item = (&String, &PullRequestRef)> {
+    pub(super) fn open(&self) -> impl Iterator<Item = (&String, &PullRequestRef)> {
         self.branches
             .iter()
             .filter_map(|(branch, p)| p.pull.as_ref().map(|pull| (branch, pull)))

@@ -11,7 +11,7 @@ use crate::plan::{Change, DeployOrder};
 /// Each change's line unless configured: `dev/app.yaml: reg.io/team/app develop-1 → develop-2`.
 const CHANGE_LINE: &str = "{file}: {image} {old} → {new}";
 
-pub fn render(
+pub(super) fn render(
     template: Option<&str>,
     change_line: Option<&str>,
     repo: &str,
@@ -49,7 +49,7 @@ pub fn render(
 
 /// A deploy request's commit: what was asked for, the reason given, each change, and the
 /// request's id as a trailer.
-pub fn deploy(order: &DeployOrder, changes: &[Change]) -> String {
+pub(super) fn deploy(order: &DeployOrder, changes: &[Change]) -> String {
     let mut message = format!(
         "Deploy {}:{} as requested\n\n",
         short_name(&order.image),

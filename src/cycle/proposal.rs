@@ -11,7 +11,7 @@ use crate::plan::{Change, Plan, TagTable};
 
 /// The changes one pull request carries.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Group {
+pub(super) struct Group {
     /// `all`, `rule-N`, or the image.
     pub name: String,
     pub branch: String,
@@ -19,7 +19,7 @@ pub struct Group {
 }
 
 impl Group {
-    pub fn plan(&self) -> Plan {
+    pub(super) fn plan(&self) -> Plan {
         Plan {
             changes: self.changes.clone(),
             ..Plan::default()
@@ -27,7 +27,7 @@ impl Group {
     }
 
     /// The images this group changes, sorted.
-    pub fn images(&self) -> Vec<String> {
+    pub(super) fn images(&self) -> Vec<String> {
         let mut images: Vec<String> = self.changes.iter().map(|c| c.image.clone()).collect();
         images.sort();
         images.dedup();
@@ -35,7 +35,7 @@ impl Group {
     }
 
     /// Two plans with the same fingerprint make the same edits.
-    pub fn fingerprint(&self) -> String {
+    pub(super) fn fingerprint(&self) -> String {
         let mut lines: Vec<String> = self
             .changes
             .iter()
@@ -58,7 +58,11 @@ impl Group {
 }
 
 /// The plan's changes by the branch that carries them.
-pub fn groups(repo: &Repo, pull: &PullRequest, changes: &[Change]) -> BTreeMap<String, Group> {
+pub(super) fn groups(
+    repo: &Repo,
+    pull: &PullRequest,
+    changes: &[Change],
+) -> BTreeMap<String, Group> {
     let mut groups: BTreeMap<String, Group> = BTreeMap::new();
     for change in changes {
         let name = group_name(repo, pull.group_by, change);
@@ -98,7 +102,7 @@ fn group_name(repo: &Repo, by: GroupBy, change: &Change) -> String {
 
 /// The branch for `group`: the template filled in; a name git refuses (an image path part
 /// ending in `.lock`, say) becomes a hash of it.
-pub fn branch_name(template: &str, repo: &Repo, group: &str) -> String {
+pub(super) fn branch_name(template: &str, repo: &Repo, group: &str) -> String {
     let fill = |group: &str| {
         template
             .replace("{repo}", &repo.name)
@@ -115,7 +119,7 @@ pub fn branch_name(template: &str, repo: &Repo, group: &str) -> String {
 }
 
 /// The title: the configured template, else one that names the change or counts them.
-pub fn title(pull: &PullRequest, repo: &Repo, group: &Group) -> String {
+pub(super) fn title(pull: &PullRequest, repo: &Repo, group: &Group) -> String {
     let mut moves: Vec<(&str, &str)> = group
         .changes
         .iter()
@@ -145,7 +149,7 @@ pub fn title(pull: &PullRequest, repo: &Repo, group: &Group) -> String {
 
 /// The body: the configured template (`{changes}` is the table), else the table with a line
 /// saying where it came from.
-pub fn body(pull: &PullRequest, repo: &Repo, group: &Group, tags: &TagTable) -> String {
+pub(super) fn body(pull: &PullRequest, repo: &Repo, group: &Group, tags: &TagTable) -> String {
     let mut table = String::from("| File | Image | From | To | Pushed |\n|---|---|---|---|---|\n");
     for change in &group.changes {
         let pushed = tags

@@ -39,7 +39,7 @@ pub enum RepoFileError {
 
 /// The rules a cycle works with: the configured ones plus the repo's own where enabled.
 #[derive(Clone, Debug)]
-pub struct Rules {
+pub(super) struct Rules {
     /// The configured repo, its `updates` extended with the repo's own.
     pub repo: Repo,
     /// Exec actions: the configured ones, plus the repo's own where the operator allows.
@@ -50,7 +50,7 @@ impl Rules {
     /// The part of the tree the cycle needs on disk: the rules' paths and the repo's own
     /// config file; with exec actions, also the paths they declare (`execPaths`), or else
     /// the whole tree — an action may read any file.
-    pub fn coverage(&self) -> Coverage {
+    pub(super) fn coverage(&self) -> Coverage {
         let exec_paths = match (&self.repo.exec_paths, self.exec.is_empty()) {
             (_, true) => Vec::new(),
             (Some(paths), false) => paths.clone(),
@@ -71,7 +71,7 @@ impl Rules {
 }
 
 /// Reads `.laminar.yaml` from the checkout at `root`: `Ok(None)` when there is none.
-pub async fn read(root: &Path) -> Result<Option<RemoteConfig>, CycleError> {
+pub(super) async fn read(root: &Path) -> Result<Option<RemoteConfig>, CycleError> {
     let path = root.join(REMOTE_CONFIG_FILE);
     let reading = tokio::task::spawn_blocking(move || read_capped(&path, MAX_REPO_FILE));
     let bytes = match tokio::time::timeout(READ_DEADLINE, reading).await {

@@ -14,7 +14,7 @@ use crate::store::write_atomically;
 
 /// A scan of the tree at `head` from `starts`: reused while both stand still, patched with
 /// the files that changed when only the head moved.
-pub struct ScanMemo {
+pub(super) struct ScanMemo {
     pub head: Oid,
     pub starts: Starts,
     pub files: Arc<Vec<FileRefs>>,
@@ -42,10 +42,10 @@ struct ToSave<'a> {
 
 impl ScanMemo {
     /// The suffix of the file beside the workspace.
-    pub const SUFFIX: &str = ".scan.json";
+    pub(super) const SUFFIX: &str = ".scan.json";
 
     /// The saved scan, if there is a readable one.
-    pub fn load(file: &Path) -> Option<ScanMemo> {
+    pub(super) fn load(file: &Path) -> Option<ScanMemo> {
         let saved: Saved = serde_json::from_slice(&std::fs::read(file).ok()?).ok()?;
         if saved.format != FORMAT {
             return None;
@@ -58,7 +58,7 @@ impl ScanMemo {
     }
 
     /// Saves the scan; a failure only costs the next process a full scan.
-    pub fn save(&self, file: &Path) {
+    pub(super) fn save(&self, file: &Path) {
         let saved = ToSave {
             format: FORMAT,
             head: self.head.to_string(),

@@ -10,12 +10,12 @@ use serde::de::DeserializeOwned;
 use crate::store::{self, write_atomically};
 
 /// The saved record, or an empty one.
-pub fn load<T: DeserializeOwned + Default>(file: &Path, what: &str) -> T {
+pub(super) fn load<T: DeserializeOwned + Default>(file: &Path, what: &str) -> T {
     store::load_json(file, what).or_default()
 }
 
 /// Saves `record`; a failure is logged (`what` says which record).
-pub fn save<T: Serialize>(file: &Path, record: &T, what: &str) {
+pub(super) fn save<T: Serialize>(file: &Path, record: &T, what: &str) {
     let written = serde_json::to_vec_pretty(record)
         .map_err(std::io::Error::other)
         .and_then(|bytes| write_atomically(file, &bytes));

@@ -12,7 +12,7 @@ use crate::secret::Secret;
 
 /// Everything needed to talk to one remote; secrets are read when a connection is made.
 #[derive(Clone, Debug)]
-pub struct GitAuth {
+pub(crate) struct GitAuth {
     remote: Remote,
     key: Option<PathBuf>,
     key_passphrase: Option<SecretSource>,
@@ -24,13 +24,13 @@ pub struct GitAuth {
 
 /// What went wrong while connecting, in more words than libgit2 keeps.
 #[derive(Debug, Default)]
-pub struct Trouble {
+pub(crate) struct Trouble {
     pub host_key: Option<String>,
     pub credentials: Option<String>,
 }
 
 impl GitAuth {
-    pub fn new(repo: &Repo, home: Option<&std::path::Path>) -> GitAuth {
+    pub(crate) fn new(repo: &Repo, home: Option<&std::path::Path>) -> GitAuth {
         let default_known_hosts = home.map_or_else(
             || PathBuf::from(".ssh/known_hosts"),
             |h| h.join(".ssh/known_hosts"),
@@ -46,13 +46,13 @@ impl GitAuth {
         }
     }
 
-    pub fn skips_host_keys(&self) -> bool {
+    pub(crate) fn skips_host_keys(&self) -> bool {
         self.skip_host_keys && matches!(self.remote, Remote::Ssh { .. })
     }
 
     /// Callbacks that answer credential requests and verify SSH host keys, noting what failed
     /// in `trouble`.
-    pub fn callbacks<'a>(&'a self, trouble: &'a RefCell<Trouble>) -> RemoteCallbacks<'a> {
+    pub(crate) fn callbacks<'a>(&'a self, trouble: &'a RefCell<Trouble>) -> RemoteCallbacks<'a> {
         if self.remote == Remote::Http {
             super::trust::trust_system_roots();
         }

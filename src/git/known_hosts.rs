@@ -9,7 +9,7 @@ use sha2::{Digest, Sha256};
 
 /// The verdict on a host key.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Verdict {
+pub(crate) enum Verdict {
     Trusted,
     /// No entry for this host and key type.
     Unknown,
@@ -21,7 +21,7 @@ pub enum Verdict {
 
 /// Checks `key` (the SSH wire-format blob) of type `key_type` (e.g. `ssh-ed25519`) presented by
 /// `host` (as named in known_hosts: `host` or `[host]:port`).
-pub fn check(known_hosts: &str, host: &str, key_type: &str, key: &[u8]) -> Verdict {
+pub(crate) fn check(known_hosts: &str, host: &str, key_type: &str, key: &[u8]) -> Verdict {
     let mut verdict = Verdict::Unknown;
     for line in known_hosts.lines() {
         let mut fields = line.split_whitespace();
@@ -63,7 +63,7 @@ pub fn check(known_hosts: &str, host: &str, key_type: &str, key: &[u8]) -> Verdi
 }
 
 /// `SHA256:…` as `ssh-keygen -l` prints it.
-pub fn fingerprint(key: &[u8]) -> String {
+pub(crate) fn fingerprint(key: &[u8]) -> String {
     format!("SHA256:{}", STANDARD_NO_PAD.encode(Sha256::digest(key)))
 }
 

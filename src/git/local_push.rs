@@ -14,7 +14,7 @@ use git2::{ErrorCode, Oid, Repository};
 use super::workspace::Push;
 
 /// Why a local push could not be made (the caller maps it to a [`super::GitError`]).
-pub enum LocalPushError {
+pub(super) enum LocalPushError {
     /// Another writer holds the remote ref's lock.
     Locked(String),
     Other(git2::Error),
@@ -27,12 +27,12 @@ impl From<git2::Error> for LocalPushError {
 }
 
 /// The remote repository's path for a local URL.
-pub fn remote_path(url: &str) -> PathBuf {
+pub(super) fn remote_path(url: &str) -> PathBuf {
     PathBuf::from(url.strip_prefix("file://").unwrap_or(url))
 }
 
 /// Moves `branch` on the repository at `remote` from `expected` to `new`, copying what it lacks.
-pub fn push(
+pub(super) fn push(
     local: &Repository,
     remote: &Path,
     branch: &str,
@@ -61,7 +61,7 @@ pub fn push(
 
 /// Points `branch` on the repository at `remote` at `new`, forced, if it still holds `lease`
 /// (`None`: only if it does not exist). `base`, a commit the remote has, bounds what is copied.
-pub fn push_with_lease(
+pub(super) fn push_with_lease(
     local: &Repository,
     remote: &Path,
     branch: &str,

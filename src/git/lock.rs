@@ -16,14 +16,14 @@ use super::GitError;
 const WAIT: Duration = Duration::from_secs(5);
 
 #[derive(Debug)]
-pub struct WorkspaceLock {
+pub(super) struct WorkspaceLock {
     /// Closing the file releases the lock.
     _file: File,
 }
 
 impl WorkspaceLock {
     /// Locks `dir` (through `dir.lock`), waiting a little if another process holds it.
-    pub fn acquire(dir: &Path) -> Result<WorkspaceLock, GitError> {
+    pub(super) fn acquire(dir: &Path) -> Result<WorkspaceLock, GitError> {
         let mut path = dir.as_os_str().to_owned();
         path.push(".lock");
         let path = PathBuf::from(path);

@@ -10,7 +10,7 @@ use rand_core::OsRng;
 
 use super::signing::SigningError;
 
-pub enum SigningKey {
+pub(super) enum SigningKey {
     Primary(SecretKey),
     Subkey(SecretSubkey),
 }
@@ -18,7 +18,10 @@ pub enum SigningKey {
 impl SigningKey {
     /// Reads the armored key and unlocks the part that signs with `passphrase` (or without
     /// one).
-    pub fn read(armored: &str, passphrase: Option<&str>) -> Result<SigningKey, SigningError> {
+    pub(super) fn read(
+        armored: &str,
+        passphrase: Option<&str>,
+    ) -> Result<SigningKey, SigningError> {
         let (key, _) = SignedSecretKey::from_string(armored)
             .map_err(|e| SigningError::NotAKey(format!("armored OpenPGP secret key ({e})")))?;
         let password = passphrase
@@ -46,7 +49,7 @@ impl SigningKey {
     }
 
     /// A detached, armored signature over `data`.
-    pub fn sign(&self, data: &[u8]) -> Result<String, SigningError> {
+    pub(super) fn sign(&self, data: &[u8]) -> Result<String, SigningError> {
         let unlocked = Password::empty();
         let signature = match self {
             SigningKey::Subkey(key) => DetachedSignature::sign_binary_data(

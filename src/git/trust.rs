@@ -37,7 +37,7 @@ pub fn defer_system_roots() {
 
 /// Loads the CA bundle [`defer_system_roots`] left out; call it before any https connection.
 /// Without that deferral (libgit2 read the bundle at start) it does nothing.
-pub fn trust_system_roots() {
+pub(super) fn trust_system_roots() {
     LOADED.call_once(|| {
         let Some(Some(bundle)) = BUNDLE.get() else {
             return;

@@ -15,7 +15,7 @@ const LISTED: usize = 20;
 /// Error text kept (targets cap message sizes).
 const ERROR_CHARS: usize = 1500;
 
-pub fn body(kind: NotificationKind, event: &Event) -> String {
+pub(super) fn body(kind: NotificationKind, event: &Event) -> String {
     let value = match kind {
         NotificationKind::Slack => slack(event),
         NotificationKind::Teams => teams(event),
@@ -27,7 +27,7 @@ pub fn body(kind: NotificationKind, event: &Event) -> String {
 
 /// `sha256=<hex>`: HMAC-SHA256 over `<timestamp>.<body>`, so a captured request cannot be
 /// replayed with another timestamp.
-pub fn signature(key: &[u8], timestamp: u64, body: &str) -> String {
+pub(super) fn signature(key: &[u8], timestamp: u64, body: &str) -> String {
     let mut mac = Hmac::<Sha256>::new_from_slice(key).expect("HMAC takes keys of any length");
     mac.update(format!("{timestamp}.").as_bytes());
     mac.update(body.as_bytes());

@@ -23,7 +23,7 @@ use crate::policy::TagInfo;
 const PAGE_SIZE: usize = 100;
 
 #[derive(Debug)]
-pub struct AcrSource {
+pub(super) struct AcrSource {
     oci: OciSource,
     limits: ListLimits,
 }
@@ -44,7 +44,7 @@ struct AcrTag {
 }
 
 impl AcrSource {
-    pub fn new(registry: &Registry, oci: OciSource) -> AcrSource {
+    pub(super) fn new(registry: &Registry, oci: OciSource) -> AcrSource {
         AcrSource {
             oci,
             limits: registry.limits,

@@ -41,7 +41,7 @@ const TOKEN_LIFETIME: Duration = Duration::from_secs(8 * 60);
 const FULL_LISTING_EVERY: Duration = Duration::from_secs(3600);
 
 #[derive(Debug)]
-pub struct HubSource {
+pub(super) struct HubSource {
     http: Http,
     /// `scheme://host[:port]` of the API.
     base: String,
@@ -74,7 +74,7 @@ struct AccessToken {
 }
 
 impl HubSource {
-    pub fn new(registry: &Registry, http: Http) -> HubSource {
+    pub(super) fn new(registry: &Registry, http: Http) -> HubSource {
         let base = paged::api_base(registry, || HUB_API.to_string());
         HubSource {
             http,
@@ -89,7 +89,7 @@ impl HubSource {
     /// Every tag of `image`, with digests and push times, newest first. Pages are read until
     /// a tag the last listing already had, unchanged: what follows it was listed before. A
     /// full listing, which also drops deleted tags, is made every [`FULL_LISTING_EVERY`].
-    pub async fn tags(&self, image: &ImageName) -> Result<Vec<TagInfo>, Failure> {
+    pub(super) async fn tags(&self, image: &ImageName) -> Result<Vec<TagInfo>, Failure> {
         let (namespace, repository) = image
             .repository
             .split_once('/')

@@ -25,7 +25,7 @@ use crate::policy::TagInfo;
 const PAGE_SIZE: i32 = 1000;
 
 #[derive(Debug)]
-pub struct EcrSource {
+pub(super) struct EcrSource {
     /// Registry name, for counters.
     name: String,
     client: aws_sdk_ecr::Client,
@@ -36,7 +36,7 @@ pub struct EcrSource {
 }
 
 impl EcrSource {
-    pub async fn new(
+    pub(super) async fn new(
         registry: &Registry,
         counters: Arc<RequestCounters>,
         max_pages: usize,
@@ -70,7 +70,7 @@ impl EcrSource {
         }
     }
 
-    pub async fn tags(&self, image: &ImageName) -> Result<Vec<TagInfo>, Failure> {
+    pub(super) async fn tags(&self, image: &ImageName) -> Result<Vec<TagInfo>, Failure> {
         let mut tags = Vec::new();
         let mut next_token: Option<String> = None;
         for _ in 0..self.max_pages {

@@ -27,7 +27,7 @@ const GOOGLE_API: &str = "https://artifactregistry.googleapis.com";
 const PAGE_SIZE: usize = 1000;
 
 #[derive(Debug)]
-pub struct GarSource {
+pub(super) struct GarSource {
     oci: OciSource,
     /// `scheme://host[:port]` of the API: the endpoint, else Google's.
     base: String,
@@ -62,7 +62,7 @@ struct Location {
 }
 
 impl GarSource {
-    pub fn new(registry: &Registry, oci: OciSource) -> GarSource {
+    pub(super) fn new(registry: &Registry, oci: OciSource) -> GarSource {
         GarSource {
             oci,
             base: paged::api_base(registry, || GOOGLE_API.to_string()),

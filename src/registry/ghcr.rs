@@ -25,7 +25,7 @@ const GITHUB_API: &str = "https://api.github.com";
 const PAGE_SIZE: usize = 100;
 
 #[derive(Debug)]
-pub struct GhcrSource {
+pub(super) struct GhcrSource {
     http: Http,
     /// `scheme://host[:port]` of the API: the endpoint, else api.github.com.
     base: String,
@@ -53,7 +53,7 @@ struct Container {
 }
 
 impl GhcrSource {
-    pub fn new(registry: &Registry, http: Http) -> GhcrSource {
+    pub(super) fn new(registry: &Registry, http: Http) -> GhcrSource {
         let base = paged::api_base(registry, || GITHUB_API.to_string());
         GhcrSource {
             http,
@@ -63,7 +63,7 @@ impl GhcrSource {
         }
     }
 
-    pub async fn tags(&self, image: &ImageName) -> Result<Vec<TagInfo>, Failure> {
+    pub(super) async fn tags(&self, image: &ImageName) -> Result<Vec<TagInfo>, Failure> {
         let token = match paged::credentials(
             self.auth_config.as_ref(),
             &self.http,

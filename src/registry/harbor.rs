@@ -20,7 +20,7 @@ use crate::policy::TagInfo;
 const PAGE_SIZE: usize = 100;
 
 #[derive(Debug)]
-pub struct HarborSource {
+pub(super) struct HarborSource {
     http: Http,
     /// `scheme://host[:port]` of the API: the endpoint, else the registry's host.
     base: String,
@@ -42,7 +42,7 @@ struct HarborTag {
 }
 
 impl HarborSource {
-    pub fn new(registry: &Registry, http: Http) -> HarborSource {
+    pub(super) fn new(registry: &Registry, http: Http) -> HarborSource {
         let base = paged::api_base(registry, || format!("https://{}", registry.host()));
         HarborSource {
             http,
@@ -52,7 +52,7 @@ impl HarborSource {
         }
     }
 
-    pub async fn tags(&self, image: &ImageName) -> Result<Vec<TagInfo>, Failure> {
+    pub(super) async fn tags(&self, image: &ImageName) -> Result<Vec<TagInfo>, Failure> {
         let basic = paged::credentials(
             self.auth_config.as_ref(),
             &self.http,

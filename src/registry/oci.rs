@@ -45,7 +45,7 @@ const CREDENTIALS_FRESH: std::time::Duration = std::time::Duration::from_secs(30
 const PLAUSIBLE_SINCE: u64 = 946_684_800; // 2000-01-01T00:00:00Z
 
 #[derive(Debug)]
-pub struct OciSource {
+pub(super) struct OciSource {
     http: Http,
     /// `http` for insecure registries, else `https`.
     scheme: &'static str,
@@ -65,7 +65,7 @@ pub struct OciSource {
 }
 
 impl OciSource {
-    pub fn new(registry: &Registry, http: Http, cache: Arc<DiskCache>) -> OciSource {
+    pub(super) fn new(registry: &Registry, http: Http, cache: Arc<DiskCache>) -> OciSource {
         OciSource {
             http,
             scheme: match &registry.endpoint {
@@ -87,7 +87,11 @@ impl OciSource {
 
     /// Tags of `image`; with `with_times`, each with its digest and creation time (from the
     /// cache where known, else one manifest HEAD and a manifest + config read).
-    pub async fn tags(&self, image: &ImageName, with_times: bool) -> Result<Vec<TagInfo>, Failure> {
+    pub(super) async fn tags(
+        &self,
+        image: &ImageName,
+        with_times: bool,
+    ) -> Result<Vec<TagInfo>, Failure> {
         let names = self.list_tags(image).await?;
         let listed: HashSet<&str> = names.iter().map(String::as_str).collect();
         self.cache.retain_tags(&image.written, &listed);
@@ -130,7 +134,7 @@ impl OciSource {
     /// `listing` with digests and times read for the `wanted` tags: at most
     /// `lookupsPerCycle` that cost requests, the rest left pending for later cycles. Callers
     /// completing one image take turns, so a tag is never read twice.
-    pub async fn complete(
+    pub(super) async fn complete(
         &self,
         image: &ImageName,
         listing: SharedTags,

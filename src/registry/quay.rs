@@ -22,7 +22,7 @@ use crate::policy::TagInfo;
 const PAGE_SIZE: usize = 100;
 
 #[derive(Debug)]
-pub struct QuaySource {
+pub(super) struct QuaySource {
     http: Http,
     /// `scheme://host[:port]` of the API: the endpoint, else the registry's host.
     base: String,
@@ -47,7 +47,7 @@ struct QuayTag {
 }
 
 impl QuaySource {
-    pub fn new(registry: &Registry, http: Http) -> QuaySource {
+    pub(super) fn new(registry: &Registry, http: Http) -> QuaySource {
         let base = paged::api_base(registry, || format!("https://{}", registry.host()));
         QuaySource {
             http,
@@ -57,7 +57,7 @@ impl QuaySource {
         }
     }
 
-    pub async fn tags(&self, image: &ImageName) -> Result<Vec<TagInfo>, Failure> {
+    pub(super) async fn tags(&self, image: &ImageName) -> Result<Vec<TagInfo>, Failure> {
         let bearer = match paged::credentials(
             self.auth_config.as_ref(),
             &self.http,

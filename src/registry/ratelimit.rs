@@ -7,7 +7,7 @@ use tokio::sync::{Mutex, Semaphore, SemaphorePermit};
 use tokio::time::Instant;
 
 #[derive(Debug)]
-pub struct Limiter {
+pub(super) struct Limiter {
     bucket: Mutex<Bucket>,
     in_flight: Semaphore,
 }
@@ -24,7 +24,7 @@ struct Bucket {
 }
 
 impl Limiter {
-    pub fn new(rate_per_second: f64, max_in_flight: usize) -> Limiter {
+    pub(super) fn new(rate_per_second: f64, max_in_flight: usize) -> Limiter {
         let capacity = rate_per_second.max(1.0);
         Limiter {
             bucket: Mutex::new(Bucket {
@@ -38,7 +38,7 @@ impl Limiter {
     }
 
     /// Waits for a slot and a token; the slot is held until the permit is dropped.
-    pub async fn acquire(&self) -> SemaphorePermit<'_> {
+    pub(super) async fn acquire(&self) -> SemaphorePermit<'_> {
         let permit = self
             .in_flight
             .acquire()

@@ -33,7 +33,7 @@ static POLICY: LazyLock<String> = LazyLock::new(|| {
     )
 });
 
-pub async fn overview(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Response {
+pub(super) async fn overview(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Response {
     if let Some(refused) = refusal(&state, &headers) {
         return refused;
     }
@@ -48,7 +48,7 @@ pub async fn overview(State(state): State<Arc<AppState>>, headers: HeaderMap) ->
     page(StatusCode::OK, views::overview(&overview))
 }
 
-pub async fn repo(
+pub(super) async fn repo(
     State(state): State<Arc<AppState>>,
     Path(name): Path<String>,
     headers: HeaderMap,
@@ -65,7 +65,7 @@ pub async fn repo(
     }
 }
 
-pub async fn image(
+pub(super) async fn image(
     State(state): State<Arc<AppState>>,
     Path(name): Path<String>,
     headers: HeaderMap,
@@ -81,7 +81,7 @@ pub async fn image(
 }
 
 /// The token form's answer: the right token gets its cookie and the page.
-pub async fn login(
+pub(super) async fn login(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,
     extensions: Extensions,

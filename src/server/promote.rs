@@ -28,7 +28,7 @@ fn query_value(query: Option<&str>, key: &str) -> Option<String> {
 
 /// `POST /api/v1/deploy[?wait=true]`: queues the request in every repo that references the
 /// image (or in those named), and answers at once with its id — or, waiting, with the outcome.
-pub async fn deploy(
+pub(super) async fn deploy(
     State(state): State<Arc<AppState>>,
     RawQuery(query): RawQuery,
     _: Authorized,
@@ -89,7 +89,7 @@ pub async fn deploy(
 }
 
 /// `GET /api/v1/deploy/{id}`: a request's state, with each repo's outcome.
-pub async fn deploy_state(
+pub(super) async fn deploy_state(
     State(state): State<Arc<AppState>>,
     Path(id): Path<String>,
     _: Authorized,
@@ -101,7 +101,7 @@ pub async fn deploy_state(
 }
 
 /// `GET /api/v1/holds`: the holds in force.
-pub async fn holds(State(state): State<Arc<AppState>>, _: Authorized) -> Response {
+pub(super) async fn holds(State(state): State<Arc<AppState>>, _: Authorized) -> Response {
     Json(json!({ "holds": state.holds.list() })).into_response()
 }
 
@@ -119,7 +119,11 @@ struct HoldRequest {
 }
 
 /// `POST /api/v1/holds`: stops automatic updates of an image (in one repo, until a time).
-pub async fn hold(State(state): State<Arc<AppState>>, _: Authorized, body: Bytes) -> Response {
+pub(super) async fn hold(
+    State(state): State<Arc<AppState>>,
+    _: Authorized,
+    body: Bytes,
+) -> Response {
     let request: HoldRequest = match serde_json::from_slice(&body) {
         Ok(request) => request,
         Err(err) => return error(StatusCode::BAD_REQUEST, format!("bad request: {err}")),
@@ -157,7 +161,7 @@ fn hold_error(refused: HoldError) -> Response {
 }
 
 /// `DELETE /api/v1/holds/{id}`: ends one hold.
-pub async fn release_one(
+pub(super) async fn release_one(
     State(state): State<Arc<AppState>>,
     Path(id): Path<String>,
     _: Authorized,
@@ -167,7 +171,7 @@ pub async fn release_one(
 
 /// `DELETE /api/v1/holds?image=…[&repo=…]`: ends every hold on an image (in one repo), of
 /// any kind — a rollback's too.
-pub async fn release_image(
+pub(super) async fn release_image(
     State(state): State<Arc<AppState>>,
     RawQuery(query): RawQuery,
     _: Authorized,

@@ -22,7 +22,7 @@ const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
 /// Serves `app` on `listener` until `shutdown` completes; then stops accepting, asks open
 /// connections to close after their current response, and drops those still open after
 /// `drain`.
-pub async fn serve(
+pub(crate) async fn serve(
     listener: TcpListener,
     app: Router,
     limits: HttpLimits,

@@ -18,17 +18,17 @@ use crate::secret::Secret;
 use crate::store;
 
 /// A signed timestamp further than this from now is refused (replay, or a stuck queue).
-pub const MAX_SKEW: Duration = Duration::from_secs(300);
+pub(crate) const MAX_SKEW: Duration = Duration::from_secs(300);
 /// How long a GitHub delivery's signature is remembered. GitHub signs the body alone, with no
 /// time in it, so the memory is all that tells a replay from a new event; each real event's
 /// body differs (it names the version and its times).
-pub const GITHUB_REPLAY_WINDOW: Duration = Duration::from_secs(24 * 60 * 60);
+pub(super) const GITHUB_REPLAY_WINDOW: Duration = Duration::from_secs(24 * 60 * 60);
 /// Signatures remembered at most (32 bytes and a time each); beyond, the oldest is forgotten.
 const REMEMBERED: usize = 4096;
 
 /// Why a request was turned away: the `reason` label of the rejection metric.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Rejection {
+pub(crate) enum Rejection {
     Unknown,
     MissingCredentials,
     BadCredentials,
@@ -40,7 +40,7 @@ pub enum Rejection {
 }
 
 impl Rejection {
-    pub fn label(self) -> &'static str {
+    pub(crate) fn label(self) -> &'static str {
         match self {
             Rejection::Unknown => "unknown_webhook",
             Rejection::MissingCredentials => "missing_credentials",
@@ -57,7 +57,7 @@ impl Rejection {
 /// The MACs of requests accepted lately — the decoded bytes, so a signature re-sent in other
 /// letters (upper-case hex) is the same — to refuse a request sent twice.
 #[derive(Debug, Default)]
-pub struct Seen(Mutex<VecDeque<(SystemTime, Mac32)>>);
+pub(super) struct Seen(Mutex<VecDeque<(SystemTime, Mac32)>>);
 
 type Mac32 = [u8; 32];
 
@@ -80,7 +80,7 @@ impl Seen {
     }
 }
 
-pub fn authenticate(
+pub(super) fn authenticate(
     kind: WebhookKind,
     secret: &Secret,
     headers: &HeaderMap,

@@ -11,24 +11,24 @@ use std::time::{Duration, SystemTime};
 
 use reqwest::header::HeaderMap;
 
-pub use auth::{MAX_SKEW, Rejection};
-pub use parse::{Parsed, Pushed};
+pub(crate) use auth::Rejection;
+pub(crate) use parse::Parsed;
 
 use crate::config::{Webhook, WebhookKind};
 use auth::Seen;
 
 /// Request bodies larger than this are refused: a batch of registry events is far smaller.
-pub const MAX_BODY: usize = 1024 * 1024;
+pub(crate) const MAX_BODY: usize = 1024 * 1024;
 const CONFIRM_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// The configured receivers.
 #[derive(Debug, Default)]
-pub struct Receivers {
+pub(crate) struct Receivers {
     by_name: HashMap<String, (Webhook, Seen)>,
 }
 
 impl Receivers {
-    pub fn new(webhooks: &[Webhook]) -> Receivers {
+    pub(crate) fn new(webhooks: &[Webhook]) -> Receivers {
         Receivers {
             by_name: webhooks
                 .iter()
@@ -39,7 +39,7 @@ impl Receivers {
 
     /// Authenticates and reads a request to receiver `name`. An SNS subscription is confirmed
     /// here (the only outward call a request can cause, and only to SNS).
-    pub async fn receive(
+    pub(crate) async fn receive(
         &self,
         name: &str,
         headers: &HeaderMap,

@@ -16,7 +16,7 @@ const MAX_EVENTS: usize = 100;
 
 /// A tag pushed to an image, as `host/path` the sender named it.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Pushed {
+pub(crate) struct Pushed {
     /// The image, `host/path` (Docker Hub: `docker.io/namespace/name`).
     pub image: String,
     pub tag: Option<String>,
@@ -24,7 +24,7 @@ pub struct Pushed {
 
 /// What a request asks of laminar.
 #[derive(Debug, PartialEq, Eq)]
-pub enum Parsed {
+pub(crate) enum Parsed {
     Pushes(Vec<Pushed>),
     /// A sender checking the receiver (GitHub's `ping`).
     Ping,
@@ -35,7 +35,7 @@ pub enum Parsed {
 }
 
 /// The payload of a `kind` request; `host` replaces the host events name.
-pub fn parse(
+pub(super) fn parse(
     kind: WebhookKind,
     headers: &HeaderMap,
     body: &[u8],

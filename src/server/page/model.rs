@@ -9,7 +9,7 @@ use crate::image::hub::ImageKey;
 use crate::registry::RequestCounters;
 use crate::status::{ReferenceStatus, RepoStatus, StatusBoard, UpdateRecord};
 
-pub struct Overview {
+pub(super) struct Overview {
     pub now: SystemTime,
     pub repos: Vec<RepoRow>,
     pub holds: Vec<Hold>,
@@ -18,13 +18,13 @@ pub struct Overview {
     pub updates: Vec<UpdateRecord>,
 }
 
-pub struct RepoRow {
+pub(super) struct RepoRow {
     pub name: String,
     pub branch: String,
     pub status: RepoStatus,
 }
 
-pub struct RegistryRow {
+pub(super) struct RegistryRow {
     pub name: String,
     pub prefix: String,
     pub requests: u64,
@@ -36,7 +36,7 @@ pub struct RegistryRow {
     pub last_failure: Option<(SystemTime, String)>,
 }
 
-pub struct RepoView {
+pub(super) struct RepoView {
     pub now: SystemTime,
     pub name: String,
     /// Without credentials.
@@ -46,13 +46,13 @@ pub struct RepoView {
     pub status: RepoStatus,
 }
 
-pub struct ImageRow {
+pub(super) struct ImageRow {
     pub repo: String,
     pub reference: ReferenceStatus,
 }
 
 /// Everything the overview lists.
-pub fn overview(
+pub(super) fn overview(
     config: &Config,
     board: &StatusBoard,
     holds: Vec<Hold>,
@@ -117,7 +117,7 @@ pub fn overview(
 }
 
 /// One repo, or `None` for a name no repo has.
-pub fn repo(config: &Config, board: &StatusBoard, name: &str) -> Option<RepoView> {
+pub(super) fn repo(config: &Config, board: &StatusBoard, name: &str) -> Option<RepoView> {
     let repo = config.repos.iter().find(|r| r.name == name)?;
     let delivery = match &repo.pull_request {
         Some(_) => "by pull request".to_string(),
@@ -134,7 +134,7 @@ pub fn repo(config: &Config, board: &StatusBoard, name: &str) -> Option<RepoView
 }
 
 /// Every reference to `image` (however written), by repo.
-pub fn image(board: &StatusBoard, image: &str) -> Vec<ImageRow> {
+pub(super) fn image(board: &StatusBoard, image: &str) -> Vec<ImageRow> {
     let key = ImageKey::of(image);
     board
         .snapshot()

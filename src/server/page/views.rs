@@ -11,7 +11,7 @@ use crate::policy::Ago;
 use crate::status::{ReferenceStatus, RepoStatus, UpdateRecord};
 
 /// The page's only style; the Content-Security-Policy allows exactly this text.
-pub const STYLE: &str = "\
+pub(super) const STYLE: &str = "\
 :root{--fg:#1b1f24;--muted:#57606a;--line:#d0d7de;--bg:#fff;--ok:#116329;--bad:#a40e26;--warn:#7d4e00}\
 @media(prefers-color-scheme:dark){:root{--fg:#e6edf3;--muted:#9ba6b2;--line:#3d444d;--bg:#0d1117;--ok:#3fb950;--bad:#ff7b72;--warn:#d29922}}\
 body{font:15px/1.45 system-ui,sans-serif;color:var(--fg);background:var(--bg);margin:0 auto;max-width:1400px;padding:0 1rem 2rem}\
@@ -54,7 +54,7 @@ fn layout(title: &str, now: SystemTime, body: Markup) -> Markup {
 }
 
 /// `/`: every repo, the holds, the registries and the latest updates.
-pub fn overview(o: &Overview) -> Markup {
+pub(super) fn overview(o: &Overview) -> Markup {
     layout(
         "Status",
         o.now,
@@ -155,7 +155,7 @@ fn updates(updates: &[UpdateRecord], now: SystemTime) -> Markup {
 }
 
 /// `/repos/{name}`: one repo and every reference it manages.
-pub fn repo(view: &RepoView) -> Markup {
+pub(super) fn repo(view: &RepoView) -> Markup {
     let status = &view.status;
     layout(
         &view.name,
@@ -177,7 +177,7 @@ pub fn repo(view: &RepoView) -> Markup {
 }
 
 /// `/images/{name}`: which repos run an image, on which tag.
-pub fn image(name: &str, rows: &[ImageRow], now: SystemTime) -> Markup {
+pub(super) fn image(name: &str, rows: &[ImageRow], now: SystemTime) -> Markup {
     layout(
         name,
         now,
@@ -236,7 +236,7 @@ fn reference_cells(r: &ReferenceStatus, with_image: bool) -> Markup {
 }
 
 /// Asked for the token: the API's, kept in a cookie once given.
-pub fn login(wrong: bool) -> Markup {
+pub(super) fn login(wrong: bool) -> Markup {
     layout(
         "Sign in",
         SystemTime::now(),
@@ -253,7 +253,7 @@ pub fn login(wrong: bool) -> Markup {
 }
 
 /// The page is off, or the API has no token to ask for.
-pub fn unavailable(message: &str) -> Markup {
+pub(super) fn unavailable(message: &str) -> Markup {
     layout("Unavailable", SystemTime::now(), html! { p { (message) } })
 }
 
