@@ -1,13 +1,55 @@
 //! What a pull request proposes, decided purely: which changes share a branch, the branch's
 //! name, the title and body, and a fingerprint that says whether two plans propose the same.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::time::SystemTime;
 
 use sha2::{Digest, Sha256};
 
+use super::delivered::Proposed;
 use crate::config::{GroupBy, PullRequest, Repo};
+use crate::forge::PullRequestRef;
 use crate::plan::{Change, Plan, TagTable};
+
+/// What to do with a group's branch, given what laminar last pushed there.
+#[derive(Debug, PartialEq, Eq)]
+pub(super) enum Next<'r> {
+    /// A registry of its images did not answer: an outage is not an empty plan.
+    Wait(&'r Proposed),
+    /// Someone closed this very proposal unmerged: it is not made again.
+    Declined(&'r Proposed),
+    /// The same plan on the same base is proposed already.
+    UpToDate(&'r Proposed),
+    /// The same plan, proposed on an older base: rebuild, unless the forge says the pull
+    /// request was closed meanwhile (then it is declined).
+    RebuildUnlessClosed(&'r Proposed, &'r PullRequestRef),
+    /// Build the branch and propose it.
+    Build,
+}
+
+/// The decision table for a group: `record` is what laminar last pushed to its branch,
+/// `fingerprint` and `base` what this cycle would propose, `unanswered` the images whose
+/// registries did not answer.
+pub(super) fn next<'r>(
+    record: Option<&'r Proposed>,
+    fingerprint: &str,
+    base: &str,
+    unanswered: &HashSet<String>,
+) -> Next<'r> {
+    let Some(record) = record else {
+        return Next::Build;
+    };
+    if record.images.iter().any(|i| unanswered.contains(i)) {
+        return Next::Wait(record);
+    }
+    let same_plan = record.fingerprint == fingerprint;
+    match (&record.pull, same_plan) {
+        (_, true) if record.declined => Next::Declined(record),
+        (Some(_), true) if record.base == base => Next::UpToDate(record),
+        (Some(pull), true) => Next::RebuildUnlessClosed(record, pull),
+        _ => Next::Build,
+    }
+}
 
 /// The changes one pull request carries.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -396,5 +438,47 @@ mod tests {
             groups(&repo, &pull, &all)["laminar/manifests/all"].fingerprint(),
             before
         );
+    }
+
+    fn proposed(fingerprint: &str, base: &str, pull: Option<u64>, declined: bool) -> Proposed {
+        Proposed {
+            group: "all".into(),
+            base: base.into(),
+            fingerprint: fingerprint.into(),
+            pushed: "c0ffee".into(),
+            images: vec!["reg.io/acme/app".into()],
+            pull: pull.map(|number| PullRequestRef {
+                number,
+                url: format!("https://forge.example/pulls/{number}"),
+                created_at: None,
+            }),
+            declined,
+        }
+    }
+
+    #[test]
+    fn the_decision_table_for_a_groups_branch() {
+        let none = HashSet::new();
+        let silent: HashSet<String> = ["reg.io/acme/app".to_string()].into();
+        assert_eq!(next(None, "f1", "b1", &none), Next::Build);
+        let open = proposed("f1", "b1", Some(7), false);
+        assert_eq!(next(Some(&open), "f1", "b1", &none), Next::UpToDate(&open));
+        // A silent registry is no reason to close or rebuild anything.
+        assert_eq!(next(Some(&open), "f2", "b2", &silent), Next::Wait(&open));
+        // The watched branch moved, same plan: rebuilt, unless the pull request was closed.
+        let Next::RebuildUnlessClosed(record, pull) = next(Some(&open), "f1", "b2", &none) else {
+            panic!("a moved base is rebuilt");
+        };
+        assert_eq!((record, pull.number), (&open, 7));
+        // Another plan (a newer tag) is built and proposed, even after a "no".
+        let declined = proposed("f1", "b1", Some(7), true);
+        assert_eq!(
+            next(Some(&declined), "f1", "b2", &none),
+            Next::Declined(&declined)
+        );
+        assert_eq!(next(Some(&declined), "f2", "b1", &none), Next::Build);
+        // Pushed, but the forge never answered: proposed again.
+        let unproposed = proposed("f1", "b1", None, false);
+        assert_eq!(next(Some(&unproposed), "f1", "b1", &none), Next::Build);
     }
 }

@@ -7,14 +7,14 @@
 //! becomes empty its pull request is closed with a comment; one someone declined is not
 //! proposed again until a newer tag is.
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use git2::Oid;
 
 use super::delivered::{Delivered, Proposed};
-use super::proposal::{self, Group};
+use super::proposal::{self, Group, Next};
 use super::repo_rules::Rules;
 use super::report::{Proposal, ProposalAction};
 use super::{CycleError, CycleReport, Mode, RepoCycle, Shared};
@@ -57,32 +57,7 @@ impl RepoCycle {
             .cloned()
             .collect();
         if mode == Mode::DryRun {
-            for group in groups.values() {
-                let action = match delivered.branches.contains_key(&group.branch) {
-                    true => ProposalAction::WouldUpdate,
-                    false => ProposalAction::WouldOpen,
-                };
-                report.proposals.push(Proposal {
-                    branch: group.branch.clone(),
-                    title: proposal::title(p.pull, &p.rules.repo, group),
-                    action,
-                    pull: delivered
-                        .branches
-                        .get(&group.branch)
-                        .and_then(|d| d.pull.clone()),
-                });
-            }
-            for branch in &stale {
-                let pull = delivered.branches[branch].pull.clone();
-                if pull.is_some() {
-                    report.proposals.push(Proposal {
-                        branch: branch.clone(),
-                        title: String::new(),
-                        action: ProposalAction::WouldClose,
-                        pull,
-                    });
-                }
-            }
+            report.proposals = would_propose(p, &groups, &delivered, &stale);
             self.delivered = Some(delivered);
             return Ok(false);
         }
@@ -115,22 +90,7 @@ impl RepoCycle {
             }
         }
         delivered.save(&record_file);
-        let open: Vec<(String, forge::PullRequestRef)> = delivered
-            .open()
-            .map(|(branch, pull)| (branch.clone(), pull.clone()))
-            .collect();
-        shared.metrics.pull_requests_open(
-            &self.repo.name,
-            open.iter().map(|(branch, pull)| {
-                let created = pull
-                    .created_at
-                    .as_deref()
-                    .and_then(|t| t.parse::<jiff::Timestamp>().ok())
-                    .map(std::time::SystemTime::from);
-                (branch.as_str(), pull.number, created)
-            }),
-        );
-        report.open_pulls = Some(open);
+        report.open_pulls = Some(open_pulls(shared, &self.repo.name, &delivered));
         report.changes = delivered_changes;
         self.delivered = Some(delivered);
         Ok(pushed)
@@ -213,25 +173,23 @@ impl RepoCycle {
             action,
             pull,
         };
-        if let Some(record) = &record {
-            if record.images.iter().any(|i| p.unanswered.contains(i)) {
-                return Ok(outcome(ProposalAction::Waiting, record.pull.clone()));
-            }
-            let same_plan = record.fingerprint == fingerprint;
-            if same_plan && record.declined {
+        match proposal::next(record.as_ref(), &fingerprint, &base, p.unanswered) {
+            Next::Wait(record) => return Ok(outcome(ProposalAction::Waiting, record.pull.clone())),
+            Next::Declined(record) => {
                 return Ok(outcome(ProposalAction::Declined, record.pull.clone()));
             }
-            if same_plan && record.base == base && record.pull.is_some() {
+            Next::UpToDate(record) => {
                 return Ok(outcome(ProposalAction::UpToDate, record.pull.clone()));
             }
-            if let Some(pull) = record.pull.as_ref().filter(|_| same_plan)
-                && forge.state(pull.number).await? == PullState::Closed
+            Next::RebuildUnlessClosed(record, pull)
+                if forge.state(pull.number).await? == PullState::Closed =>
             {
                 let mut declined = record.clone();
                 declined.declined = true;
                 delivered.branches.insert(group.branch.clone(), declined);
                 return Ok(outcome(ProposalAction::Declined, record.pull.clone()));
             }
+            Next::RebuildUnlessClosed(..) | Next::Build => {}
         }
 
         let branch = group.branch.clone();
@@ -388,4 +346,64 @@ async fn retire(
     }
     delivered.branches.remove(branch);
     Ok(outcome)
+}
+
+/// What a dry run says each group's branch would see.
+fn would_propose(
+    p: &Proposing<'_>,
+    groups: &BTreeMap<String, Group>,
+    delivered: &Delivered,
+    stale: &[String],
+) -> Vec<Proposal> {
+    let mut proposals: Vec<Proposal> = groups
+        .values()
+        .map(|group| Proposal {
+            branch: group.branch.clone(),
+            title: proposal::title(p.pull, &p.rules.repo, group),
+            action: match delivered.branches.contains_key(&group.branch) {
+                true => ProposalAction::WouldUpdate,
+                false => ProposalAction::WouldOpen,
+            },
+            pull: delivered
+                .branches
+                .get(&group.branch)
+                .and_then(|d| d.pull.clone()),
+        })
+        .collect();
+    for branch in stale {
+        let pull = delivered.branches[branch].pull.clone();
+        if pull.is_some() {
+            proposals.push(Proposal {
+                branch: branch.clone(),
+                title: String::new(),
+                action: ProposalAction::WouldClose,
+                pull,
+            });
+        }
+    }
+    proposals
+}
+
+/// The pull requests open after a cycle, for the report and the metrics.
+fn open_pulls(
+    shared: &Shared,
+    repo: &str,
+    delivered: &Delivered,
+) -> Vec<(String, forge::PullRequestRef)> {
+    let open: Vec<(String, forge::PullRequestRef)> = delivered
+        .open()
+        .map(|(branch, pull)| (branch.clone(), pull.clone()))
+        .collect();
+    shared.metrics.pull_requests_open(
+        repo,
+        open.iter().map(|(branch, pull)| {
+            let created = pull
+                .created_at
+                .as_deref()
+                .and_then(|t| t.parse::<jiff::Timestamp>().ok())
+                .map(std::time::SystemTime::from);
+            (branch.as_str(), pull.number, created)
+        }),
+    );
+    open
 }
