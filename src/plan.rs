@@ -174,6 +174,12 @@ pub fn plan(
     standing: &Standing,
     now: SystemTime,
 ) -> Plan {
+    let inputs = Inputs {
+        repo,
+        tags,
+        standing,
+        now,
+    };
     let mut plan = Plan::default();
     for file in files {
         let slashed = slash_path(&file.path);
@@ -182,85 +188,113 @@ pub fn plan(
             else {
                 continue;
             };
-            let site = Site {
-                path: file.path.clone(),
-                line: reference.line,
-                column: reference.column,
-            };
-            let keep = |reason: KeptReason| Kept {
-                site: site.clone(),
-                image: reference.image.clone(),
-                tag: reference.tag.clone(),
-                rule: rule.policy.pattern.to_string(),
-                reason,
-            };
-            if let Some(hold) = reference.hold.as_ref().filter(|h| h.holds(now)) {
-                plan.kept.push(keep(KeptReason::Held {
-                    until: hold.until.clone(),
-                }));
-                continue;
-            }
-            let known = tags.get(&reference.image);
-            let at = Reference {
-                repo: &repo.name,
+            let managed = Managed {
                 file: &slashed,
-                image: &reference.image,
-                tag: &reference.tag,
-                policy: &rule.policy,
-                known,
-            };
-            let held = judge(
-                standing,
-                &plan.holds_made,
-                &at,
-                now,
-                &mut plan.holds_ended,
-                &mut plan.forgotten,
-            );
-            if let Some(Held { hold, made }) = held {
-                if made {
-                    plan.holds_made.push(hold.clone());
-                }
-                plan.kept.push(keep(KeptReason::OnHold(Box::new(hold))));
-                continue;
-            }
-            let Some(known) = known else {
-                plan.kept.push(keep(KeptReason::NoTags));
-                continue;
-            };
-            if rule.policy.needs_times() {
-                let pending = known
-                    .pending
-                    .iter()
-                    .filter(|tag| rule.policy.allows(tag) || **tag == reference.tag)
-                    .count();
-                if pending > 0 {
-                    plan.kept
-                        .push(keep(KeptReason::OrderingIncomplete { pending }));
-                    continue;
-                }
-            }
-            // A tag a forced deploy set outside the pattern cannot be ordered: once its hold
-            // is over, the rule moves on from the tag the hold waited to see passed.
-            let current = forced
-                .and_then(|hold| hold.release_after.as_deref())
-                .unwrap_or(&reference.tag);
-            match rule.policy.select(current, &known.tags, now) {
-                Selection::Keep(why) => plan.kept.push(keep(KeptReason::Rule(why))),
-                Selection::Update { to, reason } => match change(reference, to, site.clone()) {
-                    Some(change) => plan.changes.push(Change {
-                        rule: rule.policy.pattern.to_string(),
-                        reason,
-                        ..change
-                    }),
-                    None => plan.kept.push(keep(KeptReason::DigestUnknown {
-                        newer: to.tag.clone(),
-                    })),
+                reference,
+                rule,
+                forced,
+                site: Site {
+                    path: file.path.clone(),
+                    line: reference.line,
+                    column: reference.column,
                 },
+            };
+            match decide(&inputs, &mut plan, &managed) {
+                Ok(change) => plan.changes.push(change),
+                Err(reason) => plan.kept.push(Kept {
+                    site: managed.site,
+                    image: reference.image.clone(),
+                    tag: reference.tag.clone(),
+                    rule: rule.policy.pattern.to_string(),
+                    reason,
+                }),
             }
         }
     }
     plan
+}
+
+/// What every reference of a plan is weighed against.
+struct Inputs<'a> {
+    repo: &'a Repo,
+    tags: &'a TagTable,
+    standing: &'a Standing,
+    now: SystemTime,
+}
+
+/// A reference a rule manages, and where it is.
+struct Managed<'a> {
+    /// Its file, with `/`.
+    file: &'a str,
+    reference: &'a ImageRef,
+    rule: &'a UpdateRule,
+    /// The forced deploy's hold that keeps it managed, for a tag outside every pattern.
+    forced: Option<&'a Hold>,
+    site: Site,
+}
+
+/// Where one managed reference goes, or why it stays; holds the plan makes or ends on the way
+/// are recorded in `plan`.
+fn decide(inputs: &Inputs, plan: &mut Plan, at: &Managed) -> Result<Change, KeptReason> {
+    let (reference, policy, now) = (at.reference, &at.rule.policy, inputs.now);
+    if let Some(hold) = reference.hold.as_ref().filter(|h| h.holds(now)) {
+        return Err(KeptReason::Held {
+            until: hold.until.clone(),
+        });
+    }
+    let known = inputs.tags.get(&reference.image);
+    let judged = Reference {
+        repo: &inputs.repo.name,
+        file: at.file,
+        image: &reference.image,
+        tag: &reference.tag,
+        policy,
+        known,
+    };
+    let held = judge(
+        inputs.standing,
+        &plan.holds_made,
+        &judged,
+        now,
+        &mut plan.holds_ended,
+        &mut plan.forgotten,
+    );
+    if let Some(Held { hold, made }) = held {
+        if made {
+            plan.holds_made.push(hold.clone());
+        }
+        return Err(KeptReason::OnHold(Box::new(hold)));
+    }
+    let known = known.ok_or(KeptReason::NoTags)?;
+    if policy.needs_times() {
+        let pending = known
+            .pending
+            .iter()
+            .filter(|tag| policy.allows(tag) || **tag == reference.tag)
+            .count();
+        if pending > 0 {
+            return Err(KeptReason::OrderingIncomplete { pending });
+        }
+    }
+    // A tag a forced deploy set outside the pattern cannot be ordered: once its hold is over,
+    // the rule moves on from the tag the hold waited to see passed.
+    let current = at
+        .forced
+        .and_then(|hold| hold.release_after.as_deref())
+        .unwrap_or(&reference.tag);
+    match policy.select(current, &known.tags, now) {
+        Selection::Keep(why) => Err(KeptReason::Rule(why)),
+        Selection::Update { to, reason } => match change(reference, to, at.site.clone()) {
+            Some(change) => Ok(Change {
+                rule: policy.pattern.to_string(),
+                reason,
+                ..change
+            }),
+            None => Err(KeptReason::DigestUnknown {
+                newer: to.tag.clone(),
+            }),
+        },
+    }
 }
 
 /// The rule that manages `reference` in the file at `path` (`slashed`: with `/`): the first

@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use super::decode::{env_names, existing_file, seconds, signing};
-use super::fields::Decoder;
+use super::fields::{Decoder, Fields};
 use super::yaml::Node;
 use super::{Environment, Global, MetricsAuth, StatusPage};
 
@@ -152,43 +152,7 @@ pub(super) fn decode(d: &mut Decoder, node: &Node, env: &Environment) -> Global 
         .get(d, "apiTokenFile", &[])
         .and_then(|n| existing_file(d, n, env, "API token file"));
     global.signing = f.get(d, "signing", &[]).and_then(|n| signing(d, n, env));
-    if let Some(v) = f
-        .get(d, "statusPage", &[])
-        .and_then(|n| d.keyword(n, "statusPage"))
-    {
-        global.status_page = v;
-    }
-    if let Some(v) = f
-        .get(d, "metricsAuth", &[])
-        .and_then(|n| d.keyword(n, "metricsAuth"))
-    {
-        global.metrics_auth = v;
-    }
-    if let Some(v) = f
-        .get(d, "httpHeaderTimeout", &[])
-        .and_then(|n| seconds(d, n))
-    {
-        global.http.header_timeout = v;
-    }
-    if let Some(n) = f
-        .get(d, "httpMaxConnections", &[])
-        .and_then(|n| d.whole_number(n, 1, 65_536))
-    {
-        global.http.max_connections = n as usize;
-    }
-    if let Some(node) = f.get(d, "trustedProxies", &[]) {
-        global.trusted_proxies = d
-            .list(node)
-            .iter()
-            .filter_map(|item| proxy(d, item))
-            .collect();
-    }
-    if let Some(n) = f
-        .get(d, "maxHolds", &[])
-        .and_then(|n| d.whole_number(n, 1, 100_000))
-    {
-        global.max_holds = n as usize;
-    }
+    serving(d, &mut f, &mut global);
     if let Some(node) = f.get(d, "gitHubToken", &[]) {
         d.warn(
             node.pos,
@@ -229,4 +193,45 @@ fn proxy(d: &mut Decoder, node: &Node) -> Option<Network> {
         );
     }
     parsed
+}
+
+/// Who may see what over HTTP, what the server allows its clients, and the daemon's bounds.
+fn serving(d: &mut Decoder, f: &mut Fields, global: &mut Global) {
+    if let Some(v) = f
+        .get(d, "statusPage", &[])
+        .and_then(|n| d.keyword(n, "statusPage"))
+    {
+        global.status_page = v;
+    }
+    if let Some(v) = f
+        .get(d, "metricsAuth", &[])
+        .and_then(|n| d.keyword(n, "metricsAuth"))
+    {
+        global.metrics_auth = v;
+    }
+    if let Some(v) = f
+        .get(d, "httpHeaderTimeout", &[])
+        .and_then(|n| seconds(d, n))
+    {
+        global.http.header_timeout = v;
+    }
+    if let Some(n) = f
+        .get(d, "httpMaxConnections", &[])
+        .and_then(|n| d.whole_number(n, 1, 65_536))
+    {
+        global.http.max_connections = n as usize;
+    }
+    if let Some(node) = f.get(d, "trustedProxies", &[]) {
+        global.trusted_proxies = d
+            .list(node)
+            .iter()
+            .filter_map(|item| proxy(d, item))
+            .collect();
+    }
+    if let Some(n) = f
+        .get(d, "maxHolds", &[])
+        .and_then(|n| d.whole_number(n, 1, 100_000))
+    {
+        global.max_holds = n as usize;
+    }
 }
