@@ -4,7 +4,7 @@
 
 use std::time::SystemTime;
 
-use super::{Change, Plan, Site, TagTable, change};
+use super::{Change, Inputs, Managed, Plan, Site, TagTable, change};
 use crate::config::Repo;
 use crate::holds::{Hold, HoldKind};
 use crate::image::hub::ImageKey;
@@ -78,6 +78,12 @@ pub fn deploy(
     standing: &super::Standing,
     now: SystemTime,
 ) -> Result<Plan, DeployRefusal> {
+    let inputs = Inputs {
+        repo,
+        tags,
+        standing,
+        now,
+    };
     let key = ImageKey::of(&order.image);
     let mut plan = Plan::default();
     let mut matched = false;
@@ -90,91 +96,24 @@ pub fn deploy(
             if ImageKey::of(&reference.image) != key {
                 continue;
             }
-            let Some((rule, _)) = super::managing(repo, standing, &file.path, &slashed, reference)
+            let Some((rule, forced)) =
+                super::managing(repo, standing, &file.path, &slashed, reference)
             else {
                 continue;
             };
             matched = true;
-            let site = Site {
-                path: file.path.clone(),
-                line: reference.line,
-                column: reference.column,
-            };
-            let known = tags
-                .get(&reference.image)
-                .ok_or_else(|| DeployRefusal::Unlisted(reference.image.clone()))?;
-            let info = known
-                .tags
-                .iter()
-                .find(|t| t.tag == order.tag)
-                .ok_or_else(|| DeployRefusal::UnknownTag {
-                    image: reference.image.clone(),
-                    tag: order.tag.clone(),
-                })?;
-            if rule.policy.excludes(&order.tag) {
-                return Err(DeployRefusal::Excluded {
-                    tag: order.tag.clone(),
-                    rule: rule.policy.pattern.to_string(),
-                    site: site.to_string(),
-                });
-            }
-            let outside = !rule.policy.manages(&order.tag);
-            if outside && !order.force {
-                return Err(DeployRefusal::OutsidePattern {
-                    tag: order.tag.clone(),
-                    rule: rule.policy.pattern.to_string(),
-                    site: site.to_string(),
-                });
-            }
-            plan.holds_ended.extend(
-                standing
-                    .holds
-                    .iter()
-                    .filter(|h| h.kind != HoldKind::Manual && h.file.is_some())
-                    .filter(|h| h.covers(&repo.name, &slashed, &reference.image))
-                    .map(|h| h.id.clone()),
-            );
-            // Outside the pattern, the tag cannot be ordered: it is held until a tag newer
-            // than the rule's newest appears.
-            let release_after = match outside {
-                true => Some(rule.policy.rank(&known.tags).first().map(|t| t.tag.clone())),
-                false => match rule.policy.select(&info.tag, &known.tags, now) {
-                    Selection::Update { to, .. } => Some(Some(to.tag.clone())),
-                    Selection::Keep(_) => None,
+            let managed = Managed {
+                file: &slashed,
+                reference,
+                rule,
+                forced,
+                site: Site {
+                    path: file.path.clone(),
+                    line: reference.line,
+                    column: reference.column,
                 },
             };
-            if let Some(release_after) = release_after
-                && !plan
-                    .holds_made
-                    .iter()
-                    .any(|h| h.file.as_deref() == Some(slashed.as_str()))
-            {
-                let mut hold = Hold::new(HoldKind::Deploy, &reference.image);
-                hold.repo = Some(repo.name.clone());
-                hold.file = Some(slashed.clone());
-                hold.tag = Some(order.tag.clone());
-                hold.release_after = release_after;
-                hold.rule = outside.then(|| rule.policy.pattern.to_string());
-                hold.reason = order.reason.clone();
-                plan.holds_made.push(hold);
-            }
-            if reference.tag == order.tag {
-                continue;
-            }
-            let Some(moved) = change(reference, info, site.clone()) else {
-                return Err(DeployRefusal::DigestUnknown {
-                    tag: order.tag.clone(),
-                    site: site.to_string(),
-                });
-            };
-            plan.changes.push(Change {
-                rule: rule.policy.pattern.to_string(),
-                reason: match &order.reason {
-                    Some(reason) => format!("requested by deploy {}: {reason}", order.id),
-                    None => format!("requested by deploy {}", order.id),
-                },
-                ..moved
-            });
+            set(&inputs, order, &mut plan, &managed)?;
         }
     }
     if !matched {
@@ -186,4 +125,91 @@ pub fn deploy(
         plan.holds_ended.clear();
     }
     Ok(plan)
+}
+
+/// Sets `order.tag` on one managed reference (unless it has it), with the hold that keeps it.
+fn set(
+    inputs: &Inputs,
+    order: &DeployOrder,
+    plan: &mut Plan,
+    at: &Managed,
+) -> Result<(), DeployRefusal> {
+    let (reference, policy, site) = (at.reference, &at.rule.policy, &at.site);
+    let known = inputs
+        .tags
+        .get(&reference.image)
+        .ok_or_else(|| DeployRefusal::Unlisted(reference.image.clone()))?;
+    let info = known
+        .tags
+        .iter()
+        .find(|t| t.tag == order.tag)
+        .ok_or_else(|| DeployRefusal::UnknownTag {
+            image: reference.image.clone(),
+            tag: order.tag.clone(),
+        })?;
+    if policy.excludes(&order.tag) {
+        return Err(DeployRefusal::Excluded {
+            tag: order.tag.clone(),
+            rule: policy.pattern.to_string(),
+            site: site.to_string(),
+        });
+    }
+    let outside = !policy.manages(&order.tag);
+    if outside && !order.force {
+        return Err(DeployRefusal::OutsidePattern {
+            tag: order.tag.clone(),
+            rule: policy.pattern.to_string(),
+            site: site.to_string(),
+        });
+    }
+    plan.holds_ended.extend(
+        inputs
+            .standing
+            .holds
+            .iter()
+            .filter(|h| h.kind != HoldKind::Manual && h.file.is_some())
+            .filter(|h| h.covers(&inputs.repo.name, at.file, &reference.image))
+            .map(|h| h.id.clone()),
+    );
+    // Outside the pattern, the tag cannot be ordered: it is held until a tag newer than the
+    // rule's newest appears.
+    let release_after = match outside {
+        true => Some(policy.rank(&known.tags).first().map(|t| t.tag.clone())),
+        false => match policy.select(&info.tag, &known.tags, inputs.now) {
+            Selection::Update { to, .. } => Some(Some(to.tag.clone())),
+            Selection::Keep(_) => None,
+        },
+    };
+    if let Some(release_after) = release_after
+        && !plan
+            .holds_made
+            .iter()
+            .any(|h| h.file.as_deref() == Some(at.file))
+    {
+        let mut hold = Hold::new(HoldKind::Deploy, &reference.image);
+        hold.repo = Some(inputs.repo.name.clone());
+        hold.file = Some(at.file.to_string());
+        hold.tag = Some(order.tag.clone());
+        hold.release_after = release_after;
+        hold.rule = outside.then(|| policy.pattern.to_string());
+        hold.reason = order.reason.clone();
+        plan.holds_made.push(hold);
+    }
+    if reference.tag == order.tag {
+        return Ok(());
+    }
+    let moved =
+        change(reference, info, site.clone()).ok_or_else(|| DeployRefusal::DigestUnknown {
+            tag: order.tag.clone(),
+            site: site.to_string(),
+        })?;
+    plan.changes.push(Change {
+        rule: policy.pattern.to_string(),
+        reason: match &order.reason {
+            Some(reason) => format!("requested by deploy {}: {reason}", order.id),
+            None => format!("requested by deploy {}", order.id),
+        },
+        ..moved
+    });
+    Ok(())
 }
