@@ -56,6 +56,26 @@ use scan_memo::ScanMemo;
 /// The first wait before retrying a rejected push; it doubles each time, with jitter.
 const RETRY_BASE: Duration = Duration::from_millis(300);
 
+/// What a cycle plans with: its rules, the deploy request it carries out (if it does), the
+/// tags the registries gave and the standing between cycles.
+struct Planning<'a> {
+    rules: &'a Rules,
+    order: Option<&'a DeployOrder>,
+    tags: &'a TagTable,
+    standing: &'a Standing,
+}
+
+impl Planning<'_> {
+    /// The plan for `files`, as of now.
+    fn plan(&self, files: &[FileRefs]) -> Result<Plan, CycleError> {
+        let (repo, now) = (&self.rules.repo, SystemTime::now());
+        Ok(match self.order {
+            None => plan(repo, files, self.tags, self.standing, now),
+            Some(order) => deploy(repo, files, order, self.tags, self.standing, now)?,
+        })
+    }
+}
+
 /// What every repo's cycle shares.
 pub struct Shared {
     pub config: Arc<Config>,
@@ -238,7 +258,7 @@ impl RepoCycle {
             synced = self.sync_workspace(shared).await?;
         }
         report.head = Some(synced.head);
-        let mut files = self.scan(shared, &rules, &synced).await?;
+        let files = self.scan(shared, &rules, &synced).await?;
         report.references = files.iter().map(|f| f.refs.len()).sum();
         let announced = std::mem::take(&mut self.announced);
         let asked = Asked {
@@ -248,23 +268,16 @@ impl RepoCycle {
         };
         let tags = ask_registries(shared, &rules.repo, &files, &asked, report).await;
         let standing = self.standing(shared, synced.head).await?;
-        let make_plan = |files: &[FileRefs]| -> Result<Plan, CycleError> {
-            let now = SystemTime::now();
-            Ok(match order {
-                None => plan(&rules.repo, files, &tags, &standing, now),
-                Some(order) => deploy(&rules.repo, files, order, &tags, &standing, now)?,
-            })
+        let planning = Planning {
+            rules: &rules,
+            order,
+            tags: &tags,
+            standing: &standing,
         };
-        let mut planned = make_plan(&files)?;
+        let planned = planning.plan(&files)?;
         report.planned(&planned);
         if mode == Mode::DryRun {
-            report.unmanaged = files
-                .iter()
-                .flat_map(|f| f.unmanaged.iter().map(|u| (f.path.clone(), u.clone())))
-                .collect();
-            let dir = self.checkout_dir()?;
-            let shown = planned.clone();
-            report.diff = tokio::task::spawn_blocking(move || unified_diff(&dir, &shown)).await?;
+            self.show(&files, &planned, report).await?;
         }
         if let Some(pull) = &rules.repo.pull_request {
             let unanswered = unanswered(&rules.repo, &files, &tags);
@@ -290,13 +303,45 @@ impl RepoCycle {
         if mode == Mode::DryRun {
             return Ok(false);
         }
+        self.push_until_accepted(shared, &planning, synced, planned, report)
+            .await
+    }
+
+    /// What a dry run shows: the plan as a diff, and the images seen but not managed.
+    async fn show(
+        &mut self,
+        files: &[FileRefs],
+        planned: &Plan,
+        report: &mut CycleReport,
+    ) -> Result<(), CycleError> {
+        report.unmanaged = files
+            .iter()
+            .flat_map(|f| f.unmanaged.iter().map(|u| (f.path.clone(), u.clone())))
+            .collect();
+        let dir = self.checkout_dir()?;
+        let shown = planned.clone();
+        report.diff = tokio::task::spawn_blocking(move || unified_diff(&dir, &shown)).await?;
+        Ok(())
+    }
+
+    /// Applies, commits and pushes the plan; when someone else pushed first, syncs, scans and
+    /// plans again on top of their commit, up to `pushAttempts` times. `Ok(true)` once pushed.
+    async fn push_until_accepted(
+        &mut self,
+        shared: &Shared,
+        planning: &Planning<'_>,
+        mut synced: Synced,
+        mut planned: Plan,
+        report: &mut CycleReport,
+    ) -> Result<bool, CycleError> {
+        let rules = planning.rules;
         let attempts = shared.config.global.push_attempts.max(1);
         for attempt in 1..=attempts {
             if planned.is_empty() {
                 return Ok(false);
             }
             let Some(commit) = self
-                .apply_exec_commit(shared, &rules, &planned, order)
+                .apply_exec_commit(shared, rules, &planned, planning.order)
                 .await?
             else {
                 return Ok(false);
@@ -310,8 +355,7 @@ impl RepoCycle {
                     report.head = Some(commit);
                     report.push_attempts = attempt;
                     report.planned(&planned);
-                    self.rescan_own_commit(shared, &rules, &synced, commit)
-                        .await;
+                    self.rescan_own_commit(shared, rules, &synced, commit).await;
                     return Ok(true);
                 }
                 Push::Rejected(why) => {
@@ -323,8 +367,8 @@ impl RepoCycle {
                     tokio::time::sleep(backoff(attempt)).await;
                     synced = self.sync_workspace(shared).await?;
                     report.head = Some(synced.head);
-                    files = self.scan(shared, &rules, &synced).await?;
-                    planned = make_plan(&files)?;
+                    let files = self.scan(shared, rules, &synced).await?;
+                    planned = planning.plan(&files)?;
                 }
             }
         }
