@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use super::decode::{existing_file, secret};
 use super::fields::{Decoder, Keyword};
-use super::yaml::Node;
+use super::yaml::{Node, Pos};
 use super::{Environment, SecretSource};
 
 /// The default branch laminar commits a group's changes on.
@@ -106,21 +106,9 @@ pub(super) fn decode(
     let mut f = d.fields(node)?;
     let location = url.and_then(super::git_url::web_location);
     let host = location.as_ref().map(|(host, _)| host.as_str());
-    let provider_node = f.get(d, "provider", &[]);
-    let provider = match provider_node {
+    let provider = match f.get(d, "provider", &[]) {
         Some(n) => d.keyword(n, "provider"),
-        None => match host {
-            Some("github.com") => Some(Provider::Github),
-            Some("gitlab.com") => Some(Provider::Gitlab),
-            Some("codeberg.org") => Some(Provider::Gitea),
-            _ => {
-                d.error(
-                    f.pos,
-                    "give provider (github, gitlab or gitea): the git URL does not say",
-                );
-                None
-            }
-        },
+        None => provider_of(d, f.pos, host),
     };
     let api_url = f.get(d, "apiUrl", &[]).and_then(|n| {
         let api = d.text(n)?;
@@ -129,24 +117,7 @@ pub(super) fn decode(
         }
         Some(api.trim_end_matches('/').to_string())
     });
-    let project = f.get(d, "project", &[]).and_then(|n| {
-        let project = d.text(n)?;
-        let plain = project.split('/').count() >= 2
-            && project.split('/').all(|part| {
-                !part.is_empty()
-                    && part != ".."
-                    && part
-                        .bytes()
-                        .all(|b| b.is_ascii_alphanumeric() || b"-._".contains(&b))
-            });
-        if !plain {
-            d.error(
-                n.pos,
-                format!("invalid project {project:?}: expected owner/repo (or group/sub/project)"),
-            );
-        }
-        Some(project)
-    });
+    let project = f.get(d, "project", &[]).and_then(|n| project(d, n));
     let token = secret(d, &mut f, env, "tokenEnv", "tokenFile");
     let app_id = f
         .get(d, "appId", &[])
@@ -174,23 +145,12 @@ pub(super) fn decode(
     let auto_merge = f.get(d, "autoMerge", &[]).and_then(|n| d.bool(n));
     f.finish(d);
 
-    let template_pos = branch_node.map_or(node.pos, |n| n.pos);
-    if !branch.contains("{group}") && group_by != GroupBy::Repo {
-        d.error(
-            template_pos,
-            "branch must contain {group} when groupBy is rule or image: each group needs a branch of its own",
-        );
-    }
-    let sample = branch
-        .replace("{repo}", "repo")
-        .replace("{group}", "group")
-        .replace("{branch}", "main");
-    if !git2::Reference::is_valid_name(&format!("refs/heads/{sample}")) || sample.contains('{') {
-        d.error(
-            template_pos,
-            format!("branch {branch:?} does not make a valid branch name (placeholders: {{repo}}, {{group}}, {{branch}})"),
-        );
-    }
+    check_branch_template(
+        d,
+        branch_node.map_or(node.pos, |n| n.pos),
+        &branch,
+        group_by,
+    );
     let provider = provider?;
     let auth = match (token, app_id, installation_id, private_key_file) {
         (Some(token), None, None, None) => ForgeAuth::Token(token),
@@ -215,21 +175,18 @@ pub(super) fn decode(
             return None;
         }
     };
-    let api_url = match (api_url, host) {
-        (Some(api), _) => api,
-        (None, Some(host)) => default_api(provider, host),
-        (None, None) => {
+    let api_url = api_url.or_else(|| host.map(|host| default_api(provider, host)));
+    let project = project.or_else(|| location.as_ref().map(|(_, path)| path.clone()));
+    let (api_url, project) = match (api_url, project) {
+        (Some(api), Some(project)) => (api, project),
+        (None, _) => {
             d.error(
                 node.pos,
                 "give apiUrl: the git URL does not name a forge host",
             );
             return None;
         }
-    };
-    let project = match (project, location) {
-        (Some(project), _) => project,
-        (None, Some((_, path))) => path,
-        (None, None) => {
+        (_, None) => {
             d.error(
                 node.pos,
                 "give project (owner/repo): the git URL does not name one",
@@ -252,6 +209,62 @@ pub(super) fn decode(
         draft: draft.unwrap_or(false),
         auto_merge: auto_merge.unwrap_or(false),
     })
+}
+
+/// The forge a well-known host is; an error (located at the `pullRequest` mapping) otherwise.
+fn provider_of(d: &mut Decoder, pos: Pos, host: Option<&str>) -> Option<Provider> {
+    match host {
+        Some("github.com") => Some(Provider::Github),
+        Some("gitlab.com") => Some(Provider::Gitlab),
+        Some("codeberg.org") => Some(Provider::Gitea),
+        _ => {
+            d.error(
+                pos,
+                "give provider (github, gitlab or gitea): the git URL does not say",
+            );
+            None
+        }
+    }
+}
+
+/// `owner/repo` (or `group/sub/project`), each part plain.
+fn project(d: &mut Decoder, node: &Node) -> Option<String> {
+    let project = d.text(node)?;
+    let plain = project.split('/').count() >= 2
+        && project.split('/').all(|part| {
+            !part.is_empty()
+                && part != ".."
+                && part
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"-._".contains(&b))
+        });
+    if !plain {
+        d.error(
+            node.pos,
+            format!("invalid project {project:?}: expected owner/repo (or group/sub/project)"),
+        );
+    }
+    Some(project)
+}
+
+/// A branch template gives each group a branch of its own, and a name git takes.
+fn check_branch_template(d: &mut Decoder, pos: Pos, branch: &str, group_by: GroupBy) {
+    if !branch.contains("{group}") && group_by != GroupBy::Repo {
+        d.error(
+            pos,
+            "branch must contain {group} when groupBy is rule or image: each group needs a branch of its own",
+        );
+    }
+    let sample = branch
+        .replace("{repo}", "repo")
+        .replace("{group}", "group")
+        .replace("{branch}", "main");
+    if !git2::Reference::is_valid_name(&format!("refs/heads/{sample}")) || sample.contains('{') {
+        d.error(
+            pos,
+            format!("branch {branch:?} does not make a valid branch name (placeholders: {{repo}}, {{group}}, {{branch}})"),
+        );
+    }
 }
 
 /// The public service's API for its host, else where a self-hosted install serves it.

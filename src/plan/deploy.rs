@@ -9,7 +9,7 @@ use crate::config::Repo;
 use crate::holds::{Hold, HoldKind};
 use crate::image::hub::ImageKey;
 use crate::image::walk::{FileRefs, slash_path};
-use crate::policy::Selection;
+use crate::policy::{ImageTags, Selection};
 
 /// What a deploy request asks of one repo.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -171,29 +171,13 @@ fn set(
             .filter(|h| h.covers(&inputs.repo.name, at.file, &reference.image))
             .map(|h| h.id.clone()),
     );
-    // Outside the pattern, the tag cannot be ordered: it is held until a tag newer than the
-    // rule's newest appears.
-    let release_after = match outside {
-        true => Some(policy.rank(&known.tags).first().map(|t| t.tag.clone())),
-        false => match policy.select(&info.tag, &known.tags, inputs.now) {
-            Selection::Update { to, .. } => Some(Some(to.tag.clone())),
-            Selection::Keep(_) => None,
-        },
-    };
-    if let Some(release_after) = release_after
-        && !plan
-            .holds_made
-            .iter()
-            .any(|h| h.file.as_deref() == Some(at.file))
+    if !plan
+        .holds_made
+        .iter()
+        .any(|h| h.file.as_deref() == Some(at.file))
     {
-        let mut hold = Hold::new(HoldKind::Deploy, &reference.image);
-        hold.repo = Some(inputs.repo.name.clone());
-        hold.file = Some(at.file.to_string());
-        hold.tag = Some(order.tag.clone());
-        hold.release_after = release_after;
-        hold.rule = outside.then(|| policy.pattern.to_string());
-        hold.reason = order.reason.clone();
-        plan.holds_made.push(hold);
+        plan.holds_made
+            .extend(deploy_hold(inputs, order, at, known));
     }
     if reference.tag == order.tag {
         return Ok(());
@@ -212,4 +196,32 @@ fn set(
         ..moved
     });
     Ok(())
+}
+
+/// The hold that keeps a deployed tag the rule would move away from: until a tag newer than
+/// the rule's newest appears. Outside the pattern the tag cannot be ordered, so it is held
+/// until a tag newer than the rule's newest now appears, and the hold names the rule.
+fn deploy_hold(
+    inputs: &Inputs,
+    order: &DeployOrder,
+    at: &Managed,
+    known: &ImageTags,
+) -> Option<Hold> {
+    let policy = &at.rule.policy;
+    let outside = !policy.manages(&order.tag);
+    let release_after = match outside {
+        true => policy.rank(&known.tags).first().map(|t| t.tag.clone()),
+        false => match policy.select(&order.tag, &known.tags, inputs.now) {
+            Selection::Update { to, .. } => Some(to.tag.clone()),
+            Selection::Keep(_) => return None,
+        },
+    };
+    let mut hold = Hold::new(HoldKind::Deploy, &at.reference.image);
+    hold.repo = Some(inputs.repo.name.clone());
+    hold.file = Some(at.file.to_string());
+    hold.tag = Some(order.tag.clone());
+    hold.release_after = release_after;
+    hold.rule = outside.then(|| policy.pattern.to_string());
+    hold.reason = order.reason.clone();
+    Some(hold)
 }
