@@ -17,7 +17,7 @@ use crate::cycle::{CycleError, CycleReport, CycleResult, ProposalAction};
 use crate::forge::PullRequestRef;
 use crate::holds::HoldKind;
 use crate::metrics::Metrics;
-use crate::plan::KeptReason;
+use crate::plan::{Change, KeptReason};
 use crate::secret::SecretError;
 use crate::store;
 
@@ -56,6 +56,18 @@ pub struct ChangeNote {
     pub new: String,
 }
 
+impl ChangeNote {
+    fn of(change: &Change) -> ChangeNote {
+        ChangeNote {
+            file: change.site.path.display().to_string(),
+            line: change.site.line,
+            image: change.image.clone(),
+            old: change.old_tag.clone(),
+            new: change.new_tag.clone(),
+        }
+    }
+}
+
 /// The events a finished cycle makes, given how the repo's previous cycle ended. A repo that
 /// keeps failing is announced once, when it starts.
 pub fn events(repo: &Repo, previous: Option<CycleResult>, report: &CycleReport) -> Vec<Event> {
@@ -91,17 +103,7 @@ pub fn events(repo: &Repo, previous: Option<CycleResult>, report: &CycleReport) 
         events.push(Event {
             link,
             pull_requests,
-            changes: report
-                .changes
-                .iter()
-                .map(|c| ChangeNote {
-                    file: c.site.path.display().to_string(),
-                    line: c.site.line,
-                    image: c.image.clone(),
-                    old: c.old_tag.clone(),
-                    new: c.new_tag.clone(),
-                })
-                .collect(),
+            changes: report.changes.iter().map(ChangeNote::of).collect(),
             ..event(EventKind::Updated)
         });
     }
@@ -116,25 +118,7 @@ pub fn events(repo: &Repo, previous: Option<CycleResult>, report: &CycleReport) 
     if !failed && was_failing {
         events.push(event(EventKind::Recovered));
     }
-    let rolled_back: Vec<ChangeNote> = report
-        .kept
-        .iter()
-        .filter_map(|kept| match &kept.reason {
-            KeptReason::OnHold(hold)
-                if hold.kind == HoldKind::Rollback
-                    && report.holds_made.iter().any(|made| made.id == hold.id) =>
-            {
-                Some(ChangeNote {
-                    file: kept.site.path.display().to_string(),
-                    line: kept.site.line,
-                    image: kept.image.clone(),
-                    old: hold.release_after.clone().unwrap_or_default(),
-                    new: kept.tag.clone(),
-                })
-            }
-            _ => None,
-        })
-        .collect();
+    let rolled_back = rolled_back(report);
     if !rolled_back.is_empty() {
         events.push(Event {
             changes: rolled_back,
@@ -152,6 +136,29 @@ pub fn events(repo: &Repo, previous: Option<CycleResult>, report: &CycleReport) 
         });
     }
     events
+}
+
+/// The references a rollback by other hands left held in this cycle.
+fn rolled_back(report: &CycleReport) -> Vec<ChangeNote> {
+    report
+        .kept
+        .iter()
+        .filter_map(|kept| match &kept.reason {
+            KeptReason::OnHold(hold)
+                if hold.kind == HoldKind::Rollback
+                    && report.holds_made.iter().any(|made| made.id == hold.id) =>
+            {
+                Some(ChangeNote {
+                    file: kept.site.path.display().to_string(),
+                    line: kept.site.line,
+                    image: kept.image.clone(),
+                    old: hold.release_after.clone().unwrap_or_default(),
+                    new: kept.tag.clone(),
+                })
+            }
+            _ => None,
+        })
+        .collect()
 }
 
 /// `https://host/owner/repo/commit/<sha>` (the form GitHub, GitLab, Gitea and Forgejo all
