@@ -140,7 +140,7 @@ impl RepoCycle {
             body.push('\n');
         }
         body.push_str(&proposal::body(p.pull, repo, &group, p.tags));
-        let pull = open(&forge, &group.branch, repo, &title, &body, report).await?;
+        let pull = open(&forge, &group.branch, repo, (&title, &body), report).await?;
         tracing::info!(branch = %group.branch, number = pull.number, url = %pull.url, deploy = %order.id, "deploy proposed");
         report.proposals.push(Proposal {
             branch: group.branch,
@@ -192,16 +192,7 @@ impl RepoCycle {
             Next::RebuildUnlessClosed(..) | Next::Build => {}
         }
 
-        let branch = group.branch.clone();
-        let tip = self.git(move |w| w.branch_tip(&branch)).await??;
-        if let Some(tip) = tip {
-            let recorded = record.as_ref().is_some_and(|r| r.pushed == tip.to_string());
-            if !recorded && !self.git(move |w| w.made_by_laminar(tip)).await? {
-                return Err(CycleError::BranchTaken {
-                    branch: group.branch.clone(),
-                });
-            }
-        }
+        let tip = self.laminars_tip(&group.branch, record.as_ref()).await?;
         let built = self
             .apply_exec_commit(shared, p.rules, &group.plan(), None)
             .await;
@@ -244,15 +235,35 @@ impl RepoCycle {
                 forge.update(pull.number, &title, &body).await?;
                 (pull, ProposalAction::Updated)
             }
-            None => {
-                let pull = open(forge, &group.branch, repo, &title, &body, report).await?;
-                (pull, ProposalAction::Opened)
-            }
+            None => (
+                open(forge, &group.branch, repo, (&title, &body), report).await?,
+                ProposalAction::Opened,
+            ),
         };
         tracing::info!(branch = %group.branch, number = pull.number, url = %pull.url, "pull request {}", action.describe());
         proposed.pull = Some(pull.clone());
         delivered.branches.insert(group.branch.clone(), proposed);
         Ok(outcome(action, Some(pull)))
+    }
+
+    /// The tip of laminar's `branch`, if it exists — refused when someone else's commit is
+    /// on it (neither the one laminar last pushed nor one laminar made).
+    async fn laminars_tip(
+        &mut self,
+        branch: &str,
+        record: Option<&Proposed>,
+    ) -> Result<Option<Oid>, CycleError> {
+        let name = branch.to_string();
+        let tip = self.git(move |w| w.branch_tip(&name)).await??;
+        if let Some(tip) = tip {
+            let recorded = record.is_some_and(|r| r.pushed == tip.to_string());
+            if !recorded && !self.git(move |w| w.made_by_laminar(tip)).await? {
+                return Err(CycleError::BranchTaken {
+                    branch: branch.to_string(),
+                });
+            }
+        }
+        Ok(tip)
     }
 
     async fn push_branch(
@@ -293,8 +304,7 @@ async fn open(
     forge: &Forge,
     branch: &str,
     repo: &Repo,
-    title: &str,
-    body: &str,
+    (title, body): (&str, &str),
     report: &mut CycleReport,
 ) -> Result<forge::PullRequestRef, CycleError> {
     let ask = forge::NewPullRequest {
