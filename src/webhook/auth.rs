@@ -80,15 +80,25 @@ impl Seen {
     }
 }
 
+/// What a request brings to be checked.
+pub(super) struct Request<'a> {
+    pub headers: &'a HeaderMap,
+    pub query: Option<&'a str>,
+    pub body: &'a [u8],
+}
+
 pub(super) fn authenticate(
     kind: WebhookKind,
     secret: &Secret,
-    headers: &HeaderMap,
-    query: Option<&str>,
-    body: &[u8],
+    request: &Request,
     seen: &Seen,
     now: SystemTime,
 ) -> Result<(), Rejection> {
+    let Request {
+        headers,
+        query,
+        body,
+    } = *request;
     let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
     match kind {
         WebhookKind::Github => {

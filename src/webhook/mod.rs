@@ -59,9 +59,11 @@ impl Receivers {
         auth::authenticate(
             hook.kind,
             &secret,
-            headers,
-            query,
-            body,
+            &auth::Request {
+                headers: headers,
+                query: query,
+                body: body,
+            },
             seen,
             SystemTime::now(),
         )

@@ -46,7 +46,17 @@ fn token_senders_may_use_a_bearer_basic_a_raw_header_or_the_query() {
     let seen = Seen::default();
     let now = SystemTime::now();
     let check = |h: &HeaderMap, q: Option<&str>| {
-        authenticate(WebhookKind::Distribution, &secret, h, q, b"{}", &seen, now)
+        authenticate(
+            WebhookKind::Distribution,
+            &secret,
+            &auth::Request {
+                headers: h,
+                query: q,
+                body: b"{}",
+            },
+            &seen,
+            now,
+        )
     };
     assert_eq!(
         check(&headers(&[("authorization", "Bearer s3cret")]), None),
@@ -93,9 +103,11 @@ fn github_signs_the_body_and_a_delivery_counts_once() {
         authenticate(
             WebhookKind::Github,
             &secret,
-            h,
-            None,
-            b,
+            &auth::Request {
+                headers: h,
+                query: None,
+                body: b,
+            },
             &seen,
             SystemTime::now(),
         )
@@ -129,9 +141,11 @@ fn a_github_replay_is_refused_whatever_its_delivery_header_says() {
         authenticate(
             WebhookKind::Github,
             &secret,
-            &headers(pairs),
-            None,
-            body,
+            &auth::Request {
+                headers: &headers(pairs),
+                query: None,
+                body: body,
+            },
             &seen,
             at,
         )
@@ -174,7 +188,17 @@ fn a_generic_signature_resent_in_other_letters_is_a_replay() {
             ("x-laminar-timestamp", &stamp),
             ("x-laminar-signature", signature),
         ]);
-        authenticate(WebhookKind::Generic, &secret, &h, None, body, &seen, now)
+        authenticate(
+            WebhookKind::Generic,
+            &secret,
+            &auth::Request {
+                headers: &h,
+                query: None,
+                body: body,
+            },
+            &seen,
+            now,
+        )
     };
     assert_eq!(check(&signature), Ok(()));
     assert_eq!(
@@ -203,8 +227,19 @@ fn generic_events_sign_a_timestamp_too_old_ones_and_replays_are_refused() {
             ),
         ])
     };
-    let check =
-        |h: &HeaderMap| authenticate(WebhookKind::Generic, &secret, h, None, body, &seen, now);
+    let check = |h: &HeaderMap| {
+        authenticate(
+            WebhookKind::Generic,
+            &secret,
+            &auth::Request {
+                headers: h,
+                query: None,
+                body: body,
+            },
+            &seen,
+            now,
+        )
+    };
     assert_eq!(check(&signed(1_800_000_000 - 10)), Ok(()));
     assert_eq!(check(&signed(1_800_000_000 - 10)), Err(Rejection::Replayed));
     assert_eq!(check(&signed(1_800_000_000 - 301)), Err(Rejection::Stale));

@@ -50,27 +50,37 @@ pub fn candidates(
     image_keys: bool,
 ) -> Result<Vec<Candidate>, YamlError> {
     let mut found = Vec::new();
-    collect_stream(text, 0, kustomization, image_keys, 0, &mut found)?;
+    let whole = Stream {
+        offset: 0,
+        kustomization,
+        image_keys,
+        depth: 0,
+    };
+    collect_stream(text, whole, &mut found)?;
     Ok(found)
 }
 
-fn collect_stream(
-    text: &str,
+/// Where a YAML stream lies and what to read from it.
+#[derive(Clone, Copy)]
+struct Stream {
+    /// Where the stream starts in the file (an embedded block's spans count from the file).
     offset: usize,
     kustomization: bool,
     image_keys: bool,
+    /// How deep in embedded blocks.
     depth: usize,
-    found: &mut Vec<Candidate>,
-) -> Result<(), YamlError> {
-    for document in parse(text, offset)? {
+}
+
+fn collect_stream(text: &str, stream: Stream, found: &mut Vec<Candidate>) -> Result<(), YamlError> {
+    for document in parse(text, stream.offset)? {
         let mut finder = Finder {
             source: text,
-            offset,
-            image_keys,
-            depth,
+            offset: stream.offset,
+            image_keys: stream.image_keys,
+            depth: stream.depth,
             found,
         };
-        if kustomization {
+        if stream.kustomization {
             finder.kustomize_images(&document);
         }
         finder.visit(&document, None);
@@ -269,16 +279,13 @@ impl Finder<'_, '_> {
         };
         let offset = self.offset + line_start;
         let mut inner = Vec::new();
-        if collect_stream(
-            block,
+        let embedded = Stream {
             offset,
-            false,
-            self.image_keys,
-            self.depth + 1,
-            &mut inner,
-        )
-        .is_ok()
-        {
+            kustomization: false,
+            image_keys: self.image_keys,
+            depth: self.depth + 1,
+        };
+        if collect_stream(block, embedded, &mut inner).is_ok() {
             self.found.append(&mut inner);
         }
     }
