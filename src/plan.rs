@@ -251,14 +251,7 @@ fn decide(inputs: &Inputs, plan: &mut Plan, at: &Managed) -> Result<Change, Kept
         policy,
         known,
     };
-    let held = judge(
-        inputs.standing,
-        &plan.holds_made,
-        &judged,
-        now,
-        &mut plan.holds_ended,
-        &mut plan.forgotten,
-    );
+    let held = judge(inputs.standing, &judged, now, plan);
     if let Some(Held { hold, made }) = held {
         if made {
             plan.holds_made.push(hold.clone());

@@ -95,16 +95,15 @@ pub(super) struct Reference<'a> {
 }
 
 /// The hold that keeps one reference, if any, before its rule is asked: a daemon's hold, or a
-/// rollback noticed now. `ended` collects holds whose release tag has been passed by a newer
-/// one; `forgotten` the written tags other hands replaced.
+/// rollback noticed now. The plan's `holds_ended` collects holds whose release tag has been
+/// passed by a newer one; its `forgotten` the written tags other hands replaced.
 pub(super) fn judge(
     standing: &Standing,
-    made: &[Hold],
     at: &Reference,
     now: std::time::SystemTime,
-    ended: &mut Vec<String>,
-    forgotten: &mut Vec<(String, String)>,
+    plan: &mut super::Plan,
 ) -> Option<Held> {
+    let (made, ended) = (&plan.holds_made, &mut plan.holds_ended);
     let newer_than = |tag: &str| {
         at.known.is_some_and(|known| {
             matches!(
@@ -142,7 +141,8 @@ pub(super) fn judge(
     if wrote == at.tag {
         return None;
     }
-    forgotten.push((at.file.to_string(), at.image.to_string()));
+    plan.forgotten
+        .push((at.file.to_string(), at.image.to_string()));
     let tags = at.known.map_or(&[][..], |known| &known.tags[..]);
     if !at.policy.is_older(at.tag, wrote, tags) || newer_than(wrote) {
         return None;

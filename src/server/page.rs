@@ -37,14 +37,7 @@ pub(super) async fn overview(State(state): State<Arc<AppState>>, headers: Header
     if let Some(refused) = refusal(&state, &headers) {
         return refused;
     }
-    let overview = model::overview(
-        &state.config,
-        &state.status,
-        state.holds.list(),
-        state.registries.counters(),
-        state.registries.cache_entries(),
-        state.started.elapsed().as_secs_f64() / 60.0,
-    );
+    let overview = model::overview(&state);
     page(StatusCode::OK, views::overview(&overview))
 }
 

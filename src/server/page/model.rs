@@ -3,10 +3,10 @@
 
 use std::time::SystemTime;
 
+use super::super::AppState;
 use crate::config::Config;
 use crate::holds::Hold;
 use crate::image::hub::ImageKey;
-use crate::registry::RequestCounters;
 use crate::status::{ReferenceStatus, RepoStatus, StatusBoard, UpdateRecord};
 
 pub(super) struct Overview {
@@ -52,15 +52,10 @@ pub(super) struct ImageRow {
 }
 
 /// Everything the overview lists.
-pub(super) fn overview(
-    config: &Config,
-    board: &StatusBoard,
-    holds: Vec<Hold>,
-    counters: &RequestCounters,
-    cache_entries: usize,
-    uptime_minutes: f64,
-) -> Overview {
-    let statuses = board.snapshot();
+pub(super) fn overview(state: &AppState) -> Overview {
+    let (config, counters) = (&state.config, state.registries.counters());
+    let uptime_minutes = state.started.elapsed().as_secs_f64() / 60.0;
+    let statuses = state.status.snapshot();
     let repos = config
         .repos
         .iter()
@@ -109,10 +104,10 @@ pub(super) fn overview(
     Overview {
         now: SystemTime::now(),
         repos,
-        holds,
+        holds: state.holds.list(),
         registries,
-        cache_entries,
-        updates: board.updates(),
+        cache_entries: state.registries.cache_entries(),
+        updates: state.status.updates(),
     }
 }
 
