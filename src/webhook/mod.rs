@@ -60,9 +60,9 @@ impl Receivers {
             hook.kind,
             &secret,
             &auth::Request {
-                headers: headers,
-                query: query,
-                body: body,
+                headers,
+                query,
+                body,
             },
             seen,
             SystemTime::now(),

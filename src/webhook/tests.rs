@@ -144,7 +144,7 @@ fn a_github_replay_is_refused_whatever_its_delivery_header_says() {
             &auth::Request {
                 headers: &headers(pairs),
                 query: None,
-                body: body,
+                body,
             },
             &seen,
             at,
@@ -194,7 +194,7 @@ fn a_generic_signature_resent_in_other_letters_is_a_replay() {
             &auth::Request {
                 headers: &h,
                 query: None,
-                body: body,
+                body,
             },
             &seen,
             now,
@@ -234,7 +234,7 @@ fn generic_events_sign_a_timestamp_too_old_ones_and_replays_are_refused() {
             &auth::Request {
                 headers: h,
                 query: None,
-                body: body,
+                body,
             },
             &seen,
             now,
