@@ -14,7 +14,7 @@ use serde::Deserialize;
 use super::counters::RequestKind;
 use super::error::Failure;
 use super::image::ImageName;
-use super::oci::{OciSource, next_link};
+use super::oci::{Asked, OciSource, next_link};
 use super::paged::{self, Listed};
 use super::{BoxFuture, TagSource};
 use crate::config::{ListLimits, Registry};
@@ -74,12 +74,14 @@ impl AcrSource {
         let fetched = self
             .oci
             .fetch_scoped(
-                RequestKind::Tags,
+                Asked {
+                    kind: RequestKind::Tags,
+                    method: Method::GET,
+                    what: "ACR tag list",
+                },
                 image,
                 &url,
-                Method::GET,
                 scope,
-                "ACR tag list",
             )
             .await?;
         let page: Page = paged::json(&fetched.body, "ACR")?;

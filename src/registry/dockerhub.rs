@@ -109,11 +109,14 @@ impl HubSource {
         // of that order (or without times) is read to the end, and so are all after it.
         let mut newest_first = true;
         let mut oldest_so_far = None;
-        let listing = paged::follow_until(
+        let source = paged::Source {
             image,
-            "Docker Hub",
+            vendor: "Docker Hub",
+            limits: self.limits,
+        };
+        let listing = paged::follow_until(
+            source,
             first,
-            self.limits,
             |url| self.page(url),
             |page| {
                 for tag in page {

@@ -448,7 +448,8 @@ impl OciSource {
         method: Method,
         what: &'static str,
     ) -> Result<Fetched, Failure> {
-        self.fetch_scoped(kind, image, url, method, &image.pull_scope(), what)
+        let asked = Asked { kind, method, what };
+        self.fetch_scoped(asked, image, url, &image.pull_scope())
             .await
     }
 
@@ -457,13 +458,12 @@ impl OciSource {
     /// with `what` saying what was being read.
     pub(super) async fn fetch_scoped(
         &self,
-        kind: RequestKind,
+        asked: Asked,
         image: &ImageName,
         url: &Url,
-        method: Method,
         scope: &str,
-        what: &'static str,
     ) -> Result<Fetched, Failure> {
+        let Asked { kind, method, what } = asked;
         let mut authorizer = self.authorizer(image, false).await?;
         let mut auth = authorizer.header(scope).await;
         let mut answered = false;
@@ -498,6 +498,13 @@ impl OciSource {
             answered = true;
         }
     }
+}
+
+/// What a request asks: its kind (for the metrics), its method, and what it reads (for errors).
+pub(super) struct Asked {
+    pub kind: RequestKind,
+    pub method: Method,
+    pub what: &'static str,
 }
 
 /// A JSON body, or a typed failure naming what it should have been.

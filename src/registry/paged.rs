@@ -38,8 +38,21 @@ where
     F: FnMut(Url) -> Fut,
     Fut: Future<Output = Result<(Vec<Listed>, Option<Url>), Failure>>,
 {
-    let listing = follow_until(image, vendor, first, limits, page, |_| None).await?;
+    let source = Source {
+        image,
+        vendor,
+        limits,
+    };
+    let listing = follow_until(source, first, page, |_| None).await?;
     Ok(listing.tags)
+}
+
+/// Whose tags a listing pages through, and how far it may go.
+pub(super) struct Source<'a> {
+    pub image: &'a ImageName,
+    /// The API's name, for the log.
+    pub vendor: &'a str,
+    pub limits: ListLimits,
 }
 
 /// Tags as [`follow_until`] lists them.
@@ -52,10 +65,8 @@ pub(super) struct Listing {
 /// [`follow`], ending early where `known_from` says, for each page in turn, that the rest was
 /// listed before (the index of the first such tag in the page).
 pub(super) async fn follow_until<F, Fut>(
-    image: &ImageName,
-    vendor: &str,
+    source: Source<'_>,
     first: Url,
-    limits: ListLimits,
     mut page: F,
     mut known_from: impl FnMut(&[TagInfo]) -> Option<usize>,
 ) -> Result<Listing, Failure>
@@ -63,6 +74,11 @@ where
     F: FnMut(Url) -> Fut,
     Fut: Future<Output = Result<(Vec<Listed>, Option<Url>), Failure>>,
 {
+    let Source {
+        image,
+        vendor,
+        limits,
+    } = source;
     let mut url = first;
     let mut tags = Vec::new();
     let mut fetched = HashSet::new();
