@@ -214,12 +214,13 @@ pub fn plan(
     plan
 }
 
-/// What every reference of a plan is weighed against.
-struct Inputs<'a> {
-    repo: &'a Repo,
-    tags: &'a TagTable,
-    standing: &'a Standing,
-    now: SystemTime,
+/// What every reference of a plan is weighed against: the repo's rules, the tags known, the
+/// standing between cycles, and the time tag ages are measured from.
+pub struct Inputs<'a> {
+    pub repo: &'a Repo,
+    pub tags: &'a TagTable,
+    pub standing: &'a Standing,
+    pub now: SystemTime,
 }
 
 /// A reference a rule manages, and where it is.

@@ -44,7 +44,7 @@ use crate::image::walk::{
     DEFAULT_MAX_FILE_SIZE, FileRefs, Starts, patch_scan, scan_starts, slash_path,
 };
 use crate::metrics::Metrics;
-use crate::plan::{DeployOrder, Plan, Standing, TagTable, Written, apply, deploy, plan};
+use crate::plan::{DeployOrder, Inputs, Plan, Standing, TagTable, Written, apply, deploy, plan};
 use crate::policy::{ImageTags, Policy};
 use crate::registry::{Options, Registries};
 use ask::{Asked, ask_registries, unanswered};
@@ -71,7 +71,15 @@ impl Planning<'_> {
         let (repo, now) = (&self.rules.repo, SystemTime::now());
         Ok(match self.order {
             None => plan(repo, files, self.tags, self.standing, now),
-            Some(order) => deploy(repo, files, order, self.tags, self.standing, now)?,
+            Some(order) => {
+                let inputs = Inputs {
+                    repo,
+                    tags: self.tags,
+                    standing: self.standing,
+                    now,
+                };
+                deploy(&inputs, files, order)?
+            }
         })
     }
 }

@@ -66,7 +66,7 @@ impl RepoCycle {
         let mut delivered_changes = Vec::new();
         for group in groups.values() {
             match self
-                .deliver(shared, &forge, p, group, &mut delivered, report)
+                .deliver(shared, p, (&forge, group), &mut delivered, report)
                 .await
             {
                 Ok(outcome) => {
@@ -156,9 +156,8 @@ impl RepoCycle {
     async fn deliver(
         &mut self,
         shared: &Shared,
-        forge: &Forge,
         p: &Proposing<'_>,
-        group: &Group,
+        (forge, group): (&Forge, &Group),
         delivered: &mut Delivered,
         report: &mut CycleReport,
     ) -> Result<Proposal, CycleError> {

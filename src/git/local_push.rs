@@ -59,16 +59,23 @@ pub(super) fn push(
     }
 }
 
-/// Points `branch` on the repository at `remote` at `new`, forced, if it still holds `lease`
-/// (`None`: only if it does not exist). `base`, a commit the remote has, bounds what is copied.
+/// A branch to move under a lease.
+pub(super) struct Leased<'a> {
+    pub branch: &'a str,
+    /// What the branch must still hold (`None`: it must not exist).
+    pub lease: Option<Oid>,
+    pub new: Oid,
+}
+
+/// Points `update.branch` on the repository at `remote` at `update.new`, forced, if it still
+/// holds its lease. `base`, a commit the remote has, bounds what is copied.
 pub(super) fn push_with_lease(
     local: &Repository,
     remote: &Path,
-    branch: &str,
     base: Oid,
-    lease: Option<Oid>,
-    new: Oid,
+    update: Leased,
 ) -> Result<Push, LocalPushError> {
+    let Leased { branch, lease, new } = update;
     let target = Repository::open(remote)?;
     let refname = format!("refs/heads/{branch}");
     copy_objects(local, &target, base, new)?;

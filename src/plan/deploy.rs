@@ -2,10 +2,7 @@
 //! than the current one, picked by the rule's pattern or not — as long as the registry has the
 //! tag and no `exclude` of the reference's rule names it.
 
-use std::time::SystemTime;
-
-use super::{Change, Inputs, Managed, Plan, Site, TagTable, change};
-use crate::config::Repo;
+use super::{Change, Inputs, Managed, Plan, Site, change};
 use crate::holds::{Hold, HoldKind};
 use crate::image::hub::ImageKey;
 use crate::image::walk::{FileRefs, slash_path};
@@ -71,19 +68,11 @@ pub enum DeployRefusal {
 /// rule's pattern is refused unless the order forces it; then the hold names the rule, which
 /// keeps managing the reference. An empty plan when every reference already has the tag.
 pub fn deploy(
-    repo: &Repo,
+    inputs: &Inputs,
     files: &[FileRefs],
     order: &DeployOrder,
-    tags: &TagTable,
-    standing: &super::Standing,
-    now: SystemTime,
 ) -> Result<Plan, DeployRefusal> {
-    let inputs = Inputs {
-        repo,
-        tags,
-        standing,
-        now,
-    };
+    let (repo, standing) = (inputs.repo, inputs.standing);
     let key = ImageKey::of(&order.image);
     let mut plan = Plan::default();
     let mut matched = false;
@@ -113,7 +102,7 @@ pub fn deploy(
                     column: reference.column,
                 },
             };
-            set(&inputs, order, &mut plan, &managed)?;
+            set(inputs, order, &mut plan, &managed)?;
         }
     }
     if !matched {

@@ -15,7 +15,7 @@ use sha2::{Digest, Sha256};
 use super::GitError;
 use super::auth::{GitAuth, Trouble};
 use super::coverage::Coverage;
-use super::local_push::{self, LocalPushError};
+use super::local_push::{self, Leased, LocalPushError};
 use super::lock::WorkspaceLock;
 use super::memo::{self, Memo};
 use super::signing::{Signer, SigningError};

@@ -154,7 +154,12 @@ impl Workspace {
         let pushed = match self.local {
             true => {
                 let remote = local_push::remote_path(&self.url);
-                local_push::push_with_lease(&self.repo, &remote, branch, base, lease, commit)
+                let update = Leased {
+                    branch,
+                    lease,
+                    new: commit,
+                };
+                local_push::push_with_lease(&self.repo, &remote, base, update)
                     .map_err(|e| self.local_push_error(e))?
             }
             false => {

@@ -119,12 +119,14 @@ fn a_deploy_sets_an_older_tag_and_holds_it() {
     let files = scan("prod/app.yaml", text);
     let tags = semver_tags(&["1.3.2", "1.4.0"]);
     let planned = deploy(
-        &repo(),
+        &Inputs {
+            repo: &repo(),
+            tags: &tags,
+            standing: &Standing::default(),
+            now: UNIX_EPOCH,
+        },
         &files,
         &order("1.3.2"),
-        &tags,
-        &Standing::default(),
-        UNIX_EPOCH,
     )
     .unwrap();
     assert_eq!(apply_text(text, &planned), text.replace("1.4.0", "1.3.2"));
@@ -145,25 +147,30 @@ fn a_deploy_sets_an_older_tag_and_holds_it() {
     let after = scan("prod/app.yaml", &apply_text(text, &planned));
     assert!(plan(&repo(), &after, &tags, &standing, UNIX_EPOCH).is_empty());
     // An older tag still: the new hold replaces the last one.
+    let wider = semver_tags(&["1.3.1", "1.3.2", "1.4.0"]);
     let older = deploy(
-        &repo(),
+        &Inputs {
+            repo: &repo(),
+            tags: &wider,
+            standing: &standing,
+            now: UNIX_EPOCH,
+        },
         &after,
         &order("1.3.1"),
-        &semver_tags(&["1.3.1", "1.3.2", "1.4.0"]),
-        &standing,
-        UNIX_EPOCH,
     )
     .unwrap();
     assert_eq!(older.holds_ended, std::slice::from_ref(&hold.id));
     assert_eq!(older.holds_made[0].release_after.as_deref(), Some("1.4.0"));
     // Deploying the newest tag again ends the hold and makes none.
     let back = deploy(
-        &repo(),
+        &Inputs {
+            repo: &repo(),
+            tags: &tags,
+            standing: &standing,
+            now: UNIX_EPOCH,
+        },
         &after,
         &order("1.4.0"),
-        &tags,
-        &standing,
-        UNIX_EPOCH,
     )
     .unwrap();
     assert!(back.holds_made.is_empty());
@@ -175,8 +182,19 @@ fn a_deploy_refuses_what_the_registry_or_the_rule_does_not_allow() {
     let files = scan("prod/app.yaml", "a: reg.io/acme/app:1.4.0\n");
     let tags = semver_tags(&["1.4.0", "1.5.0"]);
     let none = Standing::default();
-    let refusal =
-        |o: &DeployOrder| deploy(&repo(), &files, o, &tags, &none, UNIX_EPOCH).unwrap_err();
+    let refusal = |o: &DeployOrder| {
+        deploy(
+            &Inputs {
+                repo: &repo(),
+                tags: &tags,
+                standing: &none,
+                now: UNIX_EPOCH,
+            },
+            &files,
+            o,
+        )
+        .unwrap_err()
+    };
     assert!(matches!(
         refusal(&order("9.9.9")),
         DeployRefusal::UnknownTag { .. }
@@ -191,10 +209,30 @@ fn a_deploy_refuses_what_the_registry_or_the_rule_does_not_allow() {
         DeployRefusal::NotReferenced(_)
     ));
     // Already there: nothing to change.
-    let same = deploy(&repo(), &files, &order("1.4.0"), &tags, &none, UNIX_EPOCH).unwrap();
+    let same = deploy(
+        &Inputs {
+            repo: &repo(),
+            tags: &tags,
+            standing: &none,
+            now: UNIX_EPOCH,
+        },
+        &files,
+        &order("1.4.0"),
+    )
+    .unwrap();
     assert!(same.is_empty() && same.holds_made.is_empty());
     // A newer tag is not held: the rule would not move it back.
-    let newer = deploy(&repo(), &files, &order("1.5.0"), &tags, &none, UNIX_EPOCH).unwrap();
+    let newer = deploy(
+        &Inputs {
+            repo: &repo(),
+            tags: &tags,
+            standing: &none,
+            now: UNIX_EPOCH,
+        },
+        &files,
+        &order("1.5.0"),
+    )
+    .unwrap();
     assert_eq!(newer.changes.len(), 1);
     assert!(newer.holds_made.is_empty());
 }
@@ -210,12 +248,14 @@ fn a_deploy_never_sets_a_tag_the_rule_excludes() {
     let files = scan("prod/app.yaml", "a: reg.io/acme/app:1.4.0\n");
     let tags = semver_tags(&["1.4.0", "1.4.1-debug"]);
     let refused = deploy(
-        &repo,
+        &Inputs {
+            repo: &repo,
+            tags: &tags,
+            standing: &Standing::default(),
+            now: UNIX_EPOCH,
+        },
         &files,
         &order("1.4.1-debug"),
-        &tags,
-        &Standing::default(),
-        UNIX_EPOCH,
     )
     .unwrap_err();
     assert_eq!(
@@ -231,12 +271,14 @@ fn a_deploy_outside_the_pattern_needs_force_and_stays_managed_until_a_newer_tag(
     let tags = semver_tags(&["1.4.0", "hotfix-1"]);
     let none = Standing::default();
     let refused = deploy(
-        &repo(),
+        &Inputs {
+            repo: &repo(),
+            tags: &tags,
+            standing: &none,
+            now: UNIX_EPOCH,
+        },
         &files,
         &order("hotfix-1"),
-        &tags,
-        &none,
-        UNIX_EPOCH,
     );
     assert!(
         matches!(refused, Err(DeployRefusal::OutsidePattern { .. })),
@@ -244,7 +286,17 @@ fn a_deploy_outside_the_pattern_needs_force_and_stays_managed_until_a_newer_tag(
     );
     let mut forced = order("hotfix-1");
     forced.force = true;
-    let planned = deploy(&repo(), &files, &forced, &tags, &none, UNIX_EPOCH).unwrap();
+    let planned = deploy(
+        &Inputs {
+            repo: &repo(),
+            tags: &tags,
+            standing: &none,
+            now: UNIX_EPOCH,
+        },
+        &files,
+        &forced,
+    )
+    .unwrap();
     let [hold] = &planned.holds_made[..] else {
         panic!("{planned:?}")
     };
@@ -261,12 +313,14 @@ fn a_deploy_outside_the_pattern_needs_force_and_stays_managed_until_a_newer_tag(
     assert!(held.is_empty());
     assert!(matches!(held.kept[0].reason, KeptReason::OnHold(_)));
     let back = deploy(
-        &repo(),
+        &Inputs {
+            repo: &repo(),
+            tags: &tags,
+            standing: &standing,
+            now: UNIX_EPOCH,
+        },
         &after,
         &order("1.4.0"),
-        &tags,
-        &standing,
-        UNIX_EPOCH,
     )
     .unwrap();
     assert_eq!(back.changes[0].new_tag, "1.4.0");
