@@ -12,7 +12,7 @@
 use std::io::Read;
 use std::os::unix::process::CommandExt;
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
@@ -117,16 +117,8 @@ pub(crate) fn run_actions(
     Ok(())
 }
 
-fn run_one(
-    command: &str,
-    dir: &Path,
-    env: &[(String, String)],
-    context: &ExecContext,
-) -> Result<(), ExecError> {
-    let spawn_failed = |e: std::io::Error| ExecError::Spawn {
-        command: command.to_string(),
-        reason: e.to_string(),
-    };
+/// Starts `command` under `sh` in its own process group, which dies with laminar.
+fn spawn(command: &str, dir: &Path, env: &[(String, String)]) -> std::io::Result<Child> {
     let parent = std::process::id();
     let mut spawn = Command::new("sh");
     spawn
@@ -152,7 +144,48 @@ fn run_one(
             Ok(())
         });
     }
-    let mut child = spawn.spawn().map_err(spawn_failed)?;
+    spawn.spawn()
+}
+
+/// Waits for the action to end, within its timeout and unless the cycle is abandoned.
+fn wait(child: &mut Child, command: &str, context: &ExecContext) -> Result<ExitStatus, ExecError> {
+    let deadline = Instant::now() + context.timeout;
+    loop {
+        match child.try_wait() {
+            Ok(Some(status)) => break Ok(status),
+            Ok(None) if Instant::now() >= deadline => {
+                break Err(ExecError::TimedOut {
+                    command: command.to_string(),
+                    timeout: context.timeout,
+                });
+            }
+            Ok(None) if context.abort.load(Ordering::SeqCst) => {
+                break Err(ExecError::Abandoned {
+                    command: command.to_string(),
+                });
+            }
+            Ok(None) => std::thread::sleep(Duration::from_millis(20)),
+            Err(e) => {
+                break Err(ExecError::Spawn {
+                    command: command.to_string(),
+                    reason: e.to_string(),
+                });
+            }
+        }
+    }
+}
+
+fn run_one(
+    command: &str,
+    dir: &Path,
+    env: &[(String, String)],
+    context: &ExecContext,
+) -> Result<(), ExecError> {
+    let spawn_failed = |e: std::io::Error| ExecError::Spawn {
+        command: command.to_string(),
+        reason: e.to_string(),
+    };
+    let mut child = spawn(command, dir, env).map_err(spawn_failed)?;
     let group = child.id() as libc::pid_t;
     // SAFETY: signals the process group created above; no memory is touched.
     let kill_group = || unsafe {
@@ -168,25 +201,7 @@ fn run_one(
             .take()
             .map(|err| std::thread::spawn(move || read_capped(err))),
     ];
-    let deadline = Instant::now() + context.timeout;
-    let ended = loop {
-        match child.try_wait() {
-            Ok(Some(status)) => break Ok(status),
-            Ok(None) if Instant::now() >= deadline => {
-                break Err(ExecError::TimedOut {
-                    command: command.to_string(),
-                    timeout: context.timeout,
-                });
-            }
-            Ok(None) if context.abort.load(Ordering::SeqCst) => {
-                break Err(ExecError::Abandoned {
-                    command: command.to_string(),
-                });
-            }
-            Ok(None) => std::thread::sleep(Duration::from_millis(20)),
-            Err(e) => break Err(spawn_failed(e)),
-        }
-    };
+    let ended = wait(&mut child, command, context);
     // Whatever the action left running in the background goes with it.
     kill_group();
     let status = match ended {

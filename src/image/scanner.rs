@@ -278,13 +278,7 @@ impl Scanner {
             (Form::Helm | Form::Kustomize, Some(tag)) => tag.span.start,
             _ => name_span.start,
         };
-        let written: String = match &tag {
-            Some(tag) => format!("{name}:{}", tag.text),
-            None => name.clone(),
-        }
-        .chars()
-        .take(200)
-        .collect();
+        let written = unmanaged_text(&name, tag.as_ref().map(|t| t.text.as_str()));
         let unmanaged = |reason| {
             let unmanaged = Unmanaged {
                 line: 0,
@@ -412,6 +406,15 @@ impl Scanner {
         }
         found
     }
+}
+
+/// `name:tag` as written, cut short if long, for an image that is not managed.
+fn unmanaged_text(name: &str, tag: Option<&str>) -> String {
+    let written = match tag {
+        Some(tag) => format!("{name}:{tag}"),
+        None => name.to_string(),
+    };
+    written.chars().take(200).collect()
 }
 
 /// A byte that, right before a prefix, shows the prefix is the tail of some longer name
