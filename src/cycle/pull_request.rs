@@ -192,27 +192,8 @@ impl RepoCycle {
         }
 
         let tip = self.laminars_tip(&group.branch, record.as_ref()).await?;
-        let built = self
-            .apply_exec_commit(shared, p.rules, &group.plan(), None)
-            .await;
-        // Back to the watched head, for the next group and the next cycle.
-        self.git(|w| w.discard()).await??;
-        let Some(commit) = built? else {
+        let Some(head) = self.build_branch(shared, p, group, tip).await? else {
             return Ok(outcome(ProposalAction::UpToDate, None));
-        };
-        let same = match tip {
-            Some(tip) => self.git(move |w| w.same_change(tip, commit)).await?,
-            None => false,
-        };
-        let head = match (same, tip) {
-            (true, Some(tip)) => tip,
-            _ => {
-                if shared.abort.load(Ordering::SeqCst) {
-                    return Err(CycleError::Abandoned);
-                }
-                self.push_branch(shared, commit, &group.branch, tip).await?;
-                commit
-            }
         };
         let mut proposed = Proposed {
             group: group.name.clone(),
@@ -243,6 +224,38 @@ impl RepoCycle {
         proposed.pull = Some(pull.clone());
         delivered.branches.insert(group.branch.clone(), proposed);
         Ok(outcome(action, Some(pull)))
+    }
+
+    /// Builds the group's commit on the watched head and pushes it to laminar's branch, unless
+    /// the branch (at `tip`) holds the same change already: the branch's head after, or
+    /// `None` when the group changes nothing.
+    async fn build_branch(
+        &mut self,
+        shared: &Shared,
+        p: &Proposing<'_>,
+        group: &Group,
+        tip: Option<Oid>,
+    ) -> Result<Option<Oid>, CycleError> {
+        let built = self
+            .apply_exec_commit(shared, p.rules, &group.plan(), None)
+            .await;
+        // Back to the watched head, for the next group and the next cycle.
+        self.git(|w| w.discard()).await??;
+        let Some(commit) = built? else {
+            return Ok(None);
+        };
+        let same = match tip {
+            Some(tip) => self.git(move |w| w.same_change(tip, commit)).await?,
+            None => false,
+        };
+        if let (true, Some(tip)) = (same, tip) {
+            return Ok(Some(tip));
+        }
+        if shared.abort.load(Ordering::SeqCst) {
+            return Err(CycleError::Abandoned);
+        }
+        self.push_branch(shared, commit, &group.branch, tip).await?;
+        Ok(Some(commit))
     }
 
     /// The tip of laminar's `branch`, if it exists — refused when someone else's commit is
