@@ -181,14 +181,47 @@ pub fn plan(
         now,
     };
     let mut plan = Plan::default();
+    let every = |_: &str, _: &ImageRef| true;
+    let visited: Result<(), std::convert::Infallible> =
+        each_managed(&inputs, files, every, |managed| {
+            match decide(&inputs, &mut plan, managed) {
+                Ok(change) => plan.changes.push(change),
+                Err(reason) => plan.kept.push(Kept {
+                    site: managed.site.clone(),
+                    image: managed.reference.image.clone(),
+                    tag: managed.reference.tag.clone(),
+                    rule: managed.rule.policy.pattern.to_string(),
+                    reason,
+                }),
+            }
+            Ok(())
+        });
+    let Ok(()) = visited;
+    plan
+}
+
+/// Calls `visit` for every reference in `files` that `wanted` (given its file, with `/`)
+/// picks and a rule manages, in file order; stops at the first error.
+fn each_managed<E>(
+    inputs: &Inputs,
+    files: &[FileRefs],
+    wanted: impl Fn(&str, &ImageRef) -> bool,
+    mut visit: impl FnMut(&Managed) -> Result<(), E>,
+) -> Result<(), E> {
     for file in files {
         let slashed = slash_path(&file.path);
-        for reference in &file.refs {
-            let Some((rule, forced)) = managing(repo, standing, &file.path, &slashed, reference)
-            else {
+        for reference in file.refs.iter().filter(|r| wanted(&slashed, r)) {
+            let managed = managing(
+                inputs.repo,
+                inputs.standing,
+                &file.path,
+                &slashed,
+                reference,
+            );
+            let Some((rule, forced)) = managed else {
                 continue;
             };
-            let managed = Managed {
+            visit(&Managed {
                 file: &slashed,
                 reference,
                 rule,
@@ -198,20 +231,10 @@ pub fn plan(
                     line: reference.line,
                     column: reference.column,
                 },
-            };
-            match decide(&inputs, &mut plan, &managed) {
-                Ok(change) => plan.changes.push(change),
-                Err(reason) => plan.kept.push(Kept {
-                    site: managed.site,
-                    image: reference.image.clone(),
-                    tag: reference.tag.clone(),
-                    rule: rule.policy.pattern.to_string(),
-                    reason,
-                }),
-            }
+            })?;
         }
     }
-    plan
+    Ok(())
 }
 
 /// What every reference of a plan is weighed against: the repo's rules, the tags known, the

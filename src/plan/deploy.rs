@@ -2,10 +2,11 @@
 //! than the current one, picked by the rule's pattern or not — as long as the registry has the
 //! tag and no `exclude` of the reference's rule names it.
 
-use super::{Change, Inputs, Managed, Plan, Site, change};
+use super::{Change, Inputs, Managed, Plan, change};
 use crate::holds::{Hold, HoldKind};
 use crate::image::hub::ImageKey;
-use crate::image::walk::{FileRefs, slash_path};
+use crate::image::scanner::ImageRef;
+use crate::image::walk::FileRefs;
 use crate::policy::{ImageTags, Selection};
 
 /// What a deploy request asks of one repo.
@@ -72,39 +73,16 @@ pub fn deploy(
     files: &[FileRefs],
     order: &DeployOrder,
 ) -> Result<Plan, DeployRefusal> {
-    let (repo, standing) = (inputs.repo, inputs.standing);
     let key = ImageKey::of(&order.image);
+    let wanted = |file: &str, reference: &ImageRef| {
+        order.wants_file(file) && ImageKey::of(&reference.image) == key
+    };
     let mut plan = Plan::default();
     let mut matched = false;
-    for file in files {
-        let slashed = slash_path(&file.path);
-        if !order.wants_file(&slashed) {
-            continue;
-        }
-        for reference in &file.refs {
-            if ImageKey::of(&reference.image) != key {
-                continue;
-            }
-            let Some((rule, forced)) =
-                super::managing(repo, standing, &file.path, &slashed, reference)
-            else {
-                continue;
-            };
-            matched = true;
-            let managed = Managed {
-                file: &slashed,
-                reference,
-                rule,
-                forced,
-                site: Site {
-                    path: file.path.clone(),
-                    line: reference.line,
-                    column: reference.column,
-                },
-            };
-            set(inputs, order, &mut plan, &managed)?;
-        }
-    }
+    super::each_managed(inputs, files, wanted, |managed| {
+        matched = true;
+        set(inputs, order, &mut plan, managed)
+    })?;
     if !matched {
         return Err(DeployRefusal::NotReferenced(order.image.clone()));
     }

@@ -2,6 +2,22 @@
 
 use super::*;
 
+/// A deploy in the test repo, as of the epoch.
+fn deploying(
+    files: &[FileRefs],
+    order: &DeployOrder,
+    tags: &TagTable,
+    standing: &Standing,
+) -> Result<Plan, DeployRefusal> {
+    let inputs = Inputs {
+        repo: &repo(),
+        tags,
+        standing,
+        now: UNIX_EPOCH,
+    };
+    deploy(&inputs, files, order)
+}
+
 fn semver_tags(names: &[&str]) -> TagTable {
     table(
         &["reg.io/acme/app"],
@@ -118,17 +134,7 @@ fn a_deploy_sets_an_older_tag_and_holds_it() {
     let text = "a: reg.io/acme/app:1.4.0\nb: reg.io/acme/api:1.0.0\n";
     let files = scan("prod/app.yaml", text);
     let tags = semver_tags(&["1.3.2", "1.4.0"]);
-    let planned = deploy(
-        &Inputs {
-            repo: &repo(),
-            tags: &tags,
-            standing: &Standing::default(),
-            now: UNIX_EPOCH,
-        },
-        &files,
-        &order("1.3.2"),
-    )
-    .unwrap();
+    let planned = deploying(&files, &order("1.3.2"), &tags, &Standing::default()).unwrap();
     assert_eq!(apply_text(text, &planned), text.replace("1.4.0", "1.3.2"));
     assert_eq!(
         planned.changes[0].reason,
@@ -148,31 +154,11 @@ fn a_deploy_sets_an_older_tag_and_holds_it() {
     assert!(plan(&repo(), &after, &tags, &standing, UNIX_EPOCH).is_empty());
     // An older tag still: the new hold replaces the last one.
     let wider = semver_tags(&["1.3.1", "1.3.2", "1.4.0"]);
-    let older = deploy(
-        &Inputs {
-            repo: &repo(),
-            tags: &wider,
-            standing: &standing,
-            now: UNIX_EPOCH,
-        },
-        &after,
-        &order("1.3.1"),
-    )
-    .unwrap();
+    let older = deploying(&after, &order("1.3.1"), &wider, &standing).unwrap();
     assert_eq!(older.holds_ended, std::slice::from_ref(&hold.id));
     assert_eq!(older.holds_made[0].release_after.as_deref(), Some("1.4.0"));
     // Deploying the newest tag again ends the hold and makes none.
-    let back = deploy(
-        &Inputs {
-            repo: &repo(),
-            tags: &tags,
-            standing: &standing,
-            now: UNIX_EPOCH,
-        },
-        &after,
-        &order("1.4.0"),
-    )
-    .unwrap();
+    let back = deploying(&after, &order("1.4.0"), &tags, &standing).unwrap();
     assert!(back.holds_made.is_empty());
     assert_eq!(back.holds_ended, std::slice::from_ref(&hold.id));
 }
@@ -182,19 +168,7 @@ fn a_deploy_refuses_what_the_registry_or_the_rule_does_not_allow() {
     let files = scan("prod/app.yaml", "a: reg.io/acme/app:1.4.0\n");
     let tags = semver_tags(&["1.4.0", "1.5.0"]);
     let none = Standing::default();
-    let refusal = |o: &DeployOrder| {
-        deploy(
-            &Inputs {
-                repo: &repo(),
-                tags: &tags,
-                standing: &none,
-                now: UNIX_EPOCH,
-            },
-            &files,
-            o,
-        )
-        .unwrap_err()
-    };
+    let refusal = |o: &DeployOrder| deploying(&files, o, &tags, &none).unwrap_err();
     assert!(matches!(
         refusal(&order("9.9.9")),
         DeployRefusal::UnknownTag { .. }
@@ -209,30 +183,10 @@ fn a_deploy_refuses_what_the_registry_or_the_rule_does_not_allow() {
         DeployRefusal::NotReferenced(_)
     ));
     // Already there: nothing to change.
-    let same = deploy(
-        &Inputs {
-            repo: &repo(),
-            tags: &tags,
-            standing: &none,
-            now: UNIX_EPOCH,
-        },
-        &files,
-        &order("1.4.0"),
-    )
-    .unwrap();
+    let same = deploying(&files, &order("1.4.0"), &tags, &none).unwrap();
     assert!(same.is_empty() && same.holds_made.is_empty());
     // A newer tag is not held: the rule would not move it back.
-    let newer = deploy(
-        &Inputs {
-            repo: &repo(),
-            tags: &tags,
-            standing: &none,
-            now: UNIX_EPOCH,
-        },
-        &files,
-        &order("1.5.0"),
-    )
-    .unwrap();
+    let newer = deploying(&files, &order("1.5.0"), &tags, &none).unwrap();
     assert_eq!(newer.changes.len(), 1);
     assert!(newer.holds_made.is_empty());
 }
@@ -270,33 +224,14 @@ fn a_deploy_outside_the_pattern_needs_force_and_stays_managed_until_a_newer_tag(
     let files = scan("prod/app.yaml", text);
     let tags = semver_tags(&["1.4.0", "hotfix-1"]);
     let none = Standing::default();
-    let refused = deploy(
-        &Inputs {
-            repo: &repo(),
-            tags: &tags,
-            standing: &none,
-            now: UNIX_EPOCH,
-        },
-        &files,
-        &order("hotfix-1"),
-    );
+    let refused = deploying(&files, &order("hotfix-1"), &tags, &none);
     assert!(
         matches!(refused, Err(DeployRefusal::OutsidePattern { .. })),
         "{refused:?}"
     );
     let mut forced = order("hotfix-1");
     forced.force = true;
-    let planned = deploy(
-        &Inputs {
-            repo: &repo(),
-            tags: &tags,
-            standing: &none,
-            now: UNIX_EPOCH,
-        },
-        &files,
-        &forced,
-    )
-    .unwrap();
+    let planned = deploying(&files, &forced, &tags, &none).unwrap();
     let [hold] = &planned.holds_made[..] else {
         panic!("{planned:?}")
     };
@@ -312,17 +247,7 @@ fn a_deploy_outside_the_pattern_needs_force_and_stays_managed_until_a_newer_tag(
     let held = plan(&repo(), &after, &tags, &standing, UNIX_EPOCH);
     assert!(held.is_empty());
     assert!(matches!(held.kept[0].reason, KeptReason::OnHold(_)));
-    let back = deploy(
-        &Inputs {
-            repo: &repo(),
-            tags: &tags,
-            standing: &standing,
-            now: UNIX_EPOCH,
-        },
-        &after,
-        &order("1.4.0"),
-    )
-    .unwrap();
+    let back = deploying(&after, &order("1.4.0"), &tags, &standing).unwrap();
     assert_eq!(back.changes[0].new_tag, "1.4.0");
     // A tag newer than the rule's newest at the deploy moves it on; the hold ends once moved.
     let newer = semver_tags(&["1.4.0", "1.4.1", "hotfix-1"]);
