@@ -9,8 +9,8 @@ use std::time::Duration;
 use super::fields::Decoder;
 use super::yaml::{Node, Pos, Value};
 use super::{
-    Config, Environment, EventKind, Notification, NotificationKind, RemoteConfig, Repo,
-    SecretSource, Signing, SigningFormat, UpdateRule, repo_relative,
+    Config, Environment, RemoteConfig, Repo, SecretSource, Signing, SigningFormat, UpdateRule,
+    repo_relative,
 };
 use crate::policy::{Order, Pattern, Policy, PolicyError, compile_glob};
 
@@ -43,7 +43,7 @@ pub(super) fn config(doc: &Node, d: &mut Decoder, env: &Environment) -> Config {
             d,
             node,
             "notification",
-            |d, item| notification(d, item, env, &repos),
+            |d, item| super::notifications::decode(d, item, env, &repos),
             |n| &n.name,
         );
     }
@@ -167,81 +167,6 @@ fn repo(d: &mut Decoder, node: &Node, env: &Environment) -> Option<Repo> {
         updates: updates?,
         signing,
         pull_request,
-    })
-}
-
-/// One `notifications:` entry; `repos` names must be configured repos.
-fn notification(
-    d: &mut Decoder,
-    node: &Node,
-    env: &Environment,
-    known_repos: &HashSet<&str>,
-) -> Option<Notification> {
-    let mut f = d.fields(node)?;
-    let name = f.require(d, "name", &[]).and_then(|n| repo_name(d, n));
-    let kind: Option<NotificationKind> = f
-        .require(d, "kind", &[])
-        .and_then(|n| d.keyword(n, "notification kind"));
-    let inline = f.get(d, "url", &[]).and_then(|n| {
-        let url = d.text(n)?;
-        if !(url.starts_with("https://") || url.starts_with("http://")) {
-            d.error(n.pos, "url must be an http:// or https:// URL");
-        }
-        Some(SecretSource::Inline(crate::secret::Secret::new(url)))
-    });
-    let from_secret = secret(d, &mut f, env, "urlEnv", "urlFile");
-    let secret_key = secret(d, &mut f, env, "secretEnv", "secretFile");
-    let repos = f.get(d, "repos", &[]).map(|n| {
-        let names = d.strings(n);
-        if let Some(unknown) = names.iter().find(|r| !known_repos.contains(r.as_str())) {
-            d.error(n.pos, format!("no repo named {unknown:?} in git:"));
-        }
-        names
-    });
-    let events = match f.get(d, "events", &[]) {
-        None => EventKind::ALL.to_vec(),
-        Some(n) => d
-            .strings(n)
-            .iter()
-            .filter_map(|e| match EventKind::ALL.into_iter().find(|k| k.name() == e) {
-                Some(kind) => Some(kind),
-                None => {
-                    d.error(
-                        n.pos,
-                        format!("unknown event {e:?}: expected updated, failed, recovered, push-gave-up or rolled-back"),
-                    );
-                    None
-                }
-            })
-            .collect(),
-    };
-    f.finish(d);
-    let url = match (inline, from_secret) {
-        (Some(url), None) | (None, Some(url)) => url,
-        _ => {
-            d.error(node.pos, "give exactly one of url, urlEnv and urlFile");
-            return None;
-        }
-    };
-    let kind = kind?;
-    match (kind, &secret_key) {
-        (NotificationKind::Webhook, None) => d.error(
-            node.pos,
-            "a webhook notification is signed: give secretEnv or secretFile",
-        ),
-        (NotificationKind::Webhook, Some(_)) | (_, None) => {}
-        (_, Some(_)) => d.error(
-            node.pos,
-            "secretEnv/secretFile sign webhook notifications only (the URL is the secret for the others)",
-        ),
-    }
-    Some(Notification {
-        name: name?,
-        kind,
-        url,
-        secret: secret_key,
-        repos,
-        events,
     })
 }
 

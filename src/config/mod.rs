@@ -6,6 +6,7 @@ mod diagnostic;
 mod fields;
 pub mod git_url;
 mod global;
+mod notifications;
 mod pull_request;
 mod registries;
 pub mod schema;
