@@ -133,7 +133,7 @@ async fn a_registry_push_event_wakes_the_repo_and_lists_only_that_image() {
     let (registry, remote, daemon) = (&hooked.registry, &hooked.remote, &hooked.daemon);
     let woke = "laminar_webhook_events_total{webhook=\"local\",result=\"woke\"}";
     let lists_before = metric(
-        &metrics(&daemon).await,
+        &metrics(daemon).await,
         "laminar_registry_requests_total{registry=\"local\",kind=\"tags\"",
     );
     let head = remote.head();
@@ -145,7 +145,7 @@ async fn a_registry_push_event_wakes_the_repo_and_lists_only_that_image() {
     daemon.wait_for(|| async { remote.head() != head }).await;
     assert!(remote.show("dev/app.yaml").contains("acme/app:develop-2"));
     assert!(remote.show("dev/app.yaml").contains("acme/api:1.0.0"));
-    let text = metrics(&daemon).await;
+    let text = metrics(daemon).await;
     assert_eq!(metric(&text, woke), 3.0, "{text}");
     assert_eq!(
         metric(
