@@ -33,10 +33,7 @@ pub(super) async fn ask_registries(
     let mut wanted: HashMap<(&RegistryId, &str), Wanted> = HashMap::new();
     for file in files {
         for reference in &file.refs {
-            if deployed
-                .as_ref()
-                .is_some_and(|key| *key != ImageKey::of(&reference.image))
-            {
+            if deployed.as_ref().is_some_and(|key| *key != reference.key) {
                 continue;
             }
             if let Some(rule) = repo.rule_for(&file.path, &reference.tag) {

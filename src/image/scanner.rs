@@ -13,7 +13,7 @@ use aho_corasick::{AhoCorasick, AhoCorasickBuilder, Input, MatchKind};
 use super::RegistryId;
 use super::forms::{self, Candidate, FileKind, Form};
 use super::hold::{Hold, LineHolds};
-use super::hub::{self, HUB_HOSTS, HubRegistries};
+use super::hub::{self, HUB_HOSTS, HubRegistries, ImageKey};
 use super::reference::{RefSpans, is_valid_digest, is_valid_tag, match_remainder};
 
 /// A tagged reference found in some text.
@@ -23,6 +23,8 @@ pub struct ImageRef {
     pub registry: RegistryId,
     /// The name as written, without tag and digest.
     pub image: String,
+    /// The name's one spelling, made once here for every comparison after.
+    pub key: ImageKey,
     pub tag: String,
     pub digest: Option<String>,
     /// 1-based line of the reference's first byte.
@@ -323,6 +325,7 @@ impl Scanner {
         }
         let reference = ImageRef {
             registry,
+            key: ImageKey::of(&name),
             image: name,
             tag: tag.text,
             digest: digest.as_ref().map(|d| d.text.clone()),
@@ -392,9 +395,11 @@ impl Scanner {
             let string = |range: &std::ops::Range<usize>| {
                 String::from_utf8_lossy(&text[range.clone()]).into_owned()
             };
+            let image = string(&spans.name);
             found.push(ImageRef {
                 registry,
-                image: string(&spans.name),
+                key: ImageKey::of(&image),
+                image,
                 tag: string(tag),
                 digest: spans.digest.as_ref().map(string),
                 line,

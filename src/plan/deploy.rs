@@ -74,9 +74,7 @@ pub fn deploy(
     order: &DeployOrder,
 ) -> Result<Plan, DeployRefusal> {
     let key = ImageKey::of(&order.image);
-    let wanted = |file: &str, reference: &ImageRef| {
-        order.wants_file(file) && ImageKey::of(&reference.image) == key
-    };
+    let wanted = |file: &str, reference: &ImageRef| order.wants_file(file) && reference.key == key;
     let mut plan = Plan::default();
     let mut matched = false;
     super::each_managed(inputs, files, wanted, |managed| {
