@@ -188,10 +188,12 @@ impl Workspace {
     /// learnt (libgit2 keeps only a short message).
     fn remote_error(&self, e: git2::Error, trouble: Trouble) -> GitError {
         let url = redact(&self.url);
-        if let Some(message) = trouble.host_key {
+        if let Some(why) = trouble.host_key {
+            let message = why.to_string();
             return GitError::HostKey { url, message };
         }
-        if let Some(message) = trouble.credentials {
+        if let Some(why) = trouble.credentials {
+            let message = why.to_string();
             return GitError::Auth { url, message };
         }
         let message = e.message().replace(&self.url, &url);
