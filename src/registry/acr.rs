@@ -13,8 +13,9 @@ use serde::Deserialize;
 
 use super::counters::RequestKind;
 use super::error::Failure;
+use super::http::Asked;
 use super::image::ImageName;
-use super::oci::{Asked, OciSource, next_link};
+use super::oci::{OciSource, next_link};
 use super::paged::{self, Listed};
 use super::{BoxFuture, TagSource};
 use crate::config::{ListLimits, Registry};

@@ -6,7 +6,7 @@ use std::time::{Duration, SystemTime};
 
 use rand::Rng;
 use reqwest::header::HeaderMap;
-use reqwest::{RequestBuilder, StatusCode};
+use reqwest::{Method, RequestBuilder, StatusCode};
 
 use super::counters::{RequestCounters, RequestKind};
 use super::error::Failure;
@@ -36,6 +36,13 @@ impl Default for RetryPolicy {
             max_wait: Duration::from_secs(60),
         }
     }
+}
+
+/// What a request asks: its kind (for the metrics), its method, and what it reads (for errors).
+pub(super) struct Asked {
+    pub kind: RequestKind,
+    pub method: Method,
+    pub what: &'static str,
 }
 
 /// A response, read whole.
