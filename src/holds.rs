@@ -192,7 +192,7 @@ impl HoldBook {
 /// The saved holds. A file that cannot be read is set aside under a name of its own, not
 /// overwritten: holds someone made must not vanish silently.
 fn read(file: &Path) -> Vec<Hold> {
-    store::load_json(file, "saved holds").or_default()
+    store::load_json(file, "saved holds").unwrap_or_default()
 }
 
 #[cfg(test)]

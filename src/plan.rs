@@ -182,21 +182,19 @@ pub fn plan(
     };
     let mut plan = Plan::default();
     let every = |_: &str, _: &ImageRef| true;
-    let visited: Result<(), std::convert::Infallible> =
-        each_managed(&inputs, files, every, |managed| {
-            match decide(&inputs, &mut plan, managed) {
-                Ok(change) => plan.changes.push(change),
-                Err(reason) => plan.kept.push(Kept {
-                    site: managed.site.clone(),
-                    image: managed.reference.image.clone(),
-                    tag: managed.reference.tag.clone(),
-                    rule: managed.rule.policy.pattern.to_string(),
-                    reason,
-                }),
-            }
-            Ok(())
-        });
-    let Ok(()) = visited;
+    let Ok(()) = each_managed(&inputs, files, every, |managed| {
+        match decide(&inputs, &mut plan, managed) {
+            Ok(change) => plan.changes.push(change),
+            Err(reason) => plan.kept.push(Kept {
+                site: managed.site.clone(),
+                image: managed.reference.image.clone(),
+                tag: managed.reference.tag.clone(),
+                rule: managed.rule.policy.pattern.to_string(),
+                reason,
+            }),
+        }
+        Ok::<(), std::convert::Infallible>(())
+    });
     plan
 }
 

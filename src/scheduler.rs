@@ -23,7 +23,7 @@ use crate::store;
 
 /// How long cycles abandoned at the end of the grace period get to stop before their push:
 /// with the runtime's own wait for leftovers, shutdown ends within the grace period + 10 s.
-pub const ABANDON_WAIT: Duration = Duration::from_secs(8);
+const ABANDON_WAIT: Duration = Duration::from_secs(8);
 
 /// Deploy requests waiting for one repo at most; more are refused until these are done.
 pub const MAX_QUEUED_DEPLOYS: usize = 32;
@@ -204,7 +204,6 @@ pub async fn run(
     let mut tasks = JoinSet::new();
     for cycle in repos {
         let task = RepoTask {
-            name: cycle.repo.name.clone(),
             wake: triggers.wake(&cycle.repo.name),
             cycle,
             turns: Turns {
@@ -261,7 +260,6 @@ async fn drain(tasks: &mut JoinSet<()>) {
 /// finished is published.
 struct RepoTask {
     cycle: RepoCycle,
-    name: String,
     wake: Arc<Wake>,
     turns: Turns,
     outlets: Arc<Outlets>,
@@ -304,8 +302,11 @@ impl RepoTask {
         // Requests still queued get an answer rather than a wait without end.
         while let Some(order) = self.wake.next_order() {
             let error = "laminar shut down before carrying out the request".to_string();
-            self.deploys
-                .update(&order.id, &self.name, RepoOutcome::Failed { error });
+            self.deploys.update(
+                &order.id,
+                &self.cycle.repo.name,
+                RepoOutcome::Failed { error },
+            );
         }
     }
 
@@ -329,7 +330,7 @@ impl RepoTask {
         let mut deployed = false;
         while let Some(order) = self.wake.next_order() {
             self.deploys
-                .update(&order.id, &self.name, RepoOutcome::Running);
+                .update(&order.id, &self.cycle.repo.name, RepoOutcome::Running);
             let Some(report) = self.turns.take(&mut self.cycle, Some(&order), woke).await else {
                 self.wake.orders().push_front(order);
                 return None;
@@ -387,7 +388,7 @@ impl RepoTask {
                         at,
                         announced: Vec::new(),
                     });
-                    tracing::info!(repo = %self.name, ?pause, "a registry failed the cycle a push event asked for; trying again");
+                    tracing::info!(repo = %self.cycle.repo.name, ?pause, "a registry failed the cycle a push event asked for; trying again");
                     (Instant::now() + *pause, tries + 1)
                 })
             }
@@ -400,7 +401,7 @@ impl RepoTask {
     /// notifications.
     fn publish(&self, report: &CycleReport, finished: Finished) {
         let shared = &self.turns.shared;
-        let name = &self.name;
+        let name = &self.cycle.repo.name;
         // A regular cycle's status follows from the last one's; a deploy's is told by the
         // cycle that follows it, and people hear only of its commit.
         let previous = match finished {

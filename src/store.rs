@@ -73,56 +73,30 @@ pub(crate) fn save_json<T: Serialize + ?Sized>(path: &Path, value: &T) -> io::Re
     write_atomically(path, &bytes)
 }
 
-/// What [`load_json`] found.
-#[derive(Debug, PartialEq, Eq)]
-pub(crate) enum Loaded<T> {
-    /// The file held a value.
-    Read(T),
-    /// There is no file.
-    Missing,
-    /// The file could not be read or parsed: it was set aside (or, if even that failed, left
-    /// where it is) and this is why.
-    Unreadable(String),
-}
-
-impl<T: Default> Loaded<T> {
-    /// The value, or the default when there was none to read.
-    pub(crate) fn or_default(self) -> T {
-        match self {
-            Loaded::Read(value) => value,
-            Loaded::Missing | Loaded::Unreadable(_) => T::default(),
-        }
-    }
-}
-
-/// Reads the JSON value at `path` (`what` names it in the log). A file that exists but
-/// cannot be read or parsed is set aside, never overwritten later.
-pub(crate) fn load_json<T: DeserializeOwned>(path: &Path, what: &str) -> Loaded<T> {
+/// The JSON value at `path` (`what` names it in the log); `None` when there is no file, or
+/// when it cannot be read or parsed — then it is set aside, so a later save overwrites
+/// nothing.
+pub(crate) fn load_json<T: DeserializeOwned>(path: &Path, what: &str) -> Option<T> {
     let parsed = match std::fs::read(path) {
         Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| e.to_string()),
-        Err(err) if err.kind() == io::ErrorKind::NotFound => return Loaded::Missing,
+        Err(err) if err.kind() == io::ErrorKind::NotFound => return None,
         Err(err) => Err(err.to_string()),
     };
-    match parsed {
-        Ok(value) => Loaded::Read(value),
-        Err(why) => {
-            let _ = set_aside(
-                path,
-                "unreadable",
-                &format!("the {what} cannot be read: {why}"),
-            );
-            Loaded::Unreadable(why)
-        }
+    let why = match parsed {
+        Ok(value) => return Some(value),
+        Err(why) => format!("the {what} cannot be read: {why}"),
+    };
+    if let Err(err) = set_aside(path, "unreadable", &why) {
+        tracing::error!(file = %path.display(), error = %err, "{why}; cannot set it aside either");
     }
+    None
 }
 
 /// Moves `path` (a file or a directory) to `<path>.<label>-<UTC time>[-n]`, a name no other
 /// file has; logs and records where it went.
 pub(crate) fn set_aside(path: &Path, label: &str, why: &str) -> io::Result<PathBuf> {
-    let stamp = jiff::Timestamp::now()
-        .strftime("%Y%m%dT%H%M%SZ")
-        .to_string();
-    let moved = move_to_unused(path, &format!("{label}-{stamp}"))?;
+    let now = jiff::Timestamp::now();
+    let moved = move_to_unused(path, &format!("{label}-{}", now.strftime("%Y%m%dT%H%M%SZ")))?;
     tracing::error!(file = %path.display(), moved_to = %moved.display(), "{why}; set aside");
     let mut remembered = lock(&SET_ASIDE);
     if remembered.len() == REMEMBERED {
@@ -132,7 +106,7 @@ pub(crate) fn set_aside(path: &Path, label: &str, why: &str) -> io::Result<PathB
         file: path.to_path_buf(),
         moved_to: moved.clone(),
         why: why.to_string(),
-        at: jiff::Timestamp::now().to_string(),
+        at: now.to_string(),
     });
     Ok(moved)
 }
@@ -181,8 +155,7 @@ mod tests {
         let file = dir.path().join("holds.json");
         for content in [&b"{first"[..], b"{second"] {
             std::fs::write(&file, content).unwrap();
-            let loaded: Loaded<Vec<String>> = load_json(&file, "holds");
-            assert!(matches!(loaded, Loaded::Unreadable(_)));
+            assert_eq!(load_json::<Vec<String>>(&file, "holds"), None);
             assert!(!file.exists());
         }
         let mut kept: Vec<Vec<u8>> = std::fs::read_dir(dir.path())
@@ -191,20 +164,24 @@ mod tests {
             .collect();
         kept.sort();
         assert_eq!(kept, [b"{first".to_vec(), b"{second".to_vec()]);
-        let recorded = set_aside_files();
+        let recorded: Vec<SetAside> = set_aside_files()
+            .into_iter()
+            .filter(|s| s.file == file)
+            .collect();
+        assert_eq!(recorded.len(), 2, "{recorded:?}");
         assert!(
             recorded
                 .iter()
-                .filter(|s| s.file == file)
                 .all(|s| s.moved_to.exists() && s.why.contains("holds"))
         );
     }
 
     #[test]
-    fn a_missing_file_is_not_an_unreadable_one() {
+    fn a_missing_file_is_nothing_to_set_aside() {
         let dir = tempfile::tempdir().unwrap();
-        let loaded: Loaded<Vec<String>> = load_json(&dir.path().join("none.json"), "x");
-        assert_eq!(loaded, Loaded::Missing);
+        let none = dir.path().join("none.json");
+        assert_eq!(load_json::<Vec<String>>(&none, "x"), None);
+        assert!(set_aside_files().iter().all(|s| s.file != none));
     }
 
     #[test]
@@ -212,7 +189,6 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("a/b/c.json");
         save_json(&file, &vec!["x".to_string()]).unwrap();
-        let loaded: Loaded<Vec<String>> = load_json(&file, "x");
-        assert_eq!(loaded, Loaded::Read(vec!["x".to_string()]));
+        assert_eq!(load_json(&file, "x"), Some(vec!["x".to_string()]));
     }
 }

@@ -56,7 +56,7 @@ pub(super) fn run(args: &OnceArgs, path: &Path) -> Result<(), CliError> {
             false => Mode::Apply,
         };
         let mut last: BTreeMap<String, CycleResult> =
-            store::load_json(&results_file, "results of the last run").or_default();
+            store::load_json(&results_file, "results of the last run").unwrap_or_default();
         let mut failed = 0;
         for repo in repos {
             let span = tracing::info_span!("cycle", repo = %repo.name);
@@ -89,14 +89,8 @@ pub(super) fn run(args: &OnceArgs, path: &Path) -> Result<(), CliError> {
     if failed > 0 {
         return Err(CliError::CyclesFailed(failed));
     }
-    let undelivered = delivered.unfinished.len()
-        + delivered
-            .targets
-            .iter()
-            .filter(|(_, t)| t.failed > 0)
-            .count();
-    if args.strict_notify && undelivered > 0 {
-        return Err(CliError::Undelivered(undelivered));
+    if args.strict_notify && delivered.short() > 0 {
+        return Err(CliError::Undelivered(delivered.short()));
     }
     Ok(())
 }

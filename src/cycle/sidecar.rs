@@ -11,7 +11,7 @@ use crate::store::{self, write_atomically};
 
 /// The saved record, or an empty one.
 pub(super) fn load<T: DeserializeOwned + Default>(file: &Path, what: &str) -> T {
-    store::load_json(file, what).or_default()
+    store::load_json(file, what).unwrap_or_default()
 }
 
 /// Saves `record`; a failure is logged (`what` says which record).

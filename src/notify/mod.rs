@@ -5,7 +5,7 @@
 
 mod message;
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use reqwest::header::CONTENT_TYPE;
@@ -19,7 +19,6 @@ use crate::holds::HoldKind;
 use crate::metrics::Metrics;
 use crate::plan::{Change, KeptReason};
 use crate::secret::SecretError;
-use crate::store;
 
 /// Events waiting per target; beyond that, new ones are dropped (and counted).
 const QUEUE: usize = 100;
@@ -170,10 +169,10 @@ fn commit_link(url: &str, commit: &str) -> Option<String> {
 
 /// Targets and their queues.
 pub struct Notifier {
-    /// Each target and its queue; emptied by [`Notifier::finish`], which closes the queues.
-    targets: Mutex<Vec<(Notification, mpsc::Sender<Event>)>>,
+    /// Each target and its queue.
+    targets: Vec<(Notification, mpsc::Sender<Event>)>,
     /// Each target's delivery task, which ends when its queue is closed and empty.
-    deliveries: Mutex<Vec<(String, JoinHandle<Tally>)>>,
+    deliveries: Vec<(String, JoinHandle<Tally>)>,
     metrics: Arc<Metrics>,
 }
 
@@ -195,9 +194,9 @@ pub struct Delivered {
 }
 
 impl Delivered {
-    /// Was every event delivered?
-    pub fn complete(&self) -> bool {
-        self.unfinished.is_empty() && self.targets.iter().all(|(_, t)| t.failed == 0)
+    /// The targets that did not get every event.
+    pub fn short(&self) -> usize {
+        self.unfinished.len() + self.targets.iter().filter(|(_, t)| t.failed > 0).count()
     }
 }
 
@@ -234,26 +233,30 @@ impl Notifier {
             })
             .collect();
         Notifier {
-            targets: Mutex::new(targets),
-            deliveries: Mutex::new(deliveries),
+            targets,
+            deliveries,
             metrics,
         }
     }
 
     fn none(metrics: Arc<Metrics>) -> Notifier {
         Notifier {
-            targets: Mutex::default(),
-            deliveries: Mutex::default(),
+            targets: Vec::new(),
+            deliveries: Vec::new(),
             metrics,
         }
     }
 
     /// Closes the queues and waits, up to `within`, for every event queued so far to be
-    /// delivered or to fail (a one-shot run's last step; the daemon never calls it). Events
-    /// published afterwards go nowhere.
-    pub async fn finish(&self, within: Duration) -> Delivered {
-        store::lock(&self.targets).clear();
-        let deliveries = std::mem::take(&mut *store::lock(&self.deliveries));
+    /// delivered or to fail (a one-shot run's last step; the daemon never calls it).
+    pub async fn finish(self, within: Duration) -> Delivered {
+        let Notifier {
+            targets,
+            deliveries,
+            ..
+        } = self;
+        // Closing the queues lets each delivery task end once it has sent what they held.
+        drop(targets);
         let deadline = tokio::time::Instant::now() + within;
         let mut delivered = Delivered::default();
         for (name, mut task) in deliveries {
@@ -271,7 +274,7 @@ impl Notifier {
 
     /// Queues `event` for every target that wants it; never waits.
     pub fn publish(&self, event: &Event) {
-        for (target, queue) in store::lock(&self.targets).iter() {
+        for (target, queue) in &self.targets {
             let wanted = target.events.contains(&event.kind)
                 && target
                     .repos

@@ -181,8 +181,11 @@ fn targets_get_only_the_events_and_repos_they_ask_for() {
         metrics,
     );
     let queued = |name: &str| {
-        let targets = notifier.targets.lock().unwrap();
-        let (_, queue) = targets.iter().find(|(t, _)| t.name == name).unwrap();
+        let (_, queue) = notifier
+            .targets
+            .iter()
+            .find(|(t, _)| t.name == name)
+            .unwrap();
         QUEUE - queue.capacity()
     };
     notifier.publish(&event(EventKind::Updated));

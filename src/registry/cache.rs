@@ -37,12 +37,12 @@ impl DiskCache {
     /// Opens the cache at `path`; a missing file is an empty cache, a corrupt one is set aside.
     pub fn open(path: &Path) -> DiskCache {
         let state = match store::load_json::<State>(path, "registry cache") {
-            store::Loaded::Read(state) if state.version == FORMAT_VERSION => state,
-            store::Loaded::Read(_) => {
+            Some(state) if state.version == FORMAT_VERSION => state,
+            Some(_) => {
                 tracing::warn!(path = %path.display(), "registry cache has another format; starting afresh");
                 State::default()
             }
-            store::Loaded::Missing | store::Loaded::Unreadable(_) => State::default(),
+            None => State::default(),
         };
         DiskCache {
             path: path.to_path_buf(),
