@@ -5,7 +5,8 @@
 # openssl (a GitHub App key for the forge tests), chromium (the status page, rendered headless),
 # groff and man (the man page is checked with them),
 # the libssl-dev and pkg-config that git2 builds against; from PyPI, moto's server (ECR),
-# kubernetes-validate and dockerfile-parse (deploy/ and Dockerfile checks), pre-commit (the
+# kubernetes-validate and dockerfile-parse (deploy/ and Dockerfile checks), sigstore (signing
+# material for the trust tests, and a second verifier of it), pre-commit (the
 # hook in .pre-commit-hooks.yaml), check-jsonschema (the example configs against schema/).
 set -euo pipefail
 
@@ -36,6 +37,9 @@ command -v kubernetes-validate >/dev/null || py+=('kubernetes-validate==1.37.0')
 python3 -c 'import dockerfile_parse' 2>/dev/null || py+=('dockerfile-parse==2.0.1')
 command -v pre-commit >/dev/null || py+=('pre-commit==4.7.0')
 command -v check-jsonschema >/dev/null || py+=('check-jsonschema==0.39.0')
+# sigstore: an independent verifier of the signing material, and cryptography (its dependency)
+# makes that material (tests/sigstore/material.py).
+python3 -c 'import sigstore' 2>/dev/null || py+=('sigstore==4.5.1')
 if [ ${#py[@]} -gt 0 ]; then
   echo "installing ${py[*]}…" >&2
   python3 -m pip install --quiet --disable-pip-version-check --root-user-action=ignore "${py[@]}"

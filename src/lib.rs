@@ -73,4 +73,5 @@ pub(crate) mod secret;
 pub(crate) mod server;
 pub mod status;
 pub(crate) mod store;
+pub mod trust;
 pub(crate) mod webhook;

@@ -1,0 +1,168 @@
+//! cosign's `sha256-<hex>.sig` signatures (cosign ≤ 2): each layer of that manifest is a
+//! simple-signing payload naming the image digest; its annotations carry the signature, the
+//! signing certificate and the Rekor entry (`bundle`: the signed entry timestamp and what it
+//! signs). Together they are a sigstore bundle v0.1, which is how they are verified.
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use serde::Deserialize;
+use serde_json::json;
+use sigstore_verify::types::Bundle;
+
+use super::Gate;
+
+/// One layer of a `.sig` manifest.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LegacySignature {
+    /// The simple-signing payload (the layer's blob).
+    pub payload: Vec<u8>,
+    /// `dev.cosignproject.cosign/signature`: base64.
+    pub signature: String,
+    /// `dev.sigstore.cosign/certificate`: PEM, for keyless signatures.
+    pub certificate: Option<String>,
+    /// `dev.sigstore.cosign/chain`: PEM.
+    pub chain: Option<String>,
+    /// `dev.sigstore.cosign/bundle`: the Rekor entry, JSON.
+    pub rekor: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct Payload {
+    critical: Critical,
+}
+
+#[derive(Deserialize)]
+struct Critical {
+    image: Image,
+    #[serde(rename = "type")]
+    kind: String,
+}
+
+#[derive(Deserialize)]
+struct Image {
+    #[serde(rename = "docker-manifest-digest")]
+    digest: String,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct RekorBundle {
+    signed_entry_timestamp: String,
+    payload: RekorPayload,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct RekorPayload {
+    body: String,
+    integrated_time: i64,
+    log_index: i64,
+    #[serde(rename = "logID")]
+    log_id: String,
+}
+
+#[derive(Deserialize)]
+struct BodyKind {
+    kind: String,
+    #[serde(rename = "apiVersion")]
+    api_version: String,
+}
+
+impl LegacySignature {
+    /// Its signer under `gate`, or why it is not good for `digest`.
+    pub(super) fn verify(&self, gate: &Gate, digest: &str) -> Result<String, String> {
+        let payload: Payload = serde_json::from_slice(&self.payload)
+            .map_err(|_| "bad signature: unreadable payload".to_string())?;
+        if payload.critical.kind != "cosign container image signature" {
+            return Err(format!(
+                "bad signature: payload of type {:?}",
+                payload.critical.kind
+            ));
+        }
+        if payload.critical.image.digest != digest {
+            return Err("signature names another digest".into());
+        }
+        let bundle = self
+            .bundle()
+            .ok_or_else(|| "signature without a readable transparency log entry".to_string())?;
+        gate.verify(self.payload.as_slice(), &bundle, &gate.signers)
+    }
+
+    /// The sigstore bundle v0.1 these annotations amount to.
+    fn bundle(&self) -> Option<Bundle> {
+        let rekor: RekorBundle = serde_json::from_str(self.rekor.as_deref()?).ok()?;
+        let body = STANDARD.decode(&rekor.payload.body).ok()?;
+        let kind: BodyKind = serde_json::from_slice(&body).ok()?;
+        let log_id = hex_decode(&rekor.payload.log_id)?;
+        let material = match &self.certificate {
+            Some(pem) => {
+                let mut chain = vec![pem_der(pem)?];
+                for cert in self.chain.as_deref().map(pem_blocks).unwrap_or_default() {
+                    chain.push(cert);
+                }
+                let certificates: Vec<_> = chain
+                    .iter()
+                    .map(|der| json!({"rawBytes": STANDARD.encode(der)}))
+                    .collect();
+                json!({"x509CertificateChain": {"certificates": certificates}})
+            }
+            None => json!({"publicKey": {"hint": ""}}),
+        };
+        let digest = {
+            use sha2::Digest;
+            STANDARD.encode(sha2::Sha256::digest(&self.payload))
+        };
+        let mut material = material;
+        material["tlogEntries"] = json!([{
+            "logIndex": rekor.payload.log_index.to_string(),
+            "logId": {"keyId": STANDARD.encode(log_id)},
+            "kindVersion": {"kind": kind.kind, "version": kind.api_version},
+            "integratedTime": rekor.payload.integrated_time.to_string(),
+            "inclusionPromise": {"signedEntryTimestamp": rekor.signed_entry_timestamp},
+            "canonicalizedBody": rekor.payload.body,
+        }]);
+        let bundle = json!({
+            "mediaType": "application/vnd.dev.sigstore.bundle+json;version=0.1",
+            "verificationMaterial": material,
+            "messageSignature": {
+                "messageDigest": {"algorithm": "SHA2_256", "digest": digest},
+                "signature": self.signature,
+            },
+        });
+        Bundle::from_json(&bundle.to_string()).ok()
+    }
+}
+
+fn hex_decode(text: &str) -> Option<Vec<u8>> {
+    (text.len() % 2 == 0)
+        .then(|| {
+            (0..text.len())
+                .step_by(2)
+                .map(|i| u8::from_str_radix(text.get(i..i + 2)?, 16).ok())
+                .collect()
+        })
+        .flatten()
+}
+
+/// The DER of the first PEM certificate in `pem`.
+fn pem_der(pem: &str) -> Option<Vec<u8>> {
+    pem_blocks(pem).into_iter().next()
+}
+
+/// The DER of every PEM certificate in `pem`.
+fn pem_blocks(pem: &str) -> Vec<Vec<u8>> {
+    const BEGIN: &str = "-----BEGIN CERTIFICATE-----";
+    const END: &str = "-----END CERTIFICATE-----";
+    let mut blocks = Vec::new();
+    let mut rest = pem;
+    while let Some(start) = rest.find(BEGIN) {
+        let after = &rest[start + BEGIN.len()..];
+        let Some(end) = after.find(END) else { break };
+        let text: String = after[..end].split_whitespace().collect();
+        if let Ok(der) = STANDARD.decode(text) {
+            blocks.push(der);
+        }
+        rest = &after[end + END.len()..];
+    }
+    blocks
+}
