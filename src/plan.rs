@@ -6,16 +6,20 @@ use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::SystemTime;
 
 mod deploy;
 mod standing;
+mod trust;
 
 pub use deploy::{DeployOrder, DeployRefusal, deploy};
 pub use standing::{Standing, Written, describe as describe_hold};
+pub use trust::{Trust, Walk, walk};
 
 use crate::config::{Repo, UpdateRule};
 use crate::holds::Hold;
+use crate::image::forms::Form;
 use crate::image::rewrite::{Edit, RewriteError, rewrite_file};
 use crate::image::scanner::ImageRef;
 use crate::image::walk::{FileRefs, slash_path};
@@ -100,6 +104,11 @@ pub enum KeptReason {
     Held { until: Option<String> },
     /// A hold the daemon keeps: made through the API, by a rollback, or by a deploy request.
     OnHold(Box<Hold>),
+    /// Newer tags exist, but none passed the rule's trust gate: each with why.
+    Untrusted { passed: Vec<(String, String)> },
+    /// The tag that would be chosen is still to be verified (the cycle's share of
+    /// verifications is spent, or the registry could not be asked).
+    Unverified { tag: String },
 }
 
 impl fmt::Display for KeptReason {
@@ -123,6 +132,12 @@ impl fmt::Display for KeptReason {
                 "held until {until} by a `# laminar:hold` comment on its line"
             ),
             KeptReason::OnHold(hold) => f.write_str(&describe_hold(hold)),
+            KeptReason::Untrusted { passed } => write!(
+                f,
+                "no newer tag passed the trust gate: {}",
+                trust::describe(passed)
+            ),
+            KeptReason::Unverified { tag } => write!(f, "{tag} is still to be verified"),
         }
     }
 }
@@ -297,18 +312,40 @@ fn decide(inputs: &Inputs, plan: &mut Plan, at: &Managed) -> Result<Change, Kept
         .forced
         .and_then(|hold| hold.release_after.as_deref())
         .unwrap_or(&reference.tag);
-    match policy.select(current, &known.tags, now) {
-        Selection::Keep(why) => Err(KeptReason::Rule(why)),
-        Selection::Update { to, reason } => match change(reference, to, at.site.clone()) {
-            Some(change) => Ok(Change {
-                rule: policy.pattern.to_string(),
-                reason,
-                ..change
-            }),
-            None => Err(KeptReason::DigestUnknown {
-                newer: to.tag.clone(),
-            }),
-        },
+    let gate = inputs
+        .standing
+        .trust
+        .gate(at.rule, reference)
+        .map(Arc::as_ref);
+    let trust = &inputs.standing.trust;
+    let (to, reason) = match walk(policy, gate, trust, current, &known.tags, now) {
+        Walk::Unjudged(tag) => {
+            let tag = tag.tag.clone();
+            return Err(KeptReason::Unverified { tag });
+        }
+        Walk::Decided {
+            selection: Selection::Keep(why),
+            passed,
+        } => {
+            return Err(match passed.is_empty() {
+                true => KeptReason::Rule(why),
+                false => KeptReason::Untrusted { passed },
+            });
+        }
+        Walk::Decided {
+            selection: Selection::Update { to, reason },
+            ..
+        } => (to, reason),
+    };
+    match change(reference, to, at.rule.pin_digest, at.site.clone()) {
+        Some(change) => Ok(Change {
+            rule: policy.pattern.to_string(),
+            reason,
+            ..change
+        }),
+        None => Err(KeptReason::DigestUnknown {
+            newer: to.tag.clone(),
+        }),
     }
 }
 
@@ -338,17 +375,25 @@ fn managing<'r>(
 
 /// The change moving `reference` to `to`; `None` if the reference pins a digest that cannot
 /// be replaced because the new tag's digest is unknown.
-fn change(reference: &ImageRef, to: &TagInfo, site: Site) -> Option<Change> {
+/// The change moving `reference` to `to`; `None` when it pins a digest (or `pin` asks for one)
+/// that is not known. With `pin`, an inline reference without a digest gains `@digest`.
+fn change(reference: &ImageRef, to: &TagInfo, pin: bool, site: Site) -> Option<Change> {
     let digest = match (&reference.digest, &to.digest) {
         (None, _) => None,
         (Some(old), Some(new)) => Some((old.clone(), new.clone())),
         (Some(_), None) => return None,
     };
+    let new_tag = match (pin, &reference.digest, reference.form) {
+        (true, None, Form::Inline | Form::ImplicitHub) => {
+            format!("{}@{}", to.tag, to.digest.as_ref()?)
+        }
+        _ => to.tag.clone(),
+    };
     Some(Change {
         site,
         image: reference.image.clone(),
         old_tag: reference.tag.clone(),
-        new_tag: to.tag.clone(),
+        new_tag,
         digest,
         rule: String::new(),
         reason: String::new(),

@@ -72,7 +72,7 @@ pub(super) fn remote(doc: &Node, d: &mut Decoder) -> RemoteConfig {
         return remote;
     };
     if let Some(node) = top.get(d, "updates", &[]) {
-        remote.updates = updates(d, node);
+        remote.updates = updates(d, node, None);
     }
     if let Some(node) = top.get(d, "exec", &["preCommitCommands"]) {
         remote.exec = d.strings(node);
@@ -146,7 +146,7 @@ fn repo(d: &mut Decoder, node: &Node, env: &Environment) -> Option<Repo> {
         if is_empty_list(n) {
             d.error(n.pos, "updates must list at least one rule");
         }
-        updates(d, n)
+        updates(d, n, Some(env))
     });
     f.finish(d);
     Some(Repo {
@@ -281,15 +281,16 @@ pub(super) fn seconds(d: &mut Decoder, node: &Node) -> Option<Duration> {
     parsed
 }
 
-/// The `updates:` list of a repo (also the schema of a repo's own `.laminar.yaml`).
-pub(super) fn updates(d: &mut Decoder, node: &Node) -> Vec<UpdateRule> {
+/// The `updates:` list of a repo (also the schema of a repo's own `.laminar.yaml`, where `env`
+/// is `None`: a repo may not choose whom its images are trusted from).
+pub(super) fn updates(d: &mut Decoder, node: &Node, env: Option<&Environment>) -> Vec<UpdateRule> {
     d.list(node)
         .iter()
-        .filter_map(|item| update_rule(d, item))
+        .filter_map(|item| update_rule(d, item, env))
         .collect()
 }
 
-fn update_rule(d: &mut Decoder, node: &Node) -> Option<UpdateRule> {
+fn update_rule(d: &mut Decoder, node: &Node, env: Option<&Environment>) -> Option<UpdateRule> {
     let mut f = d.fields(node)?;
     let pattern = f.require(d, "pattern", &[]).and_then(|n| {
         let text = d.text(n)?;
@@ -337,6 +338,26 @@ fn update_rule(d: &mut Decoder, node: &Node) -> Option<UpdateRule> {
     let range_node = f.get(d, "range", &[]);
     let range = range_node.and_then(|n| d.text(n));
     let min_age = f.get(d, "minAge", &[]).and_then(|n| seconds(d, n));
+    let gate = f.get(d, "verify", &[]).and_then(|n| match env {
+        Some(env) => super::verify::gate(d, n, env),
+        None => {
+            d.error(
+                n.pos,
+                "verify is set by the operator's config, not a repo's own",
+            );
+            None
+        }
+    });
+    let pin_digest = f.get(d, "pin", &[]).and_then(|n| {
+        let text = d.text(n)?;
+        match text.as_str() {
+            "digest" => Some(true),
+            _ => {
+                d.error(n.pos, format!("unknown pin {text:?}: expected digest"));
+                None
+            }
+        }
+    });
     f.finish(d);
     let policy = Policy::new(pattern?, &exclude, sort, extract.as_deref())
         .and_then(|p| if descending { p.descending() } else { Ok(p) })
@@ -363,6 +384,8 @@ fn update_rule(d: &mut Decoder, node: &Node) -> Option<UpdateRule> {
     Some(UpdateRule {
         policy,
         files: files?,
+        gate,
+        pin_digest: pin_digest.unwrap_or(false),
     })
 }
 

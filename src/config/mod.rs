@@ -10,12 +10,14 @@ mod notifications;
 mod pull_request;
 mod registries;
 pub mod schema;
+mod verify;
 mod webhook;
 mod yaml;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::{Component, Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 pub use diagnostic::{ConfigError, Diagnostic, Located};
@@ -28,6 +30,7 @@ pub use crate::image::RegistryId;
 pub use crate::secret::SecretSource;
 
 use crate::policy::Policy;
+use crate::trust::Gate;
 
 /// The default config file, in the working directory.
 pub const DEFAULT_PATH: &str = "laminar.yaml";
@@ -217,6 +220,8 @@ pub struct Registry {
     /// has an entry for the host, else anonymous).
     pub auth: Option<RegistryAuth>,
     pub ecr: EcrOptions,
+    /// What every tag of this registry must carry to be chosen, unless a rule says otherwise.
+    pub gate: Option<Arc<Gate>>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -470,6 +475,7 @@ impl Registry {
                 region: ecr_parts.map(|(_, region)| region.to_string()),
                 role_arn: None,
             },
+            gate: None,
         }
     }
 
@@ -565,6 +571,11 @@ pub struct UpdateRule {
     pub policy: Policy,
     /// Files or directories relative to the repo root, normalised (`.` is the whole repo).
     pub files: Vec<PathBuf>,
+    /// What a tag's digest must carry to be chosen; when `None`, what the image's registry
+    /// demands.
+    pub gate: Option<Arc<Gate>>,
+    /// `pin: digest`: write `tag@digest` with the digest that was checked.
+    pub pin_digest: bool,
 }
 
 impl UpdateRule {

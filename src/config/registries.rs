@@ -129,6 +129,9 @@ fn registry(d: &mut Decoder, node: &Node, env: &Environment) -> Option<Registry>
         }
     }
     registry.auth = f.get(d, "auth", &[]).and_then(|n| registry_auth(d, n, env));
+    registry.gate = f
+        .get(d, "verify", &[])
+        .and_then(|n| super::verify::gate(d, n, env));
     // Region and account default to those in an ECR host (see `Registry::new`).
     if let Some(region) = f.get(d, "region", &[]).and_then(|n| d.text(n)) {
         registry.ecr.region = Some(region);

@@ -30,6 +30,13 @@ pub(super) async fn ask_registries(
         deploy,
     } = *asked;
     let deployed = deploy.map(|order| ImageKey::of(&order.image));
+    let gated: HashSet<RegistryId> = shared
+        .config
+        .registries
+        .iter()
+        .filter(|r| r.gate.is_some())
+        .map(|r| r.id())
+        .collect();
     let mut wanted: HashMap<(&RegistryId, &str), Wanted> = HashMap::new();
     for file in files {
         for reference in &file.refs {
@@ -41,8 +48,13 @@ pub(super) async fn ask_registries(
                     .entry((&reference.registry, reference.image.as_str()))
                     .or_default();
                 wanted.also = deploy.map(|order| order.tag.as_str());
-                // A pinned digest must move with the tag, so the new tag's digest is needed.
-                if rule.policy.needs_times() || reference.digest.is_some() {
+                // A pinned digest must move with the tag, and a gate judges digests: the new
+                // tag's digest is needed.
+                let digests = reference.digest.is_some()
+                    || rule.pin_digest
+                    || rule.gate.is_some()
+                    || gated.contains(&reference.registry);
+                if rule.policy.needs_times() || digests {
                     wanted.rules.push(&rule.policy);
                     wanted.current.insert(&reference.tag);
                 }

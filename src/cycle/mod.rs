@@ -18,6 +18,7 @@ mod report;
 mod scan_memo;
 mod sidecar;
 mod standing;
+mod verify;
 
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
@@ -44,14 +45,17 @@ use crate::image::walk::{
     DEFAULT_MAX_FILE_SIZE, FileRefs, Starts, patch_scan, scan_starts, slash_path,
 };
 use crate::metrics::Metrics;
-use crate::plan::{DeployOrder, Inputs, Plan, Standing, TagTable, Written, apply, deploy, plan};
-use crate::policy::{ImageTags, Policy};
+use crate::plan::{
+    DeployOrder, Inputs, Plan, Standing, TagTable, Trust, Written, apply, deploy, plan,
+};
+use crate::policy::{ImageTags, Policy, TagInfo};
 use crate::registry::{Options, Registries};
 use ask::{Asked, ask_registries, unanswered};
 use delivered::Delivered;
 use pull_request::Proposing;
 use repo_rules::Rules;
 use scan_memo::ScanMemo;
+use verify::judge_candidates;
 
 /// The first wait before retrying a rejected push; it doubles each time, with jitter.
 const RETRY_BASE: Duration = Duration::from_millis(300);
@@ -275,7 +279,8 @@ impl RepoCycle {
             deploy: order,
         };
         let tags = ask_registries(shared, &rules.repo, &files, &asked, report).await;
-        let standing = self.standing(shared, synced.head).await?;
+        let mut standing = self.standing(shared, synced.head).await?;
+        judge_candidates(shared, &rules.repo, &files, &tags, &mut standing).await;
         let planning = Planning {
             rules: &rules,
             order,

@@ -32,9 +32,14 @@ impl RepoCycle {
             }
         }
         self.written_checked = Some(head);
+        let trust = Trust {
+            registry_gates: Trust::of_registries(&shared.config.registries),
+            verdicts: Default::default(),
+        };
         Ok(Standing {
             holds: shared.holds.for_repo(&self.repo.name),
             written: self.written.clone().unwrap_or_default(),
+            trust,
         })
     }
 

@@ -147,11 +147,12 @@ fn set(
     if reference.tag == order.tag {
         return Ok(());
     }
-    let moved =
-        change(reference, info, site.clone()).ok_or_else(|| DeployRefusal::DigestUnknown {
+    let moved = change(reference, info, at.rule.pin_digest, site.clone()).ok_or_else(|| {
+        DeployRefusal::DigestUnknown {
             tag: order.tag.clone(),
             site: site.to_string(),
-        })?;
+        }
+    })?;
     plan.changes.push(Change {
         rule: policy.pattern.to_string(),
         reason: match &order.reason {

@@ -14,6 +14,8 @@ use crate::policy::{ImageTags, Policy, Selection};
 pub struct Standing {
     pub holds: Vec<Hold>,
     pub written: Written,
+    /// Registries' trust gates and the verdicts made so far.
+    pub trust: super::Trust,
 }
 
 /// The tag laminar last wrote for each image, by file (a path with `/`), and the commit that

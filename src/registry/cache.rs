@@ -12,8 +12,16 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use serde::{Deserialize, Serialize};
 
 use crate::store::{self, write_atomically};
+use crate::trust::Verdict;
 
 const FORMAT_VERSION: u32 = 1;
+/// How long a refusal stands before the digest is judged again.
+pub(super) const REFUSAL_KEPT: Duration = Duration::from_secs(600);
+
+fn unix(at: SystemTime) -> i64 {
+    at.duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
+}
 
 #[derive(Debug)]
 pub struct DiskCache {
@@ -29,6 +37,9 @@ struct State {
     created: BTreeMap<String, Option<i64>>,
     /// Tag → digest, by image name as written.
     tags: BTreeMap<String, BTreeMap<String, String>>,
+    /// Trust verdicts by `<gate id> <digest>`, with when they were made (Unix seconds).
+    #[serde(default)]
+    verdicts: BTreeMap<String, (Verdict, i64)>,
     #[serde(skip)]
     dirty: bool,
 }
@@ -101,6 +112,31 @@ impl DiskCache {
             .map(|d| d.as_secs() as i64);
         let mut state = self.state();
         state.created.insert(digest.to_string(), seconds);
+        state.dirty = true;
+    }
+
+    /// The verdict on `digest` under the gate `gate_id`: a trust verdict holds for good (the
+    /// digest names fixed bytes, the gate id its demands and trust root); a refusal for
+    /// [`REFUSAL_KEPT`], since a signature or attestation is often pushed after the image.
+    pub fn verdict(&self, gate_id: &str, digest: &str, now: SystemTime) -> Option<Verdict> {
+        let (verdict, at) = self
+            .state()
+            .verdicts
+            .get(&format!("{gate_id} {digest}"))?
+            .clone();
+        let age = unix(now).saturating_sub(at);
+        (verdict.trusted() || age < REFUSAL_KEPT.as_secs() as i64).then_some(verdict)
+    }
+
+    pub fn set_verdict(&self, gate_id: &str, digest: &str, verdict: &Verdict, now: SystemTime) {
+        let mut state = self.state();
+        let key = format!("{gate_id} {digest}");
+        state.verdicts.insert(key, (verdict.clone(), unix(now)));
+        // Refusals past their time are only clutter.
+        let horizon = unix(now) - REFUSAL_KEPT.as_secs() as i64;
+        state
+            .verdicts
+            .retain(|_, (verdict, at)| verdict.trusted() || *at >= horizon);
         state.dirty = true;
     }
 

@@ -181,4 +181,13 @@ impl TagSource for GarSource {
             false => Box::pin(self.oci.tags(image, false)),
         }
     }
+
+    fn evidence<'a>(
+        &'a self,
+        image: &'a ImageName,
+        digest: &'a str,
+        gate: &'a crate::trust::Gate,
+    ) -> BoxFuture<'a, Result<crate::trust::Evidence, Failure>> {
+        Box::pin(self.oci.evidence(image, digest, gate))
+    }
 }

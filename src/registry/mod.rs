@@ -29,7 +29,7 @@ use std::future::Future;
 use std::path::Path;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use tokio::sync::OnceCell;
 use tokio::time::Instant;
@@ -42,6 +42,7 @@ pub use image::ImageName;
 use crate::config::{Registry, RegistryId, RegistryKind};
 use crate::image::hub::ImageKey;
 use crate::policy::{ImageTags, TagInfo};
+use crate::trust::{Evidence, Gate, Verdict};
 
 /// The cache file under `dataDir`.
 pub const CACHE_FILE: &str = "registry-cache.json";
@@ -73,6 +74,21 @@ pub trait TagSource: Send + Sync {
     ) -> BoxFuture<'a, Result<ImageTags, Failure>> {
         Box::pin(async move { Ok(ImageTags::complete(listing)) })
     }
+
+    /// What `gate` needs to judge `digest`: signatures, bundles, platforms. Only registries
+    /// read through the OCI distribution API offer it.
+    fn evidence<'a>(
+        &'a self,
+        _image: &'a ImageName,
+        _digest: &'a str,
+        _gate: &'a Gate,
+    ) -> BoxFuture<'a, Result<Evidence, Failure>> {
+        Box::pin(async {
+            Err(Failure::Setup(
+                "verify is available for registries of type oci, gar and acr".into(),
+            ))
+        })
+    }
 }
 
 impl TagSource for oci::OciSource {
@@ -95,6 +111,15 @@ impl TagSource for oci::OciSource {
         wanted: &'a HashSet<String>,
     ) -> BoxFuture<'a, Result<ImageTags, Failure>> {
         Box::pin(oci::OciSource::complete(self, image, listing, wanted))
+    }
+
+    fn evidence<'a>(
+        &'a self,
+        image: &'a ImageName,
+        digest: &'a str,
+        gate: &'a Gate,
+    ) -> BoxFuture<'a, Result<Evidence, Failure>> {
+        Box::pin(oci::OciSource::evidence(self, image, digest, gate))
     }
 }
 
@@ -324,6 +349,56 @@ impl Registries {
             })
             .await
             .clone()
+    }
+
+    /// The verdict `gate` made on `digest` before, while it stands (see [`DiskCache::verdict`]).
+    pub fn known_verdict(&self, gate: &Gate, digest: &str, now: SystemTime) -> Option<Verdict> {
+        self.cache.verdict(&gate.id, digest, now)
+    }
+
+    /// Judges `digest` of `image` under `gate` from what `registry` holds, and remembers the
+    /// verdict. A registry that cannot be read refuses for now: it never makes a tag eligible,
+    /// and the refusal is not remembered.
+    pub async fn judge(
+        &self,
+        registry: &RegistryId,
+        image: &str,
+        digest: &str,
+        gate: &Gate,
+        now: SystemTime,
+    ) -> Verdict {
+        match self.evidence(registry, image, digest, gate).await {
+            Ok(evidence) => {
+                let verdict = crate::trust::check(gate, digest, &evidence);
+                self.cache.set_verdict(&gate.id, digest, &verdict, now);
+                verdict
+            }
+            Err(err) => {
+                tracing::warn!(error = %err, %digest, "cannot read what the registry holds for a digest");
+                Verdict::Refused {
+                    why: format!("cannot be verified now: {}", err.failure),
+                }
+            }
+        }
+    }
+
+    async fn evidence(
+        &self,
+        registry: &RegistryId,
+        image: &str,
+        digest: &str,
+        gate: &Gate,
+    ) -> Result<Evidence, RegistryError> {
+        let Some((config, source)) = self.sources.get(registry) else {
+            return Err(
+                Failure::Setup(format!("no registry with prefix {registry}")).at("?", image),
+            );
+        };
+        let name = ImageName::parse(image).map_err(|f| f.at(&config.name, image))?;
+        source
+            .evidence(&name, digest, gate)
+            .await
+            .map_err(|f| f.at(&config.name, image))
     }
 
     /// Drops the listings of `image`, however written: the next cycle that asks for it lists

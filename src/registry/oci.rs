@@ -664,5 +664,6 @@ impl Manifest {
     }
 }
 
+mod evidence;
 #[cfg(test)]
 mod tests;

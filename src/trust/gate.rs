@@ -104,20 +104,19 @@ pub enum GateError {
 
 impl Gate {
     /// A gate whose signatures chain to `root` (a `trusted_root.json`; sigstore's public-good
-    /// root when `None`). `fingerprint` describes the demands, for [`Gate::id`].
+    /// root when `None`).
     pub fn new(
         root: Option<&str>,
         signers: Vec<Signer>,
         attestations: Vec<AttestationRule>,
         platforms: Vec<String>,
-        fingerprint: &str,
     ) -> Result<Gate, GateError> {
         let root_json = root.unwrap_or(SIGSTORE_PRODUCTION_TRUSTED_ROOT);
         let trusted =
             TrustedRoot::from_json(root_json).map_err(|e| GateError::Root(e.to_string()))?;
         let verifier = Verifier::new(&trusted).map_err(|e| GateError::Root(e.to_string()))?;
         let mut id = Sha256::new();
-        id.update(fingerprint.as_bytes());
+        id.update(format!("{signers:?}{attestations:?}{platforms:?}").as_bytes());
         id.update(root_json.as_bytes());
         Ok(Gate {
             signers,

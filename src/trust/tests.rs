@@ -72,7 +72,7 @@ fn keyless(subject: Identity) -> Signer {
 fn gate(signers: Vec<Signer>, attestations: Vec<AttestationRule>, platforms: &[&str]) -> Gate {
     let root = std::fs::read_to_string(material_dir().join("trusted_root.json")).unwrap();
     let platforms = platforms.iter().map(|p| p.to_string()).collect();
-    Gate::new(Some(&root), signers, attestations, platforms, "test").unwrap()
+    Gate::new(Some(&root), signers, attestations, platforms).unwrap()
 }
 
 fn release_gate() -> Gate {

@@ -62,7 +62,7 @@ fn a_rollback_by_other_hands_is_held_until_a_tag_newer_than_the_one_rolled_back_
     // Next cycles: the hold keeps it while 1.4.0 is the newest…
     let standing = Standing {
         holds: planned.holds_made.clone(),
-        written: Written::default(),
+        ..Standing::default()
     };
     let again = plan(&repo(), &files, &tags, &standing, UNIX_EPOCH);
     assert!(again.changes.is_empty() && again.holds_made.is_empty());
@@ -97,7 +97,7 @@ fn a_manual_hold_keeps_every_reference_of_its_image_in_its_repo() {
     hold.reason = Some("release freeze".into());
     let standing = Standing {
         holds: vec![hold.clone()],
-        written: Written::default(),
+        ..Standing::default()
     };
     let planned = plan(&repo(), &files, &tags, &standing, UNIX_EPOCH);
     assert!(planned.changes.is_empty());
@@ -108,7 +108,7 @@ fn a_manual_hold_keeps_every_reference_of_its_image_in_its_repo() {
     hold.repo = Some("another-repo".into());
     let elsewhere = Standing {
         holds: vec![hold],
-        written: Written::default(),
+        ..Standing::default()
     };
     assert_eq!(
         plan(&repo(), &files, &tags, &elsewhere, UNIX_EPOCH)
@@ -148,7 +148,7 @@ fn a_deploy_sets_an_older_tag_and_holds_it() {
     // The next plan keeps it there.
     let standing = Standing {
         holds: planned.holds_made.clone(),
-        written: Written::default(),
+        ..Standing::default()
     };
     let after = scan("prod/app.yaml", &apply_text(text, &planned));
     assert!(plan(&repo(), &after, &tags, &standing, UNIX_EPOCH).is_empty());
@@ -241,7 +241,7 @@ fn a_deploy_outside_the_pattern_needs_force_and_stays_managed_until_a_newer_tag(
     let after = scan("prod/app.yaml", &deployed);
     let standing = Standing {
         holds: planned.holds_made.clone(),
-        written: Written::default(),
+        ..Standing::default()
     };
     // Held, and still managed: it is listed as kept, and a later deploy finds it.
     let held = plan(&repo(), &after, &tags, &standing, UNIX_EPOCH);

@@ -1,0 +1,121 @@
+//! The newest *eligible* tag: under a trust gate, a tag whose digest was refused is passed
+//! over and the next newest considered; a tag not yet judged stops the walk (the cycle judges
+//! it and plans again), so nothing unverified is ever chosen.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use crate::config::{RegistryId, UpdateRule};
+use crate::image::scanner::ImageRef;
+use crate::policy::{Keep, Policy, Selection, TagInfo};
+use crate::trust::{Gate, Verdict};
+
+/// What the plan knows of trust: each registry's gate, and the verdicts made so far.
+#[derive(Clone, Debug, Default)]
+pub struct Trust {
+    /// A rule without its own `verify` uses its image's registry's.
+    pub registry_gates: HashMap<RegistryId, Arc<Gate>>,
+    /// By gate id and digest.
+    pub verdicts: HashMap<(String, String), Verdict>,
+}
+
+impl Trust {
+    /// The gate `reference`'s tags must pass under `rule`, if any.
+    pub fn gate<'a>(&'a self, rule: &'a UpdateRule, reference: &ImageRef) -> Option<&'a Arc<Gate>> {
+        rule.gate
+            .as_ref()
+            .or_else(|| self.registry_gates.get(&reference.registry))
+    }
+
+    /// The gates the configured registries demand.
+    pub fn of_registries(registries: &[crate::config::Registry]) -> HashMap<RegistryId, Arc<Gate>> {
+        registries
+            .iter()
+            .filter_map(|r| Some((r.id(), r.gate.clone()?)))
+            .collect()
+    }
+
+    fn verdict(&self, gate: &Gate, digest: &str) -> Option<&Verdict> {
+        self.verdicts.get(&(gate.id.clone(), digest.to_string()))
+    }
+}
+
+/// Where a walk over the candidates ended.
+#[derive(Debug)]
+pub enum Walk<'t> {
+    /// The policy's answer among eligible tags, and the newer tags passed over, with why.
+    Decided {
+        selection: Selection<'t>,
+        passed: Vec<(String, String)>,
+    },
+    /// This tag would be chosen but has not been judged (or its digest is unknown).
+    Unjudged(&'t TagInfo),
+}
+
+/// The policy's choice for `current` among `tags`, passing over tags `gate` refused.
+pub fn walk<'t>(
+    policy: &Policy,
+    gate: Option<&Gate>,
+    trust: &Trust,
+    current: &str,
+    tags: &'t [TagInfo],
+    now: SystemTime,
+) -> Walk<'t> {
+    let Some(gate) = gate else {
+        let selection = policy.select(current, tags, now);
+        return Walk::Decided {
+            selection,
+            passed: Vec::new(),
+        };
+    };
+    let mut refused: HashSet<&str> = HashSet::new();
+    let mut passed = Vec::new();
+    loop {
+        let eligible: Vec<TagInfo> = tags
+            .iter()
+            .filter(|t| !refused.contains(t.tag.as_str()))
+            .cloned()
+            .collect();
+        let (chosen, reason) = match policy.select(current, &eligible, now) {
+            Selection::Update { to, reason } => (to.tag.clone(), reason),
+            Selection::Keep(why) => {
+                let selection = Selection::Keep(why);
+                return Walk::Decided { selection, passed };
+            }
+        };
+        // The eligible tags are some of `tags`: the choice is among them.
+        let Some(to) = tags.iter().find(|t| t.tag == chosen) else {
+            let selection = Selection::Keep(Keep::NoCandidates);
+            return Walk::Decided { selection, passed };
+        };
+        let Some(verdict) = to.digest.as_deref().and_then(|d| trust.verdict(gate, d)) else {
+            return Walk::Unjudged(to);
+        };
+        match verdict {
+            Verdict::Trusted { by } => {
+                let mut reason = format!("{reason}; signed by {by}");
+                if !passed.is_empty() {
+                    reason.push_str(&format!("; passed over {}", describe(&passed)));
+                }
+                return Walk::Decided {
+                    selection: Selection::Update { to, reason },
+                    passed,
+                };
+            }
+            Verdict::Refused { why } => {
+                passed.push((to.tag.clone(), why.clone()));
+                refused.insert(to.tag.as_str());
+            }
+        }
+    }
+}
+
+/// `1.3.0 (unsigned), 1.2.4 (missing linux/arm64)`.
+pub(super) fn describe(passed: &[(String, String)]) -> String {
+    let parts: Vec<String> = passed
+        .iter()
+        .map(|(tag, why)| format!("{tag} ({why})"))
+        .collect();
+    parts.join(", ")
+}
