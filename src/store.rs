@@ -145,6 +145,23 @@ fn move_to_unused(path: &Path, tag: &str) -> io::Result<PathBuf> {
     ))
 }
 
+/// A regular file's bytes, refused when larger than `cap` or not a regular file (a FIFO would
+/// block, a device never end): for files an operator names, read as hostile input.
+pub(crate) fn read_capped(path: &Path, cap: u64) -> std::io::Result<Vec<u8>> {
+    use std::io::Read;
+    let file = std::fs::File::open(path)?;
+    let meta = file.metadata()?;
+    if !meta.is_file() {
+        return Err(std::io::Error::other("not a regular file"));
+    }
+    let mut bytes = Vec::new();
+    file.take(cap + 1).read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > cap {
+        return Err(std::io::Error::other(format!("larger than {cap} bytes")));
+    }
+    Ok(bytes)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -191,21 +208,4 @@ mod tests {
         save_json(&file, &vec!["x".to_string()]).unwrap();
         assert_eq!(load_json(&file, "x"), Some(vec!["x".to_string()]));
     }
-}
-
-/// A regular file's bytes, refused when larger than `cap` or not a regular file (a FIFO would
-/// block, a device never end): for files an operator names, read as hostile input.
-pub(crate) fn read_capped(path: &Path, cap: u64) -> std::io::Result<Vec<u8>> {
-    use std::io::Read;
-    let file = std::fs::File::open(path)?;
-    let meta = file.metadata()?;
-    if !meta.is_file() {
-        return Err(std::io::Error::other("not a regular file"));
-    }
-    let mut bytes = Vec::new();
-    file.take(cap + 1).read_to_end(&mut bytes)?;
-    if bytes.len() as u64 > cap {
-        return Err(std::io::Error::other(format!("larger than {cap} bytes")));
-    }
-    Ok(bytes)
 }

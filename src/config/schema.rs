@@ -187,10 +187,16 @@ impl Shape {
                 .iter()
                 .map(|(key, shape)| (key.clone(), shape.to_json()))
                 .collect();
+            // A mapping whose keys the decoder asks for none of (an attestation's `match`) is
+            // the user's own: any key, string values.
+            let others = match object.keys.is_empty() {
+                true => json!({"type": "string"}),
+                false => json!(false),
+            };
             let mut form = json!({
                 "type": "object",
                 "properties": properties,
-                "additionalProperties": false,
+                "additionalProperties": others,
             });
             if !object.required.is_empty() {
                 form["required"] = json!(object.required);

@@ -187,7 +187,11 @@ fn key_signatures_verify_against_the_configured_key_only() {
 #[test]
 fn cosign_3_bundles_name_the_digest_in_their_statement() {
     let bundle = made("sign", DIGEST, &["--format", "bundle"]);
-    let verdict = check(&release_gate(), DIGEST, &bundles(&[bundle.clone()]));
+    let verdict = check(
+        &release_gate(),
+        DIGEST,
+        &bundles(std::slice::from_ref(&bundle)),
+    );
     assert!(verdict.trusted(), "{verdict}");
     // The same bundle is no signature of another digest.
     assert!(!check(&release_gate(), OTHER, &bundles(&[bundle])).trusted());
@@ -221,7 +225,11 @@ fn attestations_must_be_there_signed_and_say_what_is_asked() {
     );
     assert!(check(&gated, DIGEST, &bundles(&[signature.clone(), slsa])).trusted());
     assert_eq!(
-        refusal(check(&gated, DIGEST, &bundles(&[signature.clone()]))),
+        refusal(check(
+            &gated,
+            DIGEST,
+            &bundles(std::slice::from_ref(&signature))
+        )),
         "no https://slsa.dev/provenance/v1 attestation"
     );
     let elsewhere = made("attest", DIGEST, &["--predicate", r#"{"runDetails": {}}"#]);

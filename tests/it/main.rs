@@ -33,5 +33,6 @@ mod safety;
 mod scan;
 mod schema;
 mod signing;
+mod trust;
 mod util;
 mod webhook;
