@@ -21,7 +21,7 @@
 //! cycle
 //! plan holds git registry forge exec metrics webhook
 //! config
-//! image policy
+//! image policy trust
 //! store secret diff http
 //! ```
 //!
@@ -45,7 +45,9 @@
 //!   and read.
 //! - [`config`]: the YAML config, decoded with located errors into compiled rules.
 //! - [`image`]: the reference grammar, the prefix scanner, the file walker, the rewriter.
-//!   [`policy`]: tag patterns and orderings; picks the newest allowed tag. Pure.
+//!   [`policy`]: tag patterns and orderings; picks the newest allowed tag. Pure. [`trust`]:
+//!   trust gates — signatures, attestations, platforms — judged offline from what a registry
+//!   holds for a digest. Pure.
 //! - Shared helpers: `store` (the files laminar keeps, locks), `secret` (secrets read when
 //!   needed, never shown), `diff` (unified diffs for dry runs), `http` (what every HTTP
 //!   client shares).
