@@ -30,13 +30,6 @@ pub(super) async fn ask_registries(
         deploy,
     } = *asked;
     let deployed = deploy.map(|order| ImageKey::of(&order.image));
-    let gated: HashSet<RegistryId> = shared
-        .config
-        .registries
-        .iter()
-        .filter(|r| r.gate.is_some())
-        .map(|r| r.id())
-        .collect();
     let mut wanted: HashMap<(&RegistryId, &str), Wanted> = HashMap::new();
     for file in files {
         for reference in &file.refs {
@@ -53,7 +46,7 @@ pub(super) async fn ask_registries(
                 let digests = reference.digest.is_some()
                     || rule.pin_digest
                     || rule.gate.is_some()
-                    || gated.contains(&reference.registry);
+                    || shared.registry_gates.contains_key(&reference.registry);
                 if rule.policy.needs_times() || digests {
                     wanted.rules.push(&rule.policy);
                     wanted.current.insert(&reference.tag);

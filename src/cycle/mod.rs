@@ -50,6 +50,7 @@ use crate::plan::{
 };
 use crate::policy::{ImageTags, Policy, TagInfo};
 use crate::registry::{Options, Registries};
+use crate::trust::Gate;
 use ask::{Asked, ask_registries, unanswered};
 use delivered::Delivered;
 use pull_request::Proposing;
@@ -100,6 +101,8 @@ pub struct Shared {
     pub abort: Arc<AtomicBool>,
     /// The holds the daemon keeps.
     pub holds: Arc<HoldBook>,
+    /// The trust gates registries demand, by registry.
+    pub registry_gates: Arc<HashMap<RegistryId, Arc<Gate>>>,
 }
 
 impl Shared {
@@ -125,6 +128,7 @@ impl Shared {
         }
         let metrics = Arc::new(metrics);
         Ok(Shared {
+            registry_gates: Arc::new(Trust::of_registries(&config.registries)),
             holds: Arc::new(HoldBook::open(
                 &config.global.data_dir,
                 config.global.max_holds,

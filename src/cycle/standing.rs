@@ -33,7 +33,7 @@ impl RepoCycle {
         }
         self.written_checked = Some(head);
         let trust = Trust {
-            registry_gates: Trust::of_registries(&shared.config.registries),
+            registry_gates: shared.registry_gates.clone(),
             verdicts: Default::default(),
         };
         Ok(Standing {

@@ -2,7 +2,8 @@
 //! over and the next newest considered; a tag not yet judged stops the walk (the cycle judges
 //! it and plans again), so nothing unverified is ever chosen.
 
-use std::collections::{HashMap, HashSet};
+use std::borrow::Cow;
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::SystemTime;
 
@@ -15,7 +16,7 @@ use crate::trust::{Gate, Verdict};
 #[derive(Clone, Debug, Default)]
 pub struct Trust {
     /// A rule without its own `verify` uses its image's registry's.
-    pub registry_gates: HashMap<RegistryId, Arc<Gate>>,
+    pub registry_gates: Arc<HashMap<RegistryId, Arc<Gate>>>,
     /// By gate id and digest.
     pub verdicts: HashMap<(String, String), Verdict>,
 }
@@ -69,14 +70,10 @@ pub fn walk<'t>(
             passed: Vec::new(),
         };
     };
-    let mut refused: HashSet<&str> = HashSet::new();
+    // The tags not refused yet: `tags` itself until the first refusal.
+    let mut eligible = Cow::Borrowed(tags);
     let mut passed = Vec::new();
     loop {
-        let eligible: Vec<TagInfo> = tags
-            .iter()
-            .filter(|t| !refused.contains(t.tag.as_str()))
-            .cloned()
-            .collect();
         let (chosen, reason) = match policy.select(current, &eligible, now) {
             Selection::Update { to, reason } => (to.tag.clone(), reason),
             Selection::Keep(why) => {
@@ -94,7 +91,10 @@ pub fn walk<'t>(
         };
         match verdict {
             Verdict::Trusted { by } => {
-                let mut reason = format!("{reason}; signed by {by}");
+                let mut reason = reason;
+                if let Some(by) = by {
+                    reason.push_str(&format!("; signed by {by}"));
+                }
                 if !passed.is_empty() {
                     reason.push_str(&format!("; passed over {}", describe(&passed)));
                 }
@@ -104,8 +104,8 @@ pub fn walk<'t>(
                 };
             }
             Verdict::Refused { why } => {
-                passed.push((to.tag.clone(), why.clone()));
-                refused.insert(to.tag.as_str());
+                passed.push((chosen.clone(), why.clone()));
+                eligible.to_mut().retain(|t| t.tag != chosen);
             }
         }
     }

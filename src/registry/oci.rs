@@ -634,6 +634,16 @@ struct PlatformSpec {
     variant: Option<String>,
 }
 
+impl PlatformSpec {
+    /// `os/architecture[/variant]`.
+    fn name(&self) -> String {
+        match &self.variant {
+            Some(variant) => format!("{}/{}/{variant}", self.os, self.architecture),
+            None => format!("{}/{}", self.os, self.architecture),
+        }
+    }
+}
+
 #[derive(Deserialize)]
 struct ImageConfig {
     created: Option<String>,

@@ -93,16 +93,17 @@ impl LegacySignature {
         let rekor: RekorBundle = serde_json::from_str(self.rekor.as_deref()?).ok()?;
         let body = STANDARD.decode(&rekor.payload.body).ok()?;
         let kind: BodyKind = serde_json::from_slice(&body).ok()?;
-        let log_id = hex_decode(&rekor.payload.log_id)?;
+        let log_id = hex::decode(&rekor.payload.log_id).ok()?;
         let material = match &self.certificate {
-            Some(pem) => {
-                let mut chain = vec![pem_der(pem)?];
-                for cert in self.chain.as_deref().map(pem_blocks).unwrap_or_default() {
-                    chain.push(cert);
-                }
-                let certificates: Vec<_> = chain
-                    .iter()
-                    .map(|der| json!({"rawBytes": STANDARD.encode(der)}))
+            Some(leaf) => {
+                // The leaf first, then its chain (the `chain` annotation).
+                let leaf = pem::parse_many(leaf).ok()?.into_iter().next();
+                let chain = pem::parse_many(self.chain.as_deref().unwrap_or_default()).ok()?;
+                let certificates: Vec<_> = leaf
+                    .into_iter()
+                    .chain(chain)
+                    .filter(|block| block.tag() == "CERTIFICATE")
+                    .map(|block| json!({"rawBytes": STANDARD.encode(block.contents())}))
                     .collect();
                 json!({"x509CertificateChain": {"certificates": certificates}})
             }
@@ -131,39 +132,4 @@ impl LegacySignature {
         });
         Bundle::from_json(&bundle.to_string()).ok()
     }
-}
-
-fn hex_decode(text: &str) -> Option<Vec<u8>> {
-    text.len()
-        .is_multiple_of(2)
-        .then(|| {
-            (0..text.len())
-                .step_by(2)
-                .map(|i| u8::from_str_radix(text.get(i..i + 2)?, 16).ok())
-                .collect()
-        })
-        .flatten()
-}
-
-/// The DER of the first PEM certificate in `pem`.
-fn pem_der(pem: &str) -> Option<Vec<u8>> {
-    pem_blocks(pem).into_iter().next()
-}
-
-/// The DER of every PEM certificate in `pem`.
-fn pem_blocks(pem: &str) -> Vec<Vec<u8>> {
-    const BEGIN: &str = "-----BEGIN CERTIFICATE-----";
-    const END: &str = "-----END CERTIFICATE-----";
-    let mut blocks = Vec::new();
-    let mut rest = pem;
-    while let Some(start) = rest.find(BEGIN) {
-        let after = &rest[start + BEGIN.len()..];
-        let Some(end) = after.find(END) else { break };
-        let text: String = after[..end].split_whitespace().collect();
-        if let Ok(der) = STANDARD.decode(text) {
-            blocks.push(der);
-        }
-        rest = &after[end + END.len()..];
-    }
-    blocks
 }

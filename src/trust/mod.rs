@@ -42,8 +42,8 @@ pub struct Evidence {
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub enum Verdict {
-    /// Every requirement met; `by` names the signer.
-    Trusted { by: String },
+    /// Every requirement met; `by` names the signer, when the gate asks for a signature.
+    Trusted { by: Option<String> },
     /// Why it is not eligible, the way a person would say it ("unsigned", "missing
     /// linux/arm64", "signed by repo:acme/other").
     Refused { why: String },
@@ -62,7 +62,8 @@ impl Verdict {
 impl fmt::Display for Verdict {
     fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
         match self {
-            Verdict::Trusted { by } => write!(f, "trusted: signed by {by}"),
+            Verdict::Trusted { by: Some(by) } => write!(f, "trusted: signed by {by}"),
+            Verdict::Trusted { by: None } => f.write_str("trusted"),
             Verdict::Refused { why } => f.write_str(why),
         }
     }
@@ -103,9 +104,7 @@ pub fn check(gate: &Gate, digest: &str, evidence: &Evidence) -> Verdict {
             return Verdict::refused(why);
         }
     }
-    Verdict::Trusted {
-        by: by.unwrap_or_else(|| "(no signature required)".into()),
-    }
+    Verdict::Trusted { by }
 }
 
 /// The signer of a valid signature over `digest`, or why there is none: the first reason

@@ -108,7 +108,12 @@ fn refusal(verdict: Verdict) -> String {
 #[test]
 fn a_keyless_cosign_signature_by_the_release_workflow_is_trusted() {
     let verdict = check(&release_gate(), DIGEST, &signed_legacy(&[]));
-    assert_eq!(verdict, Verdict::Trusted { by: RELEASE.into() });
+    assert_eq!(
+        verdict,
+        Verdict::Trusted {
+            by: Some(RELEASE.into())
+        }
+    );
 }
 
 #[test]
@@ -174,7 +179,7 @@ fn key_signatures_verify_against_the_configured_key_only() {
     assert_eq!(
         check(&trusted, DIGEST, &signed),
         Verdict::Trusted {
-            by: "key cosign".into()
+            by: Some("key cosign".into())
         }
     );
     let other = gate(vec![key("other")], vec![], &[]);

@@ -137,7 +137,8 @@ fn verify(secret: &Secret, parts: &[&[u8]], signature: &str) -> Result<Mac32, Re
     let hex = signature
         .strip_prefix("sha256=")
         .ok_or(Rejection::BadSignature)?;
-    let presented: Mac32 = decode_hex(hex)
+    let presented: Mac32 = hex::decode(hex)
+        .ok()
         .and_then(|bytes| bytes.try_into().ok())
         .ok_or(Rejection::BadSignature)?;
     let mut mac = Hmac::<Sha256>::new_from_slice(secret.expose().as_bytes())
@@ -187,14 +188,4 @@ fn token(
         true => Ok(()),
         false => Err(Rejection::BadCredentials),
     }
-}
-
-fn decode_hex(hex: &str) -> Option<Vec<u8>> {
-    if !hex.len().is_multiple_of(2) {
-        return None;
-    }
-    (0..hex.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(hex.get(i..i + 2)?, 16).ok())
-        .collect()
 }

@@ -4,11 +4,11 @@
 
 use reqwest::Method;
 use serde::Deserialize;
+use serde::de::DeserializeOwned;
 
-use super::{OciSource, json};
+use super::{OciSource, PlatformSpec, is_digest, json};
 use crate::registry::counters::RequestKind;
 use crate::registry::error::Failure;
-use crate::registry::http::Asked;
 use crate::registry::image::ImageName;
 use crate::trust::{BUNDLE_ARTIFACT_PREFIX, Evidence, Gate, LegacySignature, SIMPLE_SIGNING};
 
@@ -54,7 +54,7 @@ impl OciSource {
     ) -> Result<Evidence, Failure> {
         let hex = digest
             .strip_prefix("sha256:")
-            .filter(|_| super::is_digest(digest))
+            .filter(|_| is_digest(digest))
             .ok_or_else(|| Failure::Malformed(format!("digest {digest:?}")))?;
         let mut evidence = Evidence::default();
         if !gate.platforms.is_empty() {
@@ -73,41 +73,18 @@ impl OciSource {
     async fn platforms(&self, image: &ImageName, digest: &str) -> Result<Vec<String>, Failure> {
         let manifest = self.manifest(image, digest).await?;
         if manifest.is_index() {
-            return Ok(manifest
+            let listed = manifest
                 .manifests
                 .iter()
-                .filter_map(|entry| entry.platform.as_ref())
-                .map(|p| match &p.variant {
-                    Some(variant) => format!("{}/{}/{variant}", p.os, p.architecture),
-                    None => format!("{}/{}", p.os, p.architecture),
-                })
-                .collect());
+                .filter_map(|m| m.platform.as_ref());
+            return Ok(listed.map(PlatformSpec::name).collect());
         }
-        let Some(config) = manifest.config.map(|c| c.digest) else {
+        let Some(config) = manifest.config else {
             return Ok(Vec::new());
         };
-        #[derive(Deserialize)]
-        struct Config {
-            os: Option<String>,
-            architecture: Option<String>,
-            variant: Option<String>,
-        }
-        let fetched = self
-            .read(
-                RequestKind::Blob,
-                image,
-                &format!("blobs/{config}"),
-                "image config",
-            )
-            .await?;
-        let config: Config = json(&fetched, "image config")?;
-        let (Some(os), Some(arch)) = (config.os, config.architecture) else {
-            return Ok(Vec::new());
-        };
-        Ok(vec![match config.variant {
-            Some(variant) => format!("{os}/{arch}/{variant}"),
-            None => format!("{os}/{arch}"),
-        }])
+        let config = self.blob(image, &config.digest, "image config").await?;
+        let platform: PlatformSpec = json(&config, "image config")?;
+        Ok(vec![platform.name()])
     }
 
     /// The layers of the `sha256-<hex>.sig` manifest, none when it does not exist.
@@ -117,37 +94,26 @@ impl OciSource {
         hex: &str,
     ) -> Result<Vec<LegacySignature>, Failure> {
         let path = format!("manifests/sha256-{hex}.sig");
-        let fetched = match self
-            .read(RequestKind::Manifest, image, &path, "signature manifest")
-            .await
-        {
-            Err(Failure::NotFound) => return Ok(Vec::new()),
-            other => other?,
+        let Some(manifest) = self
+            .optional::<Layers>(image, &path, "signature manifest")
+            .await?
+        else {
+            return Ok(Vec::new());
         };
-        let manifest: Layers = json(&fetched, "signature manifest")?;
         let mut signatures = Vec::new();
-        for layer in manifest
+        let layers = manifest
             .layers
             .into_iter()
-            .filter(|l| l.media_type == SIMPLE_SIGNING)
-            .take(MAX_ARTIFACTS)
-        {
-            let Some(signature) = layer.annotations.get("dev.cosignproject.cosign/signature")
-            else {
+            .filter(|l| l.media_type == SIMPLE_SIGNING);
+        for layer in layers.take(MAX_ARTIFACTS) {
+            let annotation = |key: &str| layer.annotations.get(key).cloned();
+            let Some(signature) = annotation("dev.cosignproject.cosign/signature") else {
                 continue;
             };
-            let blob = self
-                .read(
-                    RequestKind::Blob,
-                    image,
-                    &format!("blobs/{}", layer.digest),
-                    "signature payload",
-                )
-                .await?;
-            let annotation = |key: &str| layer.annotations.get(key).cloned();
+            let payload = self.blob(image, &layer.digest, "signature payload").await?;
             signatures.push(LegacySignature {
-                payload: blob.body,
-                signature: signature.clone(),
+                payload: payload.body,
+                signature,
                 certificate: annotation("dev.sigstore.cosign/certificate"),
                 chain: annotation("dev.sigstore.cosign/chain"),
                 rekor: annotation("dev.sigstore.cosign/bundle"),
@@ -164,91 +130,65 @@ impl OciSource {
         digest: &str,
         hex: &str,
     ) -> Result<Vec<Vec<u8>>, Failure> {
-        let listed = match self
-            .read(
-                RequestKind::Manifest,
-                image,
-                &format!("referrers/{digest}"),
-                "referrers",
-            )
-            .await
-        {
-            Ok(fetched) => fetched,
-            Err(Failure::NotFound) => {
-                match self
-                    .read(
-                        RequestKind::Manifest,
-                        image,
-                        &format!("manifests/sha256-{hex}"),
-                        "referrers index",
-                    )
-                    .await
-                {
-                    Err(Failure::NotFound) => return Ok(Vec::new()),
-                    other => other?,
-                }
-            }
-            Err(failure) => return Err(failure),
+        let api = format!("referrers/{digest}");
+        let fallback = format!("manifests/sha256-{hex}");
+        let referrers = match self.optional::<Referrers>(image, &api, "referrers").await? {
+            Some(listed) => listed,
+            None => match self.optional(image, &fallback, "referrers index").await? {
+                Some(listed) => listed,
+                None => return Ok(Vec::new()),
+            },
         };
-        let referrers: Referrers = json(&listed, "referrers")?;
+        let attached = referrers.manifests.into_iter().filter(|r| {
+            let kind = r.artifact_type.as_deref().unwrap_or_default();
+            kind.starts_with(BUNDLE_ARTIFACT_PREFIX) && is_digest(&r.digest)
+        });
         let mut bundles = Vec::new();
-        for referrer in referrers
-            .manifests
-            .iter()
-            .filter(|r| {
-                r.artifact_type
-                    .as_deref()
-                    .is_some_and(|t| t.starts_with(BUNDLE_ARTIFACT_PREFIX))
-            })
-            .take(MAX_ARTIFACTS)
-        {
-            if !super::is_digest(&referrer.digest) {
-                continue;
-            }
-            let fetched = self
-                .read(
-                    RequestKind::Manifest,
-                    image,
-                    &format!("manifests/{}", referrer.digest),
-                    "bundle manifest",
-                )
-                .await?;
-            let manifest: Layers = json(&fetched, "bundle manifest")?;
-            let Some(layer) = manifest
-                .layers
-                .first()
-                .filter(|l| super::is_digest(&l.digest))
+        for referrer in attached.take(MAX_ARTIFACTS) {
+            let path = format!("manifests/{}", referrer.digest);
+            let Some(manifest) = self
+                .optional::<Layers>(image, &path, "bundle manifest")
+                .await?
             else {
                 continue;
             };
-            let blob = self
-                .read(
-                    RequestKind::Blob,
-                    image,
-                    &format!("blobs/{}", layer.digest),
-                    "bundle",
-                )
-                .await?;
-            bundles.push(blob.body);
+            if let Some(layer) = manifest.layers.first() {
+                bundles.push(self.blob(image, &layer.digest, "bundle").await?.body);
+            }
         }
         Ok(bundles)
     }
 
-    /// One GET under the image's repository.
-    async fn read(
+    /// The JSON document at `path` under the image's repository; `None` when there is none.
+    async fn optional<T: DeserializeOwned>(
         &self,
-        kind: RequestKind,
         image: &ImageName,
         path: &str,
         what: &'static str,
-    ) -> Result<super::Fetched, Failure> {
+    ) -> Result<Option<T>, Failure> {
         let url = self.url(image, path)?;
-        let asked = Asked {
-            kind,
-            method: Method::GET,
-            what,
-        };
-        self.fetch_scoped(asked, image, &url, &image.pull_scope())
+        match self
+            .fetch(RequestKind::Manifest, image, &url, Method::GET, what)
+            .await
+        {
+            Ok(fetched) => json(&fetched, what).map(Some),
+            Err(Failure::NotFound) => Ok(None),
+            Err(failure) => Err(failure),
+        }
+    }
+
+    /// The blob `digest` names; the digest is checked first, since it comes from the registry.
+    async fn blob(
+        &self,
+        image: &ImageName,
+        digest: &str,
+        what: &'static str,
+    ) -> Result<super::Fetched, Failure> {
+        if !is_digest(digest) {
+            return Err(Failure::Malformed(format!("{what} digest {digest:?}")));
+        }
+        let url = self.url(image, &format!("blobs/{digest}"))?;
+        self.fetch(RequestKind::Blob, image, &url, Method::GET, what)
             .await
     }
 }
