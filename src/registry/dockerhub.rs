@@ -13,6 +13,7 @@
 //!   repositories need none.
 
 use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use reqwest::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE, HeaderValue};
@@ -42,7 +43,7 @@ const FULL_LISTING_EVERY: Duration = Duration::from_secs(3600);
 
 #[derive(Debug)]
 pub(super) struct HubSource {
-    http: Http,
+    http: Arc<Http>,
     /// `scheme://host[:port]` of the API.
     base: String,
     auth_config: Option<RegistryAuth>,
@@ -74,7 +75,7 @@ struct AccessToken {
 }
 
 impl HubSource {
-    pub(super) fn new(registry: &Registry, http: Http) -> HubSource {
+    pub(super) fn new(registry: &Registry, http: Arc<Http>) -> HubSource {
         let base = paged::api_base(registry, || HUB_API.to_string());
         HubSource {
             http,

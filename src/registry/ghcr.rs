@@ -11,6 +11,7 @@
 use reqwest::Url;
 use reqwest::header::HeaderValue;
 use serde::Deserialize;
+use std::sync::Arc;
 
 use super::auth::Credentials;
 use super::error::Failure;
@@ -26,7 +27,7 @@ const PAGE_SIZE: usize = 100;
 
 #[derive(Debug)]
 pub(super) struct GhcrSource {
-    http: Http,
+    http: Arc<Http>,
     /// `scheme://host[:port]` of the API: the endpoint, else api.github.com.
     base: String,
     auth_config: Option<RegistryAuth>,
@@ -53,7 +54,7 @@ struct Container {
 }
 
 impl GhcrSource {
-    pub(super) fn new(registry: &Registry, http: Http) -> GhcrSource {
+    pub(super) fn new(registry: &Registry, http: Arc<Http>) -> GhcrSource {
         let base = paged::api_base(registry, || GITHUB_API.to_string());
         GhcrSource {
             http,

@@ -8,6 +8,7 @@
 
 use reqwest::Url;
 use serde::Deserialize;
+use std::sync::Arc;
 
 use super::error::Failure;
 use super::http::Http;
@@ -21,7 +22,7 @@ const PAGE_SIZE: usize = 100;
 
 #[derive(Debug)]
 pub(super) struct HarborSource {
-    http: Http,
+    http: Arc<Http>,
     /// `scheme://host[:port]` of the API: the endpoint, else the registry's host.
     base: String,
     auth_config: Option<RegistryAuth>,
@@ -42,7 +43,7 @@ struct HarborTag {
 }
 
 impl HarborSource {
-    pub(super) fn new(registry: &Registry, http: Http) -> HarborSource {
+    pub(super) fn new(registry: &Registry, http: Arc<Http>) -> HarborSource {
         let base = paged::api_base(registry, || format!("https://{}", registry.host()));
         HarborSource {
             http,

@@ -75,8 +75,8 @@ pub trait TagSource: Send + Sync {
         Box::pin(async move { Ok(ImageTags::complete(listing)) })
     }
 
-    /// What `gate` needs to judge `digest`: signatures, bundles, platforms. Only registries
-    /// read through the OCI distribution API offer it.
+    /// What `gate` needs to judge `digest`: signatures, bundles, platforms, read through the
+    /// registry protocol (ECR's own API has no way to them).
     fn evidence<'a>(
         &'a self,
         _image: &'a ImageName,
@@ -85,7 +85,7 @@ pub trait TagSource: Send + Sync {
     ) -> BoxFuture<'a, Result<Evidence, Failure>> {
         Box::pin(async {
             Err(Failure::Setup(
-                "verify is available for registries of type oci, gar and acr".into(),
+                "verify is not available for ECR registries".into(),
             ))
         })
     }
@@ -162,6 +162,98 @@ impl TagSource for Broken {
     }
 }
 
+/// The source of a registry read over HTTP: its vendor's API where it has one (the registry
+/// protocol still reads what a trust gate needs, through the same client and limits), else
+/// the registry protocol.
+fn source(
+    registry: &Registry,
+    http: Arc<http::Http>,
+    cache: &Arc<DiskCache>,
+) -> Box<dyn TagSource> {
+    // The registry protocol at the image's own host: a vendor kind's `endpoint` is its API.
+    let protocol = |http| {
+        let registry = Registry {
+            endpoint: None,
+            ..registry.clone()
+        };
+        oci::OciSource::new(&registry, http, cache.clone())
+    };
+    let vendor = |source: Box<dyn TagSource>, http| -> Box<dyn TagSource> {
+        Box::new(Verifiable {
+            source,
+            protocol: protocol(http),
+        })
+    };
+    match registry.kind {
+        RegistryKind::Dockerhub => vendor(
+            Box::new(dockerhub::HubSource::new(registry, http.clone())),
+            http,
+        ),
+        RegistryKind::Quay => vendor(
+            Box::new(quay::QuaySource::new(registry, http.clone())),
+            http,
+        ),
+        RegistryKind::Harbor => vendor(
+            Box::new(harbor::HarborSource::new(registry, http.clone())),
+            http,
+        ),
+        RegistryKind::Ghcr => vendor(
+            Box::new(ghcr::GhcrSource::new(registry, http.clone())),
+            http,
+        ),
+        RegistryKind::Gar => Box::new(gar::GarSource::new(
+            registry,
+            oci::OciSource::new(registry, http, cache.clone()),
+        )),
+        RegistryKind::Acr => Box::new(acr::AcrSource::new(
+            registry,
+            oci::OciSource::new(registry, http, cache.clone()),
+        )),
+        // (ECR has its own client, made by the caller.)
+        RegistryKind::Oci | RegistryKind::Ecr => {
+            Box::new(oci::OciSource::new(registry, http, cache.clone()))
+        }
+    }
+}
+
+/// A vendor's source for tags, with the registry protocol for what trust gates need.
+struct Verifiable {
+    source: Box<dyn TagSource>,
+    protocol: oci::OciSource,
+}
+
+impl TagSource for Verifiable {
+    fn tags<'a>(
+        &'a self,
+        image: &'a ImageName,
+        with_times: bool,
+    ) -> BoxFuture<'a, Result<Vec<TagInfo>, Failure>> {
+        self.source.tags(image, with_times)
+    }
+
+    fn lists_times(&self) -> bool {
+        self.source.lists_times()
+    }
+
+    fn complete<'a>(
+        &'a self,
+        image: &'a ImageName,
+        listing: SharedTags,
+        wanted: &'a HashSet<String>,
+    ) -> BoxFuture<'a, Result<ImageTags, Failure>> {
+        self.source.complete(image, listing, wanted)
+    }
+
+    fn evidence<'a>(
+        &'a self,
+        image: &'a ImageName,
+        digest: &'a str,
+        gate: &'a Gate,
+    ) -> BoxFuture<'a, Result<Evidence, Failure>> {
+        Box::pin(self.protocol.evidence(image, digest, gate))
+    }
+}
+
 /// Knobs that are not per registry.
 #[derive(Clone, Debug, Default)]
 pub struct Options {
@@ -217,28 +309,9 @@ impl Registries {
                     ecr::EcrSource::new(registry, counters.clone(), registry.limits.max_pages)
                         .await,
                 ),
-                kind => match http::Http::new(registry, counters.clone(), options.retry.clone()) {
+                _ => match http::Http::new(registry, counters.clone(), options.retry.clone()) {
                     Err(failure) => Box::new(Broken(failure)),
-                    Ok(http) => match kind {
-                        RegistryKind::Dockerhub => {
-                            Box::new(dockerhub::HubSource::new(registry, http))
-                        }
-                        RegistryKind::Quay => Box::new(quay::QuaySource::new(registry, http)),
-                        RegistryKind::Harbor => Box::new(harbor::HarborSource::new(registry, http)),
-                        RegistryKind::Ghcr => Box::new(ghcr::GhcrSource::new(registry, http)),
-                        RegistryKind::Gar => Box::new(gar::GarSource::new(
-                            registry,
-                            oci::OciSource::new(registry, http, cache.clone()),
-                        )),
-                        RegistryKind::Acr => Box::new(acr::AcrSource::new(
-                            registry,
-                            oci::OciSource::new(registry, http, cache.clone()),
-                        )),
-                        // (ECR is answered above.)
-                        RegistryKind::Oci | RegistryKind::Ecr => {
-                            Box::new(oci::OciSource::new(registry, http, cache.clone()))
-                        }
-                    },
+                    Ok(http) => source(registry, Arc::new(http), &cache),
                 },
             };
             sources.push((registry.clone(), source));

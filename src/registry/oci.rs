@@ -46,7 +46,7 @@ const PLAUSIBLE_SINCE: u64 = 946_684_800; // 2000-01-01T00:00:00Z
 
 #[derive(Debug)]
 pub(super) struct OciSource {
-    http: Http,
+    http: Arc<Http>,
     /// `http` for insecure registries, else `https`.
     scheme: &'static str,
     /// `host[:port]` called instead of the image's own host.
@@ -65,7 +65,7 @@ pub(super) struct OciSource {
 }
 
 impl OciSource {
-    pub(super) fn new(registry: &Registry, http: Http, cache: Arc<DiskCache>) -> OciSource {
+    pub(super) fn new(registry: &Registry, http: Arc<Http>, cache: Arc<DiskCache>) -> OciSource {
         OciSource {
             http,
             scheme: match &registry.endpoint {

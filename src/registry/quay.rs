@@ -6,6 +6,7 @@
 //! "has_additional"}`; `start_ts` is when the tag was pushed (seconds since the epoch).
 //! Private repositories take an OAuth access token as `Authorization: Bearer`.
 
+use std::sync::Arc;
 use std::time::{Duration, UNIX_EPOCH};
 
 use reqwest::Url;
@@ -23,7 +24,7 @@ const PAGE_SIZE: usize = 100;
 
 #[derive(Debug)]
 pub(super) struct QuaySource {
-    http: Http,
+    http: Arc<Http>,
     /// `scheme://host[:port]` of the API: the endpoint, else the registry's host.
     base: String,
     auth_config: Option<RegistryAuth>,
@@ -47,7 +48,7 @@ struct QuayTag {
 }
 
 impl QuaySource {
-    pub(super) fn new(registry: &Registry, http: Http) -> QuaySource {
+    pub(super) fn new(registry: &Registry, http: Arc<Http>) -> QuaySource {
         let base = paged::api_base(registry, || format!("https://{}", registry.host()));
         QuaySource {
             http,
