@@ -209,7 +209,8 @@ fn refusal_status(refusal: &DeployRefusal) -> u16 {
         DeployRefusal::Unlisted(_) => 502,
         DeployRefusal::Excluded { .. }
         | DeployRefusal::OutsidePattern { .. }
-        | DeployRefusal::DigestUnknown { .. } => 422,
+        | DeployRefusal::DigestUnknown { .. }
+        | DeployRefusal::Untrusted { .. } => 422,
     }
 }
 

@@ -284,7 +284,7 @@ impl RepoCycle {
         };
         let tags = ask_registries(shared, &rules.repo, &files, &asked, report).await;
         let mut standing = self.standing(shared, synced.head).await?;
-        judge_candidates(shared, &rules.repo, &files, &tags, &mut standing).await;
+        judge_candidates(shared, &rules.repo, &files, &tags, order, &mut standing).await;
         let planning = Planning {
             rules: &rules,
             order,

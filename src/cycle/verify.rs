@@ -1,24 +1,33 @@
-//! Judging the tags a rule would choose under its trust gate, newest first, until one passes:
-//! verdicts already made cost nothing, new ones cost requests, at most
-//! [`VERIFICATIONS_PER_CYCLE`] per cycle (the rest wait for the next).
+//! Judging, under each reference's trust gate, the tags its rule would choose — newest first,
+//! until one passes — and the tag a deploy request asks for. Verdicts already made cost
+//! nothing, new ones cost requests, at most [`VERIFICATIONS_PER_CYCLE`] per cycle (the rest
+//! wait for the next).
 
 use super::*;
+use crate::image::hub::ImageKey;
+use crate::image::scanner::ImageRef;
 use crate::plan::{Walk, walk};
+use crate::trust::Gate;
 
 /// Digests judged afresh per repo and cycle at most.
 pub(super) const VERIFICATIONS_PER_CYCLE: usize = 20;
 
-/// Fills `standing`'s verdicts until every gated reference's walk is decided or the cycle's
-/// share of verifications is spent.
+/// Fills `standing`'s verdicts until every gated reference's walk is decided (and the deploy
+/// request's tag judged) or the cycle's share of verifications is spent.
 pub(super) async fn judge_candidates(
     shared: &Shared,
     repo: &Repo,
     files: &[FileRefs],
     tags: &TagTable,
+    order: Option<&DeployOrder>,
     standing: &mut Standing,
 ) {
-    let now = SystemTime::now();
-    let mut budget = VERIFICATIONS_PER_CYCLE;
+    let mut judge = Judge {
+        shared,
+        now: SystemTime::now(),
+        budget: VERIFICATIONS_PER_CYCLE,
+    };
+    let ordered = order.map(|order| (ImageKey::of(&order.image), order.tag.as_str()));
     for file in files {
         for reference in &file.refs {
             let Some(rule) = repo.rule_for(&file.path, &reference.tag) else {
@@ -30,6 +39,15 @@ pub(super) async fn judge_candidates(
             ) else {
                 continue;
             };
+            if let Some((key, tag)) = &ordered {
+                let asked = known.tags.iter().find(|t| &t.tag == tag);
+                if *key == reference.key
+                    && let Some(digest) = asked.and_then(|t| t.digest.as_deref())
+                {
+                    judge.once(&gate, reference, digest, standing).await;
+                }
+                continue;
+            }
             loop {
                 let walked = walk(
                     &rule.policy,
@@ -37,7 +55,7 @@ pub(super) async fn judge_candidates(
                     &standing.trust,
                     &reference.tag,
                     &known.tags,
-                    now,
+                    judge.now,
                 );
                 let Walk::Unjudged(TagInfo {
                     digest: Some(digest),
@@ -46,22 +64,45 @@ pub(super) async fn judge_candidates(
                 else {
                     break;
                 };
-                let registries = &shared.registries;
-                let verdict = match registries.known_verdict(&gate, digest, now) {
-                    Some(verdict) => verdict,
-                    None if budget == 0 => break,
-                    None => {
-                        budget -= 1;
-                        registries
-                            .judge(&reference.registry, &reference.image, digest, &gate, now)
-                            .await
-                    }
-                };
-                standing
-                    .trust
-                    .verdicts
-                    .insert((gate.id.clone(), digest.clone()), verdict);
+                if !judge.once(&gate, reference, digest, standing).await {
+                    break;
+                }
             }
         }
+    }
+}
+
+/// One cycle's judging: its time and what is left of its share.
+struct Judge<'a> {
+    shared: &'a Shared,
+    now: SystemTime,
+    budget: usize,
+}
+
+impl Judge<'_> {
+    /// Records in `standing` the verdict on `digest` of `reference`'s image under `gate`:
+    /// remembered, else judged now if the share allows. `false` when it could not be had.
+    async fn once(
+        &mut self,
+        gate: &Arc<Gate>,
+        reference: &ImageRef,
+        digest: &str,
+        standing: &mut Standing,
+    ) -> bool {
+        let registries = &self.shared.registries;
+        let verdict = match registries.known_verdict(gate, digest, self.now) {
+            Some(verdict) => verdict,
+            None if self.budget == 0 => return false,
+            None => {
+                self.budget -= 1;
+                let (registry, image) = (&reference.registry, &reference.image);
+                registries
+                    .judge(registry, image, digest, gate, self.now)
+                    .await
+            }
+        };
+        let key = (gate.id.clone(), digest.to_string());
+        standing.trust.verdicts.insert(key, verdict);
+        true
     }
 }

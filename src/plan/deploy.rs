@@ -8,6 +8,7 @@ use crate::image::hub::ImageKey;
 use crate::image::scanner::ImageRef;
 use crate::image::walk::FileRefs;
 use crate::policy::{ImageTags, Selection};
+use crate::trust::Verdict;
 
 /// What a deploy request asks of one repo.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -62,6 +63,12 @@ pub enum DeployRefusal {
     },
     #[error("{site} pins a digest, and the digest of {tag} is unknown")]
     DigestUnknown { tag: String, site: String },
+    #[error("{tag} does not pass the trust gate of {site}: {why}")]
+    Untrusted {
+        tag: String,
+        site: String,
+        why: String,
+    },
 }
 
 /// The changes that set `order.tag`, and the holds that keep it: a tag the rule would move
@@ -126,6 +133,19 @@ fn set(
             rule: policy.pattern.to_string(),
             site: site.to_string(),
         });
+    }
+    // A trust gate holds for deploys too, forced or not: `force` widens the pattern, not
+    // whom images are trusted from.
+    let trust = &inputs.standing.trust;
+    if let Some(gate) = trust.gate(at.rule, reference) {
+        let verdict = info.digest.as_deref().and_then(|d| trust.verdict(gate, d));
+        if !verdict.is_some_and(Verdict::trusted) {
+            return Err(DeployRefusal::Untrusted {
+                tag: order.tag.clone(),
+                site: site.to_string(),
+                why: verdict.map_or("not verified".into(), ToString::to_string),
+            });
+        }
     }
     plan.holds_ended.extend(
         inputs

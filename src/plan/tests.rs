@@ -515,3 +515,4 @@ fn a_time_ordered_rule_waits_while_its_tags_times_are_pending() {
 }
 
 mod holds;
+mod trust;

@@ -37,7 +37,8 @@ impl Trust {
             .collect()
     }
 
-    fn verdict(&self, gate: &Gate, digest: &str) -> Option<&Verdict> {
+    /// The verdict on `digest` under `gate`, if one was made.
+    pub(super) fn verdict(&self, gate: &Gate, digest: &str) -> Option<&Verdict> {
         self.verdicts.get(&(gate.id.clone(), digest.to_string()))
     }
 }
