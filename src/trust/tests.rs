@@ -278,3 +278,68 @@ fn hostile_bundles_and_payloads_are_refusals_not_panics() {
     };
     assert!(!check(&release_gate(), DIGEST, &evidence).trusted());
 }
+
+/// sigstore-python's verdict on `bundle` as a statement about `digest` by the release workflow.
+fn second_opinion(bundle: &serde_json::Value, digest: &str) -> bool {
+    let file = material_dir().join(format!("cross-{}.json", rand::random::<u64>()));
+    std::fs::write(&file, bundle.to_string()).unwrap();
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/sigstore/verify.py");
+    let root = material_dir().join("trusted_root.json");
+    let out = Command::new("python3")
+        .arg(script)
+        .args([root.as_os_str(), file.as_os_str()])
+        .args([digest, RELEASE, ISSUER])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim() == "trusted"
+}
+
+#[test]
+fn sigstore_python_agrees_on_every_bundle() {
+    let other = "https://github.com/acme/other/.github/workflows/ci.yml@refs/heads/main";
+    let cases: [(&str, &[&str]); 6] = [
+        ("signed", &["--format", "bundle"]),
+        ("expired", &["--format", "bundle", "--expired"]),
+        ("tampered", &["--format", "bundle", "--tamper"]),
+        ("by another", &["--format", "bundle", "--identity", other]),
+        (
+            "of another digest",
+            &["--format", "bundle", "--payload-digest", OTHER],
+        ),
+        ("attested", &[]),
+    ];
+    for (case, extra) in cases {
+        let command = if extra.is_empty() { "attest" } else { "sign" };
+        let bundle = made(command, DIGEST, extra);
+        let predicate = match command {
+            "sign" => COSIGN_SIGN_PREDICATE,
+            _ => "https://slsa.dev/provenance/v1",
+        };
+        // Both kinds of bundle are statements: judged as an attestation by the workflow.
+        let gate = gate(
+            vec![],
+            vec![AttestationRule {
+                predicate_type: predicate.into(),
+                signers: Some(vec![keyless(Identity::Exact(RELEASE.into()))]),
+                fields: vec![],
+            }],
+            &[],
+        );
+        let ours = check(&gate, DIGEST, &bundles(std::slice::from_ref(&bundle)));
+        assert_eq!(
+            ours.trusted(),
+            second_opinion(&bundle, DIGEST),
+            "{case}: {ours}"
+        );
+        assert_eq!(
+            ours.trusted(),
+            matches!(case, "signed" | "attested"),
+            "{case}: {ours}"
+        );
+    }
+}

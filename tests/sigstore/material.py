@@ -2,8 +2,9 @@
 """Signing material for laminar's trust tests, written from sigstore's published formats.
 
 No sigstore service is reachable from the tests, so this stands in for them: a test CA in
-Fulcio's place (short-lived certificates with the OIDC issuer extensions), a test Rekor key
-signing entry timestamps and checkpoints, and a `trusted_root.json` naming both.
+Fulcio's place (short-lived certificates with the OIDC issuer extensions and an embedded SCT),
+a test CT log key, a test Rekor key signing entry timestamps and checkpoints, and a
+`trusted_root.json` naming them.
 
     material.py root DIR
         keys, CA and trusted_root.json under DIR (kept if already there)
@@ -30,6 +31,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID, ObjectIdentifier
 
 OIDC_ISSUER_V1 = ObjectIdentifier("1.3.6.1.4.1.57264.1.1")
 OIDC_ISSUER_V2 = ObjectIdentifier("1.3.6.1.4.1.57264.1.8")
+SCT_LIST = ObjectIdentifier("1.3.6.1.4.1.11129.2.4.2")
 SIMPLE_SIGNING = "application/vnd.dev.cosign.simplesigning.v1+json"
 LOG_NAME = "rekor.laminar.test"
 LOG_ORIGIN = LOG_NAME + " - 1"
@@ -82,6 +84,7 @@ def root(directory):
     os.makedirs(directory, exist_ok=True)
     ca_key = new_key(os.path.join(directory, "fulcio.key"))
     rekor_key = new_key(os.path.join(directory, "rekor.key"))
+    ct_key = new_key(os.path.join(directory, "ctlog.key"))
     for name in ("cosign", "other"):
         new_key(os.path.join(directory, name + ".key"))
     name = x509.Name(
@@ -137,7 +140,18 @@ def root(directory):
                 "validFor": {"start": start},
             }
         ],
-        "ctlogs": [],
+        "ctlogs": [
+            {
+                "baseUrl": "https://ctfe.laminar.test",
+                "hashAlgorithm": "SHA2_256",
+                "publicKey": {
+                    "rawBytes": b64(spki(ct_key)),
+                    "keyDetails": "PKIX_ECDSA_P256_SHA_256",
+                    "validFor": {"start": start},
+                },
+                "logId": {"keyId": b64(hashlib.sha256(spki(ct_key)).digest())},
+            }
+        ],
         "timestampAuthorities": [],
     }
     with open(os.path.join(directory, "trusted_root.json"), "w") as f:
@@ -157,7 +171,7 @@ def leaf(directory, identity, issuer, expired):
         else x509.UniformResourceIdentifier(identity)
     )
     issuer_der = bytes([0x0C, len(issuer)]) + issuer.encode()
-    cert = (
+    precert = (
         x509.CertificateBuilder()
         .subject_name(x509.Name([]))
         .issuer_name(ca.subject)
@@ -177,9 +191,50 @@ def leaf(directory, identity, issuer, expired):
         )
         .add_extension(x509.UnrecognizedExtension(OIDC_ISSUER_V1, issuer.encode()), critical=False)
         .add_extension(x509.UnrecognizedExtension(OIDC_ISSUER_V2, issuer_der), critical=False)
-        .sign(ca_key, hashes.SHA384())
     )
+    # The certificate without its SCT list is what the CT log signs (RFC 6962's precertificate
+    # TBS, the poison extension taken out); the SCT list is then added last.
+    tbs = precert.sign(ca_key, hashes.SHA384()).tbs_certificate_bytes
+    sct = signed_certificate_timestamp(directory, ca_key, tbs, issued)
+    scts = len(sct).to_bytes(2, "big") + sct
+    scts = len(scts).to_bytes(2, "big") + scts
+    cert = precert.add_extension(
+        x509.UnrecognizedExtension(SCT_LIST, der_octet_string(scts)), critical=False
+    ).sign(ca_key, hashes.SHA384())
     return key, cert, issued
+
+
+def signed_certificate_timestamp(directory, ca_key, tbs, at):
+    """An RFC 6962 SCT (v1) over the precertificate `tbs`, from the test CT log."""
+    ct_key = load_key(os.path.join(directory, "ctlog.key"))
+    millis = int(at.timestamp() * 1000)
+    issuer_key_hash = hashlib.sha256(spki(ca_key)).digest()
+    signed = (
+        bytes([0, 0])  # v1, certificate_timestamp
+        + millis.to_bytes(8, "big")
+        + (1).to_bytes(2, "big")  # precert_entry
+        + issuer_key_hash
+        + len(tbs).to_bytes(3, "big")
+        + tbs
+        + (0).to_bytes(2, "big")  # no extensions
+    )
+    signature = ct_key.sign(signed, ec.ECDSA(hashes.SHA256()))
+    return (
+        bytes([0])
+        + hashlib.sha256(spki(ct_key)).digest()
+        + millis.to_bytes(8, "big")
+        + (0).to_bytes(2, "big")
+        + bytes([4, 3])  # sha256, ecdsa
+        + len(signature).to_bytes(2, "big")
+        + signature
+    )
+
+
+def der_octet_string(data):
+    if len(data) < 128:
+        return bytes([0x04, len(data)]) + data
+    size = len(data).to_bytes((len(data).bit_length() + 7) // 8, "big")
+    return bytes([0x04, 0x80 | len(size)]) + size + data
 
 
 def signer(directory, options):
