@@ -15,7 +15,7 @@ mod trust;
 
 pub use deploy::{DeployOrder, DeployRefusal, deploy};
 pub use standing::{Standing, Written, describe as describe_hold};
-pub use trust::{Trust, Walk, walk};
+pub use trust::{Trust, Walk, repushed, walk};
 
 use crate::config::{Repo, UpdateRule};
 use crate::holds::Hold;
@@ -24,6 +24,7 @@ use crate::image::rewrite::{Edit, RewriteError, rewrite_file};
 use crate::image::scanner::ImageRef;
 use crate::image::walk::{FileRefs, slash_path};
 use crate::policy::{ImageTags, Keep, Selection, TagInfo};
+use crate::trust::{Gate, Verdict};
 use standing::{Held, Reference, judge};
 
 /// Tags known per image name (as written in files).
@@ -326,12 +327,7 @@ fn decide(inputs: &Inputs, plan: &mut Plan, at: &Managed) -> Result<Change, Kept
         Walk::Decided {
             selection: Selection::Keep(why),
             passed,
-        } => {
-            return Err(match passed.is_empty() {
-                true => KeptReason::Rule(why),
-                false => KeptReason::Untrusted { passed },
-            });
-        }
+        } => return follow_repush(at, gate, trust, known, why, passed),
         Walk::Decided {
             selection: Selection::Update { to, reason },
             ..
@@ -347,6 +343,45 @@ fn decide(inputs: &Inputs, plan: &mut Plan, at: &Managed) -> Result<Change, Kept
             newer: to.tag.clone(),
         }),
     }
+}
+
+/// A reference that keeps its tag — unless, pinned under `pin: digest`, its tag was pushed
+/// again: then it moves to the new digest, if the gate trusts it.
+fn follow_repush(
+    at: &Managed,
+    gate: Option<&Gate>,
+    trust: &Trust,
+    known: &ImageTags,
+    why: Keep,
+    mut passed: Vec<(String, String)>,
+) -> Result<Change, KeptReason> {
+    let repushed = trust::repushed(at.rule, at.reference, &known.tags);
+    let Some((info, digest)) = repushed else {
+        return Err(match passed.is_empty() {
+            true => KeptReason::Rule(why),
+            false => KeptReason::Untrusted { passed },
+        });
+    };
+    let verdict = gate.map(|gate| trust.verdict(gate, digest));
+    match verdict {
+        Some(None) => {
+            let tag = format!("{}@{digest}", info.tag);
+            return Err(KeptReason::Unverified { tag });
+        }
+        Some(Some(Verdict::Refused { why })) => {
+            passed.push((format!("{}@{digest}", info.tag), why.clone()));
+            return Err(KeptReason::Untrusted { passed });
+        }
+        None | Some(Some(Verdict::Trusted { .. })) => {}
+    }
+    let newer = info.tag.clone();
+    let moved = change(at.reference, info, false, at.site.clone())
+        .ok_or(KeptReason::DigestUnknown { newer })?;
+    Ok(Change {
+        rule: at.rule.policy.pattern.to_string(),
+        reason: format!("{} was pushed again: its digest is now {digest}", info.tag),
+        ..moved
+    })
 }
 
 /// The rule that manages `reference` in the file at `path` (`slashed`: with `/`): the first

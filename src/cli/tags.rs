@@ -1,6 +1,7 @@
 //! `laminar tags IMAGE`: the tags a registry has, ordered as a rule would order them, and the
 //! tag the rule would select. Writes nothing but the registry cache.
 
+use std::collections::HashMap;
 use std::io::{self, Write};
 use std::path::Path;
 use std::time::{Duration, SystemTime};
@@ -13,6 +14,7 @@ use crate::config::{Environment, Registry};
 use crate::image::reference::Reference;
 use crate::policy::{Ago, Order, Pattern, Policy, Selection, TagInfo};
 use crate::registry::{Options, Registries};
+use crate::trust::Verdict;
 
 #[derive(Debug, Args)]
 pub struct TagsArgs {
@@ -39,6 +41,10 @@ pub struct TagsArgs {
     /// The tag in use now: select only a strictly newer one
     #[arg(long, value_name = "TAG")]
     pub current: Option<String>,
+    /// Judge the newest tags (up to 50) by the registry's `verify` block in the config, and
+    /// select the newest trusted one
+    #[arg(long)]
+    pub verify: bool,
     /// Plain HTTP
     #[arg(long)]
     pub insecure: bool,
@@ -70,7 +76,13 @@ struct Row<'a> {
     digest: Option<&'a str>,
     created: Option<String>,
     age_seconds: Option<u64>,
+    /// With `--verify`: `trusted…` or why not.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    verdict: Option<String>,
 }
+
+/// Tags judged at most by `--verify`, newest first.
+const VERIFIED_AT_MOST: usize = 50;
 
 pub(super) fn run(args: &TagsArgs, config: Option<&Path>) -> Result<(), CliError> {
     let usage = |e: String| CliError::Usage(e);
@@ -105,36 +117,62 @@ pub(super) fn run(args: &TagsArgs, config: Option<&Path>) -> Result<(), CliError
         ),
     };
     registry.insecure |= args.insecure;
-    let tags = super::block_on(async {
+    let gate = match (args.verify, &registry.gate) {
+        (false, _) => None,
+        (true, Some(gate)) => Some(gate.clone()),
+        (true, None) => {
+            return Err(usage(
+                "--verify needs the registry's verify block: name the config with --config".into(),
+            ));
+        }
+    };
+    let now = SystemTime::now();
+    let (tags, verdicts) = super::block_on(async {
         let registries = Registries::new(
             std::slice::from_ref(&registry),
             &data_dir,
             Options::default(),
         )
         .await;
+        let with_digests = policy.needs_times() || gate.is_some();
         let tags = registries
-            .tags(&registry.id(), &args.image, policy.needs_times())
-            .await;
+            .tags(&registry.id(), &args.image, with_digests)
+            .await?;
+        let mut verdicts = HashMap::new();
+        if let Some(gate) = &gate {
+            for info in policy.rank(&tags).into_iter().take(VERIFIED_AT_MOST) {
+                let Some(digest) = &info.digest else { continue };
+                let (id, image) = (registry.id(), &args.image);
+                let verdict = registries.judge(&id, image, digest, gate, now).await;
+                verdicts.insert(info.tag.clone(), verdict);
+            }
+        }
         registries.save_cache().await;
-        Ok(tags?)
+        Ok::<_, CliError>((tags, verdicts))
     })?;
+    let trusted =
+        |t: &TagInfo| gate.is_none() || verdicts.get(&t.tag).is_some_and(Verdict::trusted);
     let ranked = policy.rank(&tags);
     let selected = match &args.current {
-        Some(current) => match policy.select(current, &tags, SystemTime::now()) {
-            Selection::Update { to, .. } => Some(to.tag.as_str()),
-            Selection::Keep(_) => None,
-        },
-        None => ranked.first().map(|t| t.tag.as_str()),
-    };
+        Some(current) => {
+            let eligible: Vec<TagInfo> = tags.iter().filter(|t| trusted(t)).cloned().collect();
+            match policy.select(current, &eligible, now) {
+                Selection::Update { to, .. } => ranked.iter().find(|t| t.tag == to.tag),
+                Selection::Keep(_) => None,
+            }
+        }
+        None => ranked.iter().find(|t| trusted(t)),
+    }
+    .map(|t| t.tag.as_str());
     let stdout = io::stdout();
     let mut out = stdout.lock();
-    let now = SystemTime::now();
+    let row = |t| row(t, now, &verdicts);
     let time_source = registry.kind.time_source();
     if args.json {
         let listing = Listing {
             image: &args.image,
             time_source,
-            tags: ranked.iter().map(|t| row(t, now)).collect(),
+            tags: ranked.iter().map(|t| row(t)).collect(),
             selected,
         };
         serde_json::to_writer(&mut out, &listing).map_err(io::Error::other)?;
@@ -142,11 +180,11 @@ pub(super) fn run(args: &TagsArgs, config: Option<&Path>) -> Result<(), CliError
     } else {
         writeln!(out, "times: {time_source}")?;
         for t in &ranked {
-            let r = row(t, now);
+            let r = row(t);
             let age = r
                 .age_seconds
                 .map(|s| format!("{} ago", Ago(Duration::from_secs(s))));
-            writeln!(
+            write!(
                 out,
                 "{}\t{}\t{}\t{}",
                 r.tag,
@@ -154,6 +192,10 @@ pub(super) fn run(args: &TagsArgs, config: Option<&Path>) -> Result<(), CliError
                 r.created.as_deref().unwrap_or("-"),
                 age.as_deref().unwrap_or("-")
             )?;
+            match (&gate, r.verdict) {
+                (None, _) => writeln!(out)?,
+                (Some(_), verdict) => writeln!(out, "\t{}", verdict.as_deref().unwrap_or("-"))?,
+            }
         }
         match selected {
             Some(tag) => writeln!(out, "selected: {tag}")?,
@@ -163,7 +205,7 @@ pub(super) fn run(args: &TagsArgs, config: Option<&Path>) -> Result<(), CliError
     Ok(())
 }
 
-fn row(t: &TagInfo, now: SystemTime) -> Row<'_> {
+fn row<'a>(t: &'a TagInfo, now: SystemTime, verdicts: &HashMap<String, Verdict>) -> Row<'a> {
     Row {
         tag: &t.tag,
         digest: t.digest.as_deref(),
@@ -172,6 +214,7 @@ fn row(t: &TagInfo, now: SystemTime) -> Row<'_> {
             .pushed
             .and_then(|at| now.duration_since(at).ok())
             .map(|age| age.as_secs()),
+        verdict: verdicts.get(&t.tag).map(ToString::to_string),
     }
 }
 

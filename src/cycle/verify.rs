@@ -1,12 +1,13 @@
 //! Judging, under each reference's trust gate, the tags its rule would choose — newest first,
-//! until one passes — and the tag a deploy request asks for. Verdicts already made cost
+//! until one passes — the new digest of a pinned tag pushed again, and the tag a deploy
+//! request asks for. Verdicts already made cost
 //! nothing, new ones cost requests, at most [`VERIFICATIONS_PER_CYCLE`] per cycle (the rest
 //! wait for the next).
 
 use super::*;
 use crate::image::hub::ImageKey;
 use crate::image::scanner::ImageRef;
-use crate::plan::{Walk, walk};
+use crate::plan::{Walk, repushed, walk};
 use crate::trust::Gate;
 
 /// Digests judged afresh per repo and cycle at most.
@@ -67,6 +68,9 @@ pub(super) async fn judge_candidates(
                 if !judge.once(&gate, reference, digest, standing).await {
                     break;
                 }
+            }
+            if let Some((_, digest)) = repushed(rule, reference, &known.tags) {
+                judge.once(&gate, reference, digest, standing).await;
             }
         }
     }

@@ -112,6 +112,19 @@ pub fn walk<'t>(
     }
 }
 
+/// The listing's entry for `reference`'s own tag, with its digest, when `rule` pins digests
+/// and the tag now names another digest than the one written (the tag was pushed again).
+pub fn repushed<'t>(
+    rule: &UpdateRule,
+    reference: &ImageRef,
+    tags: &'t [TagInfo],
+) -> Option<(&'t TagInfo, &'t str)> {
+    let written = reference.digest.as_deref().filter(|_| rule.pin_digest)?;
+    let info = tags.iter().find(|t| t.tag == reference.tag)?;
+    let digest = info.digest.as_deref().filter(|d| *d != written)?;
+    Some((info, digest))
+}
+
 /// `1.3.0 (unsigned), 1.2.4 (missing linux/arm64)`.
 pub(super) fn describe(passed: &[(String, String)]) -> String {
     let parts: Vec<String> = passed

@@ -429,9 +429,9 @@ impl Registries {
         self.cache.verdict(&gate.id, digest, now)
     }
 
-    /// Judges `digest` of `image` under `gate` from what `registry` holds, and remembers the
-    /// verdict. A registry that cannot be read refuses for now: it never makes a tag eligible,
-    /// and the refusal is not remembered.
+    /// The verdict on `digest` of `image` under `gate`: remembered, else judged now from what
+    /// `registry` holds, and remembered. A registry that cannot be read refuses for now: it
+    /// never makes a tag eligible, and the refusal is not remembered.
     pub async fn judge(
         &self,
         registry: &RegistryId,
@@ -440,6 +440,9 @@ impl Registries {
         gate: &Gate,
         now: SystemTime,
     ) -> Verdict {
+        if let Some(verdict) = self.known_verdict(gate, digest, now) {
+            return verdict;
+        }
         match self.evidence(registry, image, digest, gate).await {
             Ok(evidence) => {
                 let verdict = crate::trust::check(gate, digest, &evidence);

@@ -138,3 +138,60 @@ fn a_deploy_request_passes_the_same_gate_forced_or_not() {
         assert_eq!(apply_text(TEXT, &planned), TEXT.replace("1.0.0", "1.1.0"));
     }
 }
+
+/// The test repo with `pin: digest` on every rule.
+fn pinning_repo() -> Repo {
+    let text = CONFIG.replace("    files: [.]\n", "    files: [.]\n    pin: digest\n");
+    let loaded = parse(Path::new("laminar.yaml"), &text, &Environment::default()).unwrap();
+    loaded.config.repos.into_iter().next().unwrap()
+}
+
+#[test]
+fn a_pinned_tag_pushed_again_moves_to_its_new_digest_through_the_gate() {
+    let text = format!("a: reg.io/acme/app:1.0.0@{}\n", digest(9));
+    let files = scan("prod/app.yaml", &text);
+    let tags = versions(&["1.0.0"]);
+    let moved = plan(
+        &pinning_repo(),
+        &files,
+        &tags,
+        &gated(&[(0, trusted())]),
+        UNIX_EPOCH,
+    );
+    assert_eq!(
+        apply_text(&text, &moved),
+        text.replace(&digest(9), &digest(0))
+    );
+    assert_eq!(
+        moved.changes[0].reason,
+        format!("1.0.0 was pushed again: its digest is now {}", digest(0))
+    );
+    let refused = plan(
+        &pinning_repo(),
+        &files,
+        &tags,
+        &gated(&[(0, refused("unsigned"))]),
+        UNIX_EPOCH,
+    );
+    assert!(refused.is_empty());
+    assert_eq!(
+        refused.kept[0].reason,
+        KeptReason::Untrusted {
+            passed: vec![(format!("1.0.0@{}", digest(0)), "unsigned".into())]
+        }
+    );
+    let waiting = plan(&pinning_repo(), &files, &tags, &gated(&[]), UNIX_EPOCH);
+    assert!(matches!(
+        waiting.kept[0].reason,
+        KeptReason::Unverified { .. }
+    ));
+    // Without `pin: digest` the written digest is the user's to keep.
+    let kept = plan(
+        &repo(),
+        &files,
+        &tags,
+        &gated(&[(0, trusted())]),
+        UNIX_EPOCH,
+    );
+    assert_eq!(kept.kept[0].reason, KeptReason::Rule(Keep::UpToDate));
+}
