@@ -45,6 +45,11 @@ async fn push(registry: &RegistryServer, tag: &str, both: bool) -> String {
     registry.push_index("acme/app", tag, &platforms).await
 }
 
+/// Requests for what only a trust gate reads: `.sig` tags, referrers and their fallback tags.
+fn verification_requests(registry: &RegistryServer) -> usize {
+    registry.requests("sha256-") + registry.requests("/referrers/")
+}
+
 fn once(dir: &Dir, args: &[&str]) -> String {
     let out = dir.laminar().arg("once").args(args).output().unwrap();
     let text = format!(
@@ -58,7 +63,7 @@ fn once(dir: &Dir, args: &[&str]) -> String {
 
 #[tokio::test]
 async fn only_the_newest_signed_tag_for_every_platform_moves_and_its_digest_is_pinned() {
-    let registry = RegistryServer::start().await;
+    let registry = RegistryServer::start_logging().await;
     let keys = Dir::new();
     let trust = keys.path();
     material(trust, "root", &[]);
@@ -140,5 +145,201 @@ async fn only_the_newest_signed_tag_for_every_platform_moves_and_its_digest_is_p
     assert!(
         quiet.contains("1.4.0 stays: already the newest allowed tag"),
         "{quiet}"
+    );
+}
+
+#[tokio::test]
+async fn provenance_is_required_and_a_pinned_tag_pushed_again_follows_only_when_trusted() {
+    let registry = RegistryServer::start().await;
+    let keys = Dir::new();
+    let trust = keys.path();
+    material(trust, "root", &[]);
+    const BUILDER: &str = "https://github.com/actions/runner/github-hosted";
+    let built_by =
+        |builder: &str| format!(r#"{{"runDetails": {{"builder": {{"id": "{builder}"}}}}}}"#);
+    // Signed the cosign 3 way; attested by `builder` unless `None`.
+    let release = |digest: String, builder: Option<String>| {
+        let mut bundles = vec![material(trust, "sign", &[&digest, "--format", "bundle"])];
+        if let Some(predicate) = builder {
+            bundles.push(material(
+                trust,
+                "attest",
+                &[&digest, "--predicate", &predicate],
+            ));
+        }
+        let registry = &registry;
+        async move { registry.attach_bundles("acme/app", &digest, &bundles).await }
+    };
+    let first = push(&registry, "1.0.0", true).await;
+    release(first.clone(), Some(built_by(BUILDER))).await;
+    let elsewhere = push(&registry, "1.1.0", true).await;
+    release(elsewhere, Some(built_by("https://ci.example.com/runner"))).await;
+    let unattested = push(&registry, "1.2.0", true).await;
+    release(unattested, None).await;
+
+    let addr = &registry.addr;
+    let remote = BareRepo::new(&[(
+        "prod/app.yaml",
+        &format!("image: {addr}/acme/app:1.0.0@{first}\n"),
+    )]);
+    let dir = Dir::new();
+    dir.write(
+        "laminar.yaml",
+        format!(
+            "global:\n  dataDir: state\n  gitUser: Laminar\n  gitEmail: laminar@example.org\n\
+             dockerRegistries:\n- reg: {addr}/acme\n  insecure: true\n  mutableTags: true\n\
+             git:\n- name: app\n  url: {url}\n  branch: main\n  updates:\n  - pattern: semver:^1\n    pin: digest\n    files: [prod/]\n    \
+             verify:\n      keyless:\n      - issuer: {ISSUER}\n        subject: {RELEASE}\n      \
+             trustedRoot: {root}\n      attestations:\n      - predicateType: https://slsa.dev/provenance/v1\n        \
+             match: {{runDetails.builder.id: {BUILDER}}}\n",
+            root = trust.join("trusted_root.json").display(),
+            url = remote.bare.display()
+        ),
+    );
+    let dry = once(&dir, &["--dry-run"]);
+    assert!(
+        dry.contains(&format!(
+            "no newer tag passed the trust gate: 1.2.0 (no https://slsa.dev/provenance/v1 attestation), \
+             1.1.0 (https://slsa.dev/provenance/v1 attestation: runDetails.builder.id is not \"{BUILDER}\")"
+        )),
+        "{dry}"
+    );
+
+    // 1.0.0 pushed again, built and attested as it should be: the pin follows.
+    let rebuilt = registry
+        .push_index(
+            "acme/app",
+            "1.0.0",
+            &[
+                ("amd64", "2024-02-01T00:00:00Z"),
+                ("arm64", "2024-02-01T00:00:00Z"),
+            ],
+        )
+        .await;
+    release(rebuilt.clone(), Some(built_by(BUILDER))).await;
+    once(&dir, &[]);
+    let written = format!("image: {addr}/acme/app:1.0.0@{rebuilt}");
+    assert_eq!(remote.show("prod/app.yaml"), written);
+
+    // Pushed again with nothing signed: the pin stays where it is.
+    registry
+        .push_index(
+            "acme/app",
+            "1.0.0",
+            &[
+                ("amd64", "2024-03-01T00:00:00Z"),
+                ("arm64", "2024-03-01T00:00:00Z"),
+            ],
+        )
+        .await;
+    let dry = once(&dir, &["--dry-run"]);
+    assert!(dry.contains("(unsigned)"), "{dry}");
+    once(&dir, &[]);
+    assert_eq!(remote.show("prod/app.yaml"), written);
+}
+
+/// A registry with the OCI referrers API (Debian's docker-registry has none), scripted from the
+/// distribution spec's responses: the bundle is found through it, no fallback tag is asked
+/// for, and other artifacts are not read.
+#[tokio::test]
+async fn bundles_are_found_through_the_referrers_api() {
+    use sha2::{Digest, Sha256};
+    use wiremock::matchers::{method, path};
+    use wiremock::{Mock, MockServer, ResponseTemplate};
+
+    const BUNDLE: &str = "application/vnd.dev.sigstore.bundle.v0.3+json";
+    let keys = Dir::new();
+    material(keys.path(), "root", &[]);
+    let digest = format!("sha256:{}", "ab".repeat(32));
+    let hex = &digest["sha256:".len()..];
+    let bundle = material(keys.path(), "sign", &[&digest, "--format", "bundle"]).to_string();
+    let sha = |bytes: &[u8]| format!("sha256:{:x}", Sha256::digest(bytes));
+    let blob = sha(bundle.as_bytes());
+    let manifest = serde_json::json!({
+        "schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "artifactType": BUNDLE,
+        "config": {"mediaType": "application/vnd.oci.empty.v1+json", "digest": sha(b"{}"), "size": 2},
+        "layers": [{"mediaType": BUNDLE, "digest": blob, "size": bundle.len()}],
+        "subject": {"mediaType": "application/vnd.oci.image.index.v1+json", "digest": digest, "size": 1},
+    })
+    .to_string();
+    let manifest_digest = sha(manifest.as_bytes());
+    let sbom = format!("sha256:{}", "cd".repeat(32));
+    let referrers = serde_json::json!({
+        "schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json",
+        "manifests": [
+            {"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": manifest_digest,
+             "size": manifest.len(), "artifactType": BUNDLE},
+            {"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": sbom,
+             "size": 10, "artifactType": "application/spdx+json"},
+        ],
+    });
+    let server = MockServer::start().await;
+    let answers = [
+        (
+            format!("/v2/acme/app/manifests/sha256-{hex}.sig"),
+            ResponseTemplate::new(404),
+            1,
+        ),
+        (
+            format!("/v2/acme/app/referrers/{digest}"),
+            ResponseTemplate::new(200).set_body_json(&referrers),
+            1,
+        ),
+        (
+            format!("/v2/acme/app/manifests/{manifest_digest}"),
+            ResponseTemplate::new(200).set_body_string(manifest.clone()),
+            1,
+        ),
+        (
+            format!("/v2/acme/app/blobs/{blob}"),
+            ResponseTemplate::new(200).set_body_string(bundle.clone()),
+            1,
+        ),
+        (
+            format!("/v2/acme/app/manifests/sha256-{hex}"),
+            ResponseTemplate::new(404),
+            0,
+        ),
+        (
+            format!("/v2/acme/app/manifests/{sbom}"),
+            ResponseTemplate::new(404),
+            0,
+        ),
+    ];
+    for (at, answer, times) in answers {
+        Mock::given(method("GET"))
+            .and(path(at))
+            .respond_with(answer)
+            .expect(times)
+            .mount(&server)
+            .await;
+    }
+
+    let root = std::fs::read_to_string(keys.path().join("trusted_root.json")).unwrap();
+    let signer = laminar::trust::Signer::Keyless {
+        issuer: ISSUER.into(),
+        subject: laminar::trust::Identity::Exact(RELEASE.into()),
+    };
+    let gate = laminar::trust::Gate::new(Some(&root), vec![signer], vec![], vec![]).unwrap();
+    let mut registry = laminar::config::Registry::new(&server.address().to_string());
+    registry.insecure = true;
+    let data = Dir::new();
+    let registries = laminar::registry::Registries::new(
+        std::slice::from_ref(&registry),
+        data.path(),
+        laminar::registry::Options::default(),
+    )
+    .await;
+    let image = format!("{}/acme/app", server.address());
+    let now = std::time::SystemTime::now();
+    let verdict = registries
+        .judge(&registry.id(), &image, &digest, &gate, now)
+        .await;
+    assert_eq!(
+        verdict,
+        laminar::trust::Verdict::Trusted {
+            by: Some(RELEASE.into())
+        }
     );
 }
