@@ -141,11 +141,50 @@ async fn only_the_newest_signed_tag_for_every_platform_moves_and_its_digest_is_p
         format!("image: {addr}/acme/app:1.4.0@{bundled}")
     );
 
+    // A run with nothing new asks the registry for no signature, bundle or referrer: every
+    // verdict is kept.
+    let before = verification_requests(&registry);
+    assert!(
+        before >= 7,
+        "the first runs read signatures: {before} requests"
+    );
     let quiet = once(&dir, &["--dry-run"]);
     assert!(
         quiet.contains("1.4.0 stays: already the newest allowed tag"),
         "{quiet}"
     );
+    assert_eq!(verification_requests(&registry), before);
+
+    // `tags --verify` shows each tag's verdict and selects the newest trusted.
+    let image = format!("{addr}/acme/app");
+    let out = dir
+        .laminar()
+        .args([
+            "tags",
+            &image,
+            "--pattern",
+            "semver:^1",
+            "--verify",
+            "--json",
+        ])
+        .args(["--config", "laminar.yaml"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let listing: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let verdict = |tag: &str| {
+        let rows = listing["tags"].as_array().unwrap();
+        let row = rows.iter().find(|r| r["tag"] == tag).unwrap();
+        row["verdict"].as_str().unwrap().to_string()
+    };
+    assert_eq!(listing["selected"], "1.4.0");
+    assert_eq!(verdict("1.3.0"), "unsigned");
+    assert_eq!(verdict("1.2.1"), "missing linux/arm64");
+    assert_eq!(verdict("1.1.0"), format!("trusted: signed by {RELEASE}"));
 }
 
 #[tokio::test]
