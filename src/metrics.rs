@@ -89,6 +89,8 @@ pub struct Metrics {
     webhook_woken: Family<WebhookNameLabels, Counter>,
     event_to_commit: Family<RepoLabels, Histogram>,
     deploys: Family<ResultLabels, Counter>,
+    trust_verdicts: Family<ResultLabels, Counter>,
+    untrusted: Family<RepoLabels, Gauge>,
     /// Each repo's series in `pull_requests`, to remove those of closed requests.
     open_pulls: std::sync::Mutex<std::collections::HashMap<String, Vec<PullRequestLabels>>>,
 }
@@ -151,6 +153,8 @@ impl Metrics {
                 Histogram::new([0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0])
             }),
             deploys: Family::default(),
+            trust_verdicts: Family::default(),
+            untrusted: Family::default(),
             open_pulls: Default::default(),
             registry: Registry::default(),
         };
@@ -225,6 +229,16 @@ impl Metrics {
             metrics.deploys.clone(),
         );
         registry.register(
+            "laminar_trust_verdicts",
+            "Digests judged afresh under a trust gate, per repo, by result (trusted, refused)",
+            metrics.trust_verdicts.clone(),
+        );
+        registry.register(
+            "laminar_untrusted_references",
+            "References the latest cycle kept because no newer tag passed their trust gate",
+            metrics.untrusted.clone(),
+        );
+        registry.register(
             "laminar_webhook_repos_woken",
             "Repo cycles webhooks asked for",
             metrics.webhook_woken.clone(),
@@ -266,6 +280,7 @@ impl Metrics {
         self.poll_interval
             .get_or_create(&repo_labels(repo))
             .set(poll_interval.as_secs_f64());
+        self.untrusted.get_or_create(&repo_labels(repo)).set(0);
     }
 
     /// Starts timing a cycle; the duration is recorded when the guard drops.
@@ -392,6 +407,24 @@ impl Metrics {
                 result,
             })
             .inc();
+    }
+
+    /// A digest judged afresh under a trust gate.
+    pub fn trust_verdict(&self, repo: &str, trusted: bool) {
+        let result = if trusted { "trusted" } else { "refused" };
+        self.trust_verdicts
+            .get_or_create(&ResultLabels {
+                repo: repo.to_string(),
+                result,
+            })
+            .inc();
+    }
+
+    /// References a cycle kept because no newer tag passed their trust gate.
+    pub fn untrusted_references(&self, repo: &str, count: usize) {
+        self.untrusted
+            .get_or_create(&repo_labels(repo))
+            .set(count as i64);
     }
 
     pub fn event_to_commit(&self, repo: &str, took: Duration) {

@@ -46,7 +46,7 @@ use crate::image::walk::{
 };
 use crate::metrics::Metrics;
 use crate::plan::{
-    DeployOrder, Inputs, Plan, Standing, TagTable, Trust, Written, apply, deploy, plan,
+    DeployOrder, Inputs, KeptReason, Plan, Standing, TagTable, Trust, Written, apply, deploy, plan,
 };
 use crate::policy::{ImageTags, Policy, TagInfo};
 use crate::registry::{Options, Registries};
@@ -667,6 +667,12 @@ fn record(shared: &Shared, repo: &str, report: &CycleReport) {
     shared
         .metrics
         .cycle_finished(repo, result, report.references);
+    let untrusted = report
+        .kept
+        .iter()
+        .filter(|kept| matches!(kept.reason, KeptReason::Untrusted { .. }))
+        .count();
+    shared.metrics.untrusted_references(repo, untrusted);
     for change in &report.changes {
         shared.metrics.image_updated(repo, &change.image);
         tracing::info!(

@@ -25,6 +25,7 @@ pub(super) async fn judge_candidates(
 ) {
     let mut judge = Judge {
         shared,
+        repo: &repo.name,
         now: SystemTime::now(),
         budget: VERIFICATIONS_PER_CYCLE,
     };
@@ -79,6 +80,7 @@ pub(super) async fn judge_candidates(
 /// One cycle's judging: its time and what is left of its share.
 struct Judge<'a> {
     shared: &'a Shared,
+    repo: &'a str,
     now: SystemTime,
     budget: usize,
 }
@@ -100,9 +102,13 @@ impl Judge<'_> {
             None => {
                 self.budget -= 1;
                 let (registry, image) = (&reference.registry, &reference.image);
-                registries
+                let verdict = registries
                     .judge(registry, image, digest, gate, self.now)
-                    .await
+                    .await;
+                self.shared
+                    .metrics
+                    .trust_verdict(self.repo, verdict.trusted());
+                verdict
             }
         };
         let key = (gate.id.clone(), digest.to_string());

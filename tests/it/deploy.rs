@@ -72,7 +72,7 @@ fn alert_rules_pass_promtool() {
     let dir = Dir::new();
     let mut command = Command::new("promtool");
     command.args(["check", "rules"]).arg(extracted_rules(&dir));
-    assert!(run(command).contains("4 rules found"));
+    assert!(run(command).contains("5 rules found"));
 }
 
 #[test]
