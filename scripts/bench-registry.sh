@@ -3,6 +3,8 @@
 # TAGS tags (default 200 × 50) with distinct creation times; laminar runs one cold and one warm
 # cycle over all images (requests counted by kind), and a sequential `skopeo list-tags` loop
 # over the same images is timed for comparison. Prints ratio=laminar/skopeo for each cycle.
+# (c): trust verdicts on signed images, cold and warm, with requests per tag, against
+# sigstore-python verifying the same bundles offline.
 #
 #   scripts/bench-registry.sh [IMAGES] [TAGS]
 set -euo pipefail
@@ -50,6 +52,62 @@ echo "(a) plain OCI registry: manifest+blob requests per new tag, cold (target �
 annotated_out=$(REGISTRY_ADDR=$addr IMAGES=$((images / 10 > 0 ? images / 10 : 1)) REPO_PREFIX=annotated cargo bench --quiet --bench registry_cycle 2>/dev/null)
 echo "$annotated_out"
 echo "(a) with the creation annotation: requests per new tag, cold (target ≤ 1): $(echo "$annotated_out" | sed -n 's/^laminar_cold.*per_tag=\([0-9.]*\).*/\1/p')"
+
+# (c) Trust verdicts: images of their own (signing attaches tags, which would change the
+# figures above), each tag signed the cosign 3 way by tests/sigstore/material.py's stand-in
+# Fulcio and Rekor; the newest 3 of each judged cold and warm.
+signed=$((images < 40 ? images : 40))
+PYTHONPATH=scripts python3 - "$addr" "$signed" <<'PY'
+import sys
+from oci_push import push
+addr, signed = sys.argv[1], int(sys.argv[2])
+for i in range(signed):
+    for j in range(3):
+        push(addr, f"signed/app-{i}", f"release-{j}", f"2024-02-01T0{j}:00:00Z")
+PY
+mkdir -p "$work/trust" "$work/bundles"
+PYTHONPATH=scripts:tests/sigstore python3 - "$addr" "$signed" "$work/trust" "$work/bundles" <<'PY'
+import argparse, json, sys
+import material
+from oci_push import attach_bundles, digest_of
+addr, signed, trust, out = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
+material.root(trust)
+options = argparse.Namespace(
+    identity="https://github.com/acme/app/.github/workflows/release.yml@refs/heads/main",
+    issuer="https://token.actions.githubusercontent.com", key=None, format="bundle",
+    payload_digest=None, tamper=False, expired=False, predicate_type=None, predicate=None)
+for i in range(signed):
+    for j in range(3):
+        digest = digest_of(addr, f"signed/app-{i}", f"release-{j}")
+        bundle = material.sign(trust, digest, options)
+        attach_bundles(addr, f"signed/app-{i}", digest, [bundle])
+        with open(f"{out}/{i}-{j}.json", "w") as f:
+            json.dump({"digest": digest, "bundle": bundle}, f)
+PY
+
+trust_out=$(REGISTRY_ADDR=$addr IMAGES=$signed REPO_PREFIX=signed TRUST_ROOT=$work/trust/trusted_root.json \
+  SIGNED_IMAGES=$signed VERIFY_TAGS=3 BUNDLES_DIR=$work/bundles cargo bench --quiet --bench registry_cycle 2>/dev/null)
+echo "$trust_out" | grep '^laminar_verify'
+# The same verdicts from sigstore-python, offline (bundles already in hand), against laminar's
+# own offline verification of the same files.
+python_s=$(python3 - "$work/trust/trusted_root.json" "$work/bundles" <<'PY'
+import glob, json, sys, time
+from sigstore.models import Bundle, TrustedRoot
+from sigstore.verify import policy
+from sigstore.verify.verifier import Verifier
+verifier = Verifier(trusted_root=TrustedRoot.from_file(sys.argv[1]))
+wanted = policy.Identity(identity="https://github.com/acme/app/.github/workflows/release.yml@refs/heads/main",
+                         issuer="https://token.actions.githubusercontent.com")
+files = sorted(glob.glob(sys.argv[2] + "/*.json"))
+start = time.perf_counter()
+for name in files:
+    verifier.verify_dsse(Bundle.from_json(json.dumps(json.load(open(name))["bundle"])), wanted)
+print(f"{time.perf_counter() - start:.3f}")
+PY
+)
+verify_offline=$(echo "$trust_out" | sed -n 's/^laminar_verify_offline_seconds=\([0-9.]*\).*/\1/p')
+awk -v a="$verify_offline" -v b="$python_s" 'BEGIN {printf "(c) verifying the same bundles offline: laminar=%ss sigstore-python=%ss ratio=%.3f\n", a, b, a / b}'
+echo "(c) requests per verified tag, cold and warm (target warm 0): $(echo "$trust_out" | sed -n 's/^laminar_verify_\([a-z]*\).*per_tag=\([0-9.]*\).*/\1=\2/p' | tr '\n' ' ')"
 
 # (b) The same images behind a Docker-Hub-shaped API (docs.docker.com, "List repository
 # tags"): 100 tags a page with digests and push times.

@@ -49,3 +49,34 @@ def push(registry, repo, tag, created="2024-01-01T00:00:00Z", annotated=False):
 
 if __name__ == "__main__":
     push(*sys.argv[1:5])
+
+
+def digest_of(registry, repo, reference):
+    """The manifest digest REPO:REFERENCE names."""
+    request = urllib.request.Request(f"http://{registry}/v2/{repo}/manifests/{reference}", method="HEAD")
+    request.add_header("Accept", "application/vnd.oci.image.manifest.v1+json, application/vnd.oci.image.index.v1+json")
+    with urllib.request.urlopen(request) as response:
+        return response.headers["Docker-Content-Digest"]
+
+
+def attach_bundles(registry, repo, digest, bundles):
+    """Attaches sigstore bundles to DIGEST as cosign 3 does on a registry without the referrers
+    API: an artifact manifest per bundle, listed by an index tagged sha256-<hex>."""
+    base = f"http://{registry}"
+    kind = "application/vnd.dev.sigstore.bundle.v0.3+json"
+    empty = dict(_blob(base, repo, b"{}"), mediaType="application/vnd.oci.empty.v1+json")
+    listed = []
+    for bundle in bundles:
+        manifest = json.dumps({
+            "schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
+            "artifactType": kind, "config": empty,
+            "layers": [dict(_blob(base, repo, json.dumps(bundle).encode()), mediaType=kind)],
+        }).encode()
+        at = "sha256:" + hashlib.sha256(manifest).hexdigest()
+        _call("PUT", f"{base}/v2/{repo}/manifests/{at}", manifest, "application/vnd.oci.image.manifest.v1+json")
+        listed.append({"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": at,
+                       "size": len(manifest), "artifactType": kind})
+    index = json.dumps({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json",
+                        "manifests": listed}).encode()
+    _call("PUT", f"{base}/v2/{repo}/manifests/{digest.replace(':', '-')}", index,
+          "application/vnd.oci.image.index.v1+json")

@@ -413,7 +413,11 @@ fn managing<'r>(
 /// The change moving `reference` to `to`; `None` when it pins a digest (or `pin` asks for one)
 /// that is not known. With `pin`, an inline reference without a digest gains `@digest`.
 fn change(reference: &ImageRef, to: &TagInfo, pin: bool, site: Site) -> Option<Change> {
+    // An empty digest field (`digest: ""`) is filled in.
+    let slot = pin && reference.spans.digest.is_some();
     let digest = match (&reference.digest, &to.digest) {
+        (None, Some(new)) if slot => Some((String::new(), new.clone())),
+        (None, None) if slot => return None,
         (None, _) => None,
         (Some(old), Some(new)) => Some((old.clone(), new.clone())),
         (Some(_), None) => return None,

@@ -320,7 +320,9 @@ impl Scanner {
         if !tag.editable || digest.as_ref().is_some_and(|d| !d.editable) {
             return unmanaged(UnmanagedReason::NotEditable);
         }
-        if !is_valid_tag(&tag.text) || digest.as_ref().is_some_and(|d| !is_valid_digest(&d.text)) {
+        // An empty digest (`digest: ""`) pins nothing, but is where `pin: digest` writes one.
+        let pinned = digest.as_ref().filter(|d| !d.text.is_empty());
+        if !is_valid_tag(&tag.text) || pinned.is_some_and(|d| !is_valid_digest(&d.text)) {
             return unmanaged(UnmanagedReason::InvalidTag);
         }
         let reference = ImageRef {
@@ -328,7 +330,7 @@ impl Scanner {
             key: ImageKey::of(&name),
             image: name,
             tag: tag.text,
-            digest: digest.as_ref().map(|d| d.text.clone()),
+            digest: pinned.map(|d| d.text.clone()),
             line: 0,
             column: 0,
             spans: RefSpans {

@@ -200,7 +200,7 @@ impl Finder<'_, '_> {
             None => repository_name.to_string(),
         };
         let digest = scalar_at(entries, "digest")
-            .filter(|d| !d.value.is_empty())
+            .filter(|d| is_digest_slot(d))
             .map(|d| self.part(d));
         self.found.push(Candidate {
             form: Form::Helm,
@@ -232,7 +232,9 @@ impl Finder<'_, '_> {
                 continue;
             };
             let tag = scalar_at(fields, "newTag").map(|t| self.part(t));
-            let digest = scalar_at(fields, "digest").map(|d| self.part(d));
+            let digest = scalar_at(fields, "digest")
+                .filter(|d| is_digest_slot(d))
+                .map(|d| self.part(d));
             // Only a rename: nothing to keep current.
             if tag.is_none() && digest.is_none() {
                 continue;
@@ -315,6 +317,12 @@ impl Finder<'_, '_> {
             start..start + inner.len()
         })
     }
+}
+
+/// A `digest` value to read, or a quoted empty one (`digest: ""`) that `pin: digest` may
+/// fill in; a plain empty value (`digest:`) is left alone.
+fn is_digest_slot(scalar: &Scalar) -> bool {
+    !scalar.value.is_empty() || scalar.style != ScalarStyle::Plain
 }
 
 fn scalar_at<'n, 'a>(entries: &'n [(Node<'a>, Node<'a>)], key: &str) -> Option<&'n Scalar<'a>> {

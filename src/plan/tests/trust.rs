@@ -195,3 +195,22 @@ fn a_pinned_tag_pushed_again_moves_to_its_new_digest_through_the_gate() {
     );
     assert_eq!(kept.kept[0].reason, KeptReason::Rule(Keep::UpToDate));
 }
+
+#[test]
+fn pin_digest_fills_an_empty_helm_digest() {
+    let values = "image:\n  repository: reg.io/acme/app\n  tag: \"1.0.0\"\n  digest: \"\"\n";
+    let tags = versions(&["1.0.0", "1.1.0"]);
+    let standing = gated(&[(1, trusted())]);
+    let files = scan("prod/values.yaml", values);
+    let pinned = plan(&pinning_repo(), &files, &tags, &standing, UNIX_EPOCH);
+    let expected = values
+        .replace("1.0.0", "1.1.0")
+        .replace("digest: \"\"", &format!("digest: \"{}\"", digest(1)));
+    assert_eq!(apply_text(values, &pinned), expected);
+    // Without `pin: digest` the empty field stays empty.
+    let unpinned = plan(&repo(), &files, &tags, &standing, UNIX_EPOCH);
+    assert_eq!(
+        apply_text(values, &unpinned),
+        values.replace("1.0.0", "1.1.0")
+    );
+}
