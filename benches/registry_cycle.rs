@@ -74,7 +74,7 @@ fn main() {
                 tags += listed.tags.len();
                 pending += listed.pending.len();
                 let mut infos = listed.tags.to_vec();
-                infos.sort_by(|a, b| b.pushed.cmp(&a.pushed));
+                infos.sort_by_key(|info| std::cmp::Reverse(info.pushed));
                 newest.push(infos);
             }
             (seconds, tags, pending)
