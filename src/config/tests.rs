@@ -622,3 +622,4 @@ fn cloud_identities_take_what_the_platform_put_in_the_environment() {
 }
 
 mod delivery;
+mod trust;

@@ -6,7 +6,6 @@ use std::sync::Arc;
 use regex::Regex;
 
 use super::Environment;
-use super::decode::existing_file;
 use super::fields::Decoder;
 use super::yaml::{Node, Value};
 use crate::trust::{AttestationRule, FieldMatch, Gate, Identity, Signer};
@@ -32,11 +31,16 @@ pub(super) fn gate(d: &mut Decoder, node: &Node, env: &Environment) -> Option<Ar
         .filter_map(|item| attestation(d, item, env))
         .collect();
     let platforms = platforms_node.map(|n| platforms(d, n)).unwrap_or_default();
+    let root = root_node.map(|n| read(d, n, env, "trusted root", MAX_ROOT));
     if signers.is_empty() && attestations.is_empty() && platforms.is_empty() {
-        d.error(
-            node.pos,
-            "verify needs cosign keys, keyless identities, attestations or platforms",
-        );
+        // (A demand that was given but not understood has its own error already.)
+        let given = [cosign, keyless, attestations_node, platforms_node];
+        if given.iter().all(Option::is_none) {
+            d.error(
+                node.pos,
+                "verify needs cosign keys, keyless identities, attestations or platforms",
+            );
+        }
         return None;
     }
     if attestations.iter().any(|a| a.signers.is_none()) && signers.is_empty() {
@@ -46,11 +50,11 @@ pub(super) fn gate(d: &mut Decoder, node: &Node, env: &Environment) -> Option<Ar
         );
         return None;
     }
-    let root = match root_node {
-        Some(n) => Some(read(d, n, env, "trusted root", MAX_ROOT)?),
-        None => None,
-    };
-    Gate::new(root.as_deref(), signers, attestations, platforms)
+    // A root that could not be read has its error; no gate then.
+    if root.as_ref().is_some_and(Option::is_none) {
+        return None;
+    }
+    Gate::new(root.flatten().as_deref(), signers, attestations, platforms)
         .map_err(|e| d.error(root_node.map_or(node.pos, |n| n.pos), e.to_string()))
         .ok()
         .map(Arc::new)
@@ -167,9 +171,10 @@ fn platforms(d: &mut Decoder, node: &Node) -> Vec<String> {
     platforms
 }
 
-/// A file named by `node`, read whole if no larger than `cap`.
+/// A file named by `node`, read now, whole, if no larger than `cap`: trust material that
+/// cannot be read is an error, not a warning, since a gate without it would trust nothing.
 fn read(d: &mut Decoder, node: &Node, env: &Environment, what: &str, cap: u64) -> Option<String> {
-    let path = existing_file(d, node, env, what)?;
+    let path = env.expand_home(&d.text(node)?);
     let read = crate::store::read_capped(&path, cap).and_then(|bytes| {
         String::from_utf8(bytes).map_err(|_| std::io::Error::other("not UTF-8 text"))
     });

@@ -107,8 +107,8 @@ pub fn check(gate: &Gate, digest: &str, evidence: &Evidence) -> Verdict {
     Verdict::Trusted { by }
 }
 
-/// The signer of a valid signature over `digest`, or why there is none: the first reason
-/// that names a signer ("signed by …") wins over a bare "unsigned".
+/// The signer of a valid signature over `digest`, or why there is none: the first signature's
+/// fault ("signed by …", "bad signature: …"), else "unsigned".
 fn signature(
     gate: &Gate,
     digest: &str,
