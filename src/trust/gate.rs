@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use regex::Regex;
 use sha2::{Digest, Sha256};
+use sigstore_verify::crypto::verification::VerificationKey;
 use sigstore_verify::trust_root::{SIGSTORE_PRODUCTION_TRUSTED_ROOT, TrustedRoot};
 use sigstore_verify::types::bundle::VerificationMaterialContent;
 use sigstore_verify::types::{Artifact, Bundle, DerPublicKey};
@@ -130,8 +131,10 @@ impl Gate {
 
     /// Reads a PEM public key (SPKI: ECDSA, Ed25519 or RSA).
     pub fn key(pem: &str, name: &str) -> Result<Signer, GateError> {
-        let key =
-            DerPublicKey::from_pem(pem).map_err(|e| GateError::Key(name.into(), e.to_string()))?;
+        let refused = |e: &dyn std::fmt::Display| GateError::Key(name.into(), e.to_string());
+        let key = DerPublicKey::from_pem(pem).map_err(|e| refused(&e))?;
+        // The PEM's bytes must be a key of a kind signatures can be checked with.
+        VerificationKey::from_spki(&key).map_err(|e| refused(&e))?;
         Ok(Signer::Key {
             key,
             name: name.into(),

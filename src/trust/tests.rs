@@ -343,3 +343,33 @@ fn sigstore_python_agrees_on_every_bundle() {
         );
     }
 }
+
+#[test]
+fn ed25519_rsa_and_ecdsa_public_keys_are_read_and_anything_else_refused() {
+    let out = Command::new("python3")
+        .arg("-c")
+        .arg(
+            "from cryptography.hazmat.primitives.asymmetric import ed25519, rsa, ec\n\
+             from cryptography.hazmat.primitives import serialization as s\n\
+             for k in (ed25519.Ed25519PrivateKey.generate(), rsa.generate_private_key(65537, 2048), ec.generate_private_key(ec.SECP256R1())):\n\
+             \x20   print(k.public_key().public_bytes(s.Encoding.PEM, s.PublicFormat.SubjectPublicKeyInfo).decode(), end='')",
+        )
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let pems = String::from_utf8(out.stdout).unwrap();
+    let keys: Vec<&str> = pems.split_inclusive("-----END PUBLIC KEY-----\n").collect();
+    assert_eq!(keys.len(), 3);
+    for pem in keys {
+        assert!(Gate::key(pem, "k").is_ok(), "{pem}");
+    }
+    let err = Gate::key(
+        "-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----\n",
+        "junk",
+    );
+    assert!(err.unwrap_err().to_string().starts_with("public key junk:"));
+}
