@@ -12,7 +12,7 @@ RUN cargo build --release --locked && strip target/release/laminar
 
 FROM debian:bookworm-slim
 RUN apt-get update \
- && apt-get install -y --no-install-recommends ca-certificates libssl3 openssh-client git \
+ && apt-get install -y --no-install-recommends ca-certificates libssl3 openssh-client git tzdata \
  && rm -rf /var/lib/apt/lists/* \
  && mkdir -p /var/lib/laminar /etc/laminar \
  && chown 65532:65532 /var/lib/laminar

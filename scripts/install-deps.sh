@@ -3,7 +3,7 @@
 # docker-registry (OCI registry), apache2-utils (htpasswd), skopeo (an independent registry
 # client), ripgrep (scan benchmark), prometheus (promtool), openssh-server (git over SSH), curl,
 # openssl (a GitHub App key for the forge tests), chromium (the status page, rendered headless),
-# groff and man (the man page is checked with them),
+# groff and man (the man page is checked with them), tzdata (update windows name IANA zones),
 # the libssl-dev and pkg-config that git2 builds against; from PyPI, moto's server (ECR),
 # kubernetes-validate and dockerfile-parse (deploy/ and Dockerfile checks), sigstore (signing
 # material for the trust tests, and a second verifier of it), pre-commit (the
@@ -25,6 +25,7 @@ command -v pkg-config >/dev/null || need+=(pkg-config)
 command -v chromium >/dev/null || need+=(chromium)
 command -v groff >/dev/null || need+=(groff-base)
 command -v man >/dev/null || need+=(man-db)
+[ -e /usr/share/zoneinfo/Europe/Berlin ] || need+=(tzdata)
 if [ ${#need[@]} -gt 0 ]; then
   echo "installing ${need[*]}…" >&2
   export DEBIAN_FRONTEND=noninteractive

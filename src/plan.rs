@@ -9,10 +9,15 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::SystemTime;
 
+mod chain;
 mod deploy;
 mod standing;
 mod trust;
 
+pub use chain::{
+    Asking, ChainFacts, ChainWait, Checks, Health, Lineage, Lookup, Offer, Snapshot, Stint,
+    describe_health, lineage, offer,
+};
 pub use deploy::{DeployOrder, DeployRefusal, deploy};
 pub use standing::{Standing, Written, describe as describe_hold};
 pub use trust::{Trust, Walk, repushed, walk};
@@ -110,6 +115,10 @@ pub enum KeptReason {
     /// The tag that would be chosen is still to be verified (the cycle's share of
     /// verifications is spent, or the registry could not be asked).
     Unverified { tag: String },
+    /// The rule's window is closed until then.
+    OutsideWindow { until: SystemTime },
+    /// A following rule waits on its upstream.
+    Chain(ChainWait),
 }
 
 impl fmt::Display for KeptReason {
@@ -139,6 +148,14 @@ impl fmt::Display for KeptReason {
                 trust::describe(passed)
             ),
             KeptReason::Unverified { tag } => write!(f, "{tag} is still to be verified"),
+            KeptReason::OutsideWindow { until } => write!(
+                f,
+                "outside the rule's window: waits until {}",
+                jiff::Timestamp::try_from(*until)
+                    .map(|t| t.round(jiff::Unit::Second).unwrap_or(t).to_string())
+                    .unwrap_or_default()
+            ),
+            KeptReason::Chain(wait) => wait.fmt(f),
         }
     }
 }
@@ -289,6 +306,12 @@ fn decide(inputs: &Inputs, plan: &mut Plan, at: &Managed) -> Result<Change, Kept
         policy,
         known,
     };
+    if let Some(until) = at.rule.window.as_ref().and_then(|w| w.closed_until(now)) {
+        return Err(KeptReason::OutsideWindow { until });
+    }
+    if let Some(follow) = &at.rule.follow {
+        return promote(inputs, plan, at, follow);
+    }
     let held = judge(inputs.standing, &judged, now, plan);
     if let Some(Held { hold, made }) = held {
         if made {
@@ -343,6 +366,61 @@ fn decide(inputs: &Inputs, plan: &mut Plan, at: &Managed) -> Result<Change, Kept
             newer: to.tag.clone(),
         }),
     }
+}
+
+/// Where a following rule's reference goes: the newest tag its upstream qualifies, within the
+/// daemon's holds (which see the upstream's tags as the ones known).
+fn promote(
+    inputs: &Inputs,
+    plan: &mut Plan,
+    at: &Managed,
+    follow: &crate::config::Follow,
+) -> Result<Change, KeptReason> {
+    let (reference, policy, now) = (at.reference, &at.rule.policy, inputs.now);
+    let facts = &inputs.standing.chain;
+    let known = chain::candidates(follow, &reference.key, facts).map(ImageTags::complete);
+    let judged = Reference {
+        repo: &inputs.repo.name,
+        file: at.file,
+        image: &reference.image,
+        tag: &reference.tag,
+        policy,
+        known: known.as_ref(),
+    };
+    if let Some(Held { hold, made }) = judge(inputs.standing, &judged, now, plan) {
+        if made {
+            plan.holds_made.push(hold.clone());
+        }
+        return Err(KeptReason::OnHold(Box::new(hold)));
+    }
+    let asking = Asking {
+        follow,
+        policy,
+        repo: &inputs.repo.name,
+        image: &reference.key,
+        current: &reference.tag,
+        now,
+    };
+    let (to, note) = match offer(&asking, facts) {
+        Offer::Move { to, note } => (to, note),
+        Offer::Keep(why) => return Err(KeptReason::Rule(why)),
+        Offer::Wait(wait) => return Err(KeptReason::Chain(wait)),
+        Offer::Lookup { tag, .. } => return Err(KeptReason::Chain(ChainWait::Lookup { tag })),
+    };
+    let upstream = follow.upstream_name(&inputs.repo.name);
+    let own = at.rule.name.as_deref().unwrap_or("this rule");
+    let newer = to.tag.clone();
+    let moved = change(reference, &to, at.rule.pin_digest, at.site.clone())
+        .ok_or(KeptReason::DigestUnknown { newer })?;
+    let mut reason = format!("{upstream} → {own}");
+    if !note.is_empty() {
+        reason.push_str(&format!(": {note}"));
+    }
+    Ok(Change {
+        rule: policy.pattern.to_string(),
+        reason,
+        ..moved
+    })
 }
 
 /// A reference that keeps its tag — unless, pinned under `pin: digest`, its tag was pushed

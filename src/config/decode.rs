@@ -4,6 +4,7 @@
 
 use std::collections::HashSet;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use super::fields::Decoder;
@@ -12,7 +13,7 @@ use super::{
     Config, Environment, RemoteConfig, Repo, SecretSource, Signing, SigningFormat, UpdateRule,
     repo_relative,
 };
-use crate::policy::{Order, Pattern, Policy, PolicyError, compile_glob};
+use crate::policy::{Order, Pattern, Policy, PolicyError, Window, compile_glob};
 
 const DEFAULT_POLL: Duration = Duration::from_secs(60);
 
@@ -57,6 +58,7 @@ pub(super) fn config(doc: &Node, d: &mut Decoder, env: &Environment) -> Config {
         );
     }
     top.finish(d);
+    super::chain::resolve(d, &mut config.repos);
     for repo in &mut config.repos {
         if repo.signing.is_none() {
             repo.signing = config.global.signing.clone();
@@ -142,6 +144,10 @@ fn repo(d: &mut Decoder, node: &Node, env: &Environment) -> Option<Repo> {
     let pull_request = f
         .get(d, "pullRequest", &[])
         .and_then(|n| super::pull_request::decode(d, n, env, url.as_deref()));
+    // The forge a chain reads this repo's commit checks from, in pull-request mode's terms.
+    let forge = f
+        .get(d, "forge", &[])
+        .and_then(|n| super::pull_request::decode(d, n, env, url.as_deref()));
     let updates = f.require(d, "updates", &[]).map(|n| {
         if is_empty_list(n) {
             d.error(n.pos, "updates must list at least one rule");
@@ -167,6 +173,7 @@ fn repo(d: &mut Decoder, node: &Node, env: &Environment) -> Option<Repo> {
         updates: updates?,
         signing,
         pull_request,
+        forge,
     })
 }
 
@@ -292,7 +299,12 @@ pub(super) fn updates(d: &mut Decoder, node: &Node, env: Option<&Environment>) -
 
 fn update_rule(d: &mut Decoder, node: &Node, env: Option<&Environment>) -> Option<UpdateRule> {
     let mut f = d.fields(node)?;
-    let pattern = f.require(d, "pattern", &[]).and_then(|n| {
+    let follows = matches!(&node.value, Value::Map(entries) if entries.iter().any(|(k, _)| k.name == "follow"));
+    let pattern_node = match follows {
+        true => f.get(d, "pattern", &[]),
+        false => f.require(d, "pattern", &[]),
+    };
+    let pattern = pattern_node.and_then(|n| {
         let text = d.text(n)?;
         let pattern = Pattern::parse(&text)
             .map_err(|e| d.error(n.pos, e.to_string()))
@@ -358,7 +370,27 @@ fn update_rule(d: &mut Decoder, node: &Node, env: Option<&Environment>) -> Optio
             }
         }
     });
+    let chain = super::chain::decode(d, &mut f, env, pattern_node.is_some());
+    let window = f.get(d, "window", &[]).and_then(|n| {
+        let text = d.text(n)?;
+        Window::parse(&text).map_err(|e| d.error(n.pos, e)).ok()
+    });
     f.finish(d);
+    let pattern = match (pattern_node, &chain.follow) {
+        (None, Some(_)) => {
+            for (set, key) in [
+                (sort.is_some(), "sort"),
+                (extract.is_some(), "extract"),
+                (order_node.is_some(), "order"),
+            ] {
+                if set {
+                    d.error(node.pos, format!("{key} needs a pattern: a following rule without one orders tags as the rule it follows"));
+                }
+            }
+            Pattern::parse("glob:*").ok()
+        }
+        _ => pattern,
+    };
     let policy = Policy::new(pattern?, &exclude, sort, extract.as_deref())
         .and_then(|p| if descending { p.descending() } else { Ok(p) })
         .and_then(|p| match &range {
@@ -386,6 +418,10 @@ fn update_rule(d: &mut Decoder, node: &Node, env: Option<&Environment>) -> Optio
         files: files?,
         gate,
         pin_digest: pin_digest.unwrap_or(false),
+        name: chain.name,
+        follow: chain.follow.map(Arc::new),
+        window,
+        at: node.pos,
     })
 }
 

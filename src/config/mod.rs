@@ -1,6 +1,7 @@
 //! Configuration: the YAML file read into a located tree, then decoded and validated into a
 //! [`Config`] that holds compiled matchers, never raw strings to re-parse later.
 
+mod chain;
 mod decode;
 mod diagnostic;
 mod fields;
@@ -20,6 +21,7 @@ use std::path::{Component, Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
+pub use chain::{Follow, Health};
 pub use diagnostic::{ConfigError, Diagnostic, Located};
 pub use global::{HttpLimits, Network};
 pub use pull_request::{ForgeAuth, GroupBy, Provider, PullRequest};
@@ -540,6 +542,9 @@ pub struct Repo {
     pub signing: Option<Signing>,
     /// Deliver updates as pull requests instead of pushing to `branch`.
     pub pull_request: Option<PullRequest>,
+    /// Where a promotion chain reads this repo's commit checks, when it is not in pull-request
+    /// mode (the same keys as `pullRequest`).
+    pub forge: Option<PullRequest>,
 }
 
 /// A key laminar signs its commits with.
@@ -576,6 +581,14 @@ pub struct UpdateRule {
     pub gate: Option<Arc<Gate>>,
     /// `pin: digest`: write `tag@digest` with the digest that was checked.
     pub pin_digest: bool,
+    /// By which other rules follow this one.
+    pub name: Option<String>,
+    /// Candidates come from what another rule's references held, not from a registry.
+    pub follow: Option<Arc<Follow>>,
+    /// Outside it the rule changes nothing.
+    pub window: Option<crate::policy::Window>,
+    /// Where the rule is written.
+    pub at: Pos,
 }
 
 impl UpdateRule {

@@ -8,6 +8,7 @@
 //! what to commit, whether to retry — are made here.
 
 mod ask;
+mod chain;
 mod delivered;
 mod error;
 mod message;
@@ -30,6 +31,7 @@ use git2::Oid;
 use rand::Rng;
 use tokio::time::Instant;
 
+pub use chain::Chains;
 pub use error::CycleError;
 pub use repo_rules::{MAX_REPO_FILE, RepoFileError};
 pub use report::{CycleReport, CycleResult, Proposal, ProposalAction};
@@ -52,6 +54,7 @@ use crate::policy::{ImageTags, Policy, TagInfo};
 use crate::registry::{Options, Registries};
 use crate::trust::Gate;
 use ask::{Asked, ask_registries, unanswered};
+use chain::{HistoryMemo, chain_facts};
 use delivered::Delivered;
 use pull_request::Proposing;
 use repo_rules::Rules;
@@ -103,6 +106,8 @@ pub struct Shared {
     pub holds: Arc<HoldBook>,
     /// The trust gates registries demand, by registry.
     pub registry_gates: Arc<HashMap<RegistryId, Arc<Gate>>>,
+    /// Followed rules' lineages, and the checks and health answers read for chains.
+    pub chains: Arc<Chains>,
 }
 
 impl Shared {
@@ -129,6 +134,7 @@ impl Shared {
         let metrics = Arc::new(metrics);
         Ok(Shared {
             registry_gates: Arc::new(Trust::of_registries(&config.registries)),
+            chains: Arc::new(Chains::new(&config)),
             holds: Arc::new(HoldBook::open(
                 &config.global.data_dir,
                 config.global.max_holds,
@@ -177,6 +183,8 @@ pub struct RepoCycle {
     written: Option<Written>,
     /// The head whose history the written tags' commits were last checked against.
     written_checked: Option<Oid>,
+    /// Followed rules' lineages and the followed files' versions already read.
+    history: HistoryMemo,
 }
 
 impl RepoCycle {
@@ -194,6 +202,7 @@ impl RepoCycle {
             announced: Vec::new(),
             written: None,
             written_checked: None,
+            history: HistoryMemo::default(),
         }
     }
 
@@ -283,7 +292,14 @@ impl RepoCycle {
             deploy: order,
         };
         let tags = ask_registries(shared, &rules.repo, &files, &asked, report).await;
+        if let Err(error) = self
+            .read_lineages(shared, &rules, &files, synced.head)
+            .await
+        {
+            report.errors.push(error);
+        }
         let mut standing = self.standing(shared, synced.head).await?;
+        standing.chain = chain_facts(shared, &rules.repo, &files).await;
         judge_candidates(shared, &rules.repo, &files, &tags, order, &mut standing).await;
         let planning = Planning {
             rules: &rules,
@@ -418,12 +434,17 @@ impl RepoCycle {
                 };
                 let home = shared.home.clone();
                 let memo = self.memo.clone();
+                let history = match shared.chains.reads_history_of(&self.repo.name) {
+                    true => chain::LOOK_BACK_COMMITS as i32,
+                    false => 1,
+                };
                 let (workspace, synced) =
                     tokio::task::spawn_blocking(move || {
                         match Workspace::open(&data_dir, &repo, identity, home.as_deref()) {
                             Ok(workspace) => {
                                 let mut workspace = workspace.resume(memo);
                                 workspace.want(wanted);
+                                workspace.keep_history(history);
                                 let synced = workspace.sync();
                                 (Some(workspace), synced)
                             }

@@ -40,6 +40,7 @@ impl RepoCycle {
             holds: shared.holds.for_repo(&self.repo.name),
             written: self.written.clone().unwrap_or_default(),
             trust,
+            chain: Default::default(),
         })
     }
 

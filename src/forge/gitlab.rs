@@ -30,7 +30,7 @@ struct User {
 }
 
 /// `/projects/group%2Fproject`.
-fn project(forge: &Forge) -> String {
+pub(super) fn project(forge: &Forge) -> String {
     let id: String = form_urlencoded::byte_serialize(forge.project().as_bytes()).collect();
     format!("/projects/{id}")
 }

@@ -1,13 +1,16 @@
 //! Forges' pull-request APIs: GitHub, GitLab and Gitea (Forgejo). [`Forge`] finds, opens,
-//! updates and closes the pull requests of laminar's own branches; it knows nothing of plans
-//! or git. Each call is one documented REST request (or a short, fixed sequence); a rate limit
+//! updates and closes the pull requests of laminar's own branches and reads commit checks;
+//! [`health`] asks Argo CD (or any URL) whether an environment runs well. It knows nothing of
+//! plans or git. Each call is one documented REST request (or a short, fixed sequence); a rate limit
 //! pauses every call to that forge until the time it names, and a refused token is reported
 //! with what the forge said, never with the token.
 
+mod checks;
 mod gitea;
 mod github;
 mod github_app;
 mod gitlab;
+pub mod health;
 
 use std::sync::Mutex;
 use std::time::{Duration, SystemTime};
@@ -16,6 +19,8 @@ use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use reqwest::{Method, StatusCode};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+
+pub use checks::CheckState;
 
 use crate::config::{ForgeAuth, Provider, PullRequest};
 use crate::http::{ReadError, RetryAfter, USER_AGENT, retry_after};

@@ -21,7 +21,7 @@ pub use coverage::Coverage;
 pub use memo::Memo;
 pub use signing::Signer;
 pub use trust::defer_system_roots;
-pub use workspace::{Identity, Push, Synced, Workspace};
+pub use workspace::{Identity, Landed, Push, Synced, Workspace};
 
 /// A git failure; URLs in it are redacted.
 #[derive(Debug, thiserror::Error)]

@@ -16,6 +16,8 @@ pub struct Standing {
     pub written: Written,
     /// Registries' trust gates and the verdicts made so far.
     pub trust: super::Trust,
+    /// Followed rules' histories, and the checks and health answers read so far.
+    pub chain: super::ChainFacts,
 }
 
 /// The tag laminar last wrote for each image, by file (a path with `/`), and the commit that

@@ -6,6 +6,7 @@
 mod constraint;
 mod pattern;
 mod version;
+mod window;
 
 use std::cmp::Ordering;
 use std::fmt;
@@ -20,6 +21,7 @@ pub use constraint::{Constraint, ConstraintError};
 pub(crate) use pattern::one_line;
 pub use pattern::{Pattern, PatternError, compile_glob};
 pub use version::{Number, parse_version};
+pub use window::Window;
 
 /// What the registry layer knows of one tag.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -250,6 +252,20 @@ impl Policy {
             range: None,
             min_age: None,
         })
+    }
+
+    /// `upstream`'s pattern and ordering with this policy's exclusions, range and minimum
+    /// age: a following rule that gives no pattern of its own.
+    pub fn following(&self, upstream: &Policy) -> Policy {
+        Policy {
+            pattern: upstream.pattern.clone(),
+            order: upstream.order,
+            extract: upstream.extract.clone(),
+            descending: upstream.descending,
+            exclude: self.exclude.clone(),
+            range: self.range.clone(),
+            min_age: self.min_age,
+        }
     }
 
     /// Tags are chosen only once they are `min_age` old (by the registry's time); a tag of

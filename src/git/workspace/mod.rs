@@ -24,10 +24,12 @@ use crate::config::git_url::{Remote, redact};
 use crate::config::{Repo, Signing};
 
 mod commit;
+mod history;
 mod open;
 mod push;
 mod sync;
 
+pub use history::Landed;
 use open::{move_aside, reuse_or_create};
 use sync::{refspec, tree_matches_index, workdir_statuses};
 
@@ -97,6 +99,9 @@ pub struct Workspace {
     coverage: Coverage,
     /// The part of the tree the next sync must bring to disk.
     wanted: Coverage,
+    /// Commits of history fetched from a remote: the tip alone, unless someone follows a rule
+    /// of this repo and reads its history.
+    depth: i32,
 }
 
 impl std::fmt::Debug for Workspace {
@@ -114,6 +119,10 @@ impl Workspace {
     /// A workspace that already holds more keeps it until its next reset.
     pub fn want(&mut self, coverage: Coverage) {
         self.wanted = coverage;
+    }
+    /// Fetches `commits` of the branch's history from now on, not only its tip.
+    pub fn keep_history(&mut self, commits: i32) {
+        self.depth = commits.max(1);
     }
     /// Picks up where a previous handle of this process left off (see [`Workspace::memo`]).
     /// A process without one starts from the memo saved beside the workspace, once the tree

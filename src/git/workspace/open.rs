@@ -36,6 +36,7 @@ impl Workspace {
             local: Remote::parse(&repo.url) == Remote::Local,
             coverage: Coverage::Full,
             wanted: Coverage::Full,
+            depth: 1,
         })
     }
 }

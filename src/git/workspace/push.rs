@@ -126,7 +126,7 @@ impl Workspace {
             let mut options = FetchOptions::new();
             options.remote_callbacks(self.auth.callbacks(&trouble));
             if !self.local {
-                options.depth(1);
+                options.depth(self.depth);
             }
             remote.fetch(&[refspec(branch)], Some(&mut options), None)
         };

@@ -38,10 +38,10 @@ impl Workspace {
             let mut remote = self.repo.find_remote("origin")?;
             let mut options = FetchOptions::new();
             options.remote_callbacks(self.auth.callbacks(&trouble));
-            // Only the branch's tip is needed: history is never read. (libgit2's local
-            // transport cannot fetch shallow; it copies objects on disk instead.)
+            // Only the branch's tip is needed unless a followed rule's history is read.
+            // (libgit2's local transport cannot fetch shallow; it copies objects on disk.)
             if !self.local {
-                options.depth(1);
+                options.depth(self.depth);
             }
             remote.fetch(&[refspec(&self.branch)], Some(&mut options), None)
         };
