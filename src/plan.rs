@@ -61,6 +61,8 @@ pub struct Change {
     /// The pattern of the rule that manages the reference.
     pub rule: String,
     pub reason: String,
+    /// Set when a following rule promotes the tag from its upstream.
+    pub promotion: Option<Promotion>,
     tag_span: Range<usize>,
     digest_span: Option<Range<usize>>,
 }
@@ -82,6 +84,14 @@ impl Change {
         }
         edits
     }
+}
+
+/// A promotion along a chain: `staging → prod`, and why the tag qualified (`soaked 26 h, e2e
+/// green`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Promotion {
+    pub chain: String,
+    pub notes: String,
 }
 
 /// A managed reference that stays as it is, and why.
@@ -408,17 +418,19 @@ fn promote(
         Offer::Lookup { tag, .. } => return Err(KeptReason::Chain(ChainWait::Lookup { tag })),
     };
     let upstream = follow.upstream_name(&inputs.repo.name);
-    let own = at.rule.name.as_deref().unwrap_or("this rule");
+    let own = at.rule.name.as_deref().unwrap_or(&inputs.repo.name);
     let newer = to.tag.clone();
     let moved = change(reference, &to, at.rule.pin_digest, at.site.clone())
         .ok_or(KeptReason::DigestUnknown { newer })?;
-    let mut reason = format!("{upstream} → {own}");
-    if !note.is_empty() {
-        reason.push_str(&format!(": {note}"));
-    }
+    let chain = format!("{upstream} → {own}");
+    let reason = match note.is_empty() {
+        true => format!("promoted {chain}"),
+        false => format!("promoted {chain}: {note}"),
+    };
     Ok(Change {
         rule: policy.pattern.to_string(),
         reason,
+        promotion: Some(Promotion { chain, notes: note }),
         ..moved
     })
 }
@@ -514,6 +526,7 @@ fn change(reference: &ImageRef, to: &TagInfo, pin: bool, site: Site) -> Option<C
         digest,
         rule: String::new(),
         reason: String::new(),
+        promotion: None,
         tag_span: reference.spans.tag.clone()?,
         digest_span: reference.spans.digest.clone(),
     })

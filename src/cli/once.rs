@@ -36,8 +36,8 @@ const LAST_RESULTS: &str = "once-results.json";
 pub(super) fn run(args: &OnceArgs, path: &Path) -> Result<(), CliError> {
     let config = Arc::new(load_config(path)?.config);
     let repos: Vec<_> = config
-        .repos
-        .iter()
+        .upstream_first()
+        .into_iter()
         .filter(|r| args.repo.as_ref().is_none_or(|name| &r.name == name))
         .cloned()
         .collect();

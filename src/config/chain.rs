@@ -260,7 +260,9 @@ pub(super) fn resolve(d: &mut Decoder, repos: &mut [Repo]) {
             );
         }
     }
-    for &start in upstream.keys() {
+    let mut keys: Vec<_> = upstream.keys().copied().collect();
+    keys.sort();
+    for &start in &keys {
         if let Some(circle) = circle_from(start, &upstream) {
             let (r, u) = start;
             let names: Vec<String> = circle
@@ -284,8 +286,6 @@ pub(super) fn resolve(d: &mut Decoder, repos: &mut [Repo]) {
             return;
         }
     }
-    let mut keys: Vec<_> = upstream.keys().copied().collect();
-    keys.sort();
     for (r, u) in keys {
         let inherits = repos[r].updates[u]
             .follow

@@ -620,6 +620,29 @@ impl Repo {
 }
 
 impl Config {
+    /// The repos, those whose rules others follow before the followers (config order
+    /// otherwise): one pass of `laminar once` then promotes on what the upstream holds now.
+    pub fn upstream_first(&self) -> Vec<&Repo> {
+        let mut depth: HashMap<&str, usize> = HashMap::new();
+        // Repos may follow each other both ways through different rules: a bounded pass.
+        for _ in 0..self.repos.len() {
+            for repo in &self.repos {
+                let below = repo
+                    .updates
+                    .iter()
+                    .filter_map(|rule| rule.follow.as_ref())
+                    .filter(|f| f.repo != repo.name)
+                    .map(|f| depth.get(f.repo.as_str()).map_or(1, |d| d + 1))
+                    .max()
+                    .unwrap_or(0);
+                depth.insert(&repo.name, below.min(self.repos.len()));
+            }
+        }
+        let mut repos: Vec<&Repo> = self.repos.iter().collect();
+        repos.sort_by_key(|r| depth.get(r.name.as_str()).copied().unwrap_or(0));
+        repos
+    }
+
     /// Registry prefixes in config order, for the scanner.
     pub fn prefixes(&self) -> impl Iterator<Item = &str> {
         self.registries.iter().map(|r| r.prefix.as_str())

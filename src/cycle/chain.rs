@@ -327,12 +327,7 @@ fn remembered<T: Clone>(
     (lasting(value) || fresh).then(|| value.clone())
 }
 
-fn remember<T>(
-    map: &Answers<T>,
-    key: (String, String),
-    value: T,
-    now: SystemTime,
-) {
+fn remember<T>(map: &Answers<T>, key: (String, String), value: T, now: SystemTime) {
     let mut map = lock(map);
     if map.len() >= MAX_ANSWERS {
         let mut times: Vec<SystemTime> = map.values().map(|(_, at)| *at).collect();

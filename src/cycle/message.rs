@@ -19,15 +19,16 @@ pub(super) fn render(
 ) -> String {
     let change_line = change_line.unwrap_or(CHANGE_LINE);
     let lines: Vec<String> = changes.iter().map(|c| line(change_line, c)).collect();
-    let summary = match changes {
-        [one] => format!(
+    let summary = match (promotion(changes), changes) {
+        (Some(summary), _) => summary,
+        (None, [one]) => format!(
             "{}: {} {} → {}",
             one.site.path.display(),
             short_name(&one.image),
             one.old_tag,
             one.new_tag
         ),
-        _ => format!("laminar: update {} images in {repo}", changes.len()),
+        (None, _) => format!("laminar: update {} images in {repo}", changes.len()),
     };
     let body = lines.join("\n");
     match template {
@@ -45,6 +46,32 @@ pub(super) fn render(
             }
         }
     }
+}
+
+/// When every change is one promotion along the same chain, what it says:
+/// `staging → prod: app 1.4.2, soaked 26 h, e2e green` (or `… : 3 images`).
+pub(super) fn promotion(changes: &[Change]) -> Option<String> {
+    let first = changes.first()?.promotion.as_ref()?;
+    let same = changes
+        .iter()
+        .all(|c| c.promotion.as_ref().is_some_and(|p| p.chain == first.chain));
+    if !same {
+        return None;
+    }
+    let mut moves: Vec<(&str, &str)> = changes
+        .iter()
+        .map(|c| (short_name(&c.image), c.new_tag.as_str()))
+        .collect();
+    moves.sort();
+    moves.dedup();
+    let what = match moves.as_slice() {
+        [(name, tag)] => format!("{name} {tag}"),
+        _ => format!("{} images", moves.len()),
+    };
+    Some(match first.notes.is_empty() {
+        true => format!("{}: {what}", first.chain),
+        false => format!("{}: {what}, {}", first.chain, first.notes),
+    })
 }
 
 /// A deploy request's commit: what was asked for, the reason given, each change, and the

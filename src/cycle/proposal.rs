@@ -122,7 +122,13 @@ pub(super) fn groups(
     groups
 }
 
+/// A promotion has a pull request of its own (merging it is the approval); other changes
+/// are grouped as configured.
 fn group_name(repo: &Repo, by: GroupBy, change: &Change) -> String {
+    if let Some(promotion) = &change.promotion {
+        let target = promotion.chain.rsplit(" → ").next().unwrap_or_default();
+        return format!("promote-{}", branch_safe(target));
+    }
     match by {
         GroupBy::Repo => "all".into(),
         GroupBy::Rule => {
@@ -131,15 +137,17 @@ fn group_name(repo: &Repo, by: GroupBy, change: &Change) -> String {
                 rule.and_then(|rule| repo.updates.iter().position(|r| std::ptr::eq(r, rule)));
             format!("rule-{}", index.map_or(0, |i| i + 1))
         }
-        GroupBy::Image => change
-            .image
-            .chars()
-            .map(|c| match c.is_ascii_alphanumeric() || "._/-".contains(c) {
-                true => c,
-                false => '-',
-            })
-            .collect(),
+        GroupBy::Image => branch_safe(&change.image),
     }
+}
+
+fn branch_safe(text: &str) -> String {
+    text.chars()
+        .map(|c| match c.is_ascii_alphanumeric() || "._/-".contains(c) {
+            true => c,
+            false => '-',
+        })
+        .collect()
 }
 
 /// The branch for `group`: the template filled in; a name git refuses (an image path part
@@ -169,8 +177,10 @@ pub(super) fn title(pull: &PullRequest, repo: &Repo, group: &Group) -> String {
         .collect();
     moves.sort();
     moves.dedup();
+    let promoted = super::message::promotion(&group.changes);
     let template = match (&pull.title, moves.len()) {
         (Some(template), _) => template.as_str(),
+        (None, _) if promoted.is_some() => "{promotion}",
         (None, 1) => "Update {image} to {new}",
         (None, _) => "Update {count} images in {repo}",
     };
@@ -179,7 +189,8 @@ pub(super) fn title(pull: &PullRequest, repo: &Repo, group: &Group) -> String {
         .replace("{count}", &moves.len().to_string())
         .replace("{image}", &first.image)
         .replace("{old}", &first.old_tag)
-        .replace("{new}", &first.new_tag);
+        .replace("{new}", &first.new_tag)
+        .replace("{promotion}", promoted.as_deref().unwrap_or_default());
     // One line, of a length every forge takes.
     let title: String = title
         .chars()

@@ -41,6 +41,9 @@ pub(crate) struct ForgeState {
     pub token: String,
     /// When the installation tokens handed out end (GitHub answers an hour ahead).
     pub token_expires_at: Option<String>,
+    /// Commit checks by commit: (kind, name, state), kind `status` or `run` (GitHub's check
+    /// runs; GitLab's pipeline), state `success`, `pending` or `failure`.
+    pub checks: std::collections::HashMap<String, Vec<(String, String, String)>>,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -105,12 +108,38 @@ impl FakeForge {
         self.state.lock().unwrap().pulls.clone()
     }
 
+    /// A CI system reports on `sha`: `kind` is `status`, or `run` (a GitHub check run, a
+    /// GitLab pipeline); `state` is `success`, `pending` or `failure`.
+    pub(crate) fn report(&self, sha: &str, kind: &str, name: &str, state: &str) {
+        let mut forge = self.state.lock().unwrap();
+        let checks = forge.checks.entry(sha.to_string()).or_default();
+        checks.push((kind.into(), name.into(), state.into()));
+    }
+
     /// Someone closes (or merges) a pull request on the forge.
     pub(crate) fn close(&self, number: u64, merged: bool) {
         let mut state = self.state.lock().unwrap();
         let pull = state.pulls.iter_mut().find(|p| p.number == number).unwrap();
         pull.open = false;
         pull.merged = merged;
+    }
+}
+
+/// The (name, state) reports of one kind on `sha`, oldest first.
+fn checks_of(state: &ForgeState, sha: &str, kind: &str) -> Vec<(String, String)> {
+    let reported = state.checks.get(sha).cloned().unwrap_or_default();
+    reported
+        .into_iter()
+        .filter(|(k, _, _)| k == kind)
+        .map(|(_, name, s)| (name, s))
+        .collect()
+}
+
+fn gitlab_state(state: &str) -> &'static str {
+    match state {
+        "success" => "success",
+        "pending" => "running",
+        _ => "failed",
     }
 }
 
@@ -233,6 +262,30 @@ fn github(
     let parts: Vec<&str> = rest.split('/').collect();
     let input = body(request);
     match (method, parts.as_slice()) {
+        // "REST API endpoints for commit statuses": the combined status, newest per context.
+        ("GET", ["commits", sha, "status"]) => {
+            let statuses: Vec<Value> = checks_of(state, sha, "status")
+                .iter()
+                .rev()
+                .map(|(name, s)| json!({"context": name, "state": s, "description": null}))
+                .collect();
+            ResponseTemplate::new(200).set_body_json(json!({
+                "state": "pending", "sha": sha, "total_count": statuses.len(), "statuses": statuses,
+            }))
+        }
+        // "REST API endpoints for check runs": `status` and, once completed, `conclusion`.
+        ("GET", ["commits", sha, "check-runs"]) => {
+            let runs: Vec<Value> = checks_of(state, sha, "run")
+                .iter()
+                .rev()
+                .map(|(name, s)| match s.as_str() {
+                    "pending" => json!({"name": name, "status": "in_progress", "conclusion": null}),
+                    done => json!({"name": name, "status": "completed", "conclusion": done}),
+                })
+                .collect();
+            ResponseTemplate::new(200)
+                .set_body_json(json!({"total_count": runs.len(), "check_runs": runs}))
+        }
         ("GET", ["pulls"]) => {
             let head = query(request, "head").unwrap_or_default();
             let wanted_base = query(request, "base");
@@ -353,6 +406,28 @@ fn gitlab(request: &Request, state: &mut ForgeState, base: &str) -> ResponseTemp
             .map(|(n, id)| json!({"id": id, "username": n, "state": "active"}))
             .collect();
         return ResponseTemplate::new(200).set_body_json(Value::Array(users));
+    }
+    let project = "/api/v4/projects/group%2Fsub%2Fdeploy";
+    // "Commits API: list the statuses of a commit" and "Pipelines API: list project pipelines".
+    if let Some(sha) = path
+        .strip_prefix(&format!("{project}/repository/commits/"))
+        .and_then(|rest| rest.strip_suffix("/statuses"))
+    {
+        let statuses: Vec<Value> = checks_of(state, sha, "status")
+            .iter()
+            .enumerate()
+            .map(|(id, (name, s))| json!({"id": id + 1, "sha": sha, "name": name, "status": gitlab_state(s)}))
+            .collect();
+        return ResponseTemplate::new(200).set_body_json(Value::Array(statuses));
+    }
+    if path == format!("{project}/pipelines") {
+        let sha = query(request, "sha").unwrap_or_default();
+        let pipelines: Vec<Value> = checks_of(state, &sha, "run")
+            .iter()
+            .enumerate()
+            .map(|(id, (_, s))| json!({"id": id + 1, "sha": sha, "ref": "main", "status": gitlab_state(s)}))
+            .collect();
+        return ResponseTemplate::new(200).set_body_json(Value::Array(pipelines));
     }
     let Some(rest) = path.strip_prefix("/api/v4/projects/group%2Fsub%2Fdeploy/merge_requests")
     else {
@@ -495,6 +570,15 @@ fn gitea(request: &Request, state: &mut ForgeState, base: &str) -> ResponseTempl
     let parts: Vec<&str> = rest.split('/').collect();
     let input = body(request);
     match (request.method.as_str(), parts.as_slice()) {
+        // swagger `repoListStatusesByRef`: every status ever set, each with its id.
+        ("GET", ["commits", sha, "statuses"]) => {
+            let statuses: Vec<Value> = checks_of(state, sha, "status")
+                .iter()
+                .enumerate()
+                .map(|(id, (name, s))| json!({"id": id + 1, "context": name, "status": s}))
+                .collect();
+            ResponseTemplate::new(200).set_body_json(Value::Array(statuses))
+        }
         ("GET", ["labels"]) => ResponseTemplate::new(200).set_body_json(json!([
             {"id": 7, "name": "dependencies", "color": "00aabb"},
             {"id": 9, "name": "bug", "color": "ee0701"},

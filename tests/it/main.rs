@@ -1,6 +1,7 @@
 //! Integration tests: the `laminar` binary driven as a user would.
 
 mod acr;
+mod chains;
 mod check;
 mod corpus;
 mod cycle;
