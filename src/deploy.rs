@@ -210,7 +210,9 @@ fn refusal_status(refusal: &DeployRefusal) -> u16 {
         DeployRefusal::Excluded { .. }
         | DeployRefusal::OutsidePattern { .. }
         | DeployRefusal::DigestUnknown { .. }
-        | DeployRefusal::Untrusted { .. } => 422,
+        | DeployRefusal::Untrusted { .. }
+        | DeployRefusal::Chain { .. } => 422,
+        DeployRefusal::OutsideWindow { .. } => 409,
     }
 }
 

@@ -16,7 +16,7 @@ mod trust;
 
 pub use chain::{
     Asking, ChainFacts, ChainWait, Checks, Health, Lineage, Lookup, Offer, Snapshot, Stint,
-    describe_health, lineage, offer,
+    describe_health, lineage, offer, qualify,
 };
 pub use deploy::{DeployOrder, DeployRefusal, deploy};
 pub use standing::{Standing, Written, describe as describe_hold};
@@ -158,16 +158,23 @@ impl fmt::Display for KeptReason {
                 trust::describe(passed)
             ),
             KeptReason::Unverified { tag } => write!(f, "{tag} is still to be verified"),
-            KeptReason::OutsideWindow { until } => write!(
-                f,
-                "outside the rule's window: waits until {}",
-                jiff::Timestamp::try_from(*until)
-                    .map(|t| t.round(jiff::Unit::Second).unwrap_or(t).to_string())
-                    .unwrap_or_default()
-            ),
+            KeptReason::OutsideWindow { until } => {
+                write!(
+                    f,
+                    "outside the rule's window: waits until {}",
+                    moment(*until)
+                )
+            }
             KeptReason::Chain(wait) => wait.fmt(f),
         }
     }
+}
+
+/// A time as people read it in a status: `2026-12-08T08:00:00Z`.
+pub(crate) fn moment(at: SystemTime) -> String {
+    jiff::Timestamp::try_from(at)
+        .map(|t| t.round(jiff::Unit::Second).unwrap_or(t).to_string())
+        .unwrap_or_default()
 }
 
 impl Kept {

@@ -36,7 +36,11 @@ pub(super) async fn ask_registries(
             if deployed.as_ref().is_some_and(|key| *key != reference.key) {
                 continue;
             }
-            if let Some(rule) = repo.rule_for(&file.path, &reference.tag) {
+            let rule = repo.rule_for(&file.path, &reference.tag);
+            // A following rule's tags come from its upstream; only a forced deploy, which
+            // skips the chain, needs the registry's.
+            let forced = deploy.is_some_and(|order| order.force);
+            if let Some(rule) = rule.filter(|rule| rule.follow.is_none() || forced) {
                 let wanted = wanted
                     .entry((&reference.registry, reference.image.as_str()))
                     .or_default();

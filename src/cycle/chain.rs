@@ -14,7 +14,7 @@ use crate::git::Landed;
 use crate::image::hub::ImageKey;
 use crate::plan::{
     Asking, ChainFacts, Checks, Health, Lineage, Lookup, Offer, Snapshot, describe_health, lineage,
-    offer,
+    offer, qualify,
 };
 
 /// First-parent commits of a followed branch read at most, and how far back in time.
@@ -219,7 +219,12 @@ fn same_rule(found: Option<&UpdateRule>, rule: &UpdateRule) -> bool {
 
 /// The chain facts a repo's following rules plan with: the lineages they follow, and every
 /// check and health answer their candidates need that the cycle's share allows.
-pub(super) async fn chain_facts(shared: &Shared, repo: &Repo, files: &[FileRefs]) -> ChainFacts {
+pub(super) async fn chain_facts(
+    shared: &Shared,
+    repo: &Repo,
+    files: &[FileRefs],
+    order: Option<&DeployOrder>,
+) -> ChainFacts {
     let mut facts = ChainFacts::default();
     for follow in repo.updates.iter().filter_map(|r| r.follow.as_ref()) {
         if let Some(lineage) = shared.chains.lineage(&follow.repo, &follow.rule) {
@@ -247,8 +252,23 @@ pub(super) async fn chain_facts(shared: &Shared, repo: &Repo, files: &[FileRefs]
                 current: &reference.tag,
                 now,
             };
+            // A deploy request asks about its own tag (a forced one skips the chain).
+            let asked = match order {
+                Some(order) if order.force || ImageKey::of(&order.image) != reference.key => {
+                    continue;
+                }
+                Some(order) => Some(order.tag.as_str()),
+                None => None,
+            };
             // Each answer may uncover the next lookup (a failed check passes to an older tag).
-            while let Offer::Lookup { lookup, .. } = offer(&asking, &facts) {
+            loop {
+                let offered = match asked {
+                    Some(tag) => qualify(&asking, &facts, tag),
+                    None => offer(&asking, &facts),
+                };
+                let Offer::Lookup { lookup, .. } = offered else {
+                    break;
+                };
                 if !answer(shared, follow, &lookup, &mut facts, &mut budget, now).await {
                     break;
                 }

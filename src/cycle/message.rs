@@ -103,6 +103,15 @@ pub(super) fn deploy(order: &DeployOrder, changes: &[Change]) -> String {
         message.push_str(&line(CHANGE_LINE, change));
         message.push('\n');
     }
+    let mut chains: Vec<String> = changes
+        .iter()
+        .filter_map(|c| c.promotion.as_ref())
+        .map(|p| format!("Promotion chain {}: {}", p.chain, p.notes))
+        .collect();
+    chains.dedup();
+    for chain in chains {
+        message.push_str(&format!("\n{chain}\n"));
+    }
     message.push_str(&format!("\nLaminar-Deploy: {}\n", order.id));
     message
 }

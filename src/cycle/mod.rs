@@ -299,7 +299,7 @@ impl RepoCycle {
             report.errors.push(error);
         }
         let mut standing = self.standing(shared, synced.head).await?;
-        standing.chain = chain_facts(shared, &rules.repo, &files).await;
+        standing.chain = chain_facts(shared, &rules.repo, &files, order).await;
         judge_candidates(shared, &rules.repo, &files, &tags, order, &mut standing).await;
         let planning = Planning {
             rules: &rules,

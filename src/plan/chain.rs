@@ -178,6 +178,11 @@ pub enum ChainWait {
     Lookup {
         tag: String,
     },
+    /// A deploy request asked for a tag the upstream never held (in the history read).
+    NotHeld {
+        tag: String,
+        upstream: String,
+    },
 }
 
 impl fmt::Display for ChainWait {
@@ -212,6 +217,9 @@ impl fmt::Display for ChainWait {
                 "{tag} was rolled back from in {upstream}: not touched automatically"
             ),
             ChainWait::Lookup { tag } => write!(f, "{tag}: checks or health still to be read"),
+            ChainWait::NotHeld { tag, upstream } => {
+                write!(f, "{upstream} has not run {tag}")
+            }
         }
     }
 }
@@ -244,16 +252,54 @@ pub struct Asking<'a> {
     pub now: SystemTime,
 }
 
-/// The newest tag the upstream qualifies for `at`, or why none does yet.
-pub fn offer(at: &Asking, facts: &ChainFacts) -> Offer {
+/// The upstream's stints of `at`'s image, or why there are none.
+fn upstream_stints<'f>(at: &Asking, facts: &'f ChainFacts) -> Result<&'f [Stint], ChainWait> {
     let upstream = at.follow.upstream_name(at.repo);
     let key = (at.follow.repo.clone(), at.follow.rule.clone());
     let Some(lineage) = facts.lineages.get(&key) else {
-        return Offer::Wait(ChainWait::Unread { upstream });
+        return Err(ChainWait::Unread { upstream });
     };
-    let Some(stints) = lineage.images.get(at.image).filter(|s| !s.is_empty()) else {
-        return Offer::Wait(ChainWait::NotUpstream { upstream });
+    match lineage.images.get(at.image).filter(|s| !s.is_empty()) {
+        Some(stints) => Ok(stints),
+        None => Err(ChainWait::NotUpstream { upstream }),
+    }
+}
+
+/// Whether the chain lets `tag` (a deploy request's) be set on `at`: the upstream ran it,
+/// never rolled back from it, and it passes the rule's soak, checks and health.
+pub fn qualify(at: &Asking, facts: &ChainFacts, tag: &str) -> Offer {
+    let stints = match upstream_stints(at, facts) {
+        Ok(stints) => stints,
+        Err(wait) => return Offer::Wait(wait),
     };
+    let upstream = at.follow.upstream_name(at.repo);
+    let tags = tag_infos(stints);
+    let Some(info) = tags.iter().find(|t| t.tag == tag) else {
+        let tag = tag.to_string();
+        return Offer::Wait(ChainWait::NotHeld { tag, upstream });
+    };
+    if rolled_back(at.policy, stints, &tags).contains(tag) {
+        let tag = tag.to_string();
+        return Offer::Wait(ChainWait::RolledBack { tag, upstream });
+    }
+    let tag = tag.to_string();
+    match qualifies(at, facts, stints, &tag) {
+        Qualified::Yes(note) => Offer::Move {
+            to: info.clone(),
+            note,
+        },
+        Qualified::Lookup(lookup) => Offer::Lookup { tag, lookup },
+        Qualified::No(wait) | Qualified::Hold(wait) => Offer::Wait(wait),
+    }
+}
+
+/// The newest tag the upstream qualifies for `at`, or why none does yet.
+pub fn offer(at: &Asking, facts: &ChainFacts) -> Offer {
+    let stints = match upstream_stints(at, facts) {
+        Ok(stints) => stints,
+        Err(wait) => return Offer::Wait(wait),
+    };
+    let upstream = at.follow.upstream_name(at.repo);
     let tags = tag_infos(stints);
     let rolled_back = rolled_back(at.policy, stints, &tags);
     if rolled_back.contains(at.current) {

@@ -63,6 +63,10 @@ pub enum DeployRefusal {
     },
     #[error("{site} pins a digest, and the digest of {tag} is unknown")]
     DigestUnknown { tag: String, site: String },
+    #[error("{site} is outside its rule's window until {until}; ask with force to set it anyway")]
+    OutsideWindow { site: String, until: String },
+    #[error("{site} follows a promotion chain: {why}; ask with force to skip the chain")]
+    Chain { site: String, why: String },
     #[error("{tag} does not pass the trust gate of {site}: {why}")]
     Untrusted {
         tag: String,
@@ -107,10 +111,27 @@ fn set(
     at: &Managed,
 ) -> Result<(), DeployRefusal> {
     let (reference, policy, site) = (at.reference, &at.rule.policy, &at.site);
-    let known = inputs
-        .tags
-        .get(&reference.image)
-        .ok_or_else(|| DeployRefusal::Unlisted(reference.image.clone()))?;
+    let closed = at
+        .rule
+        .window
+        .as_ref()
+        .and_then(|w| w.closed_until(inputs.now));
+    if let Some(until) = closed.filter(|_| !order.force) {
+        return Err(DeployRefusal::OutsideWindow {
+            site: site.to_string(),
+            until: super::moment(until),
+        });
+    }
+    // Past a chain only by force: then the registry's listing, as for any rule.
+    let promoted = match (&at.rule.follow, order.force) {
+        (Some(follow), false) => Some(through_chain(inputs, order, at, follow)?),
+        _ => None,
+    };
+    let listed = match &promoted {
+        Some((known, _)) => Some(known),
+        None => inputs.tags.get(&reference.image),
+    };
+    let known = listed.ok_or_else(|| DeployRefusal::Unlisted(reference.image.clone()))?;
     let info = known
         .tags
         .iter()
@@ -173,15 +194,61 @@ fn set(
             site: site.to_string(),
         }
     })?;
+    let promotion = at.rule.follow.as_ref().map(|follow| {
+        let own = at.rule.name.as_deref().unwrap_or(&inputs.repo.name);
+        let chain = format!("{} → {own}", follow.upstream_name(&inputs.repo.name));
+        let notes = match &promoted {
+            Some((_, note)) => note.clone(),
+            None => "forced past the chain by a deploy request".to_string(),
+        };
+        super::Promotion { chain, notes }
+    });
     plan.changes.push(Change {
         rule: policy.pattern.to_string(),
         reason: match &order.reason {
             Some(reason) => format!("requested by deploy {}: {reason}", order.id),
             None => format!("requested by deploy {}", order.id),
         },
+        promotion,
         ..moved
     });
     Ok(())
+}
+
+/// A deploy to a following rule's reference, not forced: the tag must be one the chain lets
+/// through. The upstream's tags stand for the registry's, with why the tag qualified.
+fn through_chain(
+    inputs: &Inputs,
+    order: &DeployOrder,
+    at: &Managed,
+    follow: &crate::config::Follow,
+) -> Result<(ImageTags, String), DeployRefusal> {
+    let facts = &inputs.standing.chain;
+    let asking = super::Asking {
+        follow,
+        policy: &at.rule.policy,
+        repo: &inputs.repo.name,
+        image: &at.reference.key,
+        current: &at.reference.tag,
+        now: inputs.now,
+    };
+    let refused = |why: String| DeployRefusal::Chain {
+        site: at.site.to_string(),
+        why,
+    };
+    match super::qualify(&asking, facts, &order.tag) {
+        super::Offer::Move { note, .. } => {
+            let known = super::chain::candidates(follow, &at.reference.key, facts)
+                .map(ImageTags::complete)
+                .unwrap_or_default();
+            Ok((known, note))
+        }
+        super::Offer::Wait(wait) => Err(refused(wait.to_string())),
+        super::Offer::Keep(why) => Err(refused(why.to_string())),
+        super::Offer::Lookup { tag, .. } => {
+            Err(refused(super::ChainWait::Lookup { tag }.to_string()))
+        }
+    }
 }
 
 /// The hold that keeps a deployed tag the rule would move away from: until a tag newer than

@@ -357,13 +357,116 @@ async fn in_pull_request_mode_each_promotion_is_a_pull_request_of_its_own() {
     assert_eq!(
         pulls,
         [
-            ("laminar/envs/all".to_string(), format!("Update {addr}/acme/app to 1.1.0")),
+            (
+                "laminar/envs/all".to_string(),
+                format!("Update {addr}/acme/app to 1.1.0")
+            ),
             (
                 "laminar/envs/promote-staging".to_string(),
                 "dev → staging: app 1.0.5, soaked 30 h".to_string()
             ),
         ]
     );
-    let promoted = git(&remote.bare, &["show", "laminar/envs/promote-staging:staging/app.yaml"]);
+    let promoted = git(
+        &remote.bare,
+        &["show", "laminar/envs/promote-staging:staging/app.yaml"],
+    );
     assert_eq!(promoted, app(addr, "1.0.5").trim_end());
+}
+
+#[tokio::test]
+async fn deploy_requests_pass_the_chain_or_skip_it_with_force_which_the_commit_records() {
+    let registry = registry_with(&["1.0.0", "1.1.0", "1.2.0"]).await;
+    let addr = &registry.addr;
+    let remote = BareRepo::new(&[("README", "environments\n")]);
+    commit_at(&remote, &[("dev/app.yaml", app(addr, "1.0.0"))], 100);
+    commit_at(
+        &remote,
+        &[
+            ("dev/app.yaml", app(addr, "1.1.0")),
+            ("qa/app.yaml", app(addr, "1.1.0")),
+            ("staging/app.yaml", app(addr, "1.0.0")),
+        ],
+        60,
+    );
+    commit_at(&remote, &[("dev/app.yaml", app(addr, "1.2.0"))], 2);
+    let hour = (SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        / 3600
+        + 2)
+        % 24;
+    let window = format!("daily {hour:02}:00-{:02}:00 UTC", (hour + 1) % 24);
+    let port = crate::fixtures::registry::free_port();
+    let dir = Dir::new();
+    dir.write(
+        "laminar.yaml",
+        format!(
+            "{}  listen: 127.0.0.1:{port}\n{}git:\n- name: envs\n  url: {}\n  branch: main\n  pollFreq: 3600\n  updates:\n  \
+             - name: dev\n    pattern: semver:^1\n    files: [dev/]\n  \
+             - name: qa\n    follow: dev\n    soak: 24h\n    files: [qa/]\n  \
+             - name: staging\n    follow: dev\n    soak: 24h\n    files: [staging/]\n    window: \"{window}\"\n",
+            "global:\n  dataDir: state\n  gitUser: Laminar\n  gitEmail: laminar@example.org\n",
+            format!("dockerRegistries:\n- reg: {addr}/acme\n  name: local\n  insecure: true\n"),
+            remote.bare.display()
+        ),
+    );
+    let daemon =
+        crate::fixtures::daemon::Daemon::start(dir.path(), Some(crate::fixtures::daemon::TOKEN))
+            .await;
+    let deploy = |body: serde_json::Value| async move {
+        let response = reqwest::Client::new()
+            .post(format!("http://127.0.0.1:{port}/api/v1/deploy?wait=true"))
+            .bearer_auth(crate::fixtures::daemon::TOKEN)
+            .body(body.to_string())
+            .send()
+            .await
+            .unwrap();
+        let status = response.status().as_u16();
+        let text = response.text().await.unwrap();
+        (
+            status,
+            serde_json::from_str::<serde_json::Value>(&text).unwrap_or_default(),
+        )
+    };
+    let image = format!("{addr}/acme/app");
+
+    // qa: 1.2.0 has soaked 2 h of 24 — refused; 1.0.0, which dev ran for 40 h, is let through.
+    let (status, answer) = deploy(json!({"image": image, "tag": "1.2.0", "files": ["qa/"]})).await;
+    assert_eq!(status, 422, "{answer}");
+    let error = answer["repos"]["envs"]["error"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(
+        error.contains("follows a promotion chain: soaking: 1.2.0 has 21 h left"),
+        "{answer}"
+    );
+    let (status, answer) = deploy(json!({"image": image, "tag": "1.0.0", "files": ["qa/"]})).await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(remote.show("qa/app.yaml"), app(addr, "1.0.0").trim_end());
+    let message = git(&remote.bare, &["log", "-1", "--format=%B", "main"]);
+    assert!(
+        message.contains("Promotion chain dev → qa: soaked 40 h"),
+        "{message}"
+    );
+
+    // staging: its window is closed — refused, unless forced, which also skips the chain.
+    let (status, answer) =
+        deploy(json!({"image": image, "tag": "1.2.0", "files": ["staging/"]})).await;
+    assert_eq!(status, 409, "{answer}");
+    let (status, answer) =
+        deploy(json!({"image": image, "tag": "1.2.0", "files": ["staging/"], "force": true})).await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(
+        remote.show("staging/app.yaml"),
+        app(addr, "1.2.0").trim_end()
+    );
+    let message = git(&remote.bare, &["log", "-1", "--format=%B", "main"]);
+    assert!(
+        message
+            .contains("Promotion chain dev → staging: forced past the chain by a deploy request"),
+        "{message}"
+    );
+    drop(daemon);
 }
