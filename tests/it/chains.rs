@@ -63,8 +63,13 @@ fn once(dir: &Dir, args: &[&str]) -> String {
 }
 
 fn registry_config(addr: &str) -> String {
+    settings(addr, "")
+}
+
+/// `global` (with `more` lines in it) and the registry.
+fn settings(addr: &str, more: &str) -> String {
     format!(
-        "global:\n  dataDir: state\n  gitUser: Laminar\n  gitEmail: laminar@example.org\n\
+        "global:\n  dataDir: state\n  gitUser: Laminar\n  gitEmail: laminar@example.org\n{more}\
          dockerRegistries:\n- reg: {addr}/acme\n  name: local\n  insecure: true\n"
     )
 }
@@ -403,12 +408,11 @@ async fn deploy_requests_pass_the_chain_or_skip_it_with_force_which_the_commit_r
     dir.write(
         "laminar.yaml",
         format!(
-            "{}  listen: 127.0.0.1:{port}\n{}git:\n- name: envs\n  url: {}\n  branch: main\n  pollFreq: 3600\n  updates:\n  \
+            "{}git:\n- name: envs\n  url: {}\n  branch: main\n  pollFreq: 3600\n  updates:\n  \
              - name: dev\n    pattern: semver:^1\n    files: [dev/]\n  \
              - name: qa\n    follow: dev\n    soak: 24h\n    files: [qa/]\n  \
              - name: staging\n    follow: dev\n    soak: 24h\n    files: [staging/]\n    window: \"{window}\"\n",
-            "global:\n  dataDir: state\n  gitUser: Laminar\n  gitEmail: laminar@example.org\n",
-            format!("dockerRegistries:\n- reg: {addr}/acme\n  name: local\n  insecure: true\n"),
+            settings(addr, &format!("  listen: 127.0.0.1:{port}\n")),
             remote.bare.display()
         ),
     );
