@@ -421,6 +421,21 @@ fn promote(
     let (to, note) = match offer(&asking, facts) {
         Offer::Move { to, note } => (to, note),
         Offer::Keep(why) => return Err(KeptReason::Rule(why)),
+        Offer::Wait(ChainWait::RolledBack { tag, upstream }) => {
+            // Held like a rollback by hand: noticed (and told) once, over when the upstream
+            // moves past the tag.
+            let own = at.rule.name.as_deref().unwrap_or(&inputs.repo.name);
+            let mut hold = Hold::new(crate::holds::HoldKind::Rollback, &reference.image);
+            hold.repo = Some(inputs.repo.name.clone());
+            hold.file = Some(at.file.to_string());
+            hold.tag = Some(tag.clone());
+            hold.release_after = Some(tag.clone());
+            hold.reason = Some(format!(
+                "{upstream} rolled back from {tag}: not touched automatically (promotion chain {upstream} → {own})"
+            ));
+            plan.holds_made.push(hold.clone());
+            return Err(KeptReason::OnHold(Box::new(hold)));
+        }
         Offer::Wait(wait) => return Err(KeptReason::Chain(wait)),
         Offer::Lookup { tag, .. } => return Err(KeptReason::Chain(ChainWait::Lookup { tag })),
     };

@@ -59,7 +59,7 @@ fn headline(event: &Event, code: impl Fn(&str) -> String) -> String {
         EventKind::Failed => format!("laminar: {repo} started failing"),
         EventKind::Recovered => format!("laminar: {repo} recovered"),
         EventKind::RolledBack => format!(
-            "laminar: {} image reference{} in {repo} rolled back by hand; held until a newer tag appears",
+            "laminar: {} image reference{} in {repo} rolled back; held until a newer tag appears",
             event.changes.len(),
             if event.changes.len() == 1 {
                 " was"

@@ -39,7 +39,8 @@ pub struct Event {
     /// The commit on the forge's web UI, when the URL says where that is.
     pub link: Option<String>,
     pub changes: Vec<ChangeNote>,
-    /// `failed`, `push-gave-up`: what went wrong.
+    /// `failed`, `push-gave-up`: what went wrong; `rolled-back` in a promotion chain: which
+    /// chain stopped, and why.
     pub error: Option<String>,
     /// Pull-request mode (`updated`): the pull requests opened or updated, and their branches;
     /// `commit` and `link` are then the first one's.
@@ -117,10 +118,11 @@ pub fn events(repo: &Repo, previous: Option<CycleResult>, report: &CycleReport) 
     if !failed && was_failing {
         events.push(event(EventKind::Recovered));
     }
-    let rolled_back = rolled_back(report);
+    let (rolled_back, why) = rolled_back(report);
     if !rolled_back.is_empty() {
         events.push(Event {
             changes: rolled_back,
+            error: why,
             ..event(EventKind::RolledBack)
         });
     }
@@ -137,9 +139,11 @@ pub fn events(repo: &Repo, previous: Option<CycleResult>, report: &CycleReport) 
     events
 }
 
-/// The references a rollback by other hands left held in this cycle.
-fn rolled_back(report: &CycleReport) -> Vec<ChangeNote> {
-    report
+/// The references a rollback left held in this cycle — by other hands, or upstream in a
+/// promotion chain (then why, as the holds say it).
+fn rolled_back(report: &CycleReport) -> (Vec<ChangeNote>, Option<String>) {
+    let mut chains = Vec::new();
+    let notes = report
         .kept
         .iter()
         .filter_map(|kept| match &kept.reason {
@@ -147,6 +151,10 @@ fn rolled_back(report: &CycleReport) -> Vec<ChangeNote> {
                 if hold.kind == HoldKind::Rollback
                     && report.holds_made.iter().any(|made| made.id == hold.id) =>
             {
+                let reason = hold.reason.as_deref().unwrap_or_default();
+                if reason.contains("promotion chain") && !chains.contains(&reason) {
+                    chains.push(reason);
+                }
                 Some(ChangeNote {
                     file: kept.site.path.display().to_string(),
                     line: kept.site.line,
@@ -157,7 +165,9 @@ fn rolled_back(report: &CycleReport) -> Vec<ChangeNote> {
             }
             _ => None,
         })
-        .collect()
+        .collect();
+    let why = (!chains.is_empty()).then(|| chains.join("; "));
+    (notes, why)
 }
 
 /// `https://host/owner/repo/commit/<sha>` (the form GitHub, GitLab, Gitea and Forgejo all

@@ -280,7 +280,9 @@ async fn a_rollback_upstream_stops_the_chain_and_a_closed_window_waits() {
     );
     // qa already has 1.2.0: left alone, and said why.
     assert!(
-        out.contains("1.2.0 was rolled back from in dev: not touched automatically"),
+        out.contains(
+            "dev rolled back from 1.2.0: not touched automatically (promotion chain dev → qa)"
+        ),
         "{out}"
     );
     assert_eq!(remote.show("qa/app.yaml"), app(addr, "1.2.0").trim_end());
