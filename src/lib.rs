@@ -17,7 +17,7 @@
 //! cli
 //! server
 //! scheduler
-//! status notify deploy
+//! status notify deploy chains
 //! cycle
 //! plan holds git registry forge exec metrics webhook
 //! config
@@ -30,6 +30,7 @@
 //! - `server`: HTTP — the API, webhooks in, the status page, `/metrics` — behind one
 //!   `Authorized` extractor; its own accept loop bounds slow and idle clients.
 //! - [`scheduler`]: one task per repo (wake-ups, turns, shutdown) and the one publish step.
+//! - [`chains`]: the promotion chains as people read them (which tag is where, what waits).
 //! - [`status`]: each repo's latest cycle and the image → repos index, for the API, the page
 //!   and readiness. [`notify`]: events of finished cycles, queued and delivered to Slack,
 //!   Teams, Discord or a signed webhook. [`deploy`]: deploy requests' bookkeeping.
@@ -54,6 +55,7 @@
 
 #![warn(unreachable_pub)]
 
+pub mod chains;
 pub mod cli;
 pub mod config;
 pub mod cycle;

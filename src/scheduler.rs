@@ -214,6 +214,7 @@ pub async fn run(
             },
             outlets: outlets.clone(),
             deploys: triggers.deploys.clone(),
+            triggers: triggers.clone(),
             due: Instant::now(),
             last_full: None,
             event_retry: None,
@@ -264,6 +265,8 @@ struct RepoTask {
     turns: Turns,
     outlets: Arc<Outlets>,
     deploys: Arc<Deploys>,
+    /// Wakes the repos that follow this one's rules when what they hold moves.
+    triggers: Arc<Triggers>,
     /// The next polled cycle. Every repo's cycles fall on a grid of its pollFreq from
     /// start-up, so repos with the same pollFreq wake together and share one registry listing
     /// per image (at most maxConcurrentRepos run at once; the others wait for a turn).
@@ -432,6 +435,16 @@ impl RepoTask {
             }
         };
         self.outlets.status.updated(name, report);
+        if report.lineage_moved {
+            let followers = shared.config.repos.iter().filter(|repo| {
+                repo.updates
+                    .iter()
+                    .any(|rule| rule.follow.as_ref().is_some_and(|f| &f.repo == name))
+            });
+            for follower in followers {
+                self.triggers.trigger(&follower.name);
+            }
+        }
         for event in notify::events(&self.cycle.repo, previous.flatten(), report) {
             if previous.is_some() || event.kind == EventKind::Updated {
                 self.outlets.notifier.publish(&event);

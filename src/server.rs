@@ -44,6 +44,8 @@ pub(crate) struct AppState {
     /// For the status page: the repos, the registries and who may see it.
     pub config: Arc<Config>,
     pub started: tokio::time::Instant,
+    /// The lineages chains follow, for `/api/v1/chains` and the page.
+    pub chains: Arc<crate::cycle::Chains>,
 }
 
 pub(crate) fn router(state: Arc<AppState>) -> Router {
@@ -58,6 +60,7 @@ pub(crate) fn router(state: Arc<AppState>) -> Router {
         .route("/api/v1/sync", post(sync_all))
         .route("/api/v1/sync/{repo}", post(sync_repo))
         .route("/api/v1/status", get(status))
+        .route("/api/v1/chains", get(chains))
         .route("/api/v1/deploy", post(promote::deploy))
         .route("/api/v1/deploy/{id}", get(promote::deploy_state))
         .route(
@@ -142,6 +145,16 @@ async fn status(State(state): State<Arc<AppState>>, _: Authorized) -> Response {
         "idle": state.triggers.idle(),
     }))
     .into_response()
+}
+
+async fn chains(State(state): State<Arc<AppState>>, _: Authorized) -> Response {
+    let views = crate::chains::views(
+        &state.config,
+        &state.status.snapshot(),
+        &state.chains,
+        std::time::SystemTime::now(),
+    );
+    Json(json!({ "chains": views })).into_response()
 }
 
 /// A push event: the repos whose references name the pushed image are woken, and that image

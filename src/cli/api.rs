@@ -86,6 +86,28 @@ pub struct StatusArgs {
 }
 
 #[derive(Debug, Args)]
+pub struct ChainsArgs {
+    /// The chains as the API gives them
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub daemon: Daemon,
+}
+
+/// Each promotion chain: which tag is in which environment, and what waits and why.
+pub(super) fn chains(args: &ChainsArgs) -> Result<(), CliError> {
+    let answer = call(&args.daemon, Method::GET, "/api/v1/chains", None)?;
+    if args.json {
+        println!("{answer:#}");
+        return Ok(());
+    }
+    let views: Vec<crate::chains::ChainView> = serde_json::from_value(answer["chains"].clone())
+        .map_err(|e| CliError::Usage(format!("unexpected answer from the daemon: {e}")))?;
+    print!("{}", crate::chains::render(&views));
+    Ok(())
+}
+
+#[derive(Debug, Args)]
 pub struct HoldsArgs {
     #[command(flatten)]
     pub daemon: Daemon,

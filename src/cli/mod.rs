@@ -87,6 +87,8 @@ pub enum Command {
     Tags(tags::TagsArgs),
     /// Show the running daemon's repos, references and holds
     Status(api::StatusArgs),
+    /// Show the running daemon's promotion chains: which tag is where, what waits and why
+    Chains(api::ChainsArgs),
     /// Ask the running daemon to set an exact tag (a rollback, say) and commit it
     Deploy(api::DeployArgs),
     /// Ask the running daemon to stop updating an image (in one repo, until a time)
@@ -157,6 +159,7 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
         Command::Scan(args) => scan::run(&args, cli.global.config.as_deref()),
         Command::Tags(args) => tags::run(&args, cli.global.config.as_deref()),
         Command::Status(args) => api::status(&args),
+        Command::Chains(args) => api::chains(&args),
         Command::Deploy(args) => api::deploy(&args),
         Command::Hold(args) => api::hold(&args),
         Command::Release(args) => api::release(&args),

@@ -43,6 +43,7 @@ async fn serve(config: Arc<Config>, token: Option<Secret>) -> Result<(), CliErro
         holds: shared.holds.clone(),
         config: config.clone(),
         started: tokio::time::Instant::now(),
+        chains: shared.chains.clone(),
     });
     let (stop_server, server_stopped) = tokio::sync::oneshot::channel::<()>();
     let drain = config.global.shutdown_grace.min(SERVER_DRAIN);

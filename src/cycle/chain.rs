@@ -96,14 +96,16 @@ pub(super) struct HistoryMemo {
 use crate::image::scanner::ImageRef;
 
 impl RepoCycle {
-    /// Reads and publishes the lineage of each of this repo's rules that someone follows.
+    /// Reads and publishes the lineage of each of this repo's rules that someone follows;
+    /// `true` when what one of them holds has changed since the last reading.
     pub(super) async fn read_lineages(
         &mut self,
         shared: &Shared,
         rules: &Rules,
         files: &[FileRefs],
         head: Oid,
-    ) -> Result<(), CycleError> {
+    ) -> Result<bool, CycleError> {
+        let mut moved = false;
         let repo = &rules.repo;
         let followed: Vec<&UpdateRule> = repo
             .updates
@@ -141,12 +143,14 @@ impl RepoCycle {
                 .await??;
             let snapshots = self.snapshots(shared, rule, &paths, &landed).await?;
             let lineage = Arc::new(lineage(&snapshots));
+            let before = self.history.lineages.get(&name).map(|(_, l)| &l.images);
+            moved |= before != Some(&lineage.images);
             self.history
                 .lineages
                 .insert(name.clone(), (head, lineage.clone()));
             shared.chains.publish(&repo.name, &name, lineage);
         }
-        Ok(())
+        Ok(moved)
     }
 
     /// What `rule`'s references held in each commit `landed` names.

@@ -292,11 +292,12 @@ impl RepoCycle {
             deploy: order,
         };
         let tags = ask_registries(shared, &rules.repo, &files, &asked, report).await;
-        if let Err(error) = self
+        match self
             .read_lineages(shared, &rules, &files, synced.head)
             .await
         {
-            report.errors.push(error);
+            Ok(moved) => report.lineage_moved |= moved,
+            Err(error) => report.errors.push(error),
         }
         let mut standing = self.standing(shared, synced.head).await?;
         standing.chain = chain_facts(shared, &rules.repo, &files, order).await;
@@ -389,6 +390,7 @@ impl RepoCycle {
                     report.push_attempts = attempt;
                     report.planned(&planned);
                     self.rescan_own_commit(shared, rules, &synced, commit).await;
+                    self.read_own_lineages(shared, rules, commit, report).await;
                     return Ok(true);
                 }
                 Push::Rejected(why) => {
@@ -569,6 +571,25 @@ impl RepoCycle {
         };
         if let Err(err) = self.scan(shared, rules, &pushed).await {
             tracing::debug!(error = %err, "cannot rescan the pushed commit");
+        }
+    }
+
+    /// Publishes what followed rules hold after laminar's own commit, so their followers
+    /// need not wait for this repo's next cycle. A failure only delays them until then.
+    async fn read_own_lineages(
+        &mut self,
+        shared: &Shared,
+        rules: &Rules,
+        commit: Oid,
+        report: &mut CycleReport,
+    ) {
+        let Some(files) = self.last_scan.as_ref().filter(|m| m.head == commit) else {
+            return;
+        };
+        let files = files.files.clone();
+        match self.read_lineages(shared, rules, &files, commit).await {
+            Ok(moved) => report.lineage_moved |= moved,
+            Err(err) => tracing::debug!(error = %err, "cannot read the pushed commit's history"),
         }
     }
 

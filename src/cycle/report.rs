@@ -109,6 +109,8 @@ pub struct CycleReport {
     pub holds_ended: Vec<String>,
     /// (file, image) whose tag laminar wrote other hands have since replaced.
     pub forgotten: Vec<(String, String)>,
+    /// What a rule others follow holds has changed: its followers may have something to do.
+    pub lineage_moved: bool,
 }
 
 impl Default for CycleReport {
@@ -123,6 +125,7 @@ impl Default for CycleReport {
             push_attempts: 0,
             diff: String::new(),
             unmanaged: Vec::new(),
+            lineage_moved: false,
             proposals: Vec::new(),
             open_pulls: None,
             holds_made: Vec::new(),

@@ -476,3 +476,57 @@ async fn deploy_requests_pass_the_chain_or_skip_it_with_force_which_the_commit_r
     );
     drop(daemon);
 }
+
+#[tokio::test]
+async fn the_daemon_wakes_followers_when_the_upstream_moves_and_laminar_chains_shows_each_stage() {
+    let registry = registry_with(&["1.0.0", "1.1.0"]).await;
+    let addr = &registry.addr;
+    let apps = BareRepo::new(&[("staging/app.yaml", &app(addr, "1.0.0"))]);
+    let prod = BareRepo::new(&[("prod/app.yaml", &app(addr, "1.0.0"))]);
+    let port = crate::fixtures::registry::free_port();
+    let dir = Dir::new();
+    // prod is listed, and so first cycles, before the repo it follows; every poll is an hour.
+    dir.write(
+        "laminar.yaml",
+        format!(
+            "{}git:\n\
+             - name: prod\n  url: {}\n  branch: main\n  pollFreq: 3600\n  updates:\n  \
+             - follow: apps/staging\n    files: [prod/]\n\
+             - name: apps\n  url: {}\n  branch: main\n  pollFreq: 3600\n  updates:\n  \
+             - name: staging\n    pattern: semver:^1\n    files: [staging/]\n",
+            settings(addr, &format!("  listen: 127.0.0.1:{port}\n")),
+            prod.bare.display(),
+            apps.bare.display(),
+        ),
+    );
+    let token = crate::fixtures::daemon::TOKEN;
+    let daemon = crate::fixtures::daemon::Daemon::start(dir.path(), Some(token)).await;
+    // apps moves staging to 1.1.0; what staging holds moved, so prod is woken and follows.
+    daemon
+        .wait_for(|| async { prod.show("prod/app.yaml") == app(addr, "1.1.0").trim_end() })
+        .await;
+    assert_eq!(apps.show("staging/app.yaml"), app(addr, "1.1.0").trim_end());
+    let subject = git(&prod.bare, &["log", "-1", "--format=%s", "main"]);
+    assert_eq!(subject, "apps/staging → prod: app 1.1.0");
+
+    let out = dir
+        .laminar()
+        .args(["chains", "--url", &format!("http://127.0.0.1:{port}")])
+        .env("LAMINAR_API_TOKEN", token)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(
+        out.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(text.starts_with("apps/staging → prod\n"), "{text}");
+    assert!(
+        text.contains(&format!(
+            "  {addr}/acme/app\n    apps/staging: 1.1.0 (held "
+        )),
+        "{text}"
+    );
+    assert!(text.contains("    prod: 1.1.0\n"), "{text}");
+}
