@@ -110,6 +110,9 @@ pub fn views(
         .collect()
 }
 
+/// Per image: its name as written, the tags one stage holds, and what the stage waits for.
+type StageImages = BTreeMap<ImageKey, (String, BTreeSet<String>, Option<String>)>;
+
 fn view(
     path: &[Stage],
     statuses: &BTreeMap<String, RepoStatus>,
@@ -119,8 +122,7 @@ fn view(
     // Per stage, per image: the tags held and the first waiting reason.
     let mut found: Vec<BTreeMap<ImageKey, (String, BTreeSet<String>, Option<String>)>> = Vec::new();
     for stage in path {
-        let mut images: BTreeMap<ImageKey, (String, BTreeSet<String>, Option<String>)> =
-            BTreeMap::new();
+        let mut images = StageImages::new();
         let references = statuses
             .get(&stage.repo.name)
             .map(|s| s.references.as_slice())
