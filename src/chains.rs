@@ -120,7 +120,7 @@ fn view(
     now: SystemTime,
 ) -> ChainView {
     // Per stage, per image: the tags held and the first waiting reason.
-    let mut found: Vec<BTreeMap<ImageKey, (String, BTreeSet<String>, Option<String>)>> = Vec::new();
+    let mut found: Vec<StageImages> = Vec::new();
     for stage in path {
         let mut images = StageImages::new();
         let references = statuses
