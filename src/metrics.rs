@@ -91,6 +91,8 @@ pub struct Metrics {
     deploys: Family<ResultLabels, Counter>,
     trust_verdicts: Family<ResultLabels, Counter>,
     untrusted: Family<RepoLabels, Gauge>,
+    promotions: Family<PromotionLabels, Counter>,
+    promotion_lead: Family<ChainLabels, Histogram>,
     /// Each repo's series in `pull_requests`, to remove those of closed requests.
     open_pulls: std::sync::Mutex<std::collections::HashMap<String, Vec<PullRequestLabels>>>,
 }
@@ -119,6 +121,20 @@ struct PullRequestLabels {
     repo: String,
     branch: String,
     number: String,
+}
+
+/// A promotion along a chain (`dev → staging`) and how it ended.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct PromotionLabels {
+    repo: String,
+    chain: String,
+    result: &'static str,
+}
+
+/// A chain from its first environment to its last.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ChainLabels {
+    chain: String,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -155,6 +171,21 @@ impl Metrics {
             deploys: Family::default(),
             trust_verdicts: Family::default(),
             untrusted: Family::default(),
+            promotions: Family::default(),
+            // Hours to weeks: soak times are counted in hours and days.
+            promotion_lead: Family::new_with_constructor(|| {
+                Histogram::new([
+                    600.0,
+                    3600.0,
+                    4.0 * 3600.0,
+                    12.0 * 3600.0,
+                    86_400.0,
+                    2.0 * 86_400.0,
+                    4.0 * 86_400.0,
+                    7.0 * 86_400.0,
+                    14.0 * 86_400.0,
+                ])
+            }),
             open_pulls: Default::default(),
             registry: Registry::default(),
         };
@@ -227,6 +258,16 @@ impl Metrics {
             "laminar_deploy_requests",
             "Deploy requests carried out per repo, by result (pushed, unchanged, refused, failed)",
             metrics.deploys.clone(),
+        );
+        registry.register(
+            "laminar_promotions",
+            "Promotions along chains, per repo and chain (upstream → stage), by result (promoted, failed, stopped)",
+            metrics.promotions.clone(),
+        );
+        registry.register(
+            "laminar_promotion_lead_seconds",
+            "Time from a chain's first environment taking a tag to its last environment taking it",
+            metrics.promotion_lead.clone(),
         );
         registry.register(
             "laminar_trust_verdicts",
@@ -407,6 +448,27 @@ impl Metrics {
                 result,
             })
             .inc();
+    }
+
+    /// A promotion's outcome: `promoted`, `failed` (its cycle failed), `stopped` (its
+    /// upstream rolled back from the tag the stage holds).
+    pub fn promotion(&self, repo: &str, chain: &str, result: &'static str) {
+        self.promotions
+            .get_or_create(&PromotionLabels {
+                repo: repo.to_string(),
+                chain: chain.to_string(),
+                result,
+            })
+            .inc();
+    }
+
+    /// A tag reached the last environment of `chain`, `lead` after the first took it.
+    pub fn promotion_lead(&self, chain: &str, lead: std::time::Duration) {
+        self.promotion_lead
+            .get_or_create(&ChainLabels {
+                chain: chain.to_string(),
+            })
+            .observe(lead.as_secs_f64());
     }
 
     /// A digest judged afresh under a trust gate.

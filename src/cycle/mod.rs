@@ -54,7 +54,7 @@ use crate::policy::{ImageTags, Policy, TagInfo};
 use crate::registry::{Options, Registries};
 use crate::trust::Gate;
 use ask::{Asked, ask_registries, unanswered};
-use chain::{HistoryMemo, chain_facts};
+use chain::{HistoryMemo, chain_facts, record_promotions};
 use delivered::Delivered;
 use pull_request::Proposing;
 use repo_rules::Rules;
@@ -261,6 +261,9 @@ impl RepoCycle {
         }
         if counted {
             record(shared, &self.repo.name, &report);
+        }
+        if mode == Mode::Apply {
+            record_promotions(shared, &self.repo, &report);
         }
         drop(timer);
         report

@@ -529,4 +529,19 @@ async fn the_daemon_wakes_followers_when_the_upstream_moves_and_laminar_chains_s
         "{text}"
     );
     assert!(text.contains("    prod: 1.1.0\n"), "{text}");
+
+    let metrics = daemon.get("/metrics").await.unwrap().text().await.unwrap();
+    assert!(
+        metrics.contains(
+            "laminar_promotions_total{repo=\"prod\",chain=\"apps/staging → prod\",result=\"promoted\"} 1"
+        ),
+        "{metrics}"
+    );
+    // staging took 1.1.0 a moment before prod did.
+    assert!(
+        metrics.contains(
+            "laminar_promotion_lead_seconds_bucket{le=\"600.0\",chain=\"apps/staging → prod\"} 1"
+        ),
+        "{metrics}"
+    );
 }
