@@ -2,11 +2,13 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::sync::Mutex;
+use std::time::{Duration, SystemTime};
 
 use serde::Serialize;
 
 use crate::cycle::{CycleReport, CycleResult};
 use crate::image::hub::ImageKey;
+use crate::plan::KeptReason;
 use crate::store;
 
 /// One repo's latest state.
@@ -56,6 +58,10 @@ pub struct ReferenceStatus {
     pub kept: Option<String>,
     /// The pattern of the rule that manages it.
     pub rule: String,
+    /// A hold keeps it: a `# laminar:hold` comment, a hold made through the API, a rollback,
+    /// a deploy request.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub held: bool,
 }
 
 /// One reference laminar moved: the status page's list of latest updates.
@@ -125,6 +131,7 @@ impl RepoStatus {
                 newest: Some(c.new_tag.clone()),
                 kept: None,
                 rule: c.rule.clone(),
+                held: false,
             })
             .chain(report.kept.iter().map(|k| ReferenceStatus {
                 file: k.site.path.display().to_string(),
@@ -134,6 +141,7 @@ impl RepoStatus {
                 newest: k.up_to_date().then(|| k.tag.clone()),
                 kept: Some(k.reason.to_string()),
                 rule: k.rule.clone(),
+                held: matches!(k.reason, KeptReason::Held { .. } | KeptReason::OnHold(_)),
             }))
             .collect();
         references.sort_by(|a, b| (&a.file, a.line).cmp(&(&b.file, b.line)));
@@ -147,11 +155,25 @@ impl RepoStatus {
 
 /// Updates kept for the status page.
 pub const KEPT_UPDATES: usize = 50;
+/// How far back the timeline of updates and failures goes, and how many moments it keeps.
+pub const TIMELINE: Duration = Duration::from_secs(24 * 3600);
+const KEPT_MOMENTS: usize = 5000;
+
+/// A cycle worth a mark on the timeline: one that updated, or one that failed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Moment {
+    pub repo: String,
+    pub at: SystemTime,
+    /// `None`: it failed; else the references it moved.
+    pub updated: Option<usize>,
+}
 
 #[derive(Debug, Default)]
 pub struct StatusBoard {
     repos: Mutex<Repos>,
     updates: Mutex<VecDeque<UpdateRecord>>,
+    /// The last day's moments, oldest first.
+    moments: Mutex<VecDeque<Moment>>,
 }
 
 /// Every repo's status, and which repos' references name each image.
@@ -204,11 +226,32 @@ impl StatusBoard {
                 using: HashMap::new(),
             }),
             updates: Mutex::default(),
+            moments: Mutex::default(),
         }
     }
 
-    /// Records the references a cycle moved, newest first.
+    /// Records the references a cycle moved, newest first, and its mark on the timeline.
     pub fn updated(&self, repo: &str, report: &CycleReport) {
+        let updated = match report.result {
+            CycleResult::Unchanged => return,
+            CycleResult::Failed => None,
+            CycleResult::Updated => Some(report.changes.len()),
+        };
+        let now = SystemTime::now();
+        let mut moments = store::lock(&self.moments);
+        while moments
+            .front()
+            .is_some_and(|m| now.duration_since(m.at).unwrap_or_default() > TIMELINE)
+            || moments.len() >= KEPT_MOMENTS
+        {
+            moments.pop_front();
+        }
+        moments.push_back(Moment {
+            repo: repo.to_string(),
+            at: now,
+            updated,
+        });
+        drop(moments);
         if report.result != CycleResult::Updated {
             return;
         }
@@ -233,6 +276,11 @@ impl StatusBoard {
             });
         }
         updates.truncate(KEPT_UPDATES);
+    }
+
+    /// The last day's updates and failures, oldest first.
+    pub fn moments(&self) -> Vec<Moment> {
+        store::lock(&self.moments).iter().cloned().collect()
     }
 
     /// The latest updates, newest first.
@@ -301,6 +349,7 @@ mod tests {
                     newest: None,
                     kept: None,
                     rule: "glob:*".into(),
+                    held: false,
                 })
                 .collect(),
             ..RepoStatus::default()

@@ -1,8 +1,10 @@
-//! The status page: `/` (every repo, the holds, the registries, the latest updates),
+//! The status page: `/` (at a glance, the promotion chains, the last day's timeline, every
+//! repo, the holds, the registries, the latest updates),
 //! `/repos/{name}` and `/images/{name}`. Server-rendered HTML without script, under a strict
 //! Content-Security-Policy. `global.statusPage` says who may see it: with `token` (the default)
 //! the page asks for the API token once and keeps it in an HttpOnly, SameSite=Strict cookie.
 
+mod glance;
 mod model;
 mod views;
 

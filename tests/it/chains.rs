@@ -18,7 +18,7 @@ use crate::util::Dir;
 const OLD: &str = "2024-01-01T00:00:00Z";
 
 /// Writes `files` in the outside clone and pushes them as one commit dated `hours` ago.
-fn commit_at(repo: &BareRepo, files: &[(&str, String)], hours: u64) -> String {
+pub(crate) fn commit_at(repo: &BareRepo, files: &[(&str, String)], hours: u64) -> String {
     for (file, content) in files {
         repo.write(file, content);
     }

@@ -236,3 +236,130 @@ async fn the_page_asks_for_the_token_once_and_keeps_it_in_a_strict_cookie() {
         .unwrap();
     assert_eq!(forged.status(), 401);
 }
+
+/// A realistic demo for the README's picture: a chain dev → staging → prod with a tag soaking,
+/// a repo laminar updates, and one whose registry is down.
+#[tokio::test]
+async fn chromium_renders_the_glance_chains_and_timeline_of_a_realistic_demo() {
+    let registry = RegistryServer::start().await;
+    for (image, tag) in [
+        ("acme/payments", "1.4.0"),
+        ("acme/payments", "1.4.1"),
+        ("acme/payments", "1.4.2"),
+        ("acme/web", "2.3.0"),
+        ("acme/web", "2.4.0"),
+    ] {
+        registry.push(image, tag, "2024-01-01T00:00:00Z").await;
+    }
+    let addr = &registry.addr;
+    let payments = |tag: &str| format!("image: {addr}/acme/payments:{tag}\n");
+    let platform = BareRepo::new(&[("README.md", "# platform\n")]);
+    crate::chains::commit_at(
+        &platform,
+        &[
+            ("envs/dev/payments.yaml", payments("1.4.0")),
+            ("envs/staging/payments.yaml", payments("1.4.0")),
+            ("envs/prod/payments.yaml", payments("1.4.0")),
+        ],
+        120,
+    );
+    crate::chains::commit_at(
+        &platform,
+        &[("envs/dev/payments.yaml", payments("1.4.1"))],
+        50,
+    );
+    crate::chains::commit_at(
+        &platform,
+        &[("envs/staging/payments.yaml", payments("1.4.1"))],
+        20,
+    );
+    let web = BareRepo::new(&[("k8s/web.yaml", &format!("image: {addr}/acme/web:2.3.0\n"))]);
+    let search = BareRepo::new(&[(
+        "k8s/search.yaml",
+        "image: 127.0.0.1:9/mirror/search:0.9.0\n",
+    )]);
+    let dir = Dir::new();
+    let port = free_port();
+    dir.write(
+        "laminar.yaml",
+        format!(
+            r#"global:
+  dataDir: state
+  listen: 127.0.0.1:{port}
+  gitUser: Laminar
+  gitEmail: laminar@example.org
+  statusPage: public
+dockerRegistries:
+- reg: {addr}/acme
+  name: harbor
+  insecure: true
+- reg: 127.0.0.1:9/mirror
+  name: mirror
+  insecure: true
+git:
+- name: platform
+  url: {platform}
+  branch: main
+  pollFreq: 3600
+  updates:
+  - name: dev
+    pattern: semver:^1
+    files: [envs/dev/]
+  - name: staging
+    follow: dev
+    soak: 24h
+    files: [envs/staging/]
+  - name: prod
+    follow: staging
+    soak: 24h
+    files: [envs/prod/]
+- name: web
+  url: {web}
+  branch: main
+  pollFreq: 3600
+  updates:
+  - pattern: semver:^2
+    files: [k8s/]
+- name: search
+  url: {search}
+  branch: main
+  pollFreq: 3600
+  updates:
+  - pattern: semver:0.x
+    files: [k8s/]
+"#,
+            platform = platform.bare.display(),
+            web = web.bare.display(),
+            search = search.bare.display(),
+        ),
+    );
+    let daemon = Daemon::start(dir.path(), None).await;
+    let base = format!("http://127.0.0.1:{port}");
+    let browser = Dir::new();
+    daemon
+        .wait_for(|| async { web.show("k8s/web.yaml").contains("2.4.0") })
+        .await;
+    let dom = rendered(&format!("{base}/"), browser.path());
+    for expected in [
+        "failing",
+        ">search</a>",
+        "waiting in a chain",
+        "updated in the last day",
+        "Promotion chains",
+        "platform/dev → platform/staging → platform/prod",
+        "soaking: 1.4.2 has 23 h left",
+        "soaking: 1.4.1 has 3 h left",
+        "<svg",
+        "web: updated 1 at",
+        "search: failed at",
+    ] {
+        assert!(dom.contains(expected), "{expected:?} not in {dom}");
+    }
+    let shot = screenshot(&format!("{base}/"), browser.path(), "demo.png", "1280,1300");
+    let bytes = std::fs::read(&shot).unwrap();
+    assert!(
+        bytes.starts_with(b"\x89PNG") && bytes.len() > 5000,
+        "{shot:?}"
+    );
+    drop(daemon);
+}

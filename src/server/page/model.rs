@@ -1,21 +1,38 @@
 //! What the status page shows, gathered from the status board, the holds and the registry
 //! counters at the moment of the request.
 
+use std::collections::BTreeMap;
 use std::time::SystemTime;
 
 use super::super::AppState;
+use crate::chains::ChainView;
 use crate::config::Config;
+use crate::cycle::CycleResult;
 use crate::holds::Hold;
 use crate::image::hub::ImageKey;
-use crate::status::{ReferenceStatus, RepoStatus, StatusBoard, UpdateRecord};
+use crate::status::{Moment, ReferenceStatus, RepoStatus, StatusBoard, UpdateRecord};
 
 pub(super) struct Overview {
     pub now: SystemTime,
+    pub glance: Glance,
+    pub chains: Vec<ChainView>,
+    /// The last day's updates and failures, by repo (repos without any left out).
+    pub timeline: Vec<(String, Vec<Moment>)>,
     pub repos: Vec<RepoRow>,
     pub holds: Vec<Hold>,
     pub registries: Vec<RegistryRow>,
     pub cache_entries: usize,
     pub updates: Vec<UpdateRecord>,
+}
+
+/// What a person wants to know first: which repos fail, which hold references back, which
+/// wait in a chain, which moved in the last day.
+#[derive(Default)]
+pub(super) struct Glance {
+    pub failing: Vec<String>,
+    pub held: Vec<String>,
+    pub waiting: Vec<String>,
+    pub updated: Vec<String>,
 }
 
 pub(super) struct RepoRow {
@@ -101,14 +118,67 @@ pub(super) fn overview(state: &AppState) -> Overview {
             }
         })
         .collect();
+    let now = SystemTime::now();
+    let moments = state.status.moments();
+    let mut timeline: Vec<(String, Vec<Moment>)> = Vec::new();
+    for repo in &config.repos {
+        let mine: Vec<Moment> = moments
+            .iter()
+            .filter(|m| m.repo == repo.name)
+            .cloned()
+            .collect();
+        if !mine.is_empty() {
+            timeline.push((repo.name.clone(), mine));
+        }
+    }
     Overview {
-        now: SystemTime::now(),
+        now,
+        glance: glance(config, &statuses, &timeline),
+        chains: crate::chains::views(config, &statuses, &state.chains, now),
+        timeline,
         repos,
         holds: state.holds.list(),
         registries,
         cache_entries: state.registries.cache_entries(),
         updates: state.status.updates(),
     }
+}
+
+fn glance(
+    config: &Config,
+    statuses: &BTreeMap<String, RepoStatus>,
+    timeline: &[(String, Vec<Moment>)],
+) -> Glance {
+    let mut glance = Glance::default();
+    for repo in &config.repos {
+        let Some(status) = statuses.get(&repo.name) else {
+            continue;
+        };
+        let name = || repo.name.clone();
+        if status.result == Some(CycleResult::Failed) {
+            glance.failing.push(name());
+        }
+        let held = status.references.iter().any(|r| r.held);
+        // A following rule's reference that stays, though not up to date, waits on its chain.
+        let waiting = status.references.iter().any(|r| {
+            let rule = repo.rule_for(std::path::Path::new(&r.file), &r.tag);
+            let follows = rule.is_some_and(|rule| rule.follow.is_some());
+            follows && !r.held && r.kept.is_some() && r.newest.as_deref() != Some(&r.tag)
+        });
+        if held {
+            glance.held.push(name());
+        }
+        if waiting {
+            glance.waiting.push(name());
+        }
+        if timeline
+            .iter()
+            .any(|(r, m)| *r == repo.name && m.iter().any(|m| m.updated.is_some()))
+        {
+            glance.updated.push(name());
+        }
+    }
+    glance
 }
 
 /// One repo, or `None` for a name no repo has.

@@ -4,6 +4,7 @@ use std::time::{Duration, SystemTime};
 
 use maud::{DOCTYPE, Markup, PreEscaped, html};
 
+use super::glance;
 use super::model::{ImageRow, Overview, RegistryRow, RepoView};
 use crate::holds::Hold;
 use crate::plan::describe_hold;
@@ -27,7 +28,13 @@ code,.mono{font-family:ui-monospace,monospace;font-size:.9em;overflow-wrap:anywh
 .error{white-space:pre-wrap;color:var(--bad);margin:0;font-family:ui-monospace,monospace;font-size:.85em}\
 a{color:#0969da}@media(prefers-color-scheme:dark){a{color:#58a6ff}}\
 form{display:flex;flex-wrap:wrap;gap:.5rem;align-items:center;margin:2rem 0}\
-input{font:inherit;padding:.35rem .5rem}button{font:inherit;padding:.35rem .9rem}";
+input{font:inherit;padding:.35rem .5rem}button{font:inherit;padding:.35rem .9rem}\
+.glance{display:flex;flex-wrap:wrap;gap:.75rem;margin:1rem 0}\
+.card{flex:1 1 12rem;border:1px solid var(--line);border-radius:6px;padding:.6rem .8rem}\
+.count{font-size:1.6rem;font-weight:600}\
+svg.timeline{width:100%;height:auto;max-width:960px}\
+svg .axis{stroke:var(--line)}svg .label{fill:var(--muted);font:11px system-ui,sans-serif}\
+svg .up{fill:var(--ok)}svg .fail{fill:var(--bad)}";
 
 fn layout(title: &str, now: SystemTime, body: Markup) -> Markup {
     html! {
@@ -59,6 +66,9 @@ pub(super) fn overview(o: &Overview) -> Markup {
         "Status",
         o.now,
         html! {
+            (glance::at_a_glance(&o.glance))
+            (glance::chains(&o.chains))
+            (glance::timeline(&o.timeline, o.now))
             h2 id="repos" { "Repos" }
             div.scroll { table {
                 caption { (o.repos.len()) " repos" }
@@ -311,7 +321,7 @@ fn when(rfc3339: Option<&str>, now: SystemTime) -> Markup {
     html! { time datetime=(text) title=(text) { (relative) } }
 }
 
-fn stamp(at: SystemTime) -> String {
+pub(super) fn stamp(at: SystemTime) -> String {
     jiff::Timestamp::try_from(at).map_or_else(|_| String::new(), |t| t.to_string())
 }
 
@@ -327,7 +337,7 @@ fn image_link(image: &str) -> String {
 }
 
 /// One path segment, percent-encoded.
-fn path_part(text: &str) -> String {
+pub(super) fn path_part(text: &str) -> String {
     form_urlencoded::byte_serialize(text.as_bytes())
         .collect::<String>()
         .replace('+', "%20")
@@ -356,6 +366,7 @@ mod tests {
                 newest: Some("\"><img src=x onerror=alert(1)>".into()),
                 kept: Some(hostile.into()),
                 rule: hostile.into(),
+                held: false,
             }],
             ..RepoStatus::default()
         };
