@@ -621,5 +621,6 @@ fn cloud_identities_take_what_the_platform_put_in_the_environment() {
     assert!(unknown.contains("expected gcp or azure"), "{unknown}");
 }
 
+mod chain;
 mod delivery;
 mod trust;

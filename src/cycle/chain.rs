@@ -584,3 +584,60 @@ fn lead_time(shared: &Shared, repo: &Repo, rule: &UpdateRule, change: &crate::pl
         shared.metrics.promotion_lead(&chain, lead);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn reported(checks: &[(&str, CheckState)]) -> BTreeMap<String, CheckState> {
+        checks.iter().map(|(n, s)| (n.to_string(), *s)).collect()
+    }
+
+    #[test]
+    fn every_required_glob_must_match_a_check_and_all_it_matches_must_pass() {
+        use CheckState::*;
+        let globs = ["e2e".to_string(), "ci/*".to_string()];
+        let green = reported(&[("e2e", Success), ("ci/lint", Success), ("ci/unit", Success)]);
+        assert_eq!(checks_verdict(&globs, &green), Checks::Green);
+        let missing = reported(&[("e2e", Success)]);
+        assert_eq!(
+            checks_verdict(&globs, &missing),
+            Checks::Pending("ci/*".into())
+        );
+        let running = reported(&[("e2e", Pending), ("ci/lint", Success)]);
+        assert_eq!(
+            checks_verdict(&globs, &running),
+            Checks::Pending("e2e".into())
+        );
+        let failed = reported(&[("e2e", Success), ("ci/lint", Success), ("ci/unit", Failure)]);
+        assert_eq!(
+            checks_verdict(&globs, &failed),
+            Checks::Failed("ci/unit".into())
+        );
+    }
+
+    #[test]
+    fn argo_cd_must_be_healthy_synced_and_at_or_past_the_upstream_commit() {
+        let commits: Vec<String> = ["c3", "c2", "c1"].map(String::from).to_vec();
+        let app = |health: &str, sync: &str, revision: &str| health::ArgoApp {
+            health: health.into(),
+            sync: sync.into(),
+            revisions: vec![revision.into()],
+        };
+        let verdict = |a: &health::ArgoApp| argo_verdict("staging", a, "c2", &commits);
+        assert_eq!(verdict(&app("Healthy", "Synced", "c2")), Health::Healthy);
+        assert_eq!(verdict(&app("Healthy", "Synced", "c3")), Health::Healthy);
+        assert_eq!(
+            verdict(&app("Healthy", "Synced", "c1")),
+            Health::Unwell("staging synced to c1, not yet to c2".into())
+        );
+        assert_eq!(
+            verdict(&app("Degraded", "Synced", "c2")),
+            Health::Unwell("staging Degraded".into())
+        );
+        assert_eq!(
+            verdict(&app("Healthy", "OutOfSync", "c2")),
+            Health::Unwell("staging OutOfSync".into())
+        );
+    }
+}

@@ -161,6 +161,11 @@ pub enum ChainWait {
         tag: String,
         left: Duration,
     },
+    /// The upstream replaced it before it soaked.
+    Unsoaked {
+        tag: String,
+        longest: Duration,
+    },
     Checks {
         tag: String,
         checks: Checks,
@@ -202,6 +207,11 @@ impl fmt::Display for ChainWait {
             ChainWait::Soaking { tag, left } => {
                 write!(f, "soaking: {tag} has {} left", Ago(*left))
             }
+            ChainWait::Unsoaked { tag, longest } => write!(
+                f,
+                "{tag} was replaced upstream before it soaked (held {} at most)",
+                Ago(*longest)
+            ),
             ChainWait::Checks {
                 tag,
                 checks: Checks::Pending(what),
@@ -362,11 +372,19 @@ fn qualifies(at: &Asking, facts: &ChainFacts, stints: &[Stint], tag: &str) -> Qu
     let mut notes = Vec::new();
     if let Some(soak) = at.follow.soak {
         if lasted < soak {
-            let left = soak - lasted;
-            return Qualified::No(ChainWait::Soaking {
-                tag: tag.into(),
-                left,
-            });
+            // Still held: it may yet soak. Replaced: it never will.
+            let ongoing = holding.iter().find(|s| s.until.is_none());
+            let wait = match ongoing {
+                Some(now) => ChainWait::Soaking {
+                    tag: tag.into(),
+                    left: soak - now.lasted(at.now),
+                },
+                None => ChainWait::Unsoaked {
+                    tag: tag.into(),
+                    longest: lasted,
+                },
+            };
+            return Qualified::No(wait);
         }
         notes.push(format!("soaked {}", Ago(lasted)));
     }

@@ -514,5 +514,6 @@ fn a_time_ordered_rule_waits_while_its_tags_times_are_pending() {
     assert_eq!(planned.changes.len(), 2);
 }
 
+mod chain;
 mod holds;
 mod trust;
