@@ -545,3 +545,70 @@ async fn the_daemon_wakes_followers_when_the_upstream_moves_and_laminar_chains_s
         "{metrics}"
     );
 }
+
+#[tokio::test]
+async fn gitlab_pipelines_and_statuses_and_gitea_statuses_gate_a_promotion_too() {
+    let registry = registry_with(&["1.0.0", "1.1.0"]).await;
+    let addr = &registry.addr;
+    for (kind, api, project, checks) in [
+        (
+            Kind::Gitlab,
+            "/api/v4",
+            "group/sub/deploy",
+            "[e2e, pipeline]",
+        ),
+        (Kind::Gitea, "/api/v1", "ops/manifests", "[e2e]"),
+    ] {
+        let forge = FakeForge::start(kind, "forge-token").await;
+        let apps = BareRepo::new(&[("README", "apps\n")]);
+        let set = commit_at(&apps, &[("staging/app.yaml", app(addr, "1.1.0"))], 10);
+        let prod = BareRepo::new(&[("prod/app.yaml", &app(addr, "1.0.0"))]);
+        let provider = if kind == Kind::Gitlab {
+            "gitlab"
+        } else {
+            "gitea"
+        };
+        let dir = Dir::new();
+        dir.write(
+            "laminar.yaml",
+            format!(
+                "{}git:\n\
+                 - name: apps\n  url: {}\n  branch: main\n  \
+                 forge: {{provider: {provider}, apiUrl: \"{}{api}\", project: {project}, tokenEnv: FORGE_TOKEN}}\n  \
+                 updates:\n  - name: staging\n    pattern: semver:^1\n    files: [staging/]\n\
+                 - name: prod\n  url: {}\n  branch: main\n  updates:\n  \
+                 - follow: apps/staging\n    files: [prod/]\n    requireChecks: {checks}\n",
+                registry_config(addr),
+                apps.bare.display(),
+                forge.uri(),
+                prod.bare.display(),
+            ),
+        );
+        let run = || {
+            let out = dir
+                .laminar()
+                .arg("once")
+                .env("FORGE_TOKEN", "forge-token")
+                .output()
+                .unwrap();
+            String::from_utf8_lossy(&out.stdout).to_string()
+        };
+        forge.report(&set, "status", "e2e", "success");
+        forge.report(&set, "run", "pipeline", "pending");
+        let out = run();
+        match kind {
+            Kind::Gitlab => assert!(
+                out.contains("stays: 1.1.0: check pipeline pending"),
+                "{out}"
+            ),
+            _ => assert!(out.contains("prod: updated 1 reference(s)"), "{out}"),
+        }
+        forge.report(&set, "run", "pipeline", "success");
+        run();
+        assert_eq!(
+            prod.show("prod/app.yaml"),
+            app(addr, "1.1.0").trim_end(),
+            "{provider}"
+        );
+    }
+}
