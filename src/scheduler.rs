@@ -217,6 +217,7 @@ pub async fn run(
             triggers: triggers.clone(),
             due: Instant::now(),
             last_full: None,
+            clock: None,
             event_retry: None,
         };
         tasks.spawn(task.run());
@@ -273,6 +274,8 @@ struct RepoTask {
     due: Instant,
     /// When the last cycle that listed everything afresh began.
     last_full: Option<Instant>,
+    /// A soak that runs out or a window that opens before the next poll: a cycle then.
+    clock: Option<Instant>,
     /// A push event whose cycle a registry failed is tried again soon, not at the next poll:
     /// when, and how many tries so far.
     event_retry: Option<(Instant, usize)>,
@@ -319,6 +322,7 @@ impl RepoTask {
         let alarm = self
             .event_retry
             .map_or(self.due, |(at, _)| at.min(self.due));
+        let alarm = self.clock.map_or(alarm, |at| at.min(alarm));
         let woke = tokio::select! {
             _ = tokio::time::sleep_until(alarm) => (alarm, alarm == self.due),
             _ = self.wake.notify.notified() => (Instant::now(), false),
@@ -372,6 +376,12 @@ impl RepoTask {
         while self.due <= now {
             self.due += self.cycle.repo.poll_freq;
         }
+        // A second's slack: a window opens, or a soak ends, by then for sure.
+        let wall = SystemTime::now();
+        self.clock = report
+            .next_due(wall)
+            .map(|at| now + at.duration_since(wall).unwrap_or_default() + Duration::from_secs(1))
+            .filter(|at| *at < self.due);
         self.publish(&report, Finished::Cycle { took, event });
         true
     }

@@ -1,6 +1,7 @@
 //! What a cycle found and did: for the log, the metrics, `laminar once` and the status board.
 
 use std::path::PathBuf;
+use std::time::SystemTime;
 
 use git2::Oid;
 use serde::Serialize;
@@ -8,7 +9,7 @@ use serde::Serialize;
 use crate::forge::PullRequestRef;
 use crate::holds::Hold;
 use crate::image::scanner::Unmanaged;
-use crate::plan::{Change, Kept, Plan};
+use crate::plan::{ChainWait, Change, Kept, KeptReason, Plan};
 
 use super::CycleError;
 
@@ -136,6 +137,19 @@ impl Default for CycleReport {
 }
 
 impl CycleReport {
+    /// When something a kept reference waits for is due by the clock alone — a soak runs out,
+    /// a window opens — if before `poll` from `now`: a cycle then need not wait for the poll.
+    pub fn next_due(&self, now: SystemTime) -> Option<SystemTime> {
+        self.kept
+            .iter()
+            .filter_map(|kept| match &kept.reason {
+                KeptReason::OutsideWindow { until } => Some(*until),
+                KeptReason::Chain(ChainWait::Soaking { left, .. }) => Some(now + *left),
+                _ => None,
+            })
+            .min()
+    }
+
     /// Records the plan a cycle is about to carry out.
     pub(super) fn planned(&mut self, plan: &Plan) {
         self.changes = plan.changes.clone();

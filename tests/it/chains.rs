@@ -19,10 +19,15 @@ const OLD: &str = "2024-01-01T00:00:00Z";
 
 /// Writes `files` in the outside clone and pushes them as one commit dated `hours` ago.
 pub(crate) fn commit_at(repo: &BareRepo, files: &[(&str, String)], hours: u64) -> String {
+    commit_ago(repo, files, Duration::from_secs(hours * 3600))
+}
+
+/// Writes `files` in the outside clone and pushes them as one commit dated `ago` ago.
+fn commit_ago(repo: &BareRepo, files: &[(&str, String)], ago: Duration) -> String {
     for (file, content) in files {
         repo.write(file, content);
     }
-    let when = SystemTime::now() - Duration::from_secs(hours * 3600);
+    let when = SystemTime::now() - ago;
     let seconds = when
         .duration_since(SystemTime::UNIX_EPOCH)
         .unwrap()
@@ -36,7 +41,12 @@ pub(crate) fn commit_at(repo: &BareRepo, files: &[(&str, String)], hours: u64) -
             "-c",
             "user.email=person@example.org",
         ])
-        .args(["commit", "-q", "-m", &format!("by hand, {hours} h ago")])
+        .args([
+            "commit",
+            "-q",
+            "-m",
+            &format!("by hand, {} s ago", ago.as_secs()),
+        ])
         .env("GIT_AUTHOR_DATE", &date)
         .env("GIT_COMMITTER_DATE", &date)
         .current_dir(&repo.outside)
@@ -611,4 +621,86 @@ async fn gitlab_pipelines_and_statuses_and_gitea_statuses_gate_a_promotion_too()
             "{provider}"
         );
     }
+}
+
+/// Over HTTP a workspace fetches the branch's tip alone until a chain follows one of its
+/// rules; then it fetches the history the soak is measured on (deepening the clone it has).
+#[tokio::test]
+async fn a_shallow_workspace_over_http_is_deepened_once_a_chain_follows_it() {
+    let registry = registry_with(&["1.0.0", "1.1.0"]).await;
+    let addr = &registry.addr;
+    let remote = BareRepo::new(&[("README", "environments\n")]);
+    commit_at(
+        &remote,
+        &[
+            ("dev/app.yaml", app(addr, "1.0.0")),
+            ("staging/app.yaml", app(addr, "1.0.0")),
+        ],
+        100,
+    );
+    commit_at(&remote, &[("dev/app.yaml", app(addr, "1.1.0"))], 30);
+    commit_at(&remote, &[("README", "notes\n".to_string())], 1);
+    let server = crate::fixtures::git::HttpGitServer::start(remote.bare.parent().unwrap());
+    let dir = Dir::new();
+    let token = dir.write("token", "s3cret\n");
+    let config = |staging: &str| {
+        format!(
+            "{}git:\n- name: envs\n  url: http://127.0.0.1:{}/remote.git\n  branch: main\n  \
+             username: bot\n  passwordFile: {}\n  updates:\n  \
+             - name: dev\n    pattern: semver:^1\n    files: [dev/]\n{staging}",
+            registry_config(addr),
+            server.port,
+            token.display()
+        )
+    };
+    dir.write("laminar.yaml", config(""));
+    let out = once(&dir, &[]);
+    assert!(out.contains("envs: up to date"), "{out}");
+    dir.write(
+        "laminar.yaml",
+        config("  - name: staging\n    follow: dev\n    soak: 24h\n    files: [staging/]\n"),
+    );
+    let out = once(&dir, &[]);
+    assert!(out.contains("promoted dev → staging: soaked 30 h"), "{out}");
+    assert_eq!(
+        remote.show("staging/app.yaml"),
+        app(addr, "1.1.0").trim_end()
+    );
+}
+
+#[tokio::test]
+async fn the_daemon_promotes_when_a_soak_runs_out_not_at_the_next_poll() {
+    let registry = registry_with(&["1.0.0", "1.1.0"]).await;
+    let addr = &registry.addr;
+    let remote = BareRepo::new(&[("staging/app.yaml", &app(addr, "1.0.0"))]);
+    // dev took 1.1.0 an hour ago, less 3 s: its hour of soak runs out in 3 s.
+    commit_ago(
+        &remote,
+        &[("dev/app.yaml", app(addr, "1.1.0"))],
+        Duration::from_secs(3600 - 3),
+    );
+    let port = crate::fixtures::registry::free_port();
+    let dir = Dir::new();
+    dir.write(
+        "laminar.yaml",
+        format!(
+            "{}git:\n- name: envs\n  url: {}\n  branch: main\n  pollFreq: 3600\n  updates:\n  \
+             - name: dev\n    pattern: semver:^1\n    files: [dev/]\n  \
+             - name: staging\n    follow: dev\n    soak: 1h\n    files: [staging/]\n",
+            settings(addr, &format!("  listen: 127.0.0.1:{port}\n")),
+            remote.bare.display()
+        ),
+    );
+    let daemon =
+        crate::fixtures::daemon::Daemon::start(dir.path(), Some(crate::fixtures::daemon::TOKEN))
+            .await;
+    assert_eq!(
+        remote.show("staging/app.yaml"),
+        app(addr, "1.0.0").trim_end()
+    );
+    daemon
+        .wait_for(|| async { remote.show("staging/app.yaml") == app(addr, "1.1.0").trim_end() })
+        .await;
+    let subject = git(&remote.bare, &["log", "-1", "--format=%s", "main"]);
+    assert_eq!(subject, "dev → staging: app 1.1.0, soaked 60 min");
 }

@@ -191,6 +191,13 @@ impl Workspace {
                 branch: self.branch.clone(),
             },
             Failed::Remote(e, trouble) => self.remote_error(e, trouble),
+            Failed::TooShallow => GitError::Workspace {
+                path: self.dir().to_path_buf(),
+                message: format!(
+                    "the remote sent less than the {} commits of history asked for",
+                    self.depth
+                ),
+            },
         }
     }
     /// Classifies a libgit2 error from talking to the remote, preferring what the callbacks
@@ -223,6 +230,9 @@ enum Failed {
     Corrupt(git2::Error),
     NoBranch,
     Remote(git2::Error, Trouble),
+    /// A shallow clone ends closer to the tip than the history asked for: libgit2 cannot
+    /// deepen it (it wants nothing it has), so it is cloned afresh at the depth asked.
+    TooShallow,
 }
 
 impl From<git2::Error> for Failed {

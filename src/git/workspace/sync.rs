@@ -28,11 +28,46 @@ impl Workspace {
                 self.fetch_and_reset()
                     .map_err(|failed| self.failure(failed))
             }
+            Err(Failed::TooShallow) => {
+                let dir = self.dir().to_path_buf();
+                tracing::info!(workspace = %dir.display(), commits = self.depth, "fetching the branch's history, which a promotion chain reads");
+                self.touched();
+                // The lock is a sibling file: the directory is this handle's to remove.
+                std::fs::remove_dir_all(&dir).map_err(|e| self.local_io(e))?;
+                (self.repo, self.fresh) = reuse_or_create(&dir, &self.url, &self.branch)?;
+                self.last_head = None;
+                self.clean = false;
+                self.fetch_and_reset()
+                    .map_err(|failed| self.failure(failed))
+            }
             other => other.map_err(|failed| self.failure(failed)),
         }
     }
 
+    /// A shallow clone whose first-parent history from `tip` ends before `depth` commits.
+    fn too_shallow(&self, tip: Oid) -> Result<bool, Failed> {
+        if self.depth <= 1 || !self.repo.is_shallow() {
+            return Ok(false);
+        }
+        let mut commit = self.repo.find_commit(tip)?;
+        for _ in 1..self.depth {
+            match commit.parent(0) {
+                Ok(parent) => commit = parent,
+                Err(_) => return Ok(true),
+            }
+        }
+        Ok(false)
+    }
+
     fn fetch_and_reset(&mut self) -> Result<Synced, Failed> {
+        // Checked before fetching: libgit2 asked to deepen a clone whose tip it has fetches
+        // nothing, and forgets that the clone is shallow.
+        let fetched = self.repo.refname_to_id(&self.remote_ref());
+        if let Ok(tip) = fetched
+            && self.too_shallow(tip)?
+        {
+            return Err(Failed::TooShallow);
+        }
         let trouble = RefCell::new(Trouble::default());
         let fetched = {
             let mut remote = self.repo.find_remote("origin")?;
