@@ -264,8 +264,9 @@ pub(super) async fn chain_facts(
                 Some(order) => Some(order.tag.as_str()),
                 None => None,
             };
-            // Each answer may uncover the next lookup (a failed check passes to an older tag).
-            loop {
+            // Each answer may uncover the next lookup (a failed check passes to an older tag);
+            // a reference never asks more than there are lookups in a cycle's share.
+            for _ in 0..=LOOKUPS_PER_CYCLE {
                 let offered = match asked {
                     Some(tag) => qualify(&asking, &facts, tag),
                     None => offer(&asking, &facts),
