@@ -704,3 +704,40 @@ async fn the_daemon_promotes_when_a_soak_runs_out_not_at_the_next_poll() {
     let subject = git(&remote.bare, &["log", "-1", "--format=%s", "main"]);
     assert_eq!(subject, "dev → staging: app 1.1.0, soaked 60 min");
 }
+
+#[test]
+fn following_asks_no_registry_so_promotions_go_on_while_the_registry_is_down() {
+    let down = "127.0.0.1:9";
+    let remote = BareRepo::new(&[("README", "environments\n")]);
+    commit_at(
+        &remote,
+        &[
+            ("dev/app.yaml", app(down, "1.1.0")),
+            ("staging/app.yaml", app(down, "1.0.0")),
+        ],
+        30,
+    );
+    let dir = Dir::new();
+    dir.write(
+        "laminar.yaml",
+        format!(
+            "{}git:\n- name: envs\n  url: {}\n  branch: main\n  updates:\n  \
+             - name: dev\n    pattern: semver:^1\n    files: [dev/]\n  \
+             - name: staging\n    follow: dev\n    soak: 24h\n    files: [staging/]\n",
+            registry_config(down),
+            remote.bare.display()
+        ),
+    );
+    let out = dir.laminar().arg("once").output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    // dev's registry cannot be asked: the cycle reports it, and staging still moves.
+    assert!(text.contains("error: registry local"), "{text}");
+    assert!(
+        text.contains("promoted dev → staging: soaked 30 h"),
+        "{text}"
+    );
+    assert_eq!(
+        remote.show("staging/app.yaml"),
+        app(down, "1.1.0").trim_end()
+    );
+}
