@@ -20,7 +20,7 @@ pub use chain::{
 };
 pub use deploy::{DeployOrder, DeployRefusal, deploy};
 pub use standing::{Standing, Written, describe as describe_hold};
-pub use trust::{Trust, Walk, repushed, walk};
+pub use trust::{Trust, Walk, promoted_digest, repushed, walk};
 
 use crate::config::{Repo, UpdateRule};
 use crate::holds::Hold;
@@ -439,6 +439,7 @@ fn promote(
         Offer::Wait(wait) => return Err(KeptReason::Chain(wait)),
         Offer::Lookup { tag, .. } => return Err(KeptReason::Chain(ChainWait::Lookup { tag })),
     };
+    let to = trust::promoted(inputs, at, to)?;
     let upstream = follow.upstream_name(&inputs.repo.name);
     let own = at.rule.name.as_deref().unwrap_or(&inputs.repo.name);
     let newer = to.tag.clone();

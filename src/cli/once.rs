@@ -58,6 +58,13 @@ pub(super) fn run(args: &OnceArgs, path: &Path) -> Result<(), CliError> {
         let mut last: BTreeMap<String, CycleResult> =
             store::load_json(&results_file, "results of the last run").unwrap_or_default();
         let mut failed = 0;
+        // A chosen repo's chains read the repos they follow: those are read, never changed.
+        for upstream in config.upstreams_of(&repos) {
+            let span = tracing::info_span!("read", repo = %upstream.name);
+            let mut reader = RepoCycle::new(upstream.clone());
+            let reading = reader.run(&shared, Mode::DryRun, tokio::time::Instant::now());
+            tracing::Instrument::instrument(reading, span).await;
+        }
         for repo in repos {
             let span = tracing::info_span!("cycle", repo = %repo.name);
             let report = tracing::Instrument::instrument(

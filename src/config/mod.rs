@@ -643,6 +643,27 @@ impl Config {
         repos
     }
 
+    /// The repos outside `chosen` whose rules `chosen` follow, directly or through others,
+    /// upstream first.
+    pub fn upstreams_of(&self, chosen: &[Repo]) -> Vec<&Repo> {
+        let mut wanted: Vec<&str> = Vec::new();
+        let mut open: Vec<&Repo> = chosen.iter().collect();
+        while let Some(repo) = open.pop() {
+            let follows = repo.updates.iter().filter_map(|rule| rule.follow.as_ref());
+            for follow in follows {
+                let outside = chosen.iter().all(|c| c.name != follow.repo);
+                if outside && !wanted.contains(&follow.repo.as_str()) {
+                    wanted.push(&follow.repo);
+                    open.extend(self.repos.iter().find(|r| r.name == follow.repo));
+                }
+            }
+        }
+        self.upstream_first()
+            .into_iter()
+            .filter(|r| wanted.contains(&r.name.as_str()))
+            .collect()
+    }
+
     /// Registry prefixes in config order, for the scanner.
     pub fn prefixes(&self) -> impl Iterator<Item = &str> {
         self.registries.iter().map(|r| r.prefix.as_str())

@@ -3,6 +3,7 @@
 //! event's announced tag is waited for briefly.
 
 use super::*;
+use crate::config::UpdateRule;
 use crate::image::hub::ImageKey;
 
 /// Pauses before listing an image again whose listing lacks a tag a push event announced.
@@ -38,9 +39,13 @@ pub(super) async fn ask_registries(
             }
             let rule = repo.rule_for(&file.path, &reference.tag);
             // A following rule's tags come from its upstream; only a forced deploy, which
-            // skips the chain, needs the registry's.
+            // skips the chain, and a trust gate, which judges digests, need the registry's.
             let forced = deploy.is_some_and(|order| order.force);
-            if let Some(rule) = rule.filter(|rule| rule.follow.is_none() || forced) {
+            let gated = |rule: &UpdateRule| {
+                rule.gate.is_some() || shared.registry_gates.contains_key(&reference.registry)
+            };
+            let asked = |rule: &&UpdateRule| rule.follow.is_none() || forced || gated(rule);
+            if let Some(rule) = rule.filter(asked) {
                 let wanted = wanted
                     .entry((&reference.registry, reference.image.as_str()))
                     .or_default();

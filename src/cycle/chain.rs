@@ -40,7 +40,8 @@ pub struct Chains {
     checks: Answers<Checks>,
     health: Answers<Health>,
     forges: Mutex<HashMap<String, Arc<Forge>>>,
-    client: reqwest::Client,
+    /// Made at the first health lookup: a TLS client's roots cost an idle daemon heap.
+    client: std::sync::OnceLock<reqwest::Client>,
 }
 
 impl Chains {
@@ -58,7 +59,7 @@ impl Chains {
             checks: Mutex::default(),
             health: Mutex::default(),
             forges: Mutex::default(),
-            client: health::client(),
+            client: std::sync::OnceLock::new(),
         }
     }
 
@@ -429,7 +430,7 @@ async fn read_health(
     commit: &str,
     commits: &[String],
 ) -> Health {
-    let client = &shared.chains.client;
+    let client = shared.chains.client.get_or_init(health::client);
     match check {
         HealthCheck::Http { url, expect } => match health::status(client, url).await {
             Ok(code) if code == *expect => Health::Healthy,

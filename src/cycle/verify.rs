@@ -5,9 +5,10 @@
 //! wait for the next).
 
 use super::*;
+use crate::config::{Follow, UpdateRule};
 use crate::image::hub::ImageKey;
 use crate::image::scanner::ImageRef;
-use crate::plan::{Walk, repushed, walk};
+use crate::plan::{Asking, Offer, Walk, offer, promoted_digest, repushed, walk};
 use crate::trust::Gate;
 
 /// Digests judged afresh per repo and cycle at most.
@@ -50,6 +51,15 @@ pub(super) async fn judge_candidates(
                 }
                 continue;
             }
+            if let Some(follow) = &rule.follow {
+                let offered = Offered {
+                    rule,
+                    follow,
+                    gate: &gate,
+                };
+                judge.offered(&offered, reference, tags, standing).await;
+                continue;
+            }
             loop {
                 let walked = walk(
                     &rule.policy,
@@ -73,6 +83,39 @@ pub(super) async fn judge_candidates(
             if let Some((_, digest)) = repushed(rule, reference, &known.tags) {
                 judge.once(&gate, reference, digest, standing).await;
             }
+        }
+    }
+}
+
+/// A following rule, what it follows, and the gate its tags must pass.
+struct Offered<'a> {
+    rule: &'a UpdateRule,
+    follow: &'a Follow,
+    gate: &'a Arc<Gate>,
+}
+
+impl Judge<'_> {
+    /// Judges the tag a chain offers a following rule's reference.
+    async fn offered(
+        &mut self,
+        offered: &Offered<'_>,
+        reference: &ImageRef,
+        tags: &TagTable,
+        standing: &mut Standing,
+    ) {
+        let asking = Asking {
+            follow: offered.follow,
+            policy: &offered.rule.policy,
+            repo: self.repo,
+            image: &reference.key,
+            current: &reference.tag,
+            now: self.now,
+        };
+        let Offer::Move { to, .. } = offer(&asking, &standing.chain) else {
+            return;
+        };
+        if let Some(digest) = promoted_digest(&to, tags.get(&reference.image)) {
+            self.once(offered.gate, reference, &digest, standing).await;
         }
     }
 }

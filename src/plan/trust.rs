@@ -133,3 +133,40 @@ pub(super) fn describe(passed: &[(String, String)]) -> String {
         .collect();
     parts.join(", ")
 }
+
+/// The digest a following rule's offered tag is judged by: the one the upstream pinned, else
+/// the registry's (a gated following rule lists its image for that).
+pub fn promoted_digest(to: &TagInfo, listed: Option<&crate::policy::ImageTags>) -> Option<String> {
+    to.digest.clone().or_else(|| {
+        let listed = listed?.tags.iter().find(|t| t.tag == to.tag)?;
+        listed.digest.clone()
+    })
+}
+
+/// A tag a chain offers, once its rule's trust gate (if any) has passed its digest: the
+/// upstream having run it proves nothing about who built it.
+pub(super) fn promoted(
+    inputs: &super::Inputs,
+    at: &super::Managed,
+    to: TagInfo,
+) -> Result<TagInfo, super::KeptReason> {
+    let trust = &inputs.standing.trust;
+    let Some(gate) = trust.gate(at.rule, at.reference) else {
+        return Ok(to);
+    };
+    let listed = inputs.tags.get(&at.reference.image);
+    let tag = to.tag.clone();
+    let Some(digest) = promoted_digest(&to, listed) else {
+        return Err(super::KeptReason::Unverified { tag });
+    };
+    match trust.verdict(gate, &digest) {
+        None => Err(super::KeptReason::Unverified { tag }),
+        Some(Verdict::Refused { why }) => Err(super::KeptReason::Untrusted {
+            passed: vec![(tag, why.clone())],
+        }),
+        Some(Verdict::Trusted { .. }) => Ok(TagInfo {
+            digest: Some(digest),
+            ..to
+        }),
+    }
+}

@@ -184,9 +184,10 @@ async fn another_repos_checks_and_argo_cd_health_hold_a_promotion_until_green_an
         ),
     );
     let run = || {
+        // Only prod is cycled: the repo it follows is read, not changed.
         let out = dir
             .laminar()
-            .arg("once")
+            .args(["once", "--repo", "prod"])
             .env("ARGO_TOKEN", "argo-token")
             .env("FORGE_TOKEN", "forge-token")
             .output()

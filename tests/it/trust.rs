@@ -382,3 +382,56 @@ async fn bundles_are_found_through_the_referrers_api() {
         }
     );
 }
+
+#[tokio::test]
+async fn a_following_rules_gate_judges_what_its_chain_offers() {
+    let registry = RegistryServer::start_logging().await;
+    let keys = Dir::new();
+    let trust = keys.path();
+    material(trust, "root", &[]);
+    push(&registry, "1.0.0", true).await;
+    let unsigned = push(&registry, "1.1.0", true).await;
+    let addr = &registry.addr;
+    let app = |tag: &str| format!("image: {addr}/acme/app:{tag}\n");
+    let remote = BareRepo::new(&[("README", "environments\n")]);
+    crate::chains::commit_at(
+        &remote,
+        &[
+            ("dev/app.yaml", app("1.1.0")),
+            ("prod/app.yaml", app("1.0.0")),
+        ],
+        30,
+    );
+    let dir = Dir::new();
+    dir.write(
+        "laminar.yaml",
+        format!(
+            "global:\n  dataDir: state\n  gitUser: Laminar\n  gitEmail: laminar@example.org\n\
+             dockerRegistries:\n- reg: {addr}/acme\n  insecure: true\n\
+             git:\n- name: envs\n  url: {url}\n  branch: main\n  updates:\n  \
+             - name: dev\n    pattern: semver:^1\n    files: [dev/]\n  \
+             - follow: dev\n    files: [prod/]\n    verify:\n      \
+             keyless:\n      - issuer: {ISSUER}\n        subject: {RELEASE}\n      \
+             trustedRoot: {root}\n",
+            root = trust.join("trusted_root.json").display(),
+            url = remote.bare.display()
+        ),
+    );
+    // dev ran 1.1.0 for 30 h, but nobody signed it: prod, which demands a signature, stays.
+    let out = once(&dir, &[]);
+    assert!(
+        out.contains("no newer tag passed the trust gate: 1.1.0 ("),
+        "{out}"
+    );
+    assert_eq!(remote.show("prod/app.yaml"), app("1.0.0").trim_end());
+    let signature = material(trust, "sign", &[&unsigned]);
+    registry
+        .attach_legacy_signatures("acme/app", &unsigned, &[signature])
+        .await;
+    // Refusals are remembered for ten minutes (signatures often follow the push): a fresh
+    // cache sees the signature now.
+    std::fs::remove_file(dir.path().join("state/registry-cache.json")).unwrap();
+    let out = once(&dir, &[]);
+    assert!(out.contains("promoted dev → envs"), "{out}");
+    assert_eq!(remote.show("prod/app.yaml"), app("1.1.0").trim_end());
+}

@@ -264,3 +264,39 @@ fn a_closed_window_keeps_any_rule_and_says_until_when() {
     let planned = plan(&repo, &files, &tags, &Standing::default(), saturday);
     assert_eq!(planned.changes[0].new_tag, "1.1.0");
 }
+
+#[test]
+fn a_gate_judges_what_a_chain_offers_by_the_registrys_digest() {
+    use crate::config::RegistryId;
+    use crate::trust::{Gate, Verdict};
+    let repo = following("");
+    let lineage = history(&[("c1", 10, &["1.1.0"]), ("c0", 90, &["1.0.0"])]);
+    let mut standing = standing(lineage);
+    let gate = Arc::new(Gate::new(None, vec![], vec![], vec!["linux/amd64".into()]).unwrap());
+    let gates = [(RegistryId::new("reg.io/acme"), gate.clone())];
+    standing.trust.registry_gates = Arc::new(gates.into_iter().collect());
+    let files = scan("staging/app.yaml", &format!("a: {IMAGE}:1.0.0\n"));
+    let listed = TagInfo {
+        digest: Some(digest(11)),
+        ..TagInfo::named("1.1.0")
+    };
+    let tags = table(&[IMAGE], vec![TagInfo::named("1.0.0"), listed]);
+    let planned = plan(&repo, &files, &tags, &standing, now());
+    assert_eq!(kept_reason(&planned), "1.1.0 is still to be verified");
+    let key = (gate.id.clone(), digest(11));
+    let refused = Verdict::Refused {
+        why: "unsigned".into(),
+    };
+    standing.trust.verdicts.insert(key.clone(), refused);
+    let planned = plan(&repo, &files, &tags, &standing, now());
+    assert_eq!(
+        kept_reason(&planned),
+        "no newer tag passed the trust gate: 1.1.0 (unsigned)"
+    );
+    standing
+        .trust
+        .verdicts
+        .insert(key, Verdict::Trusted { by: None });
+    let planned = plan(&repo, &files, &tags, &standing, now());
+    assert_eq!(planned.changes[0].new_tag, "1.1.0");
+}

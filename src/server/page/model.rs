@@ -160,11 +160,13 @@ fn glance(
         }
         let held = status.references.iter().any(|r| r.held);
         // A following rule's reference that stays, though not up to date, waits on its chain.
-        let waiting = status.references.iter().any(|r| {
-            let rule = repo.rule_for(std::path::Path::new(&r.file), &r.tag);
-            let follows = rule.is_some_and(|rule| rule.follow.is_some());
-            follows && !r.held && r.kept.is_some() && r.newest.as_deref() != Some(&r.tag)
-        });
+        let follows = repo.updates.iter().any(|rule| rule.follow.is_some());
+        let waiting = follows
+            && status.references.iter().any(|r| {
+                let rule = repo.rule_for(std::path::Path::new(&r.file), &r.tag);
+                let follows = rule.is_some_and(|rule| rule.follow.is_some());
+                follows && !r.held && r.kept.is_some() && r.newest.as_deref() != Some(&r.tag)
+            });
         if held {
             glance.held.push(name());
         }
