@@ -38,13 +38,17 @@ pub(super) async fn ask_registries(
                 continue;
             }
             let rule = repo.rule_for(&file.path, &reference.tag);
-            // A following rule's tags come from its upstream; only a forced deploy, which
-            // skips the chain, and a trust gate, which judges digests, need the registry's.
+            // A following rule's tags come from its upstream; the registry's are needed only
+            // by a forced deploy (which skips the chain), and for digests: a trust gate's, or
+            // a pinned reference's when the upstream does not pin them.
             let forced = deploy.is_some_and(|order| order.force);
-            let gated = |rule: &UpdateRule| {
-                rule.gate.is_some() || shared.registry_gates.contains_key(&reference.registry)
+            let digests = |rule: &UpdateRule| {
+                rule.gate.is_some()
+                    || shared.registry_gates.contains_key(&reference.registry)
+                    || rule.pin_digest
+                    || reference.digest.is_some()
             };
-            let asked = |rule: &&UpdateRule| rule.follow.is_none() || forced || gated(rule);
+            let asked = |rule: &&UpdateRule| rule.follow.is_none() || forced || digests(rule);
             if let Some(rule) = rule.filter(asked) {
                 let wanted = wanted
                     .entry((&reference.registry, reference.image.as_str()))

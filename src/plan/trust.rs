@@ -143,20 +143,25 @@ pub fn promoted_digest(to: &TagInfo, listed: Option<&crate::policy::ImageTags>) 
     })
 }
 
-/// A tag a chain offers, once its rule's trust gate (if any) has passed its digest: the
-/// upstream having run it proves nothing about who built it.
+/// A tag a chain offers, with its digest (the upstream's, else the registry's), once its
+/// rule's trust gate (if any) has passed that digest: the upstream having run it proves
+/// nothing about who built it.
 pub(super) fn promoted(
     inputs: &super::Inputs,
     at: &super::Managed,
     to: TagInfo,
 ) -> Result<TagInfo, super::KeptReason> {
+    let listed = inputs.tags.get(&at.reference.image);
+    let to = TagInfo {
+        digest: promoted_digest(&to, listed),
+        ..to
+    };
     let trust = &inputs.standing.trust;
     let Some(gate) = trust.gate(at.rule, at.reference) else {
         return Ok(to);
     };
-    let listed = inputs.tags.get(&at.reference.image);
     let tag = to.tag.clone();
-    let Some(digest) = promoted_digest(&to, listed) else {
+    let Some(digest) = to.digest.clone() else {
         return Err(super::KeptReason::Unverified { tag });
     };
     match trust.verdict(gate, &digest) {

@@ -300,3 +300,34 @@ fn a_gate_judges_what_a_chain_offers_by_the_registrys_digest() {
     let planned = plan(&repo, &files, &tags, &standing, now());
     assert_eq!(planned.changes[0].new_tag, "1.1.0");
 }
+
+#[test]
+fn a_pinned_reference_takes_the_registrys_digest_when_the_upstream_pins_none() {
+    let repo = following("");
+    let lineage = history(&[("c1", 10, &["1.1.0"]), ("c0", 90, &["1.0.0"])]);
+    let files = scan(
+        "staging/app.yaml",
+        &format!("a: {IMAGE}:1.0.0@{}\n", digest(10)),
+    );
+    let listed = TagInfo {
+        digest: Some(digest(11)),
+        ..TagInfo::named("1.1.0")
+    };
+    // Unlisted, the new digest is unknown: the reference stays.
+    let planned = plan(
+        &repo,
+        &files,
+        &TagTable::new(),
+        &standing(lineage.clone()),
+        now(),
+    );
+    assert_eq!(
+        kept_reason(&planned),
+        "1.1.0 is newer, but its digest is unknown and the reference pins one"
+    );
+    let tags = table(&[IMAGE], vec![listed]);
+    let planned = plan(&repo, &files, &tags, &standing(lineage), now());
+    let change = &planned.changes[0];
+    assert_eq!(change.new_tag, "1.1.0");
+    assert_eq!(change.digest, Some((digest(10), digest(11))));
+}
