@@ -224,7 +224,12 @@ impl Scanner {
                     written: err.message.chars().take(200).collect(),
                     reason: UnmanagedReason::NotYaml,
                 });
-                return scan;
+                // Not YAML until rendered (a Helm template): its plain `image:` lines still
+                // name images as the image keys would.
+                match look_for_hub {
+                    true => forms::template_lines(text),
+                    false => return scan,
+                }
             }
         };
         if candidates.is_empty() {

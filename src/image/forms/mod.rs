@@ -5,6 +5,7 @@
 
 mod dockerfile;
 mod hcl;
+mod template;
 pub mod yaml;
 
 use std::ops::Range;
@@ -131,6 +132,11 @@ pub fn candidates(kind: FileKind, text: &[u8], hub: bool) -> Result<Vec<Candidat
         FileKind::Hcl if hub => Ok(hcl::candidates(text)),
         FileKind::Dockerfile | FileKind::Hcl => Ok(Vec::new()),
     }
+}
+
+/// The plain `image:` lines of a YAML file that does not parse (a Helm template, say).
+pub fn template_lines(text: &[u8]) -> Vec<Candidate> {
+    std::str::from_utf8(text).map_or_else(|_| Vec::new(), template::candidates)
 }
 
 /// Whether a value is a template filled in elsewhere (`{{ .Values.tag }}`, `${TAG}`, `$(TAG)`).

@@ -290,3 +290,46 @@ fn the_longest_prefix_names_the_registry_and_ports_work() {
     let prefixes: Vec<&str> = found.iter().map(|r| r.registry.prefix()).collect();
     assert_eq!(prefixes, ["reg.io/team", "reg.io", "localhost:5000"]);
 }
+
+#[test]
+fn a_helm_templates_plain_image_lines_are_found_as_image_keys_would_be() {
+    let hub = &["docker.io/library", "ghcr.io/acme"];
+    let digest = format!("sha256:{}", "ab".repeat(32));
+    let text = format!(
+        "{{{{- if .Values.enabled }}}}\nspec:\n  containers:\n  - name: init\n    image: busybox:1.38.0@{digest}\n\
+         \x20 - name: app\n    image: \"{{{{ .Values.image }}}}:{{{{ .Values.tag }}}}\"\n\
+         \x20 - name: old\n    image: alpine:3.11\n  - image: ghcr.io/acme/api:2.0\n{{{{- end }}}}\n"
+    );
+    let scan = Scanner::new(hub)
+        .unwrap()
+        .scan_file(Path::new("templates/deployment.yaml"), text.as_bytes());
+    let found: Vec<(Form, String, String, Option<String>)> = scan
+        .refs
+        .iter()
+        .map(|r| (r.form, r.image.clone(), r.tag.clone(), r.digest.clone()))
+        .collect();
+    assert_eq!(
+        found,
+        [
+            (
+                Form::ImplicitHub,
+                "busybox".into(),
+                "1.38.0".into(),
+                Some(digest.clone())
+            ),
+            (Form::ImplicitHub, "alpine".into(), "3.11".into(), None),
+            (Form::Inline, "ghcr.io/acme/api".into(), "2.0".into(), None),
+        ]
+    );
+    // Still said: the file is not YAML as it stands.
+    assert!(
+        scan.unmanaged
+            .iter()
+            .any(|u| u.reason == UnmanagedReason::NotYaml)
+    );
+    // Without a Docker Hub registry, only configured prefixes count, as before.
+    let scan = Scanner::new(["ghcr.io/acme"])
+        .unwrap()
+        .scan_file(Path::new("templates/deployment.yaml"), text.as_bytes());
+    assert_eq!(scan.refs.len(), 1);
+}
