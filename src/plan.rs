@@ -314,28 +314,14 @@ fn decide(inputs: &Inputs, plan: &mut Plan, at: &Managed) -> Result<Change, Kept
             until: hold.until.clone(),
         });
     }
-    let known = inputs.tags.get(&reference.image);
-    let judged = Reference {
-        repo: &inputs.repo.name,
-        file: at.file,
-        image: &reference.image,
-        tag: &reference.tag,
-        policy,
-        known,
-    };
     if let Some(until) = at.rule.window.as_ref().and_then(|w| w.closed_until(now)) {
         return Err(KeptReason::OutsideWindow { until });
     }
     if let Some(follow) = &at.rule.follow {
         return promote(inputs, plan, at, follow);
     }
-    let held = judge(inputs.standing, &judged, now, plan);
-    if let Some(Held { hold, made }) = held {
-        if made {
-            plan.holds_made.push(hold.clone());
-        }
-        return Err(KeptReason::OnHold(Box::new(hold)));
-    }
+    let known = inputs.tags.get(&reference.image);
+    held(inputs, plan, at, known)?;
     let known = known.ok_or(KeptReason::NoTags)?;
     if policy.needs_times() {
         let pending = known
@@ -385,6 +371,42 @@ fn decide(inputs: &Inputs, plan: &mut Plan, at: &Managed) -> Result<Change, Kept
     }
 }
 
+/// The managed reference as the daemon's holds see it, with the tags known for it.
+fn reference_of<'a>(
+    inputs: &'a Inputs,
+    at: &'a Managed,
+    known: Option<&'a ImageTags>,
+) -> Reference<'a> {
+    Reference {
+        repo: &inputs.repo.name,
+        file: at.file,
+        image: &at.reference.image,
+        tag: &at.reference.tag,
+        policy: &at.rule.policy,
+        known,
+    }
+}
+
+/// `Err` when a daemon's hold keeps the reference, or a rollback noticed now does (that hold
+/// is recorded in `plan` as made).
+fn held(
+    inputs: &Inputs,
+    plan: &mut Plan,
+    at: &Managed,
+    known: Option<&ImageTags>,
+) -> Result<(), KeptReason> {
+    let judged = reference_of(inputs, at, known);
+    match judge(inputs.standing, &judged, inputs.now, plan) {
+        None => Ok(()),
+        Some(Held { hold, made }) => {
+            if made {
+                plan.holds_made.push(hold.clone());
+            }
+            Err(KeptReason::OnHold(Box::new(hold)))
+        }
+    }
+}
+
 /// Where a following rule's reference goes: the newest tag its upstream qualifies, within the
 /// daemon's holds (which see the upstream's tags as the ones known).
 fn promote(
@@ -393,31 +415,11 @@ fn promote(
     at: &Managed,
     follow: &crate::config::Follow,
 ) -> Result<Change, KeptReason> {
-    let (reference, policy, now) = (at.reference, &at.rule.policy, inputs.now);
+    let (reference, policy) = (at.reference, &at.rule.policy);
     let facts = &inputs.standing.chain;
     let known = chain::candidates(follow, &reference.key, facts).map(ImageTags::complete);
-    let judged = Reference {
-        repo: &inputs.repo.name,
-        file: at.file,
-        image: &reference.image,
-        tag: &reference.tag,
-        policy,
-        known: known.as_ref(),
-    };
-    if let Some(Held { hold, made }) = judge(inputs.standing, &judged, now, plan) {
-        if made {
-            plan.holds_made.push(hold.clone());
-        }
-        return Err(KeptReason::OnHold(Box::new(hold)));
-    }
-    let asking = Asking {
-        follow,
-        policy,
-        repo: &inputs.repo.name,
-        image: &reference.key,
-        current: &reference.tag,
-        now,
-    };
+    held(inputs, plan, at, known.as_ref())?;
+    let asking = Asking::new(at.rule, follow, &inputs.repo.name, reference, inputs.now);
     let (to, note) = match offer(&asking, facts) {
         Offer::Move { to, note } => (to, note),
         Offer::Keep(why) => return Err(KeptReason::Rule(why)),
@@ -425,14 +427,11 @@ fn promote(
             // Held like a rollback by hand: noticed (and told) once, over when the upstream
             // moves past the tag.
             let own = at.rule.name.as_deref().unwrap_or(&inputs.repo.name);
-            let mut hold = Hold::new(crate::holds::HoldKind::Rollback, &reference.image);
-            hold.repo = Some(inputs.repo.name.clone());
-            hold.file = Some(at.file.to_string());
-            hold.tag = Some(tag.clone());
-            hold.release_after = Some(tag.clone());
-            hold.reason = Some(format!(
+            let reason = format!(
                 "{upstream} rolled back from {tag}: not touched automatically (promotion chain {upstream} → {own})"
-            ));
+            );
+            let judged = reference_of(inputs, at, known.as_ref());
+            let hold = standing::rollback_hold(&judged, &tag, reason);
             plan.holds_made.push(hold.clone());
             return Err(KeptReason::OnHold(Box::new(hold)));
         }

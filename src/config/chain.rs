@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::decode::{seconds, secret};
+use super::decode::{plain_name, seconds, secret};
 use super::fields::{Decoder, Fields};
 use super::yaml::{Node, Pos};
 use super::{Environment, Repo, SecretSource};
@@ -67,7 +67,8 @@ pub(super) fn decode(
     env: Option<&Environment>,
     has_pattern: bool,
 ) -> ChainKeys {
-    let name = f.get(d, "name", &[]).and_then(|n| rule_name(d, n));
+    // Rule names appear in chains, metrics labels and commit messages.
+    let name = f.get(d, "name", &[]).and_then(|n| plain_name(d, n, "rule"));
     let follow = f.get(d, "follow", &[]);
     let soak = f.get(d, "soak", &[]);
     let checks = f.get(d, "requireChecks", &[]);
@@ -114,22 +115,6 @@ pub(super) fn decode(
             at: node.pos,
         }),
     }
-}
-
-/// Rule names appear in chains, metrics labels and commit messages.
-fn rule_name(d: &mut Decoder, node: &Node) -> Option<String> {
-    let name = d.text(node)?;
-    let plain = name
-        .bytes()
-        .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b));
-    if !plain {
-        d.error(
-            node.pos,
-            format!("invalid rule name {name:?}: use letters, digits, '.', '_' and '-'"),
-        );
-        return None;
-    }
-    Some(name)
 }
 
 fn check_globs(d: &mut Decoder, node: &Node) -> Vec<String> {

@@ -237,6 +237,11 @@ pub(super) fn secret(
 
 /// Repo names appear in metrics labels, URLs and paths: keep them plain.
 pub(super) fn repo_name(d: &mut Decoder, node: &Node) -> Option<String> {
+    plain_name(d, node, "repo")
+}
+
+/// A name of letters, digits, `.`, `_` and `-`; `what` names it in the error.
+pub(super) fn plain_name(d: &mut Decoder, node: &Node, what: &str) -> Option<String> {
     let name = d.text(node)?;
     let plain = name
         .bytes()
@@ -244,7 +249,7 @@ pub(super) fn repo_name(d: &mut Decoder, node: &Node) -> Option<String> {
     if !plain {
         d.error(
             node.pos,
-            format!("invalid repo name {name:?}: use letters, digits, '.', '_' and '-'"),
+            format!("invalid {what} name {name:?}: use letters, digits, '.', '_' and '-'"),
         );
         return None;
     }

@@ -103,14 +103,7 @@ impl Judge<'_> {
         tags: &TagTable,
         standing: &mut Standing,
     ) {
-        let asking = Asking {
-            follow: offered.follow,
-            policy: &offered.rule.policy,
-            repo: self.repo,
-            image: &reference.key,
-            current: &reference.tag,
-            now: self.now,
-        };
+        let asking = Asking::new(offered.rule, offered.follow, self.repo, reference, self.now);
         let Offer::Move { to, .. } = offer(&asking, &standing.chain) else {
             return;
         };

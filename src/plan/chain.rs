@@ -262,6 +262,26 @@ pub struct Asking<'a> {
     pub now: SystemTime,
 }
 
+impl<'a> Asking<'a> {
+    /// What `reference`, managed by `rule` (which follows `follow`) in `repo`, asks at `now`.
+    pub fn new(
+        rule: &'a crate::config::UpdateRule,
+        follow: &'a Follow,
+        repo: &'a str,
+        reference: &'a crate::image::scanner::ImageRef,
+        now: SystemTime,
+    ) -> Asking<'a> {
+        Asking {
+            follow,
+            policy: &rule.policy,
+            repo,
+            image: &reference.key,
+            current: &reference.tag,
+            now,
+        }
+    }
+}
+
 /// The upstream's stints of `at`'s image, or why there are none.
 fn upstream_stints<'f>(at: &Asking, facts: &'f ChainFacts) -> Result<&'f [Stint], ChainWait> {
     let upstream = at.follow.upstream_name(at.repo);

@@ -224,14 +224,7 @@ fn through_chain(
     follow: &crate::config::Follow,
 ) -> Result<(ImageTags, String), DeployRefusal> {
     let facts = &inputs.standing.chain;
-    let asking = super::Asking {
-        follow,
-        policy: &at.rule.policy,
-        repo: &inputs.repo.name,
-        image: &at.reference.key,
-        current: &at.reference.tag,
-        now: inputs.now,
-    };
+    let asking = super::Asking::new(at.rule, follow, &inputs.repo.name, at.reference, inputs.now);
     let refused = |why: String| DeployRefusal::Chain {
         site: at.site.to_string(),
         why,

@@ -151,15 +151,20 @@ pub(super) fn judge(
     if !at.policy.is_older(at.tag, wrote, tags) || newer_than(wrote) {
         return None;
     }
+    let reason = format!("rolled back from {wrote} by a commit not made by laminar");
+    let hold = rollback_hold(at, wrote, reason);
+    Some(Held { hold, made: true })
+}
+
+/// The hold keeping `at` at its tag after a rollback from `from`, until a newer tag appears.
+pub(super) fn rollback_hold(at: &Reference, from: &str, reason: String) -> Hold {
     let mut hold = Hold::new(HoldKind::Rollback, at.image);
     hold.repo = Some(at.repo.to_string());
     hold.file = Some(at.file.to_string());
     hold.tag = Some(at.tag.to_string());
-    hold.release_after = Some(wrote.to_string());
-    hold.reason = Some(format!(
-        "rolled back from {wrote} by a commit not made by laminar"
-    ));
-    Some(Held { hold, made: true })
+    hold.release_after = Some(from.to_string());
+    hold.reason = Some(reason);
+    hold
 }
 
 /// Why a hold keeps a reference, as the status and dry runs say it.

@@ -42,14 +42,7 @@ pub(in crate::cycle) async fn chain_facts(
                 continue;
             };
             let Some(follow) = &rule.follow else { continue };
-            let asking = Asking {
-                follow,
-                policy: &rule.policy,
-                repo: &repo.name,
-                image: &reference.key,
-                current: &reference.tag,
-                now,
-            };
+            let asking = Asking::new(rule, follow, &repo.name, reference, now);
             // A deploy request asks about its own tag (a forced one skips the chain).
             let asked = match order {
                 Some(order) if order.force || ImageKey::of(&order.image) != reference.key => {
