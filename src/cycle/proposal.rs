@@ -296,11 +296,7 @@ mod tests {
             .iter()
             .map(|(path, text)| {
                 let scan = scanner.scan_file(Path::new(path), text.as_bytes());
-                FileRefs {
-                    path: PathBuf::from(path),
-                    refs: scan.refs,
-                    unmanaged: scan.unmanaged,
-                }
+                FileRefs::of(PathBuf::from(path), scan)
             })
             .collect();
         let table: TagTable = ["reg.io/acme/app", "reg.io/acme/api", "reg.io/acme/db.lock"]

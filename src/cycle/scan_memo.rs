@@ -21,7 +21,7 @@ pub(super) struct ScanMemo {
 }
 
 /// Raised when what a scan records changes: an older file is not read (a full scan instead).
-const FORMAT: u32 = 4;
+const FORMAT: u32 = 5;
 
 #[derive(Deserialize)]
 struct Saved {

@@ -11,7 +11,7 @@ use std::path::Path;
 use aho_corasick::{AhoCorasick, AhoCorasickBuilder, Input, MatchKind};
 
 use super::RegistryId;
-use super::forms::{self, Candidate, FileKind, Form};
+use super::forms::{self, Candidate, ChartCandidate, ChartSource, FileKind, Form, Part};
 use super::hold::{Hold, LineHolds};
 use super::hub::{self, HUB_HOSTS, HubRegistries, ImageKey};
 use super::reference::{RefSpans, is_valid_digest, is_valid_tag, match_remainder};
@@ -72,6 +72,16 @@ pub enum UnmanagedReason {
     /// The file looks like YAML but does not parse (a Helm template, say): only references
     /// written in one piece were read from it. `written` holds the parser's message.
     NotYaml,
+    /// A version range (`>=1.2`, `6.x`, a Flux `semver:`): the tool reading it follows it.
+    Range,
+    /// A CUE field computed from something else, not a plain string.
+    NotLiteral,
+    /// A chart repository named by a Helm alias (`@stable`, `alias:stable`), not its URL.
+    RepositoryAlias,
+    /// A `HelmRelease` naming a `HelmRepository` found in no scanned file and no config.
+    UnknownRepository,
+    /// A `Chart.lock`: its digest covers the resolved set, so it is never edited by hand.
+    ChartLock,
 }
 
 impl std::fmt::Display for UnmanagedReason {
@@ -85,6 +95,17 @@ impl std::fmt::Display for UnmanagedReason {
             UnmanagedReason::InvalidTag => "not a valid tag",
             UnmanagedReason::NotYaml => {
                 "not valid YAML; only references written in one piece were read"
+            }
+            UnmanagedReason::Range => "a version range: whoever reads it follows it",
+            UnmanagedReason::NotLiteral => "not a plain string: its value is computed elsewhere",
+            UnmanagedReason::RepositoryAlias => {
+                "a repository alias: write the repository's URL to have it kept current"
+            }
+            UnmanagedReason::UnknownRepository => {
+                "its HelmRepository is in no scanned file and no helmRepositories entry"
+            }
+            UnmanagedReason::ChartLock => {
+                "Chart.lock is not edited (its digest covers the resolved set): run `helm dependency update` in an exec action"
             }
         })
     }
@@ -111,6 +132,21 @@ pub struct FileScan {
     pub refs: Vec<ImageRef>,
     /// Including, when the file looked like YAML but did not parse, that.
     pub unmanaged: Vec<Unmanaged>,
+    /// Charts whose repository another file may define (Flux `HelmRelease`s).
+    pub pending: Vec<PendingChart>,
+    /// The Flux `HelmRepository` objects the file defines.
+    pub repositories: Vec<forms::NamedRepository>,
+}
+
+/// A chart whose repository is named, not written: located and read, waiting for the
+/// `HelmRepository` of that name in any scanned file (see [`Scanner::link`]).
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct PendingChart {
+    pub chart: ChartCandidate,
+    pub line: usize,
+    pub column: usize,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hold: Option<Hold>,
 }
 
 /// Searches text for references below a set of registry prefixes.
@@ -127,6 +163,10 @@ pub struct Scanner {
     hosts: AhoCorasick,
     /// The registries on Docker Hub.
     hub: HubRegistries,
+    /// Classic Helm repositories (`helmRepositories:`), by `host/path`.
+    chart_repositories: Vec<RegistryId>,
+    /// Those of them named, for `HelmRelease`s whose `HelmRepository` no file defines.
+    named_repositories: Vec<(String, RegistryId)>,
     /// Look at every image the structure shows, also those no registry covers.
     everything: bool,
 }
@@ -178,19 +218,38 @@ impl Scanner {
         let finder = AhoCorasickBuilder::new()
             .match_kind(MatchKind::LeftmostLongest)
             .build(&patterns)?;
-        let hosts = AhoCorasick::new(
-            prefixes
-                .iter()
-                .map(|id| id.prefix().split('/').next().unwrap_or_default()),
-        )?;
+        let hosts = hosts_of(&prefixes)?;
         Ok(Scanner {
             finder,
             targets,
             prefixes,
             hosts,
             hub,
+            chart_repositories: Vec::new(),
+            named_repositories: Vec::new(),
             everything: false,
         })
+    }
+
+    /// A scanner that also keeps the charts of these classic Helm repositories, given as
+    /// (name, `host/path` of the URL).
+    pub fn with_chart_repositories<'a>(
+        mut self,
+        repositories: impl IntoIterator<Item = (&'a str, &'a str)>,
+    ) -> Result<Scanner, ScannerError> {
+        for (name, prefix) in repositories {
+            let id = RegistryId::new(prefix);
+            self.named_repositories.push((name.to_string(), id.clone()));
+            self.chart_repositories.push(id);
+        }
+        let all: Vec<RegistryId> = self
+            .prefixes
+            .iter()
+            .chain(&self.chart_repositories)
+            .cloned()
+            .collect();
+        self.hosts = hosts_of(&all)?;
+        Ok(self)
     }
 
     /// A scanner that also looks for images no configured registry covers (in every file
@@ -211,11 +270,17 @@ impl Scanner {
         let Some(kind) = FileKind::of(path).filter(|k| look_for_hub || k.beyond_hub_names()) else {
             return scan;
         };
-        if !look_for_hub && !self.hosts.is_match(text) {
+        if !look_for_hub && !self.hosts.is_match(text) && !forms::names_no_repository(text) {
             return scan;
         }
-        let candidates = match forms::candidates(kind, text, look_for_hub) {
-            Ok(candidates) => candidates,
+        if kind == FileKind::ChartLock {
+            if memchr::memmem::find(text, b"dependencies:").is_some() {
+                scan.unmanaged.push(chart_lock());
+            }
+            return scan;
+        }
+        let structure = match forms::candidates(kind, text, look_for_hub) {
+            Ok(structure) => structure,
             Err(err) => {
                 scan.unmanaged.push(Unmanaged {
                     line: err.line,
@@ -227,38 +292,63 @@ impl Scanner {
                 // Not YAML until rendered (a Helm template): its plain `image:` lines still
                 // name images as the image keys would.
                 match look_for_hub {
-                    true => forms::template_lines(text),
+                    true => forms::Structure {
+                        images: forms::template_lines(text),
+                        ..forms::Structure::default()
+                    },
                     false => return scan,
                 }
             }
         };
-        if candidates.is_empty() {
-            return scan;
-        }
+        scan.repositories = structure.repositories;
         let seen: HashSet<usize> = scan.refs.iter().map(|r| r.spans.name.start).collect();
-        let mut extra: Vec<(usize, Result<ImageRef, Unmanaged>)> = candidates
+        let images = structure
+            .images
             .into_iter()
             .filter(|c| !seen.contains(&c.name_span.start))
             .filter_map(|c| self.resolve(c))
-            .collect();
+            .map(|(at, resolved)| (at, Found::Resolved(resolved)));
+        let charts = structure
+            .charts
+            .into_iter()
+            .filter_map(|chart| match &chart.source {
+                ChartSource::Url(url) => {
+                    let url = url.clone();
+                    self.resolve_chart(chart, &url)
+                        .map(|(at, resolved)| (at, Found::Resolved(resolved)))
+                }
+                ChartSource::Named { .. } => Some((located_at(&chart), Found::Pending(chart))),
+            });
+        let mut extra: Vec<(usize, Found)> = images.chain(charts).collect();
+        if extra.is_empty() {
+            return scan;
+        }
         extra.sort_by_key(|(at, _)| *at);
         let mut lines = LineCounter::default();
         let mut holds = LineHolds::default();
-        for (at, resolved) in extra {
+        for (at, found) in extra {
             let (line, column) = lines.locate(text, at);
-            match resolved {
-                Ok(mut reference) => {
+            match found {
+                Found::Resolved(Ok(mut reference)) => {
                     (reference.line, reference.column) = (line, column);
-                    // A split form's hold may sit on the name's line or the tag's.
-                    let spans = &reference.spans;
-                    let lines = [Some(&spans.name), spans.tag.as_ref()];
-                    let lines: Vec<&std::ops::Range<usize>> = lines.into_iter().flatten().collect();
-                    reference.hold = holds.find(text, &lines);
+                    reference.hold = holds.find(text, &hold_lines(&reference.spans));
                     scan.refs.push(reference);
                 }
-                Err(mut unmanaged) => {
+                Found::Resolved(Err(mut unmanaged)) => {
                     (unmanaged.line, unmanaged.column) = (line, column);
                     scan.unmanaged.push(unmanaged);
+                }
+                Found::Pending(chart) => {
+                    let version = chart.version.as_ref().map(|v| &v.span);
+                    let spans = [Some(&chart.chart_span), version];
+                    let spans: Vec<&std::ops::Range<usize>> = spans.into_iter().flatten().collect();
+                    let hold = holds.find(text, &spans);
+                    scan.pending.push(PendingChart {
+                        chart,
+                        line,
+                        column,
+                        hold,
+                    });
                 }
             }
         }
@@ -266,9 +356,139 @@ impl Scanner {
         scan
     }
 
+    /// The references and unmanaged charts `pending` makes once the Flux `HelmRepository`
+    /// objects of every scanned file (`repositories`) and the named `helmRepositories:` are
+    /// known. A `HelmRepository` matches by name, and by namespace where both say one.
+    pub fn link(
+        &self,
+        pending: &PendingChart,
+        repositories: &[&forms::NamedRepository],
+    ) -> Option<Result<ImageRef, Unmanaged>> {
+        let ChartSource::Named { name, namespace } = &pending.chart.source else {
+            return None;
+        };
+        let same_namespace =
+            |other: &str| namespace.is_empty() || other.is_empty() || other == namespace;
+        let defined = repositories
+            .iter()
+            .find(|r| &r.name == name && same_namespace(&r.namespace))
+            .map(|r| r.url.clone());
+        let configured = || {
+            self.named_repositories
+                .iter()
+                .find(|(configured, _)| configured == name)
+                .map(|(_, id)| format!("https://{id}"))
+        };
+        let resolved = match defined.or_else(configured) {
+            Some(url) => self.resolve_chart(pending.chart.clone(), &url)?.1,
+            None => Err(Unmanaged {
+                line: 0,
+                column: 0,
+                form: pending.chart.form,
+                written: unmanaged_text(
+                    &pending.chart.chart,
+                    pending.chart.version.as_ref().map(|v| v.text.as_str()),
+                ),
+                reason: UnmanagedReason::UnknownRepository,
+            }),
+        };
+        Some(
+            resolved
+                .map(|mut reference| {
+                    (reference.line, reference.column) = (pending.line, pending.column);
+                    reference.hold = pending.hold.clone();
+                    reference
+                })
+                .map_err(|mut unmanaged| {
+                    (unmanaged.line, unmanaged.column) = (pending.line, pending.column);
+                    unmanaged
+                }),
+        )
+    }
+
+    /// The reference a chart from the repository at `url` makes, or why it makes none that
+    /// is managed. OCI charts belong to the registry whose prefix starts their name; classic
+    /// ones to the `helmRepositories:` entry at their URL.
+    fn resolve_chart(
+        &self,
+        chart: ChartCandidate,
+        url: &str,
+    ) -> Option<(usize, Result<ImageRef, Unmanaged>)> {
+        let at = located_at(&chart);
+        let ChartCandidate {
+            form,
+            chart: chart_name,
+            chart_span,
+            version,
+            ..
+        } = chart;
+        let (name, registry) = match chart_location(url, &chart_name)? {
+            ChartLocation::Oci(name) => {
+                let registry = self.registry_for(&name);
+                (name, registry)
+            }
+            ChartLocation::Classic { repository, name } => {
+                let registry = self
+                    .chart_repositories
+                    .iter()
+                    .find(|id| id.prefix() == repository)
+                    .cloned();
+                (name, registry)
+            }
+            ChartLocation::Alias => {
+                let written = unmanaged_text(
+                    &format!("{url}/{chart_name}"),
+                    version.as_ref().map(|v| v.text.as_str()),
+                );
+                return Some((
+                    at,
+                    Err(Unmanaged {
+                        line: 0,
+                        column: 0,
+                        form,
+                        written,
+                        reason: UnmanagedReason::RepositoryAlias,
+                    }),
+                ));
+            }
+        };
+        let candidate = Candidate {
+            form,
+            name,
+            name_span: chart_span,
+            tag: version,
+            digest: None,
+        };
+        self.admit(candidate, registry, at)
+    }
+
     /// The reference a structured candidate makes — or why it makes none that is managed —
     /// with the offset its position is counted from; `None` when it is no image name at all.
     fn resolve(&self, candidate: Candidate) -> Option<(usize, Result<ImageRef, Unmanaged>)> {
+        let form = match (candidate.form, hub::names_its_registry(&candidate.name)) {
+            (Form::Inline, false) => Form::ImplicitHub,
+            (form, _) => form,
+        };
+        // Split values are located by their tag (that is what changes), if they have one.
+        let at = match (form.is_split(), &candidate.tag) {
+            (true, Some(tag)) => tag.span.start,
+            _ => candidate.name_span.start,
+        };
+        let registry = match hub::names_its_registry(&candidate.name) {
+            true => self.registry_for(&candidate.name),
+            false => self.hub.registry_for(&candidate.name).cloned(),
+        };
+        self.admit(Candidate { form, ..candidate }, registry, at)
+    }
+
+    /// The reference `candidate` makes under `registry`, located at `at`, or why it is not
+    /// managed; `None` when its name is no image name at all.
+    fn admit(
+        &self,
+        candidate: Candidate,
+        registry: Option<RegistryId>,
+        at: usize,
+    ) -> Option<(usize, Result<ImageRef, Unmanaged>)> {
         let Candidate {
             form,
             name,
@@ -276,15 +496,6 @@ impl Scanner {
             tag,
             digest,
         } = candidate;
-        let form = match (form, hub::names_its_registry(&name)) {
-            (Form::Inline, false) => Form::ImplicitHub,
-            (form, _) => form,
-        };
-        // Split values are located by their tag (that is what changes), if they have one.
-        let at = match (form, &tag) {
-            (Form::Helm | Form::Kustomize, Some(tag)) => tag.span.start,
-            _ => name_span.start,
-        };
         let written = unmanaged_text(&name, tag.as_ref().map(|t| t.text.as_str()));
         let unmanaged = |reason| {
             let unmanaged = Unmanaged {
@@ -300,22 +511,25 @@ impl Scanner {
         if templated(&name) || tag.as_ref().is_some_and(|t| templated(&t.text)) {
             return unmanaged(UnmanagedReason::Templated);
         }
+        if form == Form::Cue && tag.as_ref().is_some_and(|t| !t.editable) {
+            return unmanaged(UnmanagedReason::NotLiteral);
+        }
         if super::reference::Reference::parse(&name)
             .is_none_or(|r| r.tag.is_some() || r.digest.is_some())
         {
             return None;
         }
-        let registry = match hub::names_its_registry(&name) {
-            true => self.registry_for(&name),
-            false => self.hub.registry_for(&name).cloned(),
-        };
         let Some(tag) = tag else {
             // A bare name in a Dockerfile or an image key is often a build stage or a default.
-            return match form {
-                Form::Helm | Form::Kustomize => unmanaged(UnmanagedReason::Untagged),
-                _ => None,
+            return match form.is_split() {
+                true => unmanaged(UnmanagedReason::Untagged),
+                false => None,
             };
         };
+        let versioned = form.is_chart_version() || form == Form::OciRepository;
+        if versioned && is_range(&tag.text) {
+            return unmanaged(UnmanagedReason::Range);
+        }
         let Some(registry) = registry else {
             return unmanaged(UnmanagedReason::NoRegistry);
         };
@@ -327,7 +541,12 @@ impl Scanner {
         }
         // An empty digest (`digest: ""`) pins nothing, but is where `pin: digest` writes one.
         let pinned = digest.as_ref().filter(|d| !d.text.is_empty());
-        if !is_valid_tag(&tag.text) || pinned.is_some_and(|d| !is_valid_digest(&d.text)) {
+        // A chart version's build metadata (`+`) is `_` in an OCI tag.
+        let as_tag = match form.is_chart_version() {
+            true => tag.text.replace('+', "_"),
+            false => tag.text.clone(),
+        };
+        if !is_valid_tag(&as_tag) || pinned.is_some_and(|d| !is_valid_digest(&d.text)) {
             return unmanaged(UnmanagedReason::InvalidTag);
         }
         let reference = ImageRef {
@@ -420,6 +639,94 @@ impl Scanner {
     }
 }
 
+/// What a file's structure shows, before it is located.
+enum Found {
+    Resolved(Result<ImageRef, Unmanaged>),
+    Pending(ChartCandidate),
+}
+
+/// Where a chart is located: at its version, else its name.
+fn located_at(chart: &ChartCandidate) -> usize {
+    chart
+        .version
+        .as_ref()
+        .map_or(chart.chart_span.start, |v: &Part| v.span.start)
+}
+
+/// The lines a hold comment may sit on: a split form's name's or its tag's.
+fn hold_lines(spans: &RefSpans) -> Vec<&std::ops::Range<usize>> {
+    [Some(&spans.name), spans.tag.as_ref()]
+        .into_iter()
+        .flatten()
+        .collect()
+}
+
+fn chart_lock() -> Unmanaged {
+    Unmanaged {
+        line: 1,
+        column: 1,
+        form: Form::ChartDependency,
+        written: "Chart.lock".to_string(),
+        reason: UnmanagedReason::ChartLock,
+    }
+}
+
+/// Where a chart lives, by the URL of its repository.
+enum ChartLocation {
+    /// In an OCI registry, under this name.
+    Oci(String),
+    /// In a classic repository at `repository` (`host/path`), as `name`.
+    Classic { repository: String, name: String },
+    /// A Helm repository alias, not a URL.
+    Alias,
+}
+
+/// The location of `chart` in the repository at `url` (`oci://`, `https://`, `http://`, or
+/// an OCI `host/path` without scheme); an empty `chart` means the URL names the chart.
+/// `None` for anything else (`file://`, `git://`).
+fn chart_location(url: &str, chart: &str) -> Option<ChartLocation> {
+    let url = url.trim();
+    if url.starts_with('@') || url.starts_with("alias:") {
+        return Some(ChartLocation::Alias);
+    }
+    let (classic, rest) = match url.split_once("://") {
+        Some(("oci", rest)) => (false, rest),
+        Some(("https" | "http", rest)) => (true, rest),
+        Some(_) => return None,
+        None => (false, url),
+    };
+    let rest = rest.trim_end_matches('/');
+    let repository = match rest.split_once('/') {
+        Some((host, path)) => format!("{}/{path}", host.to_ascii_lowercase()),
+        None => rest.to_ascii_lowercase(),
+    };
+    let name = match chart.is_empty() {
+        true => repository.clone(),
+        false => format!("{repository}/{chart}"),
+    };
+    Some(match classic {
+        true => ChartLocation::Classic { repository, name },
+        false => ChartLocation::Oci(name),
+    })
+}
+
+/// Whether a version is written as a range (`>=1.2`, `~1.2`, `^1`, `1.x`, `6.*`, `1 - 2`).
+fn is_range(version: &str) -> bool {
+    version.contains(['<', '>', '=', '^', '~', '*', '|', ',', ' '])
+        || version
+            .split('.')
+            .skip(1)
+            .any(|part| part == "x" || part == "X")
+}
+
+/// The hosts of `prefixes`: a file without one of them (and without Docker Hub registries
+/// configured) can hold no managed reference written in full.
+fn hosts_of(prefixes: &[RegistryId]) -> Result<AhoCorasick, ScannerError> {
+    Ok(AhoCorasick::new(prefixes.iter().map(|id| {
+        id.prefix().split('/').next().unwrap_or_default()
+    }))?)
+}
+
 /// `name:tag` as written, cut short if long, for an image that is not managed.
 fn unmanaged_text(name: &str, tag: Option<&str>) -> String {
     let written = match tag {
@@ -457,3 +764,6 @@ impl LineCounter {
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod chart_tests;

@@ -10,7 +10,8 @@ use std::sync::Mutex;
 
 use ignore::{DirEntry, ParallelVisitor, ParallelVisitorBuilder, WalkBuilder, WalkState};
 
-use super::scanner::{ImageRef, Scanner, Unmanaged};
+use super::forms::{Form, NamedRepository};
+use super::scanner::{FileScan, ImageRef, PendingChart, Scanner, Unmanaged};
 
 /// Files larger than this are skipped unless the caller says otherwise.
 pub const DEFAULT_MAX_FILE_SIZE: u64 = 8 * 1024 * 1024;
@@ -27,9 +28,26 @@ pub struct FileRefs {
     /// Images the file's structure shows that are not kept current, and why.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub unmanaged: Vec<Unmanaged>,
+    /// Charts whose repository another file may define (see [`link_charts`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub pending: Vec<PendingChart>,
+    /// The Flux `HelmRepository` objects the file defines.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub repositories: Vec<NamedRepository>,
 }
 
 impl FileRefs {
+    /// What the scan of the file at `path` (relative to the scanned root) found.
+    pub fn of(path: PathBuf, scan: FileScan) -> FileRefs {
+        FileRefs {
+            path,
+            refs: scan.refs,
+            unmanaged: scan.unmanaged,
+            pending: scan.pending,
+            repositories: scan.repositories,
+        }
+    }
+
     /// The relative path with `/` separators, as printed and matched against rule paths.
     pub fn display_path(&self) -> String {
         slash_path(&self.path)
@@ -129,6 +147,7 @@ pub fn patch_scan(
         .chain(std::mem::take(&mut visitor.local))
         .collect();
     files.sort_by(|a, b| a.path.cmp(&b.path));
+    link_charts(&mut files, scanner);
     files
 }
 
@@ -165,7 +184,39 @@ pub fn scan_starts(
     files.sort_by(|a: &FileRefs, b| a.path.cmp(&b.path));
     // Overlapping configured paths (`dev/` and `dev/app.yaml`) visit a file twice.
     files.dedup_by(|a, b| a.path == b.path);
+    link_charts(&mut files, scanner);
     Ok(files)
+}
+
+/// Gives each file's pending charts (Flux `HelmRelease`s) the repository the
+/// `HelmRepository` objects of all the files say: the scan of one file cannot know them.
+/// Run again on a patched scan, it gives the same result as on a full one.
+fn link_charts(files: &mut [FileRefs], scanner: &Scanner) {
+    if files.iter().all(|f| f.pending.is_empty()) {
+        return;
+    }
+    let defined: Vec<NamedRepository> = files
+        .iter()
+        .flat_map(|f| f.repositories.iter().cloned())
+        .collect();
+    let defined: Vec<&NamedRepository> = defined.iter().collect();
+    for file in files.iter_mut().filter(|f| !f.pending.is_empty()) {
+        // Only linking makes these: drop the last linking's.
+        file.refs.retain(|r| r.form != Form::HelmRelease);
+        file.unmanaged.retain(|u| u.form != Form::HelmRelease);
+        for linked in file
+            .pending
+            .iter()
+            .filter_map(|p| scanner.link(p, &defined))
+        {
+            match linked {
+                Ok(reference) => file.refs.push(reference),
+                Err(unmanaged) => file.unmanaged.push(unmanaged),
+            }
+        }
+        file.refs.sort_by_key(|r| (r.line, r.column));
+        file.unmanaged.sort_by_key(|u| (u.line, u.column));
+    }
 }
 
 /// The canonical form of `root/rel`, if it exists and stays inside `root`.
@@ -250,14 +301,14 @@ impl Visitor<'_> {
         }
         let rel = path.strip_prefix(self.root).unwrap_or(path).to_path_buf();
         let scan = self.scanner.scan_file(&rel, &self.buffer);
-        if scan.refs.is_empty() && scan.unmanaged.is_empty() {
+        let empty = scan.refs.is_empty()
+            && scan.unmanaged.is_empty()
+            && scan.pending.is_empty()
+            && scan.repositories.is_empty();
+        if empty {
             return;
         }
-        self.local.push(FileRefs {
-            path: rel,
-            refs: scan.refs,
-            unmanaged: scan.unmanaged,
-        });
+        self.local.push(FileRefs::of(rel, scan));
     }
 
     /// Reads the file into the buffer; `false` when it is to be skipped (too big, binary).

@@ -55,11 +55,7 @@ fn scan(path: &str, text: &str) -> Vec<FileRefs> {
     let scan = Scanner::new(["reg.io/acme", "docker.io/acme"])
         .unwrap()
         .scan_file(Path::new(path), text.as_bytes());
-    vec![FileRefs {
-        path: PathBuf::from(path),
-        refs: scan.refs,
-        unmanaged: scan.unmanaged,
-    }]
+    vec![FileRefs::of(PathBuf::from(path), scan)]
 }
 
 /// Applies a plan to in-memory text.

@@ -16,6 +16,13 @@ const REGISTRIES: &[&str] = &[
     "mcr.microsoft.com",
     "gcr.io",
     "us-central1-docker.pkg.dev",
+    "quay.io",
+];
+
+/// Classic Helm repositories, as (name, `host/path` of the URL).
+const CHART_REPOSITORIES: &[(&str, &str)] = &[
+    ("argo", "argoproj.github.io/argo-helm"),
+    ("podinfo", "stefanprodan.github.io/podinfo"),
 ];
 
 /// (file, line, form, image, tag)
@@ -31,7 +38,10 @@ fn table(name: &str) -> Vec<Vec<String>> {
 #[test]
 fn every_hand_listed_reference_is_found_and_nothing_else() {
     let root = project_root().join("tests/corpus");
-    let scanner = Scanner::new(REGISTRIES).unwrap();
+    let scanner = Scanner::new(REGISTRIES)
+        .unwrap()
+        .with_chart_repositories(CHART_REPOSITORIES.iter().copied())
+        .unwrap();
     let files = scan_paths(&root, &[PathBuf::from(".")], &scanner, 1 << 20).unwrap();
     let found: BTreeSet<Row> = files
         .iter()

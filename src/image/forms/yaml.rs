@@ -11,7 +11,11 @@ use std::ops::Range;
 
 use granit_parser::{Event, Parser, ScalarStyle};
 
-use super::{Candidate, Form, Part, inline_at};
+use super::{Candidate, Form, Part, Structure, inline_at};
+
+mod charts;
+
+pub(super) use charts::mentioned as mentions_charts;
 
 /// How deep `values: |` blocks holding YAML are followed (Argo CD's `helm.values`).
 const MAX_EMBEDDED_DEPTH: usize = 2;
@@ -41,19 +45,23 @@ pub struct YamlError {
     pub message: String,
 }
 
-/// Every structured reference candidate in a YAML stream (all its documents). Kustomize
-/// `images:` entries are read only when `kustomization` is set; values of image keys only
-/// when `image_keys` is (they matter only for names without a registry, on Docker Hub).
-pub fn candidates(
-    text: &str,
-    kustomization: bool,
-    image_keys: bool,
-) -> Result<Vec<Candidate>, YamlError> {
-    let mut found = Vec::new();
+/// What to read from a YAML file besides Helm values and the charts of Kubernetes objects.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Reading {
+    /// kustomize's own file: its `images:` and `helmCharts:`.
+    pub kustomization: bool,
+    /// A `Chart.yaml`: its `dependencies:`.
+    pub chart: bool,
+    /// Values of image keys (they matter only for names without a registry, on Docker Hub).
+    pub image_keys: bool,
+}
+
+/// Every structured reference candidate in a YAML stream (all its documents).
+pub fn candidates(text: &str, reading: Reading) -> Result<Structure, YamlError> {
+    let mut found = Structure::default();
     let whole = Stream {
         offset: 0,
-        kustomization,
-        image_keys,
+        reading,
         depth: 0,
     };
     collect_stream(text, whole, &mut found)?;
@@ -65,24 +73,24 @@ pub fn candidates(
 struct Stream {
     /// Where the stream starts in the file (an embedded block's spans count from the file).
     offset: usize,
-    kustomization: bool,
-    image_keys: bool,
+    reading: Reading,
     /// How deep in embedded blocks.
     depth: usize,
 }
 
-fn collect_stream(text: &str, stream: Stream, found: &mut Vec<Candidate>) -> Result<(), YamlError> {
+fn collect_stream(text: &str, stream: Stream, found: &mut Structure) -> Result<(), YamlError> {
     for document in parse(text, stream.offset)? {
         let mut finder = Finder {
             source: text,
             offset: stream.offset,
-            image_keys: stream.image_keys,
+            image_keys: stream.reading.image_keys,
             depth: stream.depth,
             found,
         };
-        if stream.kustomization {
+        if stream.reading.kustomization {
             finder.kustomize_images(&document);
         }
+        finder.charts(&document, stream.reading);
         finder.visit(&document, None);
     }
     Ok(())
@@ -152,7 +160,7 @@ struct Finder<'s, 'f> {
     offset: usize,
     image_keys: bool,
     depth: usize,
-    found: &'f mut Vec<Candidate>,
+    found: &'f mut Structure,
 }
 
 impl Finder<'_, '_> {
@@ -202,7 +210,7 @@ impl Finder<'_, '_> {
         let digest = scalar_at(entries, "digest")
             .filter(|d| is_digest_slot(d))
             .map(|d| self.part(d));
-        self.found.push(Candidate {
+        self.found.images.push(Candidate {
             form: Form::Helm,
             name,
             name_span: repository.span.clone(),
@@ -239,7 +247,7 @@ impl Finder<'_, '_> {
             if tag.is_none() && digest.is_none() {
                 continue;
             }
-            self.found.push(Candidate {
+            self.found.images.push(Candidate {
                 form: Form::Kustomize,
                 name: name.value.trim().to_string(),
                 name_span: name.span.clone(),
@@ -256,14 +264,17 @@ impl Finder<'_, '_> {
             return;
         };
         match super::is_templated(&scalar.value) {
-            true => self.found.push(Candidate {
+            true => self.found.images.push(Candidate {
                 form: Form::Inline,
                 name: scalar.value.to_string(),
                 name_span: span,
                 tag: None,
                 digest: None,
             }),
-            false => self.found.extend(inline_at(&scalar.value, span.start)),
+            false => self
+                .found
+                .images
+                .extend(inline_at(&scalar.value, span.start)),
         }
     }
 
@@ -280,15 +291,17 @@ impl Finder<'_, '_> {
             return;
         };
         let offset = self.offset + line_start;
-        let mut inner = Vec::new();
+        let mut inner = Structure::default();
         let embedded = Stream {
             offset,
-            kustomization: false,
-            image_keys: self.image_keys,
+            reading: Reading {
+                image_keys: self.image_keys,
+                ..Reading::default()
+            },
             depth: self.depth + 1,
         };
         if collect_stream(block, embedded, &mut inner).is_ok() {
-            self.found.append(&mut inner);
+            self.found.images.append(&mut inner.images);
         }
     }
 

@@ -1,8 +1,18 @@
 use super::*;
 
+/// The image candidates of a YAML text.
+fn images(text: &str, kustomization: bool, image_keys: bool) -> Result<Vec<Candidate>, YamlError> {
+    let reading = Reading {
+        kustomization,
+        chart: false,
+        image_keys,
+    };
+    candidates(text, reading).map(|s| s.images)
+}
+
 /// (form, name, tag as written at its span, tag editable) of each candidate.
 fn found(text: &str, kustomization: bool, image_keys: bool) -> Vec<(Form, String, String, bool)> {
-    candidates(text, kustomization, image_keys)
+    images(text, kustomization, image_keys)
         .unwrap()
         .into_iter()
         .map(|c| {
@@ -58,7 +68,7 @@ fn a_digest_beside_the_tag_is_part_of_the_reference() {
     let digest = format!("sha256:{}", "ab".repeat(32));
     let text =
         format!("image:\n  repository: ghcr.io/acme/app\n  tag: '1.0'\n  digest: \"{digest}\"\n");
-    let candidate = candidates(&text, false, false).unwrap().remove(0);
+    let candidate = images(&text, false, false).unwrap().remove(0);
     let part = candidate.digest.unwrap();
     assert_eq!(&text[part.span], digest);
     assert!(part.editable);
@@ -129,7 +139,7 @@ images:
 #[test]
 fn image_keys_give_inline_candidates_only_when_asked() {
     let text = "services:\n  web:\n    image: \"nginx:1.25\"\n  cache:\n    image: redis:7-alpine\ninitImage: busybox:1.36\nimages: x:1\nimage: '{{ .Values.image }}'\n";
-    let names: Vec<(String, String)> = candidates(text, false, true)
+    let names: Vec<(String, String)> = images(text, false, true)
         .unwrap()
         .into_iter()
         .filter_map(|c| Some((c.name, text[c.tag?.span].to_string())))
@@ -142,11 +152,11 @@ fn image_keys_give_inline_candidates_only_when_asked() {
             ("busybox".into(), "1.36".into()),
         ]
     );
-    assert!(candidates(text, false, false).unwrap().is_empty());
+    assert!(images(text, false, false).unwrap().is_empty());
 }
 
 #[test]
 fn text_that_is_not_yaml_is_an_error() {
-    let err = candidates("a: [1, 2\nb: {", false, false).unwrap_err();
+    let err = images("a: [1, 2\nb: {", false, false).unwrap_err();
     assert!(err.line >= 1, "{err}");
 }
