@@ -67,7 +67,8 @@ pub(super) fn run(args: &ScanArgs, config: Option<&Path>) -> Result<(), CliError
             .map(|p| crate::config::registry_prefix(p))
             .collect::<Result<Vec<_>, _>>()
             .map_err(CliError::Usage)?;
-        let scanner = scanner(&prefixes, args.all)?;
+        let scanner = Scanner::new(&prefixes).map_err(|e| CliError::Usage(e.to_string()))?;
+        let scanner = widened(scanner, args.all);
         let files = scan_paths(
             &args.dir,
             &[PathBuf::from(".")],
@@ -82,7 +83,10 @@ pub(super) fn run(args: &ScanArgs, config: Option<&Path>) -> Result<(), CliError
         Path::to_path_buf,
     );
     let config = load_config(&path)?.config;
-    let scanner = scanner(config.prefixes(), args.all)?;
+    let scanner = config
+        .scanner()
+        .map_err(|e| CliError::Usage(e.to_string()))?;
+    let scanner = widened(scanner, args.all);
     let repos: Vec<&Repo> = config
         .repos
         .iter()
@@ -101,15 +105,12 @@ pub(super) fn run(args: &ScanArgs, config: Option<&Path>) -> Result<(), CliError
     Ok(out.flush()?)
 }
 
-fn scanner<I: IntoIterator<Item = S>, S: AsRef<str>>(
-    prefixes: I,
-    all: bool,
-) -> Result<Scanner, CliError> {
-    let scanner = Scanner::new(prefixes).map_err(|e| CliError::Usage(e.to_string()))?;
-    Ok(match all {
+/// With `--all`, a scanner that also lists the images no registry covers.
+fn widened(scanner: Scanner, all: bool) -> Scanner {
+    match all {
         true => scanner.looking_at_everything(),
         false => scanner,
-    })
+    }
 }
 
 fn print(

@@ -35,6 +35,11 @@ pub(super) fn config(doc: &Node, d: &mut Decoder, env: &Environment) -> Config {
     if let Some(node) = top.require(d, "dockerRegistries", &[]) {
         config.registries = super::registries::decode(d, node, env);
     }
+    if let Some(node) = top.get(d, "helmRepositories", &[]) {
+        let known: HashSet<_> = config.registries.iter().map(|r| r.id()).collect();
+        let charts = super::helm_repositories::decode(d, node, env, &known);
+        config.registries.extend(charts);
+    }
     if let Some(node) = top.require(d, "git", &[]) {
         config.repos = repos(d, node, env);
     }

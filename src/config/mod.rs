@@ -7,6 +7,7 @@ mod diagnostic;
 mod fields;
 pub mod git_url;
 mod global;
+mod helm_repositories;
 mod notifications;
 mod pull_request;
 mod registries;
@@ -31,6 +32,7 @@ pub use yaml::Pos;
 pub use crate::image::RegistryId;
 pub use crate::secret::SecretSource;
 
+use crate::image::scanner::{Scanner, ScannerError};
 use crate::policy::Policy;
 use crate::trust::Gate;
 
@@ -247,6 +249,9 @@ pub enum RegistryKind {
     /// Azure Container Registry: tags through the registry protocol, push times through its
     /// `/acr/v1` API.
     Acr,
+    /// A classic Helm chart repository (`helmRepositories:`): chart versions and their
+    /// creation times from its `index.yaml`.
+    HelmIndex,
 }
 
 impl fields::Keyword for RegistryKind {
@@ -274,7 +279,7 @@ impl RegistryKind {
             | RegistryKind::Ghcr
             | RegistryKind::Gar
             | RegistryKind::Acr => "pushed",
-            RegistryKind::Oci => "created",
+            RegistryKind::Oci | RegistryKind::HelmIndex => "created",
         }
     }
 }
@@ -666,7 +671,23 @@ impl Config {
 
     /// Registry prefixes in config order, for the scanner.
     pub fn prefixes(&self) -> impl Iterator<Item = &str> {
-        self.registries.iter().map(|r| r.prefix.as_str())
+        self.registries
+            .iter()
+            .filter(|r| r.kind != RegistryKind::HelmIndex)
+            .map(|r| r.prefix.as_str())
+    }
+
+    /// The scanner for this config's registries and chart repositories.
+    pub fn scanner(&self) -> Result<Scanner, ScannerError> {
+        Scanner::new(self.prefixes())?.with_chart_repositories(self.chart_repositories())
+    }
+
+    /// The classic Helm repositories, as (name, `host/path` of the URL).
+    pub fn chart_repositories(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.registries
+            .iter()
+            .filter(|r| r.kind == RegistryKind::HelmIndex)
+            .map(|r| (r.name.as_str(), r.prefix.as_str()))
     }
 
     /// The registry whose prefix starts `image` (at a `/` boundary), the longest if several.

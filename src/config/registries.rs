@@ -146,7 +146,11 @@ fn registry(d: &mut Decoder, node: &Node, env: &Environment) -> Option<Registry>
 
 /// Exactly one of: `username` with `passwordEnv` or `passwordFile`; `dockerConfig`;
 /// `anonymous: true`; `identity: gcp | azure`.
-fn registry_auth(d: &mut Decoder, node: &Node, env: &Environment) -> Option<RegistryAuth> {
+pub(super) fn registry_auth(
+    d: &mut Decoder,
+    node: &Node,
+    env: &Environment,
+) -> Option<RegistryAuth> {
     let mut f = d.fields(node)?;
     let username = f.get(d, "username", &[]).and_then(|n| d.text(n));
     let password = secret(d, &mut f, env, "passwordEnv", "passwordFile");

@@ -53,6 +53,7 @@ pub(super) async fn ask_registries(
                 let wanted = wanted
                     .entry((&reference.registry, reference.image.as_str()))
                     .or_default();
+                wanted.chart |= reference.form.is_chart_version();
                 wanted.also = deploy.map(|order| order.tag.as_str());
                 // A pinned digest must move with the tag, and a gate judges digests: the new
                 // tag's digest is needed.
@@ -141,15 +142,44 @@ async fn ask_one(
     wanted: &Wanted<'_>,
     started: Instant,
 ) -> Result<ImageTags, crate::registry::RegistryError> {
-    let picks = |tag: &str| wanted.wants(tag);
+    let picks = |tag: &str| match wanted.chart {
+        true => wanted.wants(&chart_version(tag)),
+        false => wanted.wants(tag),
+    };
     let picks: Option<&(dyn Fn(&str) -> bool + Sync)> = match wanted.rules.is_empty() {
         true => None,
         false => Some(&picks),
     };
-    shared
+    let tags = shared
         .registries
         .tags_since(registry, image, picks, started)
-        .await
+        .await?;
+    Ok(match wanted.chart {
+        true => chart_versions(tags),
+        false => tags,
+    })
+}
+
+/// The chart version an OCI tag stands for: Helm writes a version's `+` as `_` in a tag.
+fn chart_version(tag: &str) -> String {
+    tag.replace('_', "+")
+}
+
+/// A listing of OCI tags as the chart versions they stand for.
+fn chart_versions(tags: ImageTags) -> ImageTags {
+    let as_versions = |names: &[String]| names.iter().map(|t| chart_version(t)).collect();
+    ImageTags {
+        tags: Arc::new(
+            tags.tags
+                .iter()
+                .map(|t| TagInfo {
+                    tag: chart_version(&t.tag),
+                    ..t.clone()
+                })
+                .collect(),
+        ),
+        pending: Arc::new(as_versions(&tags.pending)),
+    }
 }
 
 /// Does this listing of `image` lack a tag a push event announced?
@@ -171,6 +201,8 @@ struct Wanted<'a> {
     current: HashSet<&'a str>,
     /// A deploy request's tag, wanted whatever the rules say.
     also: Option<&'a str>,
+    /// A chart's versions: the registry's tags spell `+` as `_`.
+    chart: bool,
 }
 
 impl Wanted<'_> {

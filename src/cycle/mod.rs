@@ -126,7 +126,7 @@ impl Shared {
         config: Arc<Config>,
         registries: Registries,
     ) -> Result<Shared, ScannerError> {
-        let scanner = Scanner::new(config.prefixes())?;
+        let scanner = config.scanner()?;
         let metrics = Metrics::new(registries.counters().clone());
         for repo in &config.repos {
             metrics.register_repo(&repo.name, repo.poll_freq);

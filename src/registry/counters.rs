@@ -21,6 +21,8 @@ pub enum RequestKind {
     Auth,
     /// An ECR API call.
     Ecr,
+    /// A Helm repository's `index.yaml`.
+    Index,
 }
 
 impl fmt::Display for RequestKind {
@@ -31,6 +33,7 @@ impl fmt::Display for RequestKind {
             RequestKind::Blob => "blob",
             RequestKind::Auth => "auth",
             RequestKind::Ecr => "ecr",
+            RequestKind::Index => "index",
         })
     }
 }

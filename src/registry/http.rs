@@ -106,6 +106,16 @@ impl Http {
         kind: RequestKind,
         build: impl Fn() -> RequestBuilder,
     ) -> Result<Fetched, Failure> {
+        self.send_capped(kind, MAX_BODY, build).await
+    }
+
+    /// [`Http::send`] for a body that may be up to `max` bytes (a Helm repository's index).
+    pub async fn send_capped(
+        &self,
+        kind: RequestKind,
+        max: usize,
+        build: impl Fn() -> RequestBuilder,
+    ) -> Result<Fetched, Failure> {
         let mut attempt = 0;
         loop {
             attempt += 1;
@@ -113,7 +123,7 @@ impl Http {
             let (outcome, took) = {
                 let _slot = self.limiter.acquire().await;
                 let started = std::time::Instant::now();
-                let outcome = self.fetch(build()).await;
+                let outcome = self.fetch(build(), max).await;
                 (outcome, started.elapsed())
             };
             let delay = match outcome {
@@ -168,11 +178,11 @@ impl Http {
         }
     }
 
-    async fn fetch(&self, request: RequestBuilder) -> Result<Fetched, Failure> {
+    async fn fetch(&self, request: RequestBuilder, max: usize) -> Result<Fetched, Failure> {
         let response = request.send().await.map_err(transport_failure)?;
         let status = response.status();
         let headers = response.headers().clone();
-        let body = crate::http::read_capped(response, MAX_BODY)
+        let body = crate::http::read_capped(response, max)
             .await
             .map_err(|e| match e {
                 ReadError::TooLarge(max) => {

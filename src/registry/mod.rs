@@ -16,6 +16,7 @@ pub mod error;
 mod gar;
 mod ghcr;
 mod harbor;
+mod helm_index;
 pub mod http;
 mod identity;
 pub mod image;
@@ -140,6 +141,7 @@ macro_rules! timed_source {
 }
 
 timed_source!(
+    helm_index::IndexSource,
     dockerhub::HubSource,
     quay::QuaySource,
     harbor::HarborSource,
@@ -209,6 +211,7 @@ fn source(
             registry,
             oci::OciSource::new(registry, http, cache.clone()),
         )),
+        RegistryKind::HelmIndex => Box::new(helm_index::IndexSource::new(registry, http)),
         // (ECR has its own client, made by the caller.)
         RegistryKind::Oci | RegistryKind::Ecr => {
             Box::new(oci::OciSource::new(registry, http, cache.clone()))
