@@ -39,10 +39,18 @@ pub struct DeployRequest {
 
 impl DeployRequest {
     /// The order for the repos, once the request is known to be well formed.
-    pub fn order(self) -> Result<DeployOrder, String> {
+    pub fn order(mut self) -> Result<DeployOrder, String> {
+        // A chart in an OCI registry may be named by its URL.
+        if let Some(name) = self.image.strip_prefix("oci://") {
+            self.image = name.to_string();
+        }
         check_image(&self.image)?;
-        if !is_valid_tag(&self.tag) {
-            return Err(format!("{:?} is not a valid tag", self.tag));
+        // A chart's version may carry build metadata (`+`), which no OCI tag can.
+        if !is_valid_tag(&self.tag.replace('+', "_")) {
+            return Err(format!(
+                "{:?} is not a valid tag or chart version",
+                self.tag
+            ));
         }
         if self.files.len() > MAX_FILES {
             return Err(format!("at most {MAX_FILES} files may be named"));
@@ -353,6 +361,22 @@ mod tests {
             r#"{"image":"reg.io/app","tag":"1","reason":"a\u001b[31m"}"#,
             r#"{"image":"reg.io/app","tag":"1","force":"yes"}"#,
             r#"{"image":"reg.io/app","tag":"1","forced":true}"#,
+        ] {
+            assert!(request(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn a_chart_is_named_as_scan_shows_it_or_by_its_oci_url_with_its_version() {
+        let order =
+            request(r#"{"image":"oci://reg.io/charts/api","tag":"1.2.0+build.7"}"#).unwrap();
+        assert_eq!(
+            (order.image.as_str(), order.tag.as_str()),
+            ("reg.io/charts/api", "1.2.0+build.7")
+        );
+        for bad in [
+            r#"{"image":"https://charts.io/web","tag":"1.0.0"}"#,
+            r#"{"image":"reg.io/charts/api","tag":"1.0.0+a+b/c"}"#,
         ] {
             assert!(request(bad).is_err(), "{bad}");
         }

@@ -73,6 +73,22 @@ pub(crate) fn save_json<T: Serialize + ?Sized>(path: &Path, value: &T) -> io::Re
     write_atomically(path, &bytes)
 }
 
+/// A small JSON record (workspace records, a Helm index's last read): the saved one, or an
+/// empty one. Losing one costs work or a missed notice, never a wrong change.
+pub(crate) fn load_record<T: DeserializeOwned + Default>(file: &Path, what: &str) -> T {
+    load_json(file, what).unwrap_or_default()
+}
+
+/// Saves a record, creating its directory; a failure is logged (`what` says which record).
+pub(crate) fn save_record<T: Serialize>(file: &Path, record: &T, what: &str) {
+    let written = std::fs::create_dir_all(file.parent().unwrap_or(file))
+        .and_then(|()| serde_json::to_vec_pretty(record).map_err(io::Error::other))
+        .and_then(|bytes| write_atomically(file, &bytes));
+    if let Err(err) = written {
+        tracing::warn!(file = %file.display(), error = %err, "cannot save the {what}");
+    }
+}
+
 /// The JSON value at `path` (`what` names it in the log); `None` when there is no file, or
 /// when it cannot be read or parsed — then it is set aside, so a later save overwrites
 /// nothing.

@@ -30,11 +30,16 @@ pub(super) fn run(args: &CheckArgs, config: &Path) -> Result<(), CliError> {
                     true => format!("{}: ", file.display()),
                     false => String::new(),
                 };
+                let charts = config.chart_repositories().count();
+                let charts = match charts {
+                    0 => String::new(),
+                    n => format!(", {n} chart repositories"),
+                };
                 println!(
-                    "{prefix}ok: {} repos, {} update rules, {} registries",
+                    "{prefix}ok: {} repos, {} update rules, {} registries{charts}",
                     config.repos.len(),
                     config.update_rule_count(),
-                    config.registries.len()
+                    config.prefixes().count()
                 );
             }
             Err(err) if several => {

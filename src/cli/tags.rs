@@ -11,6 +11,7 @@ use serde::Serialize;
 
 use super::{CliError, load_config};
 use crate::config::{Environment, Registry};
+use crate::image::forms::chart_version;
 use crate::image::reference::Reference;
 use crate::policy::{Ago, Order, Pattern, Policy, Selection, TagInfo};
 use crate::registry::{Options, Registries};
@@ -18,8 +19,13 @@ use crate::trust::Verdict;
 
 #[derive(Debug, Args)]
 pub struct TagsArgs {
-    /// Image name without tag, e.g. 127.0.0.1:5000/acme/app
+    /// Image name without tag, e.g. 127.0.0.1:5000/acme/app; a chart's as laminar scan shows it
+    /// (an OCI chart's `oci://` may be kept)
     pub image: String,
+    /// The image is a Helm chart in an OCI registry: list its versions (a tag's `_` is the
+    /// version's `+`)
+    #[arg(long)]
+    pub chart: bool,
     /// Only tags matching this pattern (glob:…, regex:…, semver:…) [default: every tag]
     #[arg(long)]
     pub pattern: Option<String>,
@@ -99,20 +105,21 @@ pub(super) fn run(args: &TagsArgs, config: Option<&Path>) -> Result<(), CliError
     if let Some(min_age) = args.min_age {
         policy = policy.with_min_age(min_age);
     }
+    let image = args.image.strip_prefix("oci://").unwrap_or(&args.image);
     let (mut registry, data_dir) = match config {
         Some(path) => {
             let config = load_config(path)?.config;
-            let registry = config.registry_for(&args.image).cloned().ok_or_else(|| {
+            let registry = config.registry_for(image).cloned().ok_or_else(|| {
                 usage(format!(
                     "no registry in {} has a prefix of {}",
                     path.display(),
-                    args.image
+                    image
                 ))
             })?;
             (registry, config.global.data_dir)
         }
         None => (
-            Registry::new(&registry_prefix(&args.image)?),
+            Registry::new(&registry_prefix(image)?),
             Environment::from_process().default_data_dir(),
         ),
     };
@@ -135,15 +142,21 @@ pub(super) fn run(args: &TagsArgs, config: Option<&Path>) -> Result<(), CliError
         )
         .await;
         let with_digests = policy.needs_times() || gate.is_some();
-        let tags = registries
-            .tags(&registry.id(), &args.image, with_digests)
-            .await?;
+        let mut tags = registries.tags(&registry.id(), image, with_digests).await?;
+        if args.chart {
+            let versions = tags.iter().map(|t| TagInfo {
+                tag: chart_version(&t.tag),
+                ..t.clone()
+            });
+            tags = std::sync::Arc::new(versions.collect());
+        }
         let mut verdicts = HashMap::new();
         if let Some(gate) = &gate {
             for info in policy.rank(&tags).into_iter().take(VERIFIED_AT_MOST) {
                 let Some(digest) = &info.digest else { continue };
-                let (id, image) = (registry.id(), &args.image);
-                let verdict = registries.judge(&id, image, digest, gate, now).await;
+                let verdict = registries
+                    .judge(&registry.id(), image, digest, gate, now)
+                    .await;
                 verdicts.insert(info.tag.clone(), verdict);
             }
         }
@@ -170,7 +183,7 @@ pub(super) fn run(args: &TagsArgs, config: Option<&Path>) -> Result<(), CliError
     let time_source = registry.kind.time_source();
     if args.json {
         let listing = Listing {
-            image: &args.image,
+            image,
             time_source,
             tags: ranked.iter().map(|t| row(t)).collect(),
             selected,

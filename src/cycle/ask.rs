@@ -4,6 +4,7 @@
 
 use super::*;
 use crate::config::UpdateRule;
+use crate::image::forms::chart_version;
 use crate::image::hub::ImageKey;
 
 /// Pauses before listing an image again whose listing lacks a tag a push event announced.
@@ -158,11 +159,6 @@ async fn ask_one(
         true => chart_versions(tags),
         false => tags,
     })
-}
-
-/// The chart version an OCI tag stands for: Helm writes a version's `+` as `_` in a tag.
-fn chart_version(tag: &str) -> String {
-    tag.replace('_', "+")
 }
 
 /// A listing of OCI tags as the chart versions they stand for.

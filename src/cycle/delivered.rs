@@ -39,11 +39,11 @@ impl Delivered {
     /// The saved record; an unreadable one reads as empty (the branches' tips still say which
     /// are laminar's).
     pub(super) fn load(file: &Path) -> Delivered {
-        super::sidecar::load(file, "record of pull-request branches")
+        crate::store::load_record(file, "record of pull-request branches")
     }
 
     pub(super) fn save(&self, file: &Path) {
-        super::sidecar::save(file, self, "pull-request record");
+        crate::store::save_record(file, self, "pull-request record");
     }
 
     /// The open pull requests, by branch.

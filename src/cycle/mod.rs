@@ -17,7 +17,6 @@ mod pull_request;
 mod repo_rules;
 mod report;
 mod scan_memo;
-mod sidecar;
 mod standing;
 mod verify;
 

@@ -14,7 +14,7 @@ impl RepoCycle {
         let file = self.open_workspace()?.sidecar(Written::SUFFIX);
         let written = self
             .written
-            .get_or_insert_with(|| sidecar::load(&file, "record of written tags"));
+            .get_or_insert_with(|| crate::store::load_record(&file, "record of written tags"));
         // Checked once per head: a cycle with nothing new upstream asks git nothing.
         if self.written_checked != Some(head) && !written.files.is_empty() {
             let commits: Vec<String> = written.commits().into_iter().map(String::from).collect();
@@ -28,7 +28,7 @@ impl RepoCycle {
                 .await?;
             if let Some(written) = self.written.as_mut().filter(|_| !gone.is_empty()) {
                 written.forget_commits(&gone);
-                sidecar::save(&file, written, "record of written tags");
+                crate::store::save_record(&file, written, "record of written tags");
             }
         }
         self.written_checked = Some(head);
@@ -70,7 +70,7 @@ impl RepoCycle {
             }
         }
         if *written != before {
-            sidecar::save(
+            crate::store::save_record(
                 &workspace.sidecar(Written::SUFFIX),
                 written,
                 "record of written tags",

@@ -511,5 +511,6 @@ fn a_time_ordered_rule_waits_while_its_tags_times_are_pending() {
 }
 
 mod chain;
+mod charts;
 mod holds;
 mod trust;

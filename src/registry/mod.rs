@@ -59,6 +59,18 @@ pub trait TagSource: Send + Sync {
         with_times: bool,
     ) -> BoxFuture<'a, Result<Vec<TagInfo>, Failure>>;
 
+    /// [`TagSource::tags`] for a caller that takes any listing begun at `not_before` or later
+    /// (a cycle passes its start): a source that reads one document for many images (a Helm
+    /// repository's index) shares a read begun since.
+    fn tags_since<'a>(
+        &'a self,
+        image: &'a ImageName,
+        with_times: bool,
+        _not_before: Option<Instant>,
+    ) -> BoxFuture<'a, Result<Vec<TagInfo>, Failure>> {
+        self.tags(image, with_times)
+    }
+
     /// Whether times come with the listing (a vendor's API), rather than costing requests
     /// per tag.
     fn lists_times(&self) -> bool {
@@ -140,8 +152,26 @@ macro_rules! timed_source {
     )*};
 }
 
+impl TagSource for helm_index::IndexSource {
+    fn tags<'a>(
+        &'a self,
+        image: &'a ImageName,
+        _with_times: bool,
+    ) -> BoxFuture<'a, Result<Vec<TagInfo>, Failure>> {
+        Box::pin(helm_index::IndexSource::tags(self, image, None))
+    }
+
+    fn tags_since<'a>(
+        &'a self,
+        image: &'a ImageName,
+        _with_times: bool,
+        not_before: Option<Instant>,
+    ) -> BoxFuture<'a, Result<Vec<TagInfo>, Failure>> {
+        Box::pin(helm_index::IndexSource::tags(self, image, not_before))
+    }
+}
+
 timed_source!(
-    helm_index::IndexSource,
     dockerhub::HubSource,
     quay::QuaySource,
     harbor::HarborSource,
@@ -171,6 +201,7 @@ fn source(
     registry: &Registry,
     http: Arc<http::Http>,
     cache: &Arc<DiskCache>,
+    data_dir: &Path,
 ) -> Box<dyn TagSource> {
     // The registry protocol at the image's own host: a vendor kind's `endpoint` is its API.
     let protocol = |http| {
@@ -211,7 +242,7 @@ fn source(
             registry,
             oci::OciSource::new(registry, http, cache.clone()),
         )),
-        RegistryKind::HelmIndex => Box::new(helm_index::IndexSource::new(registry, http)),
+        RegistryKind::HelmIndex => Box::new(helm_index::IndexSource::new(registry, http, data_dir)),
         // (ECR has its own client, made by the caller.)
         RegistryKind::Oci | RegistryKind::Ecr => {
             Box::new(oci::OciSource::new(registry, http, cache.clone()))
@@ -314,7 +345,7 @@ impl Registries {
                 ),
                 _ => match http::Http::new(registry, counters.clone(), options.retry.clone()) {
                     Err(failure) => Box::new(Broken(failure)),
-                    Ok(http) => source(registry, Arc::new(http), &cache),
+                    Ok(http) => source(registry, Arc::new(http), &cache, data_dir),
                 },
             };
             sources.push((registry.clone(), source));
@@ -418,7 +449,7 @@ impl Registries {
             .get_or_init(|| async {
                 let name = ImageName::parse(image).map_err(|f| f.at(&config.name, image))?;
                 let tags = source
-                    .tags(&name, with_times)
+                    .tags_since(&name, with_times, not_before)
                     .await
                     .map_err(|f| f.at(&config.name, image))?;
                 Ok(Arc::new(tags))

@@ -2,6 +2,7 @@
 
 mod acr;
 mod chains;
+mod charts;
 mod check;
 mod corpus;
 mod cycle;

@@ -261,6 +261,12 @@ pub fn template_lines(text: &[u8]) -> Vec<Candidate> {
     std::str::from_utf8(text).map_or_else(|_| Vec::new(), template::candidates)
 }
 
+/// The chart version an OCI tag stands for: Helm writes a version's `+` (build metadata,
+/// which OCI tags cannot hold) as `_`.
+pub fn chart_version(tag: &str) -> String {
+    tag.replace('_', "+")
+}
+
 /// Whether a value is a template filled in elsewhere (`{{ .Values.tag }}`, `${TAG}`, `$(TAG)`).
 pub fn is_templated(text: &str) -> bool {
     ["{{", "${", "$("].iter().any(|t| text.contains(t))
