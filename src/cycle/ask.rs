@@ -184,9 +184,14 @@ fn lacks_announced(image: &str, tags: Option<&ImageTags>, announced: &[(String, 
         return false;
     };
     let key = ImageKey::of(image);
-    announced.iter().any(|(pushed, tag)| {
-        ImageKey::of(pushed) == key && !tags.tags.iter().any(|t| &t.tag == tag)
-    })
+    // A chart's listing reads a tag's `_` as `+`.
+    let listed = |tag: &str| {
+        let version = chart_version(tag);
+        tags.tags.iter().any(|t| t.tag == tag || t.tag == version)
+    };
+    announced
+        .iter()
+        .any(|(pushed, tag)| ImageKey::of(pushed) == key && !listed(tag))
 }
 
 /// The tags of one image whose times or digests the repo's rules need: those a rule that

@@ -17,6 +17,7 @@ use super::*;
 use crate::config::UpdateRule;
 use crate::forge::health;
 use crate::git::Landed;
+use crate::image::forms::NamedRepository;
 use crate::image::hub::ImageKey;
 use crate::image::scanner::ImageRef;
 use crate::plan::{
@@ -175,15 +176,31 @@ impl RepoCycle {
             self.history.blobs.clear();
         }
         let scanner = shared.scanner.clone();
+        // Flux HelmReleases name their HelmRepository: those of today's tree say where.
+        let defined: Vec<NamedRepository> = self
+            .last_scan
+            .iter()
+            .flat_map(|memo| memo.files.iter())
+            .flat_map(|file| file.repositories.iter().cloned())
+            .collect();
         let scanned = self
             .git(move |w| {
+                let defined: Vec<&NamedRepository> = defined.iter().collect();
                 unread
                     .into_iter()
                     .map(|(path, blob)| {
-                        let refs = w
-                            .blob(blob, DEFAULT_MAX_FILE_SIZE as usize)
-                            .map(|bytes| scanner.scan_file(&path, &bytes).refs)
-                            .unwrap_or_default();
+                        let refs =
+                            w.blob(blob, DEFAULT_MAX_FILE_SIZE as usize)
+                                .map(|bytes| {
+                                    let scan = scanner.scan_file(&path, &bytes);
+                                    let linked = scan.pending.iter().filter_map(|pending| {
+                                        scanner.link(pending, &defined)?.ok()
+                                    });
+                                    let mut refs = scan.refs;
+                                    refs.extend(linked);
+                                    refs
+                                })
+                                .unwrap_or_default();
                         ((path, blob), Arc::new(refs))
                     })
                     .collect::<Vec<_>>()

@@ -8,6 +8,7 @@ use std::sync::{Arc, Mutex};
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
 
+use crate::chains::commit_at;
 use crate::fixtures::git::BareRepo;
 use crate::fixtures::registry::RegistryServer;
 use crate::util::Dir;
@@ -306,4 +307,56 @@ async fn every_chart_form_moves_to_the_newest_version_and_an_unchanged_index_cos
         classic.contains("1.4.0\t-\t2024-02-04T10:00:00Z"),
         "{classic}"
     );
+}
+
+/// A Flux HelmRelease of `web` at `version`, from the HelmRepository `stable`.
+fn release(version: &str) -> String {
+    format!(
+        "apiVersion: helm.toolkit.fluxcd.io/v2\nkind: HelmRelease\nmetadata:\n  name: web\nspec:\n  chart:\n    spec:\n      chart: web\n      version: {version}\n      sourceRef:\n        kind: HelmRepository\n        name: stable\n"
+    )
+}
+
+#[tokio::test]
+async fn a_chart_version_walks_a_promotion_chain_once_it_has_soaked() {
+    let index = Index::default();
+    index.publish(&["1.0.0", "1.1.0", "1.2.0"], &[]);
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/stable/index.yaml"))
+        .respond_with(index.clone())
+        .mount(&server)
+        .await;
+    let helm = format!("{}/stable", server.uri());
+    let sources =
+        format!("kind: HelmRepository\nmetadata:\n  name: stable\nspec:\n  url: {helm}\n");
+    let remote = BareRepo::new(&[("sources/stable.yaml", sources.as_str())]);
+    let both = [
+        ("dev/web.yaml", release("1.0.0")),
+        ("staging/web.yaml", release("1.0.0")),
+    ];
+    commit_at(&remote, &both, 100);
+    commit_at(&remote, &[("dev/web.yaml", release("1.1.0"))], 50);
+    commit_at(&remote, &[("dev/web.yaml", release("1.2.0"))], 2);
+    let dir = Dir::new();
+    dir.write(
+        "laminar.yaml",
+        format!(
+            "global:\n  dataDir: state\n  gitUser: Laminar\n  gitEmail: laminar@example.org\n\
+             dockerRegistries: []\n\
+             helmRepositories:\n- name: stable\n  url: {helm}\n  insecure: true\n\
+             git:\n- name: envs\n  url: {url}\n  branch: main\n  updates:\n  \
+             - name: dev\n    pattern: semver:^1\n    files: [dev/]\n  \
+             - name: staging\n    follow: dev\n    soak: 24h\n    files: [staging/]\n",
+            url = remote.bare.display()
+        ),
+    );
+    let out = once(&dir, &[]);
+    // 1.2.0 ran in dev for 2 h only; 1.1.0 ran there for 48 h without a break.
+    assert_eq!(
+        remote.show("staging/web.yaml"),
+        release("1.1.0").trim_end(),
+        "{out}"
+    );
+    assert_eq!(remote.show("dev/web.yaml"), release("1.2.0").trim_end());
+    assert!(out.contains("dev → staging"), "{out}");
 }
