@@ -40,12 +40,13 @@
 //!   changes a deploy request asks for. Pure. [`holds`]: holds the daemon keeps (API,
 //!   rollbacks, deploys). [`git`]: workspaces (locked, self-healing), commits,
 //!   compare-and-swap pushes, SSH host keys. [`registry`]: tag listings, digests and creation
-//!   times from OCI registries and ECR. [`forge`]: pull requests on GitHub, GitLab and Gitea.
+//!   times from OCI registries and ECR, chart versions from Helm repositories' indexes. [`forge`]: pull requests on GitHub, GitLab and Gitea.
 //!   [`exec`]: exec actions run in the checkout before a commit, in a clean environment.
 //!   [`metrics`]: the Prometheus families. [`webhook`]: registry push events, authenticated
 //!   and read.
 //! - [`config`]: the YAML config, decoded with located errors into compiled rules.
-//! - [`image`]: the reference grammar, the prefix scanner, the file walker, the rewriter.
+//! - [`image`]: the reference grammar, the prefix scanner, the forms files write images and
+//!   chart versions in, the file walker, the rewriter.
 //!   [`policy`]: tag patterns and orderings; picks the newest allowed tag. Pure. [`trust`]:
 //!   trust gates — signatures, attestations, platforms — judged offline from what a registry
 //!   holds for a digest. Pure.

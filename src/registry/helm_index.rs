@@ -183,17 +183,27 @@ impl IndexSource {
                 });
             }
         }
-        let text = std::str::from_utf8(&fetched.body)
-            .map_err(|_| Failure::Malformed("the Helm repository index is not UTF-8".into()))?;
-        let wanted = crate::store::lock(&self.wanted).clone();
         let validator = |name| {
             let value = fetched.headers.get(name)?.to_str().ok()?;
             Some(value.to_string())
         };
+        let (etag, last_modified) = (validator(ETAG), validator(LAST_MODIFIED));
+        let wanted = crate::store::lock(&self.wanted).clone();
+        // Tens of MB of YAML take a while: off the async workers.
+        let body = fetched.body;
+        let charts = tokio::task::spawn_blocking(move || {
+            let text = std::str::from_utf8(&body)
+                .map_err(|_| Failure::Malformed("the Helm repository index is not UTF-8".into()))?;
+            versions(text, &wanted)
+        })
+        .await
+        .map_err(|e| {
+            Failure::Malformed(format!("reading the Helm repository index failed: {e}"))
+        })??;
         index.read = Read {
-            etag: validator(ETAG),
-            last_modified: validator(LAST_MODIFIED),
-            charts: versions(text, &wanted)?,
+            etag,
+            last_modified,
+            charts,
         };
         crate::store::save_record(&self.saved, &index.read, "Helm index read");
         Ok(())

@@ -61,17 +61,6 @@ fn app(addr: &str, tag: &str) -> String {
     format!("image: {addr}/acme/app:{tag}\n")
 }
 
-fn once(dir: &Dir, args: &[&str]) -> String {
-    let out = dir.laminar().arg("once").args(args).output().unwrap();
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(out.status.success(), "{text}");
-    text
-}
-
 fn registry_config(addr: &str) -> String {
     settings(addr, "")
 }
@@ -117,7 +106,7 @@ async fn a_tag_walks_dev_staging_prod_once_each_step_has_soaked() {
         ),
     );
 
-    let out = once(&dir, &[]);
+    let out = dir.once(&[]);
     // dev's 1.2.0 has soaked 2 h of 24; staging's 1.1.0 has soaked 30 h: prod takes it.
     assert!(out.contains("soaking: 1.2.0 has 21 h left"), "{out}");
     assert_eq!(
@@ -131,7 +120,7 @@ async fn a_tag_walks_dev_staging_prod_once_each_step_has_soaked() {
 
     // prod now holds staging's tag: nothing more moves, and nothing is committed.
     let head = remote.head();
-    let out = once(&dir, &[]);
+    let out = dir.once(&[]);
     assert!(out.contains("envs: up to date"), "{out}");
     assert_eq!(remote.head(), head);
 }
@@ -283,7 +272,7 @@ async fn a_rollback_upstream_stops_the_chain_and_a_closed_window_waits() {
             remote.bare.display()
         ),
     );
-    let out = once(&dir, &[]);
+    let out = dir.once(&[]);
     // Staging takes what dev holds now, never the tag dev rolled back from.
     assert_eq!(
         remote.show("staging/app.yaml"),
@@ -655,13 +644,13 @@ async fn a_shallow_workspace_over_http_is_deepened_once_a_chain_follows_it() {
         )
     };
     dir.write("laminar.yaml", config(""));
-    let out = once(&dir, &[]);
+    let out = dir.once(&[]);
     assert!(out.contains("envs: up to date"), "{out}");
     dir.write(
         "laminar.yaml",
         config("  - name: staging\n    follow: dev\n    soak: 24h\n    files: [staging/]\n"),
     );
-    let out = once(&dir, &[]);
+    let out = dir.once(&[]);
     assert!(out.contains("promoted dev → staging: soaked 30 h"), "{out}");
     assert_eq!(
         remote.show("staging/app.yaml"),

@@ -50,6 +50,18 @@ impl Index {
         *self.body.lock().unwrap() = (text, etag);
     }
 
+    /// A server answering for the repository at `/stable`, and the repository's URL.
+    async fn serve(&self) -> (MockServer, String) {
+        let server = MockServer::start().await;
+        Mock::given(method("GET"))
+            .and(path("/stable/index.yaml"))
+            .respond_with(self.clone())
+            .mount(&server)
+            .await;
+        let url = format!("{}/stable", server.uri());
+        (server, url)
+    }
+
     fn counts(&self) -> (usize, usize) {
         (
             self.full.load(Ordering::SeqCst),
@@ -75,17 +87,6 @@ impl Respond for Index {
             .insert_header("content-type", "application/x-yaml")
             .set_body_string(body)
     }
-}
-
-fn once(dir: &Dir, args: &[&str]) -> String {
-    let out = dir.laminar().arg("once").args(args).output().unwrap();
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(out.status.success(), "{text}");
-    text
 }
 
 /// The repo's files, with `{reg}` the OCI registry and `{helm}` the classic repository.
@@ -128,21 +129,19 @@ const FILES: &[(&str, &str)] = &[
 async fn every_chart_form_moves_to_the_newest_version_and_an_unchanged_index_costs_a_304() {
     let registry = RegistryServer::start().await;
     let reg = registry.addr.clone();
-    for version in ["1.0.0", "1.1.0", "1.2.0+build.7", "2.0.0"] {
-        registry.push_chart("charts/api", version).await;
+    for (day, version) in ["1.0.0", "1.1.0", "1.2.0+build.7", "2.0.0"]
+        .iter()
+        .enumerate()
+    {
+        let created = format!("2024-03-{:02}T12:00:00Z", day + 1);
+        registry.push_chart("charts/api", version, &created).await;
     }
     let index = Index::default();
     index.publish(
         &["1.0.0", "1.0.3", "1.1.0", "2.0.0-rc.1"],
         &["2.0.0", "2.3.1"],
     );
-    let server = MockServer::start().await;
-    Mock::given(method("GET"))
-        .and(path("/stable/index.yaml"))
-        .respond_with(index.clone())
-        .mount(&server)
-        .await;
-    let helm = format!("{}/stable", server.uri());
+    let (_server, helm) = index.serve().await;
     // The repository's charts are named by its URL's host and path.
     let charts = helm.trim_start_matches("http://").to_string();
     let fill = |text: &str| text.replace("{reg}", &reg).replace("{helm}", &helm);
@@ -196,7 +195,7 @@ async fn every_chart_form_moves_to_the_newest_version_and_an_unchanged_index_cos
         "{scanned}"
     );
 
-    let first = once(&dir, &[]);
+    let first = dir.once(&[]);
     let moved = |text: &str, pairs: &[(&str, &str)]| {
         let mut text = fill(text);
         for (from, to) in pairs {
@@ -256,7 +255,7 @@ async fn every_chart_form_moves_to_the_newest_version_and_an_unchanged_index_cos
 
     // Nothing new: the index answers 304, and nothing is written.
     let head = remote.head();
-    let quiet = once(&dir, &["--dry-run"]);
+    let quiet = dir.once(&["--dry-run"]);
     assert!(quiet.contains("stays"), "{quiet}");
     assert_eq!(index.counts(), (1, 1));
     assert_eq!(remote.head(), head);
@@ -266,7 +265,7 @@ async fn every_chart_form_moves_to_the_newest_version_and_an_unchanged_index_cos
         &["1.0.0", "1.0.3", "1.1.0", "1.4.0", "2.0.0-rc.1"],
         &["2.0.0", "2.3.1"],
     );
-    once(&dir, &[]);
+    dir.once(&[]);
     assert_eq!(index.counts(), (2, 1));
     assert!(
         remote
@@ -300,8 +299,16 @@ async fn every_chart_form_moves_to_the_newest_version_and_an_unchanged_index_cos
         "--chart",
         "--pattern",
         "semver:^1",
+        "--min-age",
+        "1d",
     ]);
     assert!(oci.contains("selected: 1.2.0+build.7"), "{oci}");
+    // Times from the manifests' annotations, as Helm writes them.
+    let pushed = oci
+        .lines()
+        .find(|l| l.starts_with("1.2.0+build.7\t"))
+        .unwrap();
+    assert!(pushed.contains("\t2024-03-03T12:00:00Z\t"), "{oci}");
     let classic = tags(&[&format!("{charts}/web"), "--pattern", "semver:*"]);
     assert!(
         classic.contains("1.4.0\t-\t2024-02-04T10:00:00Z"),
@@ -320,13 +327,7 @@ fn release(version: &str) -> String {
 async fn a_chart_version_walks_a_promotion_chain_once_it_has_soaked() {
     let index = Index::default();
     index.publish(&["1.0.0", "1.1.0", "1.2.0"], &[]);
-    let server = MockServer::start().await;
-    Mock::given(method("GET"))
-        .and(path("/stable/index.yaml"))
-        .respond_with(index.clone())
-        .mount(&server)
-        .await;
-    let helm = format!("{}/stable", server.uri());
+    let (_server, helm) = index.serve().await;
     let sources =
         format!("kind: HelmRepository\nmetadata:\n  name: stable\nspec:\n  url: {helm}\n");
     let remote = BareRepo::new(&[("sources/stable.yaml", sources.as_str())]);
@@ -350,7 +351,7 @@ async fn a_chart_version_walks_a_promotion_chain_once_it_has_soaked() {
             url = remote.bare.display()
         ),
     );
-    let out = once(&dir, &[]);
+    let out = dir.once(&[]);
     // 1.2.0 ran in dev for 2 h only; 1.1.0 ran there for 48 h without a break.
     assert_eq!(
         remote.show("staging/web.yaml"),

@@ -50,17 +50,6 @@ fn verification_requests(registry: &RegistryServer) -> usize {
     registry.requests("sha256-") + registry.requests("/referrers/")
 }
 
-fn once(dir: &Dir, args: &[&str]) -> String {
-    let out = dir.laminar().arg("once").args(args).output().unwrap();
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(out.status.success(), "{text}");
-    text
-}
-
 #[tokio::test]
 async fn only_the_newest_signed_tag_for_every_platform_moves_and_its_digest_is_pinned() {
     let registry = RegistryServer::start_logging().await;
@@ -115,14 +104,14 @@ async fn only_the_newest_signed_tag_for_every_platform_moves_and_its_digest_is_p
         ),
     );
 
-    let dry = once(&dir, &["--dry-run"]);
+    let dry = dir.once(&["--dry-run"]);
     assert!(
         dry.contains(&format!(
             "passed over 1.3.0 (unsigned), 1.2.2 (signature names another digest), 1.2.1 (missing linux/arm64), 1.2.0 (signed by {OTHER} ({ISSUER}))"
         )),
         "{dry}"
     );
-    once(&dir, &[]);
+    dir.once(&[]);
     assert_eq!(
         remote.show("dev/app.yaml"),
         format!("image: {addr}/acme/app:1.1.0@{signed}"),
@@ -135,7 +124,7 @@ async fn only_the_newest_signed_tag_for_every_platform_moves_and_its_digest_is_p
     registry
         .attach_bundles("acme/app", &bundled, &[bundle])
         .await;
-    once(&dir, &[]);
+    dir.once(&[]);
     assert_eq!(
         remote.show("dev/app.yaml"),
         format!("image: {addr}/acme/app:1.4.0@{bundled}")
@@ -148,7 +137,7 @@ async fn only_the_newest_signed_tag_for_every_platform_moves_and_its_digest_is_p
         before >= 7,
         "the first runs read signatures: {before} requests"
     );
-    let quiet = once(&dir, &["--dry-run"]);
+    let quiet = dir.once(&["--dry-run"]);
     assert!(
         quiet.contains("1.4.0 stays: already the newest allowed tag"),
         "{quiet}"
@@ -235,7 +224,7 @@ async fn provenance_is_required_and_a_pinned_tag_pushed_again_follows_only_when_
             url = remote.bare.display()
         ),
     );
-    let dry = once(&dir, &["--dry-run"]);
+    let dry = dir.once(&["--dry-run"]);
     assert!(
         dry.contains(&format!(
             "no newer tag passed the trust gate: 1.2.0 (no https://slsa.dev/provenance/v1 attestation), \
@@ -256,7 +245,7 @@ async fn provenance_is_required_and_a_pinned_tag_pushed_again_follows_only_when_
         )
         .await;
     release(rebuilt.clone(), Some(built_by(BUILDER))).await;
-    once(&dir, &[]);
+    dir.once(&[]);
     let written = format!("image: {addr}/acme/app:1.0.0@{rebuilt}");
     assert_eq!(remote.show("prod/app.yaml"), written);
 
@@ -271,9 +260,9 @@ async fn provenance_is_required_and_a_pinned_tag_pushed_again_follows_only_when_
             ],
         )
         .await;
-    let dry = once(&dir, &["--dry-run"]);
+    let dry = dir.once(&["--dry-run"]);
     assert!(dry.contains("(unsigned)"), "{dry}");
-    once(&dir, &[]);
+    dir.once(&[]);
     assert_eq!(remote.show("prod/app.yaml"), written);
 }
 
@@ -418,7 +407,7 @@ async fn a_following_rules_gate_judges_what_its_chain_offers() {
         ),
     );
     // dev ran 1.1.0 for 30 h, but nobody signed it: prod, which demands a signature, stays.
-    let out = once(&dir, &[]);
+    let out = dir.once(&[]);
     assert!(
         out.contains("no newer tag passed the trust gate: 1.1.0 ("),
         "{out}"
@@ -431,7 +420,7 @@ async fn a_following_rules_gate_judges_what_its_chain_offers() {
     // Refusals are remembered for ten minutes (signatures often follow the push): a fresh
     // cache sees the signature now.
     std::fs::remove_file(dir.path().join("state/registry-cache.json")).unwrap();
-    let out = once(&dir, &[]);
+    let out = dir.once(&[]);
     assert!(out.contains("promoted dev → envs"), "{out}");
     assert_eq!(remote.show("prod/app.yaml"), app("1.1.0").trim_end());
 }

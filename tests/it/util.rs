@@ -41,6 +41,19 @@ impl Dir {
             .env("HOME", self.path());
         cmd
     }
+
+    /// `laminar once ARGS` in this directory, which must succeed: what it printed, stdout
+    /// then stderr.
+    pub fn once(&self, args: &[&str]) -> String {
+        let out = self.laminar().arg("once").args(args).output().unwrap();
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(out.status.success(), "{text}");
+        text
+    }
 }
 
 /// What `laminar ARGS` prints, run in a fresh directory; it must succeed.
