@@ -19,7 +19,7 @@
 //! scheduler
 //! status notify deploy chains
 //! cycle
-//! plan holds git registry forge exec metrics webhook
+//! plan holds git registry forge exec metrics webhook shards
 //! config
 //! image policy trust
 //! store secret diff http
@@ -43,7 +43,8 @@
 //!   times from OCI registries and ECR, chart versions from Helm repositories' indexes. [`forge`]: pull requests on GitHub, GitLab and Gitea.
 //!   [`exec`]: exec actions run in the checkout before a commit, in a clean environment.
 //!   [`metrics`]: the Prometheus families. [`webhook`]: registry push events, authenticated
-//!   and read.
+//!   and read. [`shards`]: which pod owns which repo, and the client pods hand requests on
+//!   with.
 //! - [`config`]: the YAML config, decoded with located errors into compiled rules.
 //! - [`image`]: the reference grammar, the prefix scanner, the forms files write images and
 //!   chart versions in, the file walker, the rewriter.
@@ -76,6 +77,7 @@ pub mod registry;
 pub mod scheduler;
 pub(crate) mod secret;
 pub(crate) mod server;
+pub mod shards;
 pub mod status;
 pub(crate) mod store;
 pub mod trust;

@@ -100,6 +100,7 @@ pub(super) fn default(env: &Environment) -> Global {
         http: HttpLimits::default(),
         trusted_proxies: Vec::new(),
         max_holds: 1000,
+        shards: None,
     }
 }
 
@@ -152,6 +153,9 @@ pub(super) fn decode(d: &mut Decoder, node: &Node, env: &Environment) -> Global 
         .get(d, "apiTokenFile", &[])
         .and_then(|n| existing_file(d, n, env, "API token file"));
     global.signing = f.get(d, "signing", &[]).and_then(|n| signing(d, n, env));
+    global.shards = f
+        .get(d, "shards", &[])
+        .and_then(|n| super::shards::decode(d, n));
     serving(d, &mut f, &mut global);
     if let Some(node) = f.get(d, "gitHubToken", &[]) {
         d.warn(

@@ -12,6 +12,7 @@ mod notifications;
 mod pull_request;
 mod registries;
 pub mod schema;
+mod shards;
 mod verify;
 mod webhook;
 mod yaml;
@@ -26,6 +27,7 @@ pub use chain::{Follow, Health};
 pub use diagnostic::{ConfigError, Diagnostic, Located};
 pub use global::{HttpLimits, Network};
 pub use pull_request::{ForgeAuth, GroupBy, Provider, PullRequest};
+pub use shards::Shards;
 pub use webhook::{Webhook, WebhookKind};
 pub use yaml::Pos;
 
@@ -156,6 +158,8 @@ pub struct Global {
     pub trusted_proxies: Vec<Network>,
     /// Holds kept at most: each is a line in every plan's lookups.
     pub max_holds: usize,
+    /// Several pods share the repos (`None`: one process has them all).
+    pub shards: Option<Shards>,
 }
 
 /// Access to `/metrics`.

@@ -623,4 +623,5 @@ fn cloud_identities_take_what_the_platform_put_in_the_environment() {
 
 mod chain;
 mod delivery;
+mod shards;
 mod trust;
