@@ -1,6 +1,7 @@
 //! Prometheus metrics, served as OpenMetrics text. Repo cycles record into the families here;
 //! registry request counts are read from the registry layer's counters at scrape time.
 
+use std::borrow::Cow;
 use std::fmt::Write;
 use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
@@ -144,8 +145,24 @@ struct NotificationLabels {
 }
 
 impl Metrics {
-    pub fn new(requests: Arc<RequestCounters>) -> Metrics {
-        let mut registry = Registry::default();
+    /// The families, each series labelled `shard` when the process is one of several
+    /// (`shard`: its ordinal and how many there are).
+    pub fn new(requests: Arc<RequestCounters>, shard: Option<(usize, usize)>) -> Metrics {
+        let mut registry = match shard {
+            Some((me, _)) => Registry::with_labels(
+                [(Cow::Borrowed("shard"), Cow::Owned(me.to_string()))].into_iter(),
+            ),
+            None => Registry::default(),
+        };
+        if let Some((_, shards)) = shard {
+            let count: Gauge = Gauge::default();
+            count.set(shards as i64);
+            registry.register(
+                "laminar_shards",
+                "Shards the repos are spread over (global.shards)",
+                count,
+            );
+        }
         let metrics = Metrics {
             cycles: Family::default(),
             cycle_duration: Family::new_with_constructor(|| {
@@ -616,7 +633,7 @@ mod tests {
         let requests = Arc::new(RequestCounters::default());
         requests.record("ghcr", RequestKind::Tags, "ok", Duration::from_millis(30));
         requests.record("ghcr", RequestKind::Tags, "ok", Duration::from_secs(20));
-        let metrics = Metrics::new(requests);
+        let metrics = Metrics::new(requests, None);
         metrics.register_repo("m", Duration::from_secs(60));
         metrics.cycle_finished("m", "updated", 3);
         drop(metrics.cycle_timer("m"));

@@ -126,7 +126,8 @@ impl Shared {
         registries: Registries,
     ) -> Result<Shared, ScannerError> {
         let scanner = config.scanner()?;
-        let metrics = Metrics::new(registries.counters().clone());
+        let shard = config.global.shards.as_ref().map(|s| (s.me, s.peers.len()));
+        let metrics = Metrics::new(registries.counters().clone(), shard);
         for repo in &config.repos {
             metrics.register_repo(&repo.name, repo.poll_freq);
         }

@@ -135,7 +135,7 @@ async fn a_receiver_that_never_answers_holds_up_nothing_and_overflow_is_counted(
         repos: None,
         events: EventKind::ALL.to_vec(),
     };
-    let metrics = Arc::new(Metrics::new(Default::default()));
+    let metrics = Arc::new(Metrics::new(Default::default(), None));
     let notifier = Notifier::start(&[target], metrics.clone());
     for _ in 0..150 {
         notifier.publish(&event(EventKind::Updated));
@@ -168,7 +168,7 @@ fn targets_get_only_the_events_and_repos_they_ask_for() {
         repos,
         events,
     };
-    let metrics = Arc::new(Metrics::new(Default::default()));
+    let metrics = Arc::new(Metrics::new(Default::default(), None));
     let notifier = Notifier::start(
         &[
             target("failures", vec![EventKind::Failed], None),
