@@ -35,6 +35,10 @@ pub struct DeployRequest {
     /// Set the tag even where the rule's pattern would never pick it.
     #[serde(default)]
     pub force: bool,
+    /// The id another shard gave the request it handed on (so every shard's part of it is
+    /// one request); a client may not choose one.
+    #[serde(default)]
+    pub id: Option<String>,
 }
 
 impl DeployRequest {
@@ -64,8 +68,13 @@ impl DeployRequest {
             }
         }
         let reason = checked_reason(self.reason)?;
+        let id = match self.id {
+            Some(id) if id.len() == 16 && id.bytes().all(|b| b.is_ascii_hexdigit()) => id,
+            Some(id) => return Err(format!("{id:?} is not a deploy request id")),
+            None => format!("{:016x}", rand::random::<u64>()),
+        };
         Ok(DeployOrder {
-            id: format!("{:016x}", rand::random::<u64>()),
+            id,
             image: self.image,
             tag: self.tag,
             files: self.files,

@@ -5,8 +5,10 @@
 mod page;
 mod promote;
 mod serve;
+mod shards;
 
 pub(crate) use serve::serve;
+pub(crate) use shards::ShardPeers;
 
 use std::sync::Arc;
 
@@ -17,7 +19,8 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
 use axum::{Json, Router};
-use serde_json::json;
+use reqwest::Method;
+use serde_json::{Value, json};
 
 use crate::config::{Config, MetricsAuth};
 use crate::holds::HoldBook;
@@ -46,6 +49,8 @@ pub(crate) struct AppState {
     pub started: tokio::time::Instant,
     /// The lineages chains follow, for `/api/v1/chains` and the page.
     pub chains: Arc<crate::cycle::Chains>,
+    /// With `global.shards`: this pod's place and the client to the others.
+    pub shards: Option<Arc<ShardPeers>>,
 }
 
 pub(crate) fn router(state: Arc<AppState>) -> Router {
@@ -70,6 +75,7 @@ pub(crate) fn router(state: Arc<AppState>) -> Router {
                 .delete(promote::release_image),
         )
         .route("/api/v1/holds/{id}", delete(promote::release_one))
+        .route("/api/v1/shard/pushes", post(shard_pushes))
         .route(
             "/api/v1/webhooks/{name}",
             // The webhook reads its body itself, against its own, larger limit.
@@ -120,31 +126,106 @@ async fn readyz(State(state): State<Arc<AppState>>) -> Response {
     }
 }
 
-async fn sync_all(State(state): State<Arc<AppState>>, _: Authorized) -> Response {
-    let repos = state.triggers.trigger_all();
-    (StatusCode::ACCEPTED, Json(json!({ "triggered": repos }))).into_response()
+async fn sync_all(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    _: Authorized,
+) -> Response {
+    let mut repos = state.triggers.trigger_all();
+    let mut answer = json!({});
+    if let Some(shards) = shards::handing_on(&state, &headers) {
+        let reached = shards::to_others(shards, Method::POST, "/api/v1/sync", None).await;
+        shards::gather(&reached, "triggered", &mut repos);
+        let unreached: Vec<Value> = reached.iter().filter_map(|r| r.unreached()).collect();
+        answer["unreached"] = Value::Array(unreached);
+    }
+    repos.sort();
+    answer["triggered"] = json!(repos);
+    (StatusCode::ACCEPTED, Json(answer)).into_response()
 }
 
 async fn sync_repo(
     State(state): State<Arc<AppState>>,
     Path(repo): Path<String>,
+    headers: HeaderMap,
     _: Authorized,
 ) -> Response {
     if state.triggers.trigger(&repo) {
-        (StatusCode::ACCEPTED, Json(json!({ "triggered": [repo] }))).into_response()
-    } else {
-        error(StatusCode::NOT_FOUND, format!("no repo named {repo:?}"))
+        return (StatusCode::ACCEPTED, Json(json!({ "triggered": [repo] }))).into_response();
     }
+    if let Some(shards) = shards::handing_on(&state, &headers) {
+        let path = format!("/api/v1/sync/{repo}");
+        if let Some(answer) = shards::to_owner(shards, &repo, Method::POST, &path, None).await {
+            return answer;
+        }
+    }
+    error(StatusCode::NOT_FOUND, format!("no repo named {repo:?}"))
 }
 
-async fn status(State(state): State<Arc<AppState>>, _: Authorized) -> Response {
-    Json(json!({
+/// Every repo's status, every hold; with shards, every shard's, and which did not answer
+/// (`shards[].answered`).
+async fn status(State(state): State<Arc<AppState>>, headers: HeaderMap, _: Authorized) -> Response {
+    let mut answer = json!({
         "repos": state.status.snapshot(),
         "holds": state.holds.list(),
         "setAside": crate::store::set_aside_files(),
         "idle": state.triggers.idle(),
-    }))
-    .into_response()
+    });
+    if let Some(shards) = shards::handing_on(&state, &headers) {
+        let reached = shards::to_others(shards, Method::GET, "/api/v1/status", None).await;
+        for body in reached.iter().filter_map(|r| r.body_if(|s| s == 200)) {
+            if let (Some(mine), Some(theirs)) =
+                (answer["repos"].as_object_mut(), body["repos"].as_object())
+            {
+                mine.extend(theirs.clone());
+            }
+            let holds = body["holds"].as_array().into_iter().flatten();
+            for hold in holds {
+                let known = answer["holds"]
+                    .as_array()
+                    .is_some_and(|h| h.iter().any(|k| k["id"] == hold["id"]));
+                if !known && let Some(mine) = answer["holds"].as_array_mut() {
+                    mine.push(hold.clone());
+                }
+            }
+            let idle =
+                answer["idle"].as_bool().unwrap_or(true) && body["idle"].as_bool().unwrap_or(true);
+            answer["idle"] = json!(idle);
+        }
+        // A shard that did not answer: its repos are listed as unserved, not left out.
+        for r in reached.iter().filter(|r| r.body_if(|s| s == 200).is_none()) {
+            for repo in shards.sharding.repos_of(r.shard) {
+                answer["repos"][repo] = json!({ "unserved": true, "shard": r.shard });
+            }
+        }
+        answer["shards"] = shards::shard_rows(&state, shards, &reached);
+    }
+    Json(answer).into_response()
+}
+
+/// Push events another shard received: the repos here whose references name the images are
+/// woken, as for a webhook of this shard's own.
+async fn shard_pushes(
+    State(state): State<Arc<AppState>>,
+    _: Authorized,
+    Json(pushes): Json<Vec<webhook::Pushed>>,
+) -> Response {
+    let arrived = tokio::time::Instant::now();
+    let well_formed = pushes.iter().all(|p| {
+        crate::deploy::check_image(&p.image).is_ok()
+            && p.tag
+                .as_deref()
+                .is_none_or(crate::image::reference::is_valid_tag)
+    });
+    if !well_formed {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "a pushed image or tag is malformed",
+        );
+    }
+    let (woken, unmanaged) = wake(&state, None, &pushes, arrived);
+    let answer = json!({ "woken": woken, "unmanaged": unmanaged });
+    (StatusCode::ACCEPTED, Json(answer)).into_response()
 }
 
 async fn chains(State(state): State<Arc<AppState>>, _: Authorized) -> Response {
@@ -206,13 +287,48 @@ async fn receive_webhook(
             return error(status, message);
         }
     };
+    let (mut woken, mut unmanaged) = wake(&state, Some(&name), &pushes, arrived);
+    // The other shards' repos may use the images too: each lists only what its repos use.
+    if let Some(shards) = state.shards.as_deref() {
+        let body = serde_json::to_value(&pushes).unwrap_or_default();
+        let reached =
+            shards::to_others(shards, Method::POST, "/api/v1/shard/pushes", Some(&body)).await;
+        shards::gather(&reached, "woken", &mut woken);
+        // Unmanaged: by no shard that answered.
+        for reached in &reached {
+            let mut theirs = Vec::new();
+            shards::gather(std::slice::from_ref(reached), "unmanaged", &mut theirs);
+            if reached.body_if(|s| s < 300).is_some() {
+                unmanaged.retain(|image| theirs.contains(image));
+            }
+        }
+    }
+    tracing::info!(webhook = %name, events = pushes.len(), repos = ?woken, "push events received");
+    (
+        StatusCode::ACCEPTED,
+        Json(json!({ "woken": woken, "unmanaged": unmanaged })),
+    )
+        .into_response()
+}
+
+/// Wakes this shard's repos whose references name a pushed image, and has that image listed
+/// afresh; counted under the webhook `name` when it came in here. The repos woken, and the
+/// images no repo here uses.
+fn wake(
+    state: &AppState,
+    name: Option<&str>,
+    pushes: &[webhook::Pushed],
+    arrived: tokio::time::Instant,
+) -> (Vec<String>, Vec<String>) {
     let mut woken: Vec<String> = Vec::new();
     let mut unmanaged: Vec<String> = Vec::new();
-    for pushed in &pushes {
+    for pushed in pushes {
         let targets = state.status.repos_using(&pushed.image);
-        state
-            .metrics
-            .webhook_event(&name, !targets.is_empty(), targets.len());
+        if let Some(name) = name {
+            state
+                .metrics
+                .webhook_event(name, !targets.is_empty(), targets.len());
+        }
         if targets.is_empty() {
             unmanaged.push(pushed.image.clone());
             continue;
@@ -227,12 +343,7 @@ async fn receive_webhook(
             }
         }
     }
-    tracing::info!(webhook = %name, events = pushes.len(), repos = ?woken, "push events received");
-    (
-        StatusCode::ACCEPTED,
-        Json(json!({ "woken": woken, "unmanaged": unmanaged })),
-    )
-        .into_response()
+    (woken, unmanaged)
 }
 
 /// An API error: the status and `{"error": message}`.

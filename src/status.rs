@@ -4,15 +4,16 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::sync::Mutex;
 use std::time::{Duration, SystemTime};
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::cycle::{CycleReport, CycleResult};
 use crate::image::hub::ImageKey;
 use crate::plan::KeptReason;
 use crate::store;
 
-/// One repo's latest state.
-#[derive(Clone, Debug, Default, Serialize)]
+/// One repo's latest state (read back from another shard's status, too).
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(default)]
 pub struct RepoStatus {
     /// RFC 3339 time the last cycle ended.
     pub last_cycle: Option<String>,
@@ -34,7 +35,7 @@ pub struct RepoStatus {
 }
 
 /// An open pull request of laminar's.
-#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
 pub struct PullRequestStatus {
     pub branch: String,
     pub number: u64,
@@ -44,7 +45,7 @@ pub struct PullRequestStatus {
 }
 
 /// A managed reference and where its rule would take it.
-#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
 pub struct ReferenceStatus {
     pub file: String,
     pub line: usize,

@@ -128,6 +128,10 @@ pub(super) fn status(args: &StatusArgs) -> Result<(), CliError> {
     }
     let text = |value: &Value| value.as_str().unwrap_or("–").to_string();
     for (name, repo) in answer["repos"].as_object().into_iter().flatten() {
+        if repo["unserved"] == true {
+            println!("{name}: unserved: shard {} did not answer", repo["shard"]);
+            continue;
+        }
         println!(
             "{name}: {} at {} ({} cycles), next {}",
             text(&repo["result"]),
@@ -154,6 +158,22 @@ pub(super) fn status(args: &StatusArgs) -> Result<(), CliError> {
                 text(&r["tag"]),
                 text(&r["rule"])
             );
+        }
+    }
+    for shard in answer["shards"].as_array().into_iter().flatten() {
+        match shard["answered"] == true {
+            true => println!(
+                "shard {} ({}): {} repos",
+                shard["shard"],
+                text(&shard["url"]),
+                shard["repos"]
+            ),
+            false => println!(
+                "shard {} ({}): did not answer: {}",
+                shard["shard"],
+                text(&shard["url"]),
+                text(&shard["error"])
+            ),
         }
     }
     let holds = answer["holds"].as_array().cloned().unwrap_or_default();

@@ -10,16 +10,78 @@ use crate::cycle::{RepoCycle, Shared};
 use crate::notify::Notifier;
 use crate::scheduler::{self, Outlets, Triggers};
 use crate::secret::{Secret, SecretSource};
-use crate::server::{AppState, router};
+use crate::server::{AppState, ShardPeers, router};
+use crate::shards::{Peers, Sharding};
 use crate::status::StatusBoard;
 
 pub(super) fn run(path: &Path) -> Result<(), CliError> {
-    let config = Arc::new(load_config(path)?.config);
+    let mut config = load_config(path)?.config;
     let token = api_token(&config)?;
-    super::block_on(serve(config, token))
+    let shards = sharding(&mut config, token.as_ref())?;
+    // A shard runs its own repos; the others' it knows only to hand requests on.
+    let config = match &shards {
+        Some(shards) => Config {
+            repos: config
+                .repos
+                .iter()
+                .filter(|r| shards.sharding.owns(&r.name))
+                .cloned()
+                .collect(),
+            ..config
+        },
+        None => config,
+    };
+    super::block_on(serve(Arc::new(config), token, shards.map(Arc::new)))
 }
 
-async fn serve(config: Arc<Config>, token: Option<Secret>) -> Result<(), CliError> {
+/// With `global.shards`: this pod's place and the client to its peers (which needs the API
+/// token: shards hand each other requests with it).
+fn sharding(config: &mut Config, token: Option<&Secret>) -> Result<Option<ShardPeers>, CliError> {
+    let Some(shards) = config.global.shards.as_mut() else {
+        return Ok(None);
+    };
+    let token = token.cloned().ok_or_else(|| {
+        CliError::Usage(
+            "global.shards needs the API token (LAMINAR_API_TOKEN or global.apiTokenFile): shards hand each other requests with it".into(),
+        )
+    })?;
+    let shard = std::env::var("LAMINAR_SHARD").ok();
+    let hostname = std::env::var("HOSTNAME")
+        .ok()
+        .or_else(|| std::fs::read_to_string("/etc/hostname").ok());
+    let me =
+        crate::shards::ordinal(shard.as_deref(), hostname.as_deref()).map_err(CliError::Usage)?;
+    shards.me = me;
+    let shards = shards.clone();
+    let sharding = Sharding::new(config, &shards, me).map_err(CliError::Usage)?;
+    let peers = Peers::new(token, me).map_err(CliError::Serve)?;
+    let repos = config
+        .repos
+        .iter()
+        .map(|r| (r.name.clone(), r.branch.clone()))
+        .collect();
+    tracing::info!(
+        shard = me,
+        shards = shards.peers.len(),
+        repos = config
+            .repos
+            .iter()
+            .filter(|r| sharding.owns(&r.name))
+            .count(),
+        "running as one shard"
+    );
+    Ok(Some(ShardPeers {
+        sharding,
+        peers,
+        repos,
+    }))
+}
+
+async fn serve(
+    config: Arc<Config>,
+    token: Option<Secret>,
+    shards: Option<Arc<ShardPeers>>,
+) -> Result<(), CliError> {
     let shared = Arc::new(Shared::new(config.clone()).await?);
     let names = || config.repos.iter().map(|r| r.name.as_str());
     let status = Arc::new(StatusBoard::new(names()));
@@ -44,6 +106,7 @@ async fn serve(config: Arc<Config>, token: Option<Secret>) -> Result<(), CliErro
         config: config.clone(),
         started: tokio::time::Instant::now(),
         chains: shared.chains.clone(),
+        shards,
     });
     let (stop_server, server_stopped) = tokio::sync::oneshot::channel::<()>();
     let drain = config.global.shutdown_grace.min(SERVER_DRAIN);

@@ -39,7 +39,11 @@ pub(super) async fn overview(State(state): State<Arc<AppState>>, headers: Header
     if let Some(refused) = refusal(&state, &headers) {
         return refused;
     }
-    let overview = model::overview(&state);
+    let elsewhere = match state.shards.as_deref() {
+        Some(shards) => super::shards::elsewhere(shards).await,
+        None => Default::default(),
+    };
+    let overview = model::overview(&state, elsewhere);
     page(StatusCode::OK, views::overview(&overview))
 }
 

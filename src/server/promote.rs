@@ -1,21 +1,24 @@
 //! The API's explicit promotion: deploy requests (`/api/v1/deploy`) and holds
 //! (`/api/v1/holds`). Every handler is authorised with the API token.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, State};
-use axum::http::{StatusCode, header};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use reqwest::Method;
 use serde::Deserialize;
-use serde_json::json;
+use serde_json::{Value, json};
 
-use super::{AppState, Authorized, error};
+use super::{AppState, Authorized, error, shards};
 use crate::deploy::{DeployRequest, check_image, checked_reason};
 use crate::holds::{Hold, HoldError, HoldKind, parse_until};
 use crate::image::hub::ImageKey;
+use crate::shards::FORWARDED;
 
 /// `?wait=true` answers by then at the latest; the request carries on, and `GET` follows it.
 const WAIT_LIMIT: Duration = Duration::from_secs(600);
@@ -28,9 +31,11 @@ fn query_value(query: Option<&str>, key: &str) -> Option<String> {
 
 /// `POST /api/v1/deploy[?wait=true]`: queues the request in every repo that references the
 /// image (or in those named), and answers at once with its id — or, waiting, with the outcome.
+/// With shards, each shard's part is handed to it under the same id, and the answers merged.
 pub(super) async fn deploy(
     State(state): State<Arc<AppState>>,
     RawQuery(query): RawQuery,
+    headers: HeaderMap,
     _: Authorized,
     body: Bytes,
 ) -> Response {
@@ -38,71 +43,173 @@ pub(super) async fn deploy(
         Ok(request) => request,
         Err(err) => return error(StatusCode::BAD_REQUEST, format!("bad request: {err}")),
     };
-    let mut repos = request.repos.clone();
+    if request.id.is_some() && !headers.contains_key(FORWARDED) {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "a deploy request's id is laminar's to choose",
+        );
+    }
+    let named = request.repos.clone();
     let order = match request.order() {
         Ok(order) => order,
         Err(message) => return error(StatusCode::BAD_REQUEST, message),
     };
-    if repos.is_empty() {
-        repos = state.status.repos_using(&order.image);
-    }
-    repos.sort();
-    repos.dedup();
-    if repos.is_empty() {
-        return error(
-            StatusCode::NOT_FOUND,
-            format!("no repo references {}", order.image),
-        );
-    }
-    for repo in &repos {
-        match state.triggers.can_deploy(repo, 1) {
+    let handing_on = shards::handing_on(&state, &headers);
+    // The repos here, and each other shard's part of a request naming repos.
+    let mut here: Vec<String> = Vec::new();
+    let mut elsewhere: BTreeMap<usize, Vec<String>> = BTreeMap::new();
+    for repo in &named {
+        match handing_on.and_then(|s| s.sharding.owner(repo)) {
+            _ if state.triggers.knows(repo) => here.push(repo.clone()),
+            Some(owner) => elsewhere.entry(owner).or_default().push(repo.clone()),
             None => return error(StatusCode::NOT_FOUND, format!("no repo named {repo:?}")),
-            Some(false) => {
-                return error(
-                    StatusCode::TOO_MANY_REQUESTS,
-                    format!("{repo} has too many deploy requests waiting; try again later"),
-                );
-            }
-            Some(true) => {}
         }
     }
+    if named.is_empty() {
+        here = state.status.repos_using(&order.image);
+        if let Some(shards) = handing_on {
+            elsewhere = shards
+                .sharding
+                .others()
+                .map(|(n, _)| (n, Vec::new()))
+                .collect();
+        }
+    }
+    here.sort();
+    here.dedup();
+    for repo in &here {
+        if state.triggers.can_deploy(repo, 1) == Some(false) {
+            return error(
+                StatusCode::TOO_MANY_REQUESTS,
+                format!("{repo} has too many deploy requests waiting; try again later"),
+            );
+        }
+    }
+    let mut parts: Vec<(Value, u16)> = Vec::new();
+    let mut unreached: Vec<Value> = Vec::new();
+    if let Some(shards) = handing_on {
+        let mut forwarded: Value = serde_json::from_slice(&body).unwrap_or_default();
+        forwarded["id"] = json!(order.id);
+        let sends = elsewhere.iter().map(|(shard, repos)| {
+            let mut body = forwarded.clone();
+            body["repos"] = json!(repos);
+            let url = shards.sharding.peers[*shard].clone();
+            async move {
+                let answer = shards
+                    .peers
+                    .send(Method::POST, &url, "/api/v1/deploy", Some(&body))
+                    .await;
+                (*shard, url, answer)
+            }
+        });
+        for (shard, url, answer) in futures::future::join_all(sends).await {
+            match answer {
+                Ok(a) if a.status < 300 => parts.push((a.body, a.status)),
+                // A shard none of whose repos use the image.
+                Ok(a) if a.status == 404 && named.is_empty() => {}
+                Ok(a) => return shards::relay(a),
+                Err(err) => unreached.push(json!({ "shard": shard, "url": url, "error": err })),
+            }
+        }
+    }
+    if here.is_empty() && parts.is_empty() {
+        return match unreached.is_empty() {
+            true => error(
+                StatusCode::NOT_FOUND,
+                format!("no repo references {}", order.image),
+            ),
+            false => error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                format!(
+                    "no answering shard has a repo referencing {}; {} did not answer",
+                    order.image,
+                    unreached.len()
+                ),
+            ),
+        };
+    }
     let deploys = state.triggers.deploys.clone();
-    let queued = deploys.queued(&order, &repos);
-    tracing::info!(deploy = %order.id, image = %order.image, tag = %order.tag, ?repos, "deploy requested");
-    for repo in &repos {
-        state.triggers.deploy(repo, order.clone());
+    if !here.is_empty() {
+        let queued = deploys.queued(&order, &here);
+        tracing::info!(deploy = %order.id, image = %order.image, tag = %order.tag, repos = ?here, "deploy requested");
+        for repo in &here {
+            state.triggers.deploy(repo, order.clone());
+        }
+        parts.push((json!(queued), 202));
     }
     let location = format!("/api/v1/deploy/{}", order.id);
     let wait = query_value(query.as_deref(), "wait").is_some_and(|v| v == "true" || v == "1");
-    let answer = match wait {
-        true => match tokio::time::timeout(WAIT_LIMIT, deploys.done(&order.id)).await {
-            Ok(Some(done)) => done,
-            _ => deploys.get(&order.id).unwrap_or(queued),
-        },
-        false => queued,
+    if wait {
+        let _ = tokio::time::timeout(WAIT_LIMIT, async {
+            if !here.is_empty() {
+                deploys.done(&order.id).await;
+            }
+            if let Some(shards) = handing_on {
+                parts = shards::await_deploy(&state, shards, &order.id).await;
+            }
+        })
+        .await;
+        if handing_on.is_none() {
+            let done = deploys.get(&order.id).map(|d| (json!(d), d.http_status()));
+            parts = done.into_iter().collect();
+        }
+    }
+    let Some((mut answer, status)) = shards::merge_deploys(parts) else {
+        return error(
+            StatusCode::NOT_FOUND,
+            format!("no deploy request {:?}", order.id),
+        );
     };
+    if !unreached.is_empty() {
+        answer["unreached"] = Value::Array(unreached);
+    }
     let status = match wait {
-        true => StatusCode::from_u16(answer.http_status()).unwrap_or(StatusCode::BAD_GATEWAY),
+        true => StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_GATEWAY),
         false => StatusCode::ACCEPTED,
     };
     (status, [(header::LOCATION, location)], Json(answer)).into_response()
 }
 
-/// `GET /api/v1/deploy/{id}`: a request's state, with each repo's outcome.
+/// `GET /api/v1/deploy/{id}`: a request's state, with each repo's outcome (every shard's).
 pub(super) async fn deploy_state(
     State(state): State<Arc<AppState>>,
     Path(id): Path<String>,
+    headers: HeaderMap,
     _: Authorized,
 ) -> Response {
-    match state.triggers.deploys.get(&id) {
-        Some(found) => Json(found).into_response(),
+    let parts = match shards::handing_on(&state, &headers) {
+        Some(shards) => shards::deploy_parts(&state, shards, &id).await,
+        None => state
+            .triggers
+            .deploys
+            .get(&id)
+            .map(|d| (json!(d), d.http_status()))
+            .into_iter()
+            .collect(),
+    };
+    match shards::merge_deploys(parts) {
+        Some((mut found, status)) => {
+            found["httpStatus"] = json!(status);
+            Json(found).into_response()
+        }
         None => error(StatusCode::NOT_FOUND, format!("no deploy request {id:?}")),
     }
 }
 
-/// `GET /api/v1/holds`: the holds in force.
-pub(super) async fn holds(State(state): State<Arc<AppState>>, _: Authorized) -> Response {
-    Json(json!({ "holds": state.holds.list() })).into_response()
+/// `GET /api/v1/holds`: the holds in force (every shard's).
+pub(super) async fn holds(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    _: Authorized,
+) -> Response {
+    let mut holds = json!(state.holds.list());
+    if let Some(shards) = shards::handing_on(&state, &headers) {
+        let reached = shards::to_others(shards, Method::GET, "/api/v1/holds", None).await;
+        for body in reached.iter().filter_map(|r| r.body_if(|s| s == 200)) {
+            shards::union_by_id(&mut holds, &body["holds"]);
+        }
+    }
+    Json(json!({ "holds": holds })).into_response()
 }
 
 /// A hold as `POST /api/v1/holds` takes it.
@@ -116,11 +223,18 @@ struct HoldRequest {
     until: Option<String>,
     #[serde(default)]
     reason: Option<String>,
+    /// The id the shard that took the request gave the hold, when it hands it on.
+    #[serde(default)]
+    id: Option<String>,
 }
 
 /// `POST /api/v1/holds`: stops automatic updates of an image (in one repo, until a time).
+/// With shards, a hold on one repo is made by the shard that owns it; a hold on an image in
+/// every repo by every shard, under one id — and is answered 503, naming the shards that did
+/// not answer, unless every shard has it.
 pub(super) async fn hold(
     State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
     _: Authorized,
     body: Bytes,
 ) -> Response {
@@ -135,12 +249,39 @@ pub(super) async fn hold(
         Ok(checked) => checked,
         Err(message) => return error(StatusCode::BAD_REQUEST, message),
     };
+    let handing_on = shards::handing_on(&state, &headers);
+    if request.id.is_some() && !headers.contains_key(FORWARDED) {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "a hold's id is laminar's to choose",
+        );
+    }
     if let Some(repo) = &request.repo
         && !state.triggers.knows(repo)
     {
-        return error(StatusCode::NOT_FOUND, format!("no repo named {repo:?}"));
+        let owner = match handing_on {
+            Some(shards) => {
+                shards::to_owner(
+                    shards,
+                    repo,
+                    Method::POST,
+                    "/api/v1/holds",
+                    serde_json::from_slice(&body).ok().as_ref(),
+                )
+                .await
+            }
+            None => None,
+        };
+        return owner
+            .unwrap_or_else(|| error(StatusCode::NOT_FOUND, format!("no repo named {repo:?}")));
     }
     let mut hold = Hold::new(HoldKind::Manual, &request.image);
+    if let Some(id) = request
+        .id
+        .filter(|id| id.len() == 8 && id.bytes().all(|b| b.is_ascii_hexdigit()))
+    {
+        hold.id = id;
+    }
     hold.repo = request.repo;
     hold.until = until;
     hold.reason = reason;
@@ -148,6 +289,25 @@ pub(super) async fn hold(
         return hold_error(refused);
     }
     tracing::info!(hold = %hold.id, image = %hold.image, repo = ?hold.repo, until = ?hold.until, "hold made");
+    if let Some(shards) = handing_on.filter(|_| hold.repo.is_none()) {
+        let mut forwarded: Value = serde_json::from_slice(&body).unwrap_or_default();
+        forwarded["id"] = json!(hold.id);
+        let reached =
+            shards::to_others(shards, Method::POST, "/api/v1/holds", Some(&forwarded)).await;
+        let missing: Vec<Value> = reached
+            .iter()
+            .filter(|r| r.body_if(|s| s == 201).is_none())
+            .map(|r| json!({ "shard": r.shard, "url": r.url, "error": r.answer.as_ref().map(|a| a.body.clone()).unwrap_or_else(|e| json!(e)) }))
+            .collect();
+        if !missing.is_empty() {
+            let answer = json!({
+                "error": "the hold is not on every shard yet: ask again (a repeat makes it on the shards that lack it)",
+                "hold": hold,
+                "missing": missing,
+            });
+            return (StatusCode::SERVICE_UNAVAILABLE, Json(answer)).into_response();
+        }
+    }
     (StatusCode::CREATED, Json(hold)).into_response()
 }
 
@@ -160,13 +320,16 @@ fn hold_error(refused: HoldError) -> Response {
     error(status, refused.to_string())
 }
 
-/// `DELETE /api/v1/holds/{id}`: ends one hold.
+/// `DELETE /api/v1/holds/{id}`: ends one hold (on every shard).
 pub(super) async fn release_one(
     State(state): State<Arc<AppState>>,
     Path(id): Path<String>,
+    headers: HeaderMap,
     _: Authorized,
 ) -> Response {
-    released(&state, state.holds.release(|h| h.id == id), &id)
+    let path = format!("/api/v1/holds/{id}");
+    let here = released(&state, state.holds.release(|h| h.id == id), &id);
+    shards::release_everywhere(&state, &headers, &path, here).await
 }
 
 /// `DELETE /api/v1/holds?image=…[&repo=…]`: ends every hold on an image (in one repo), of
@@ -174,6 +337,7 @@ pub(super) async fn release_one(
 pub(super) async fn release_image(
     State(state): State<Arc<AppState>>,
     RawQuery(query): RawQuery,
+    headers: HeaderMap,
     _: Authorized,
 ) -> Response {
     let Some(image) = query_value(query.as_deref(), "image") else {
@@ -187,7 +351,9 @@ pub(super) async fn release_image(
     let gone = state.holds.release(|h| {
         ImageKey::of(&h.image) == key && repo.as_ref().is_none_or(|r| h.repo.as_ref() == Some(r))
     });
-    released(&state, gone, &image)
+    let here = released(&state, gone, &image);
+    let path = format!("/api/v1/holds?{}", query.unwrap_or_default());
+    shards::release_everywhere(&state, &headers, &path, here).await
 }
 
 /// Answers a release, and wakes the repos it frees so they catch up without waiting for

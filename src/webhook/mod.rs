@@ -12,7 +12,7 @@ use std::time::{Duration, SystemTime};
 use reqwest::header::HeaderMap;
 
 pub(crate) use auth::Rejection;
-pub(crate) use parse::Parsed;
+pub(crate) use parse::{Parsed, Pushed};
 
 use crate::config::{Webhook, WebhookKind};
 use auth::Seen;

@@ -15,7 +15,7 @@ use crate::image::reference::Reference;
 const MAX_EVENTS: usize = 100;
 
 /// A tag pushed to an image, as `host/path` the sender named it.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub(crate) struct Pushed {
     /// The image, `host/path` (Docker Hub: `docker.io/namespace/name`).
     pub image: String,

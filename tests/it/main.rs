@@ -34,6 +34,7 @@ mod registry_faults;
 mod safety;
 mod scan;
 mod schema;
+mod shards;
 mod signing;
 mod trust;
 mod util;

@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use std::time::SystemTime;
 
 use super::super::AppState;
+use super::super::shards::Elsewhere;
 use crate::chains::ChainView;
 use crate::config::Config;
 use crate::cycle::CycleResult;
@@ -39,6 +40,8 @@ pub(super) struct RepoRow {
     pub name: String,
     pub branch: String,
     pub status: RepoStatus,
+    /// Another shard owns it and did not answer: its number.
+    pub unserved: Option<usize>,
 }
 
 pub(super) struct RegistryRow {
@@ -69,19 +72,33 @@ pub(super) struct ImageRow {
 }
 
 /// Everything the overview lists.
-pub(super) fn overview(state: &AppState) -> Overview {
+/// The page of this process's repos, and with shards, of the other shards' (`elsewhere`).
+pub(super) fn overview(state: &AppState, elsewhere: Elsewhere) -> Overview {
     let (config, counters) = (&state.config, state.registries.counters());
     let uptime_minutes = state.started.elapsed().as_secs_f64() / 60.0;
     let statuses = state.status.snapshot();
-    let repos = config
+    let mut repos: Vec<RepoRow> = config
         .repos
         .iter()
         .map(|repo| RepoRow {
             name: repo.name.clone(),
             branch: repo.branch.clone(),
             status: statuses.get(&repo.name).cloned().unwrap_or_default(),
+            unserved: None,
         })
         .collect();
+    repos.extend(
+        elsewhere
+            .repos
+            .into_iter()
+            .map(|(name, branch, status, owner)| RepoRow {
+                unserved: elsewhere.unreached.contains(&owner).then_some(owner),
+                name,
+                branch,
+                status: status.unwrap_or_default(),
+            }),
+    );
+    repos.sort_by(|a, b| a.name.cmp(&b.name));
     let counts = counters.snapshot();
     let durations = counters.durations();
     let failures = counters.failures();

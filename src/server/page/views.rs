@@ -79,7 +79,10 @@ pub(super) fn overview(o: &Overview) -> Markup {
                 } }
                 tbody { @for repo in &o.repos { tr {
                     th scope="row" { a href=(format!("/repos/{}", path_part(&repo.name))) { (repo.name) } br; span.muted.mono { (repo.branch) } }
-                    td { (result(&repo.status)) }
+                    td { @match repo.unserved {
+                        Some(shard) => span.error { "unserved: shard " (shard) " did not answer" },
+                        None => (result(&repo.status)),
+                    } }
                     td { (when(repo.status.last_cycle.as_deref(), o.now)) }
                     td.num { (took(repo.status.duration_seconds)) }
                     td { (when(repo.status.next_cycle.as_deref(), o.now)) }
