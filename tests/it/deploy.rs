@@ -72,7 +72,7 @@ fn alert_rules_pass_promtool() {
     let dir = Dir::new();
     let mut command = Command::new("promtool");
     command.args(["check", "rules"]).arg(extracted_rules(&dir));
-    assert!(run(command).contains("5 rules found"));
+    assert!(run(command).contains("7 rules found"));
 }
 
 #[test]
@@ -114,7 +114,8 @@ fn the_configmap_and_every_example_config_pass_check() {
 
 /// Every sample name laminar exports (a family shows only once it has a sample).
 fn exported_names() -> BTreeSet<String> {
-    let metrics = Metrics::new(Arc::new(RequestCounters::default()));
+    // As one of three shards: `laminar_shards` is exported only then.
+    let metrics = Metrics::new(Arc::new(RequestCounters::default()), Some((0, 3)));
     metrics.register_repo("r", std::time::Duration::from_secs(60));
     drop(metrics.cycle_timer("r"));
     metrics.cycle_finished("r", "updated", 1);
@@ -194,4 +195,66 @@ fn the_dockerfile_has_the_expected_structure() {
         .current_dir(project_root())
         .arg("scripts/check-dockerfile.py");
     run(command);
+}
+
+/// The documents `kubectl kustomize DIR` renders, each with its kind.
+fn rendered(dir: &str) -> Vec<Value> {
+    let mut command = Command::new("kubectl");
+    command.arg("kustomize").arg(project_root().join(dir));
+    let text = run(command);
+    text.split("\n---\n")
+        .map(|doc| serde_saphyr::from_str(doc).unwrap())
+        .collect()
+}
+
+#[test]
+fn the_ha_overlay_renders_a_statefulset_of_shards_that_validates() {
+    let docs = rendered("deploy/ha");
+    let of = |kind: &str| -> Vec<&Value> { docs.iter().filter(|d| d["kind"] == kind).collect() };
+    assert!(
+        of("Deployment").is_empty(),
+        "the StatefulSet takes the Deployment's place"
+    );
+    let sts = of("StatefulSet")[0];
+    let spec = &sts["spec"];
+    assert_eq!(spec["replicas"], 3);
+    assert_eq!(spec["podManagementPolicy"], "Parallel");
+    assert_eq!(spec["serviceName"], "laminar-headless");
+    assert_eq!(spec["volumeClaimTemplates"][0]["metadata"]["name"], "data");
+    let volumes = spec["template"]["spec"]["volumes"].as_array().unwrap();
+    assert!(
+        volumes.iter().all(|v| v["name"] != "data"),
+        "dataDir is each pod's own volume"
+    );
+    let headless = of("Service")
+        .into_iter()
+        .find(|s| s["metadata"]["name"] == "laminar-headless")
+        .unwrap();
+    assert_eq!(headless["spec"]["clusterIP"], "None");
+    assert_eq!(headless["spec"]["publishNotReadyAddresses"], true);
+    assert_eq!(of("PodDisruptionBudget")[0]["spec"]["maxUnavailable"], 1);
+    // The config names the shards, and passes check.
+    let config = of("ConfigMap")[0]["data"]["laminar.yaml"].as_str().unwrap();
+    assert!(config.contains("count: 3"), "{config}");
+    let dir = Dir::new();
+    let file = dir.write("laminar.yaml", config);
+    dir.laminar()
+        .arg("check")
+        .arg("--config")
+        .arg(&file)
+        .assert()
+        .success();
+    // Every rendered object against the Kubernetes schemas.
+    let files: Vec<PathBuf> = docs
+        .iter()
+        .enumerate()
+        .map(|(n, doc)| dir.write(&format!("doc-{n}.json"), doc.to_string()))
+        .collect();
+    let mut command = Command::new("kubernetes-validate");
+    command.args(["--strict", "--quiet"]).args(&files);
+    let output = run(command);
+    assert!(
+        output.lines().all(|l| l.contains("kind Kustomization")),
+        "{output}"
+    );
 }
