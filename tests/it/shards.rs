@@ -304,6 +304,11 @@ async fn three_shards_share_thirty_repos_with_one_writer_each_and_any_of_them_an
     assert_eq!(status["shards"][2]["answered"], false, "{status}");
     let page = daemons[1].get("/").await.unwrap().text().await.unwrap();
     assert!(page.contains("unserved: shard 2 did not answer"), "{page}");
+    // The other shards' repos are still handed their triggers.
+    let running = (0..REPOS).find(|n| owners[*n] == 1).unwrap();
+    let path = format!("/api/v1/sync/{}", name(running));
+    let (code, _) = call(daemons[0].base(), reqwest::Method::POST, &path, None).await;
+    assert_eq!(code, 202);
     let out = dirs[0]
         .laminar()
         .args(["status", "--url", daemons[0].base()])
