@@ -6,13 +6,12 @@
 use std::path::Path;
 use std::time::Duration;
 
-use hmac::{Hmac, Mac};
 use serde_json::{Value, json};
 
 use crate::fixtures::daemon::{Daemon, TOKEN};
 use crate::fixtures::git::{BareRepo, git};
 use crate::fixtures::registry::{RegistryServer, free_port};
-use crate::util::{Dir, eventually};
+use crate::util::{Dir, eventually, signed_generic};
 
 const REPOS: usize = 30;
 const SHARDS: usize = 3;
@@ -83,28 +82,19 @@ async fn answered(answer: reqwest::Response) -> (u16, Value) {
 /// A generic push event for `image:tag`, signed as the `generic` kind wants.
 async fn push_event(base: &str, image: &str, tag: &str) -> (u16, Value) {
     let body = json!({ "image": image, "tag": tag }).to_string();
-    let stamp = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs()
-        .to_string();
-    let mut mac = Hmac::<sha2::Sha256>::new_from_slice(HOOK_SECRET.as_bytes()).unwrap();
-    mac.update(format!("{stamp}.{body}").as_bytes());
-    let signature: String = mac
-        .finalize()
-        .into_bytes()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
-    let answer = reqwest::Client::new()
-        .post(format!("{base}/api/v1/webhooks/ci"))
-        .header("x-laminar-timestamp", &stamp)
-        .header("x-laminar-signature", format!("sha256={signature}"))
-        .body(body)
-        .send()
-        .await
-        .unwrap();
-    answered(answer).await
+    let post = reqwest::Client::new().post(format!("{base}/api/v1/webhooks/ci"));
+    answered(
+        signed_generic(post, HOOK_SECRET, body)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await
+}
+
+fn every_shard_answered(status: &Value) -> bool {
+    let shards = status["shards"].as_array().unwrap();
+    shards.len() == SHARDS && shards.iter().all(|s| s["answered"] == true)
 }
 
 fn shard_dir(dirs: &[Dir], me: usize) -> &Path {
@@ -176,21 +166,9 @@ async fn three_shards_share_thirty_repos_with_one_writer_each_and_any_of_them_an
     assert_eq!(listings, SHARDS as f64);
 
     // Any shard's status lists all 30, and every shard as answering.
-    let (_, status) = call(
-        daemons[1].base(),
-        reqwest::Method::GET,
-        "/api/v1/status",
-        None,
-    )
-    .await;
+    let status = daemons[1].status().await;
     assert_eq!(status["repos"].as_object().unwrap().len(), REPOS);
-    assert!(
-        status["shards"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .all(|s| s["answered"] == true)
-    );
+    assert!(every_shard_answered(&status), "{status}");
 
     // So does the status page of any of them.
     let page = daemons[2].get("/").await.unwrap().text().await.unwrap();
@@ -288,13 +266,7 @@ async fn three_shards_share_thirty_repos_with_one_writer_each_and_any_of_them_an
 
     // Shard 2 stops: its repos are marked unserved, the others' are as they were.
     daemons[2].terminate();
-    let (_, status) = call(
-        daemons[0].base(),
-        reqwest::Method::GET,
-        "/api/v1/status",
-        None,
-    )
-    .await;
+    let status = daemons[0].status().await;
     let repos = status["repos"].as_object().unwrap();
     assert_eq!(repos.len(), REPOS);
     for (n, owner) in owners.iter().enumerate() {
@@ -327,20 +299,8 @@ async fn three_shards_share_thirty_repos_with_one_writer_each_and_any_of_them_an
     // Back again: it resumes its repos.
     daemons[2] = Daemon::spawn_shard(shard_dir(&dirs, 2), TOKEN, 2);
     daemons[2].wait_ready().await;
-    let (_, status) = call(
-        daemons[0].base(),
-        reqwest::Method::GET,
-        "/api/v1/status",
-        None,
-    )
-    .await;
-    assert!(
-        status["shards"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .all(|s| s["answered"] == true)
-    );
+    let status = daemons[0].status().await;
+    assert!(every_shard_answered(&status), "{status}");
 
     // A fourth shard would take over only what it wins.
     let moved = (0..REPOS)

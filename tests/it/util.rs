@@ -102,3 +102,30 @@ where
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
 }
+
+/// `request` carrying `body` signed as a `generic` webhook wants: `x-laminar-timestamp` and
+/// `x-laminar-signature: sha256=HMAC(secret, "<timestamp>.<body>")`.
+pub fn signed_generic(
+    request: reqwest::RequestBuilder,
+    secret: &str,
+    body: String,
+) -> reqwest::RequestBuilder {
+    use hmac::{Hmac, Mac};
+    let stamp = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        .to_string();
+    let mut mac = Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()).unwrap();
+    mac.update(format!("{stamp}.{body}").as_bytes());
+    let signature: String = mac
+        .finalize()
+        .into_bytes()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    request
+        .header("x-laminar-timestamp", stamp)
+        .header("x-laminar-signature", format!("sha256={signature}"))
+        .body(body)
+}

@@ -9,7 +9,7 @@ use wiremock::{Mock, MockServer, ResponseTemplate};
 use crate::fixtures::daemon::{Daemon, TOKEN};
 use crate::fixtures::git::{BareRepo, git};
 use crate::fixtures::registry::{RegistryServer, free_port};
-use crate::util::Dir;
+use crate::util::{Dir, signed_generic};
 
 const HOOK_SECRET: &str = "registry-hook-secret";
 
@@ -363,24 +363,8 @@ async fn a_push_event_whose_registry_fails_a_read_is_tried_again_soon() {
     let daemon = Daemon::start(dir.path(), Some(TOKEN)).await;
     let head = remote.head();
     let body = format!(r#"{{"image":"{addr}/acme/app","tag":"1.1.0"}}"#);
-    let stamp = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs()
-        .to_string();
-    let mut mac = Hmac::<sha2::Sha256>::new_from_slice(HOOK_SECRET.as_bytes()).unwrap();
-    mac.update(format!("{stamp}.{body}").as_bytes());
-    let signature: String = mac
-        .finalize()
-        .into_bytes()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
-    let answer = reqwest::Client::new()
-        .post(format!("http://127.0.0.1:{port}/api/v1/webhooks/ci"))
-        .header("x-laminar-timestamp", &stamp)
-        .header("x-laminar-signature", format!("sha256={signature}"))
-        .body(body)
+    let post = reqwest::Client::new().post(format!("http://127.0.0.1:{port}/api/v1/webhooks/ci"));
+    let answer = signed_generic(post, HOOK_SECRET, body)
         .send()
         .await
         .unwrap();
