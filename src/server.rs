@@ -173,31 +173,7 @@ async fn status(State(state): State<Arc<AppState>>, headers: HeaderMap, _: Autho
     });
     if let Some(shards) = shards::handing_on(&state, &headers) {
         let reached = shards::to_others(shards, Method::GET, "/api/v1/status", None).await;
-        for body in reached.iter().filter_map(|r| r.body_if(|s| s == 200)) {
-            if let (Some(mine), Some(theirs)) =
-                (answer["repos"].as_object_mut(), body["repos"].as_object())
-            {
-                mine.extend(theirs.clone());
-            }
-            let holds = body["holds"].as_array().into_iter().flatten();
-            for hold in holds {
-                let known = answer["holds"]
-                    .as_array()
-                    .is_some_and(|h| h.iter().any(|k| k["id"] == hold["id"]));
-                if !known && let Some(mine) = answer["holds"].as_array_mut() {
-                    mine.push(hold.clone());
-                }
-            }
-            let idle =
-                answer["idle"].as_bool().unwrap_or(true) && body["idle"].as_bool().unwrap_or(true);
-            answer["idle"] = json!(idle);
-        }
-        // A shard that did not answer: its repos are listed as unserved, not left out.
-        for r in reached.iter().filter(|r| r.body_if(|s| s == 200).is_none()) {
-            for repo in shards.sharding.repos_of(r.shard) {
-                answer["repos"][repo] = json!({ "unserved": true, "shard": r.shard });
-            }
-        }
+        shards::merge_status(shards, &mut answer, &reached);
         answer["shards"] = shards::shard_rows(&state, shards, &reached);
     }
     Json(answer).into_response()

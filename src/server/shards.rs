@@ -155,6 +155,28 @@ pub(super) fn gather(reached: &[Reached], key: &str, into: &mut Vec<String>) {
     }
 }
 
+/// Adds the other shards' statuses to this one's `answer`: their repos and holds, whether
+/// every shard is idle; the repos of a shard that did not answer are listed as unserved, not
+/// left out.
+pub(super) fn merge_status(shards: &ShardPeers, answer: &mut Value, reached: &[Reached]) {
+    for body in reached.iter().filter_map(|r| r.body_if(|s| s == 200)) {
+        if let (Some(mine), Some(theirs)) =
+            (answer["repos"].as_object_mut(), body["repos"].as_object())
+        {
+            mine.extend(theirs.clone());
+        }
+        union_by_id(&mut answer["holds"], &body["holds"]);
+        let idle =
+            answer["idle"].as_bool().unwrap_or(true) && body["idle"].as_bool().unwrap_or(true);
+        answer["idle"] = json!(idle);
+    }
+    for r in reached.iter().filter(|r| r.body_if(|s| s == 200).is_none()) {
+        for repo in shards.sharding.repos_of(r.shard) {
+            answer["repos"][repo] = json!({ "unserved": true, "shard": r.shard });
+        }
+    }
+}
+
 /// What the status says of the shards: each one's ordinal, URL, whether it answered and how
 /// many repos it reported.
 pub(super) fn shard_rows(state: &Arc<AppState>, shards: &ShardPeers, reached: &[Reached]) -> Value {
