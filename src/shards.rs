@@ -20,6 +20,8 @@ const PEER_TIMEOUT: Duration = Duration::from_secs(10);
 const PEER_CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
 /// Attempts at reaching a peer before it counts as not answering.
 const PEER_ATTEMPTS: u32 = 3;
+/// The largest answer read from a peer (a status of thousands of repos fits).
+const MAX_PEER_ANSWER: usize = 16 * 1024 * 1024;
 
 /// The header that marks a request one shard handed another: it is answered by that shard
 /// alone, never handed on again.
@@ -192,6 +194,19 @@ impl Peers {
         path: &str,
         body: Option<&serde_json::Value>,
     ) -> Result<PeerAnswer, String> {
+        let (status, bytes) = self.send_raw(method, base, path, body).await?;
+        let body = serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null);
+        Ok(PeerAnswer { status, body })
+    }
+
+    /// [`Peers::send`], the answer's body as it came (a page of the status page, say).
+    pub async fn send_raw(
+        &self,
+        method: reqwest::Method,
+        base: &str,
+        path: &str,
+        body: Option<&serde_json::Value>,
+    ) -> Result<(u16, Vec<u8>), String> {
         let mut last = String::new();
         for attempt in 1..=PEER_ATTEMPTS {
             let mut request = self
@@ -207,11 +222,10 @@ impl Peers {
             match request.send().await {
                 Ok(response) if !matches!(response.status().as_u16(), 502..=504) => {
                     let status = response.status().as_u16();
-                    let bytes = crate::http::read_capped(response, 16 * 1024 * 1024)
+                    let bytes = crate::http::read_capped(response, MAX_PEER_ANSWER)
                         .await
                         .map_err(|e| e.to_string())?;
-                    let body = serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null);
-                    return Ok(PeerAnswer { status, body });
+                    return Ok((status, bytes));
                 }
                 Ok(response) => last = format!("answered {}", response.status()),
                 Err(err) => last = err.without_url().to_string(),

@@ -55,11 +55,31 @@ pub(super) async fn repo(
     if let Some(refused) = refusal(&state, &headers) {
         return refused;
     }
-    match model::repo(&state.config, &state.status, &name) {
-        Some(view) => page(StatusCode::OK, views::repo(&view)),
-        None => page(
+    if let Some(view) = model::repo(&state.config, &state.status, &name) {
+        return page(StatusCode::OK, views::repo(&view));
+    }
+    // Another shard's repo: that shard's page of it.
+    let owner = super::shards::handing_on(&state, &headers)
+        .and_then(|shards| Some((shards, shards.sharding.owner(&name)?)));
+    let Some((shards, owner)) = owner else {
+        return page(
             StatusCode::NOT_FOUND,
             views::unavailable(&format!("No repo is named {name:?}.")),
+        );
+    };
+    let url = &shards.sharding.peers[owner];
+    let path = format!("/repos/{}", views::path_part(&name));
+    match shards
+        .peers
+        .send_raw(reqwest::Method::GET, url, &path, None)
+        .await
+    {
+        Ok((200, html)) => html_page(StatusCode::OK, String::from_utf8_lossy(&html).into_owned()),
+        _ => page(
+            StatusCode::SERVICE_UNAVAILABLE,
+            views::unavailable(&format!(
+                "{name} is on shard {owner}, which did not answer."
+            )),
         ),
     }
 }
@@ -72,7 +92,13 @@ pub(super) async fn image(
     if let Some(refused) = refusal(&state, &headers) {
         return refused;
     }
-    let rows = model::image(&state.status, &name);
+    let mut statuses = state.status.snapshot();
+    if let Some(shards) = state.shards.as_deref() {
+        let elsewhere = super::shards::elsewhere(shards).await;
+        let theirs = elsewhere.repos.into_iter();
+        statuses.extend(theirs.filter_map(|(repo, _, status, _)| Some((repo, status?))));
+    }
+    let rows = model::image(statuses, &name);
     page(
         StatusCode::OK,
         views::image(&name, &rows, std::time::SystemTime::now()),
@@ -184,7 +210,12 @@ fn bearer(headers: &HeaderMap) -> Option<String> {
 }
 
 fn page(status: StatusCode, markup: Markup) -> Response {
-    let mut response = (status, markup.into_string()).into_response();
+    html_page(status, markup.into_string())
+}
+
+/// An HTML page with the page's headers (its CSP among them).
+fn html_page(status: StatusCode, html: String) -> Response {
+    let mut response = (status, html).into_response();
     let headers = response.headers_mut();
     let set = |headers: &mut HeaderMap, name, value: &str| {
         if let Ok(value) = HeaderValue::from_str(value) {

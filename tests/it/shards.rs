@@ -180,8 +180,31 @@ async fn three_shards_share_thirty_repos_with_one_writer_each_and_any_of_them_an
         );
     }
 
-    // A trigger for a repo another shard owns is handed to it.
+    // A repo's page and an image's, through a shard that does not own the repo.
     let foreign = (0..REPOS).find(|n| owners[*n] != 0).unwrap();
+    let repo_page = daemons[0]
+        .get(&format!("/repos/{}", name(foreign)))
+        .await
+        .unwrap();
+    assert_eq!(repo_page.status(), 200);
+    let repo_page = repo_page.text().await.unwrap();
+    assert!(repo_page.contains("app.yaml"), "{repo_page}");
+    let image_page = daemons[0]
+        .get(&format!("/images/{image}"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for n in 0..REPOS {
+        assert!(
+            image_page.contains(&format!("/repos/{}\"", name(n))),
+            "{}",
+            name(n)
+        );
+    }
+
+    // A trigger for a repo another shard owns is handed to it.
     let path = format!("/api/v1/sync/{}", name(foreign));
     let (code, answer) = call(daemons[0].base(), reqwest::Method::POST, &path, None).await;
     assert_eq!(

@@ -218,10 +218,9 @@ pub(super) fn repo(config: &Config, board: &StatusBoard, name: &str) -> Option<R
 }
 
 /// Every reference to `image` (however written), by repo.
-pub(super) fn image(board: &StatusBoard, image: &str) -> Vec<ImageRow> {
+pub(super) fn image(statuses: BTreeMap<String, RepoStatus>, image: &str) -> Vec<ImageRow> {
     let key = ImageKey::of(image);
-    board
-        .snapshot()
+    statuses
         .into_iter()
         .flat_map(|(repo, status)| {
             status
