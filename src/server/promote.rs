@@ -55,26 +55,13 @@ pub(super) async fn deploy(
         Err(message) => return error(StatusCode::BAD_REQUEST, message),
     };
     let handing_on = shards::handing_on(&state, &headers);
-    // The repos here, and each other shard's part of a request naming repos.
-    let mut here: Vec<String> = Vec::new();
-    let mut elsewhere: BTreeMap<usize, Vec<String>> = BTreeMap::new();
-    for repo in &named {
-        match handing_on.and_then(|s| s.sharding.owner(repo)) {
-            _ if state.triggers.knows(repo) => here.push(repo.clone()),
-            Some(owner) => elsewhere.entry(owner).or_default().push(repo.clone()),
-            None => return error(StatusCode::NOT_FOUND, format!("no repo named {repo:?}")),
-        }
-    }
-    if named.is_empty() {
-        here = state.status.repos_using(&order.image);
-        if let Some(shards) = handing_on {
-            elsewhere = shards
-                .sharding
-                .others()
-                .map(|(n, _)| (n, Vec::new()))
-                .collect();
-        }
-    }
+    let Targets {
+        mut here,
+        elsewhere,
+    } = match targets(&state, handing_on, &named, &order.image) {
+        Ok(targets) => targets,
+        Err(unknown) => return error(StatusCode::NOT_FOUND, format!("no repo named {unknown:?}")),
+    };
     here.sort();
     here.dedup();
     for repo in &here {
@@ -85,33 +72,16 @@ pub(super) async fn deploy(
             );
         }
     }
-    let mut parts: Vec<(Value, u16)> = Vec::new();
-    let mut unreached: Vec<Value> = Vec::new();
-    if let Some(shards) = handing_on {
-        let mut forwarded: Value = serde_json::from_slice(&body).unwrap_or_default();
-        forwarded["id"] = json!(order.id);
-        let sends = elsewhere.iter().map(|(shard, repos)| {
-            let mut body = forwarded.clone();
-            body["repos"] = json!(repos);
-            let url = shards.sharding.peers[*shard].clone();
-            async move {
-                let answer = shards
-                    .peers
-                    .send(Method::POST, &url, "/api/v1/deploy", Some(&body))
-                    .await;
-                (*shard, url, answer)
-            }
-        });
-        for (shard, url, answer) in futures::future::join_all(sends).await {
-            match answer {
-                Ok(a) if a.status < 300 => parts.push((a.body, a.status)),
-                // A shard none of whose repos use the image.
-                Ok(a) if a.status == 404 && named.is_empty() => {}
-                Ok(a) => return shards::relay(a),
-                Err(err) => unreached.push(json!({ "shard": shard, "url": url, "error": err })),
+    let (mut parts, unreached) = match handing_on {
+        Some(shards) => {
+            let broadcast = named.is_empty();
+            match shards::deploy_elsewhere(shards, &body, &order.id, &elsewhere, broadcast).await {
+                Ok(answers) => answers,
+                Err(refusal) => return shards::relay(refusal),
             }
         }
-    }
+        None => (Vec::new(), Vec::new()),
+    };
     if here.is_empty() && parts.is_empty() {
         return match unreached.is_empty() {
             true => error(
@@ -168,6 +138,44 @@ pub(super) async fn deploy(
         false => StatusCode::ACCEPTED,
     };
     (status, [(header::LOCATION, location)], Json(answer)).into_response()
+}
+
+/// Where a deploy request goes.
+struct Targets {
+    /// The repos here.
+    here: Vec<String>,
+    /// Each other shard's repos (empty: the repos there that reference the image).
+    elsewhere: BTreeMap<usize, Vec<String>>,
+}
+
+/// The named repos by their owner, else every repo here that references the image and every
+/// other shard; `Err` names a repo no shard has.
+fn targets(
+    state: &AppState,
+    handing_on: Option<&shards::ShardPeers>,
+    named: &[String],
+    image: &str,
+) -> Result<Targets, String> {
+    let mut here: Vec<String> = Vec::new();
+    let mut elsewhere: BTreeMap<usize, Vec<String>> = BTreeMap::new();
+    for repo in named {
+        match handing_on.and_then(|s| s.sharding.owner(repo)) {
+            _ if state.triggers.knows(repo) => here.push(repo.clone()),
+            Some(owner) => elsewhere.entry(owner).or_default().push(repo.clone()),
+            None => return Err(repo.clone()),
+        }
+    }
+    if named.is_empty() {
+        here = state.status.repos_using(image);
+        if let Some(shards) = handing_on {
+            elsewhere = shards
+                .sharding
+                .others()
+                .map(|(n, _)| (n, Vec::new()))
+                .collect();
+        }
+    }
+    Ok(Targets { here, elsewhere })
 }
 
 /// `GET /api/v1/deploy/{id}`: a request's state, with each repo's outcome (every shard's).

@@ -327,3 +327,41 @@ pub(super) async fn release_everywhere(
     };
     (status, Json(answer)).into_response()
 }
+
+/// Hands each other shard its part of deploy request `id` (`body` as it came, with the id
+/// and that shard's repos): the parts queued, and the shards that did not answer. A shard
+/// with no repo using the image answers 404, which only a request naming its repos
+/// (`broadcast` false) passes on; `Err` is a shard's refusal, to pass on.
+pub(super) async fn deploy_elsewhere(
+    shards: &ShardPeers,
+    body: &[u8],
+    id: &str,
+    elsewhere: &BTreeMap<usize, Vec<String>>,
+    broadcast: bool,
+) -> Result<(Vec<(Value, u16)>, Vec<Value>), PeerAnswer> {
+    let mut forwarded: Value = serde_json::from_slice(body).unwrap_or_default();
+    forwarded["id"] = json!(id);
+    let sends = elsewhere.iter().map(|(shard, repos)| {
+        let mut body = forwarded.clone();
+        body["repos"] = json!(repos);
+        let url = shards.sharding.peers[*shard].clone();
+        async move {
+            let answer = shards
+                .peers
+                .send(Method::POST, &url, "/api/v1/deploy", Some(&body))
+                .await;
+            (*shard, url, answer)
+        }
+    });
+    let mut parts = Vec::new();
+    let mut unreached = Vec::new();
+    for (shard, url, answer) in futures::future::join_all(sends).await {
+        match answer {
+            Ok(a) if a.status < 300 => parts.push((a.body, a.status)),
+            Ok(a) if a.status == 404 && broadcast => {}
+            Ok(a) => return Err(a),
+            Err(err) => unreached.push(json!({ "shard": shard, "url": url, "error": err })),
+        }
+    }
+    Ok((parts, unreached))
+}
