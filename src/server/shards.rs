@@ -284,7 +284,8 @@ pub(super) fn union_by_id(mine: &mut Value, theirs: &Value) {
 }
 
 /// A release answered here (`here`), handed on to every other shard; the holds each ended
-/// are merged, and it is refused only when no shard ended one.
+/// are merged. 503 while a shard does not answer (it may still hold), else refused only when
+/// no shard ended one.
 pub(super) async fn release_everywhere(
     state: &AppState,
     headers: &HeaderMap,
@@ -305,6 +306,7 @@ pub(super) async fn release_everywhere(
         .filter_map(|r| r.body_if(|s| s == 200))
         .collect();
     let unreached: Vec<Value> = reached.iter().filter_map(Reached::unreached).collect();
+    let ended_here = status.is_success();
     let mut answer = match (status.is_success(), answered.is_empty()) {
         (false, true) => mine,
         (true, _) => mine,
@@ -318,13 +320,16 @@ pub(super) async fn release_everywhere(
             woken.extend(more.iter().cloned());
         }
     }
+    // A shard that did not answer may still hold: the caller must know, and ask again.
+    let status = match (unreached.is_empty(), ended_here || !answered.is_empty()) {
+        (false, _) => StatusCode::SERVICE_UNAVAILABLE,
+        (true, true) => StatusCode::OK,
+        (true, false) => status,
+    };
     if !unreached.is_empty() {
+        answer["error"] = json!("not every shard answered: ask again to end the hold there too");
         answer["unreached"] = Value::Array(unreached);
     }
-    let status = match answered.is_empty() {
-        true => status,
-        false => StatusCode::OK,
-    };
     (status, Json(answer)).into_response()
 }
 

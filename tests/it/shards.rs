@@ -299,6 +299,24 @@ async fn three_shards_share_thirty_repos_with_one_writer_each_and_any_of_them_an
     assert_eq!(status["shards"][2]["answered"], false, "{status}");
     let page = daemons[1].get("/").await.unwrap().text().await.unwrap();
     assert!(page.contains("unserved: shard 2 did not answer"), "{page}");
+    // A hold made, or ended, while a shard is down says it is not everywhere.
+    let (code, partial) = call(
+        daemons[0].base(),
+        reqwest::Method::POST,
+        "/api/v1/holds",
+        Some(json!({ "image": image })),
+    )
+    .await;
+    assert_eq!(code, 503, "{partial}");
+    assert_eq!(partial["missing"][0]["shard"], 2, "{partial}");
+    let path = format!("/api/v1/holds/{}", partial["hold"]["id"].as_str().unwrap());
+    let (code, ended) = call(daemons[1].base(), reqwest::Method::DELETE, &path, None).await;
+    assert_eq!(code, 503, "{ended}");
+    // Ended on both answering shards (one hold, one id), their repos woken.
+    assert_eq!(ended["released"].as_array().unwrap().len(), 1, "{ended}");
+    let served = owners.iter().filter(|o| **o != 2).count();
+    assert_eq!(ended["woken"].as_array().unwrap().len(), served, "{ended}");
+    assert_eq!(ended["unreached"][0]["shard"], 2, "{ended}");
     // The other shards' repos are still handed their triggers.
     let running = (0..REPOS).find(|n| owners[*n] == 1).unwrap();
     let path = format!("/api/v1/sync/{}", name(running));
