@@ -4,9 +4,9 @@
 
 use std::collections::HashSet;
 
-use super::decode::{existing_file, seconds, uniquely_named};
+use super::decode::{existing_file, seconds};
 use super::fields::Decoder;
-use super::registries::registry_auth;
+use super::registries::{registry_auth, uniquely_prefixed};
 use super::yaml::Node;
 use super::{Endpoint, Environment, Registry, RegistryId, RegistryKind};
 use crate::image::reference::match_domain;
@@ -19,23 +19,9 @@ pub(super) fn decode(
     env: &Environment,
     taken: &HashSet<RegistryId>,
 ) -> Vec<Registry> {
-    let prefixes = std::cell::RefCell::new(taken.clone());
-    uniquely_named(
-        d,
-        node,
-        "helm repository",
-        |d, item| {
-            let repository = repository(d, item, env)?;
-            if !prefixes.borrow_mut().insert(repository.id()) {
-                d.error(
-                    item.pos,
-                    format!("duplicate repository URL \"{}\"", repository.prefix),
-                );
-            }
-            Some(repository)
-        },
-        |r| &r.name,
-    )
+    uniquely_prefixed(d, node, "helm repository", taken.clone(), |d, item| {
+        repository(d, item, env)
+    })
 }
 
 fn repository(d: &mut Decoder, node: &Node, env: &Environment) -> Option<Registry> {

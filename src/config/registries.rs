@@ -6,22 +6,38 @@ use std::path::PathBuf;
 use super::decode::{existing_file, seconds, secret, uniquely_named};
 use super::fields::Decoder;
 use super::yaml::{Node, Value};
-use super::{CloudIdentity, Endpoint, Environment, Registry, RegistryAuth, RegistryKind};
+use super::{
+    CloudIdentity, Endpoint, Environment, Registry, RegistryAuth, RegistryId, RegistryKind,
+};
 use crate::image::reference::match_domain;
 
 pub(super) fn decode(d: &mut Decoder, node: &Node, env: &Environment) -> Vec<Registry> {
-    // A reference names its registry by prefix, so two registries may not share one.
-    let prefixes = std::cell::RefCell::new(HashSet::new());
+    uniquely_prefixed(d, node, "registry", HashSet::new(), |d, item| {
+        registry(d, item, env)
+    })
+}
+
+/// The entries `decode_one` makes of a list, each uniquely named. A reference names its
+/// registry (or chart repository) by prefix, so no two entries — nor an entry and a prefix
+/// already `taken` — may share one.
+pub(super) fn uniquely_prefixed(
+    d: &mut Decoder,
+    node: &Node,
+    what: &str,
+    taken: HashSet<RegistryId>,
+    decode_one: impl Fn(&mut Decoder, &Node) -> Option<Registry>,
+) -> Vec<Registry> {
+    let prefixes = std::cell::RefCell::new(taken);
     uniquely_named(
         d,
         node,
-        "registry",
+        what,
         |d, item| {
-            let registry = registry(d, item, env)?;
+            let registry = decode_one(d, item)?;
             if !registry.prefix.is_empty() && !prefixes.borrow_mut().insert(registry.id()) {
                 d.error(
                     item.pos,
-                    format!("duplicate registry prefix \"{}\"", registry.prefix),
+                    format!("duplicate {what} prefix \"{}\"", registry.prefix),
                 );
             }
             Some(registry)

@@ -280,19 +280,9 @@ async fn every_chart_form_moves_to_the_newest_version_and_an_unchanged_index_cos
 
     // tags lists a chart's versions from either kind of repository.
     let tags = |args: &[&str]| {
-        let out = dir
-            .laminar()
-            .arg("tags")
-            .args(args)
-            .args(["--config", "laminar.yaml"])
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).into_owned()
+        let mut args = args.to_vec();
+        args.splice(0..0, ["tags", "--config", "laminar.yaml"]);
+        dir.stdout(&args)
     };
     let oci = tags(&[
         &format!("oci://{reg}/charts/api"),

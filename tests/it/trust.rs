@@ -146,25 +146,17 @@ async fn only_the_newest_signed_tag_for_every_platform_moves_and_its_digest_is_p
 
     // `tags --verify` shows each tag's verdict and selects the newest trusted.
     let image = format!("{addr}/acme/app");
-    let out = dir
-        .laminar()
-        .args([
-            "tags",
-            &image,
-            "--pattern",
-            "semver:^1",
-            "--verify",
-            "--json",
-        ])
-        .args(["--config", "laminar.yaml"])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let listing: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let out = dir.stdout(&[
+        "tags",
+        &image,
+        "--pattern",
+        "semver:^1",
+        "--verify",
+        "--json",
+        "--config",
+        "laminar.yaml",
+    ]);
+    let listing: Value = serde_json::from_str(&out).unwrap();
     let verdict = |tag: &str| {
         let rows = listing["tags"].as_array().unwrap();
         let row = rows.iter().find(|r| r["tag"] == tag).unwrap();

@@ -42,6 +42,14 @@ impl Dir {
         cmd
     }
 
+    /// What `laminar ARGS` prints in this directory; it must succeed.
+    pub fn stdout(&self, args: &[&str]) -> String {
+        let out = self.laminar().args(args).output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "laminar {args:?}: {stderr}");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
     /// `laminar once ARGS` in this directory, which must succeed: what it printed, stdout
     /// then stderr.
     pub fn once(&self, args: &[&str]) -> String {
